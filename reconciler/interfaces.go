@@ -1,0 +1,53 @@
+// Package reconciler turns a node's desired workloads into running
+// containers. It owns the small interfaces the adapters satisfy (Source,
+// Images, Runtime, Reporter), a pure Plan, one idempotent Pass and the Run
+// loop. It imports only spec, status and the standard library.
+package reconciler
+
+import (
+	"context"
+	"io/fs"
+
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// Source is the fleet repo.
+type Source interface {
+	// Head returns the commit the tracked branch points at. It costs one ref
+	// advertisement and nothing else.
+	Head(ctx context.Context) (string, error)
+	// Tree fetches rev if needed and returns its file tree.
+	Tree(ctx context.Context, rev string) (fs.FS, error)
+}
+
+// CommitVerifier decides whether a revision may be applied (signature,
+// ancestry). It is the seam the trust work fills; nil means verification is
+// off, which the agent allows only when told so.
+type CommitVerifier interface {
+	VerifyCommit(ctx context.Context, rev, lastApplied string) error
+}
+
+// ImageVerifier decides whether an image digest may run.
+type ImageVerifier interface {
+	VerifyImage(ctx context.Context, ref string, registries []spec.Registry) error
+}
+
+// Runtime runs containers and reports the ones the agent owns.
+type Runtime interface {
+	// List returns every container the agent owns, from the runtime alone.
+	List(ctx context.Context) ([]status.Instance, error)
+	// Pull makes the image available locally; ref is pinned by digest.
+	Pull(ctx context.Context, ref string, registries []spec.Registry) error
+	// Run creates and starts the workload's container, replacing any
+	// container of the same workload name.
+	Run(ctx context.Context, d spec.Desired, revision string) error
+	// Remove stops and deletes the workload's container.
+	Remove(ctx context.Context, workload string) error
+}
+
+// Reporter records a status report. It decides itself whether the report
+// is worth a commit (something changed, or the heartbeat is due).
+type Reporter interface {
+	Report(ctx context.Context, st *status.NodeStatus) error
+}

@@ -1,0 +1,241 @@
+// Package spec is the fleet-repo format: the kinds Fleet, Workload, Group and
+// Node, their strict decoding with errors that name file, line and field, and
+// the resolution of one node's desired workloads.
+//
+// spec is pure data: it reads an fs.FS and never touches the network, the
+// disk outside that FS, or a logger.
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// APIVersion is the only apiVersion this version of gitfleet reads.
+const APIVersion = "gitfleet.dev/v1alpha1"
+
+// The kinds of document in a fleet repo.
+const (
+	KindFleet    = "Fleet"
+	KindWorkload = "Workload"
+	KindGroup    = "Group"
+	KindNode     = "Node"
+)
+
+// Restart policies.
+const (
+	RestartAlways    = "always"
+	RestartOnFailure = "on-failure"
+	RestartNever     = "never"
+)
+
+// Trust modes for commits.
+const (
+	CommitModeHead = "head"
+	CommitModeAll  = "all"
+)
+
+// TypeMeta identifies a document's schema.
+type TypeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+// ObjectMeta names a document and carries its labels.
+type ObjectMeta struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s", "1h").
+type Duration struct{ time.Duration }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"30s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Fleet is fleet.yaml: settings that apply to every node.
+type Fleet struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     FleetSpec  `json:"spec"`
+}
+
+// FleetSpec holds the fleet-wide settings.
+type FleetSpec struct {
+	// PollInterval is how often agents ask for the branch head. Default 30s.
+	PollInterval Duration `json:"pollInterval,omitempty"`
+	// Registries lists per-registry settings (plain HTTP for lab registries, mirrors).
+	Registries []Registry `json:"registries,omitempty"`
+	// HostPaths are the only host directories a workload may mount (a mount's
+	// source must be one of them or below one).
+	HostPaths []string `json:"hostPaths,omitempty"`
+	// Trust names the keys that commits and images must be signed with.
+	Trust Trust `json:"trust,omitempty"`
+	// Status configures the status reports agents write back.
+	Status StatusSettings `json:"status,omitempty"`
+}
+
+// Registry configures access to one registry host.
+type Registry struct {
+	Host      string   `json:"host"`
+	PlainHTTP bool     `json:"plainHTTP,omitempty"`
+	Mirrors   []string `json:"mirrors,omitempty"`
+}
+
+// Trust names the repo's keys, as paths relative to the repo root.
+type Trust struct {
+	Commits CommitTrust `json:"commits,omitempty"`
+	Images  ImageTrust  `json:"images,omitempty"`
+}
+
+// CommitTrust names the keys commits must be signed with.
+type CommitTrust struct {
+	// Mode is "head" (default: only the new head must be signed) or "all".
+	Mode           string   `json:"mode,omitempty"`
+	AllowedSigners string   `json:"allowedSigners,omitempty"`
+	OpenPGPKeys    []string `json:"openpgpKeys,omitempty"`
+}
+
+// ImageTrust names the cosign public keys images must be signed with.
+type ImageTrust struct {
+	Keys []string `json:"keys,omitempty"`
+}
+
+// StatusSettings configures status reports.
+type StatusSettings struct {
+	// Heartbeat is how often a report is committed when nothing changed. Default 1h.
+	Heartbeat Duration `json:"heartbeat,omitempty"`
+}
+
+// Workload is workloads/<name>.yaml: one model container.
+type Workload struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta   `json:"metadata"`
+	Spec     WorkloadSpec `json:"spec"`
+}
+
+// WorkloadSpec describes how to run one model container.
+type WorkloadSpec struct {
+	// Image is a reference pinned by digest: host/repo@sha256:<64 hex>.
+	Image     string            `json:"image"`
+	Args      []string          `json:"args,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Ports     []int             `json:"ports,omitempty"`
+	Mounts    []Mount           `json:"mounts,omitempty"`
+	Resources Resources         `json:"resources,omitempty"`
+	Health    *Health           `json:"health,omitempty"`
+	// Restart is always (default), on-failure or never.
+	Restart string `json:"restart,omitempty"`
+}
+
+// Mount binds a host directory into the container.
+type Mount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// Resources limits a container. Memory is a Kubernetes-style quantity
+// ("256Mi", "1G"), CPU a number of cores ("0.5", "2" or "500m").
+type Resources struct {
+	Memory string `json:"memory,omitempty"`
+	CPU    string `json:"cpu,omitempty"`
+	GPUs   int    `json:"gpus,omitempty"`
+}
+
+// Health describes how to probe a workload. Exactly one of HTTP, TCP, Exec.
+type Health struct {
+	HTTP             *HTTPProbe `json:"http,omitempty"`
+	TCP              *TCPProbe  `json:"tcp,omitempty"`
+	Exec             *ExecProbe `json:"exec,omitempty"`
+	StartPeriod      Duration   `json:"startPeriod,omitempty"`
+	Period           Duration   `json:"period,omitempty"`
+	Timeout          Duration   `json:"timeout,omitempty"`
+	FailureThreshold int        `json:"failureThreshold,omitempty"`
+}
+
+// HTTPProbe succeeds on a 2xx or 3xx answer.
+type HTTPProbe struct {
+	Port int    `json:"port"`
+	Path string `json:"path,omitempty"`
+}
+
+// TCPProbe succeeds when a connection opens.
+type TCPProbe struct {
+	Port int `json:"port"`
+}
+
+// ExecProbe succeeds when the command exits 0 inside the container.
+type ExecProbe struct {
+	Command []string `json:"command"`
+}
+
+// Group is groups/<name>.yaml: a label selector and the workloads it assigns.
+type Group struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     GroupSpec  `json:"spec"`
+}
+
+// GroupSpec assigns workloads to the nodes its selector matches.
+type GroupSpec struct {
+	Selector  Selector            `json:"selector"`
+	Workloads []string            `json:"workloads"`
+	Overrides map[string]Override `json:"overrides,omitempty"`
+}
+
+// Selector matches nodes whose labels include every MatchLabels pair.
+// An empty selector matches every node.
+type Selector struct {
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+}
+
+// Override changes a workload for the nodes of a group or for one node.
+// Env is merged key by key; every other set field replaces the workload's.
+type Override struct {
+	Image     string            `json:"image,omitempty"`
+	Args      []string          `json:"args,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Ports     []int             `json:"ports,omitempty"`
+	Mounts    []Mount           `json:"mounts,omitempty"`
+	Resources *Resources        `json:"resources,omitempty"`
+	Health    *Health           `json:"health,omitempty"`
+	Restart   string            `json:"restart,omitempty"`
+}
+
+// Node is nodes/<name>.yaml: a node's labels and its own overrides.
+type Node struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     NodeSpec   `json:"spec,omitempty"`
+}
+
+// NodeSpec adds workloads to one node and overrides them for it.
+type NodeSpec struct {
+	Workloads []string            `json:"workloads,omitempty"`
+	Overrides map[string]Override `json:"overrides,omitempty"`
+}
+
+// Desired is one workload as a node must run it: overrides applied.
+type Desired struct {
+	Name string
+	Spec WorkloadSpec
+	// Hash is a stable hash of Spec ("sha256:<hex>" of its canonical JSON);
+	// it changes exactly when the container must be replaced.
+	Hash string
+}

@@ -1,0 +1,93 @@
+// Package status is the node status report that fleetd commits back to the
+// fleet repo as status/<node>.yaml, and the runtime's view of one container.
+// It is pure data: no I/O, no logging.
+package status
+
+import "time"
+
+// APIVersion and Kind of a status report.
+const (
+	APIVersion = "gitfleet.dev/v1alpha1"
+	Kind       = "NodeStatus"
+)
+
+// Workload states.
+const (
+	StateRunning = "running"
+	StateStopped = "stopped"
+	StateCreated = "created"
+	StateMissing = "missing"
+	StatePending = "pending"
+	StateFailed  = "failed"
+)
+
+// NodeStatus is status/<node>.yaml.
+type NodeStatus struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   Meta   `json:"metadata"`
+	Status     Status `json:"status"`
+}
+
+// Meta names the node.
+type Meta struct {
+	Name string `json:"name"`
+}
+
+// Status is what the node reports.
+type Status struct {
+	// ObservedRevision is the branch head the node saw last.
+	ObservedRevision string `json:"observedRevision,omitempty"`
+	// AppliedRevision is the last revision applied in full.
+	AppliedRevision string `json:"appliedRevision,omitempty"`
+	// LastSeen is when the report was made.
+	LastSeen time.Time `json:"lastSeen"`
+	// VerificationDisabled is true when fleetd runs with --insecure-skip-verify.
+	VerificationDisabled bool        `json:"verificationDisabled,omitempty"`
+	Conditions           []Condition `json:"conditions,omitempty"`
+	Workloads            []Workload  `json:"workloads,omitempty"`
+	Errors               []Error     `json:"errors"`
+}
+
+// Condition is a Kubernetes-style condition ("Ready", "True", reason, message).
+type Condition struct {
+	Type    string `json:"type"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Workload is one workload's state on the node.
+type Workload struct {
+	Name     string `json:"name"`
+	Image    string `json:"image"`
+	State    string `json:"state"`
+	Health   string `json:"health,omitempty"`
+	Restarts int    `json:"restarts"`
+	ExitCode *int   `json:"exitCode,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// Error is one reason something was not applied. File, Line and Field place
+// a spec error; Ref names a git ref, commit or image instead.
+type Error struct {
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Field  string `json:"field,omitempty"`
+	Ref    string `json:"ref,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Instance is one container the agent owns, as the runtime reports it. The
+// runtime rebuilds it from container labels alone after an agent restart.
+type Instance struct {
+	Workload  string
+	ID        string
+	SpecHash  string
+	Revision  string
+	Image     string
+	State     string // StateRunning, StateStopped, StateCreated
+	PID       uint32
+	ExitCode  int
+	StartedAt time.Time
+}
