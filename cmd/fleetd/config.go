@@ -1,0 +1,203 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// Config is the agent's configuration: a YAML file (--config) whose values
+// the command-line flags override. Every field is documented in
+// docs/agent.md.
+type Config struct {
+	Repo               string            `json:"repo"`
+	Branch             string            `json:"branch,omitempty"`
+	Node               string            `json:"node,omitempty"`
+	Labels             map[string]string `json:"labels,omitempty"`
+	ContainerdAddress  string            `json:"containerdAddress,omitempty"`
+	Namespace          string            `json:"namespace,omitempty"`
+	StateDir           string            `json:"stateDir,omitempty"`
+	TrustDir           string            `json:"trustDir,omitempty"`
+	StatusRepo         string            `json:"statusRepo,omitempty"`
+	Interval           spec.Duration     `json:"interval,omitempty"`
+	Heartbeat          spec.Duration     `json:"heartbeat,omitempty"`
+	InsecureSkipVerify bool              `json:"insecureSkipVerify,omitempty"`
+	Auth               AuthConfig        `json:"auth,omitempty"`
+	LogLevel           string            `json:"logLevel,omitempty"`
+}
+
+// AuthConfig holds git credentials. Secrets are read from files, never
+// passed on the command line where other users could see them.
+type AuthConfig struct {
+	Username       string `json:"username,omitempty"`
+	PasswordFile   string `json:"passwordFile,omitempty"`
+	SSHKeyFile     string `json:"sshKeyFile,omitempty"`
+	KnownHostsFile string `json:"knownHostsFile,omitempty"`
+}
+
+// Defaults.
+const (
+	defaultBranch     = "main"
+	defaultContainerd = "/run/containerd/containerd.sock"
+	defaultNamespace  = "gitfleet"
+	defaultStateDir   = "/var/lib/gitfleet"
+	defaultTrustDir   = "/etc/gitfleet/trust"
+	defaultHeartbeat  = time.Hour
+)
+
+// loadConfig reads the config file named by --config (if any), then applies
+// the flags the user set explicitly, then the defaults.
+func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
+	var opt options
+	var flagCfg Config
+	var labels, interval, heartbeat string
+	fs.StringVar(&opt.configFile, "config", "", "read settings from this YAML `file`; flags override it")
+	fs.StringVar(&flagCfg.Repo, "repo", "", "fleet repo `URL` (file://, git://, http(s)://, ssh://)")
+	fs.StringVar(&flagCfg.Branch, "branch", "", "branch to track (default \"main\")")
+	fs.StringVar(&flagCfg.Node, "node", "", "this node's `name` (default: the host name)")
+	fs.StringVar(&labels, "labels", "", "local labels `k=v,...`; they win over the repo's labels for this node")
+	fs.StringVar(&flagCfg.ContainerdAddress, "containerd-address", "", "containerd socket `path` (default "+defaultContainerd+")")
+	fs.StringVar(&flagCfg.Namespace, "namespace", "", "containerd namespace (default \"gitfleet\")")
+	fs.StringVar(&flagCfg.StateDir, "state-dir", "", "`dir` for the repo cache, logs and state (default "+defaultStateDir+")")
+	fs.StringVar(&flagCfg.TrustDir, "trust-dir", "", "`dir` with the node's trusted keys (default "+defaultTrustDir+")")
+	fs.StringVar(&flagCfg.StatusRepo, "status-repo", "", "push status reports to this repo `URL` instead of the fleet repo")
+	fs.StringVar(&interval, "interval", "", "poll `interval` (default: the fleet's pollInterval, 30s)")
+	fs.StringVar(&heartbeat, "heartbeat", "", "commit a status report at least this often (default 1h)")
+	fs.BoolVar(&flagCfg.InsecureSkipVerify, "insecure-skip-verify", false, "apply revisions without verifying signatures (labs and tests only; every status report says so)")
+	fs.StringVar(&flagCfg.Auth.Username, "git-username", "", "user `name` for HTTP(S) git servers")
+	fs.StringVar(&flagCfg.Auth.PasswordFile, "git-password-file", "", "`file` holding the HTTP(S) password or token")
+	fs.StringVar(&flagCfg.Auth.SSHKeyFile, "ssh-key", "", "private key `file` for ssh:// repos")
+	fs.StringVar(&flagCfg.Auth.KnownHostsFile, "known-hosts", "", "known_hosts `file` for ssh:// repos")
+	fs.StringVar(&flagCfg.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
+	fs.BoolVar(&opt.once, "once", false, "run one pass and exit; the exit status says whether it succeeded")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	cfg := &Config{}
+	if opt.configFile != "" {
+		b, err := os.ReadFile(opt.configFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := yaml.UnmarshalStrict(b, cfg); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", opt.configFile, err)
+		}
+	}
+	var errs []error
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	override := func(name string, dst *string, v string) {
+		if set[name] {
+			*dst = v
+		}
+	}
+	override("repo", &cfg.Repo, flagCfg.Repo)
+	override("branch", &cfg.Branch, flagCfg.Branch)
+	override("node", &cfg.Node, flagCfg.Node)
+	override("containerd-address", &cfg.ContainerdAddress, flagCfg.ContainerdAddress)
+	override("namespace", &cfg.Namespace, flagCfg.Namespace)
+	override("state-dir", &cfg.StateDir, flagCfg.StateDir)
+	override("trust-dir", &cfg.TrustDir, flagCfg.TrustDir)
+	override("status-repo", &cfg.StatusRepo, flagCfg.StatusRepo)
+	override("git-username", &cfg.Auth.Username, flagCfg.Auth.Username)
+	override("git-password-file", &cfg.Auth.PasswordFile, flagCfg.Auth.PasswordFile)
+	override("ssh-key", &cfg.Auth.SSHKeyFile, flagCfg.Auth.SSHKeyFile)
+	override("known-hosts", &cfg.Auth.KnownHostsFile, flagCfg.Auth.KnownHostsFile)
+	override("log-level", &cfg.LogLevel, flagCfg.LogLevel)
+	if set["insecure-skip-verify"] {
+		cfg.InsecureSkipVerify = flagCfg.InsecureSkipVerify
+	}
+	if set["labels"] {
+		l, err := parseLabels(labels)
+		errs = append(errs, err)
+		cfg.Labels = l
+	}
+	for name, pair := range map[string]struct {
+		s   string
+		dst *spec.Duration
+	}{"interval": {interval, &cfg.Interval}, "heartbeat": {heartbeat, &cfg.Heartbeat}} {
+		if set[name] {
+			d, err := time.ParseDuration(pair.s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", name, err))
+			}
+			pair.dst.Duration = d
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	return cfg, &opt, cfg.complete()
+}
+
+// options are flags that are not settings.
+type options struct {
+	configFile string
+	once       bool
+}
+
+// complete fills defaults and checks the result.
+func (c *Config) complete() error {
+	def := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	def(&c.Branch, defaultBranch)
+	def(&c.ContainerdAddress, defaultContainerd)
+	def(&c.Namespace, defaultNamespace)
+	def(&c.StateDir, defaultStateDir)
+	def(&c.TrustDir, defaultTrustDir)
+	def(&c.LogLevel, "info")
+	if c.Node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--node not set and no host name: %w", err)
+		}
+		c.Node = strings.ToLower(strings.SplitN(h, ".", 2)[0])
+	}
+	if c.Heartbeat.Duration == 0 {
+		c.Heartbeat.Duration = defaultHeartbeat
+	}
+	var errs []error
+	if c.Repo == "" {
+		errs = append(errs, errors.New("--repo is required"))
+	}
+	if c.Interval.Duration < 0 || c.Heartbeat.Duration < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		abs, err := filepath.Abs(c.StateDir)
+		errs = append(errs, err)
+		c.StateDir = abs
+	}
+	return errors.Join(errs...)
+}
+
+// parseLabels reads "k=v,k2=v2".
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--labels: %q is not k=v", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

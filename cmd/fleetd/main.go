@@ -1,0 +1,151 @@
+// Command fleetd is the gitfleet agent. On each edge node it polls the fleet
+// repo, resolves the node's workloads, pulls their images and runs them
+// through containerd, and commits a status report back to Git.
+//
+// Usage:
+//
+//	fleetd --repo URL [--node NAME] [--labels k=v,...] [flags]
+//	fleetd --config /etc/gitfleet/fleetd.yaml
+//
+// SIGTERM or SIGINT stops the agent; the workloads keep running and a
+// restarted agent adopts them without restarting them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/gitfleet/gitfleet/reconciler"
+	"github.com/gitfleet/gitfleet/runtime"
+	"github.com/gitfleet/gitfleet/source"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run is main with its exit code: 0 success, 1 a failed pass (--once) or
+// a fatal error, 2 bad usage.
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fleetd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	cfg, opt, err := loadConfig(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fleetd: %v\n", err)
+		return 2
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := agent(ctx, cfg, opt, log); err != nil {
+		log.Error("fleetd failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+const usage = `fleetd keeps this node's model containers equal to the fleet repo.
+
+Each poll asks the git server for the tracked branch only; when it moved,
+fleetd fetches that one commit (depth 1, no work tree), verifies it, resolves
+the workloads this node's labels select, pulls their images by digest, runs
+them in containerd and commits status/<node>.yaml on refs/heads/status/<node>.
+Anything refused leaves the last good workloads running; the status report
+says why.
+
+Examples:
+  fleetd --repo https://git.example.com/plant-1/fleet.git --node press-01
+  fleetd --repo file:///srv/fleet.git --labels line=a --once --insecure-skip-verify
+  fleetd --config /etc/gitfleet/fleetd.yaml
+
+Flags:
+`
+
+// agent wires the adapters into a reconciler and runs it.
+func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) error {
+	auth, err := cfg.Auth.load()
+	if err != nil {
+		return err
+	}
+	src, err := source.New(source.Config{
+		URL: cfg.Repo, Branch: cfg.Branch, Auth: auth,
+		Dir: filepath.Join(cfg.StateDir, "repo"),
+	}, log)
+	if err != nil {
+		return err
+	}
+	statusURL := cfg.Repo
+	if cfg.StatusRepo != "" {
+		statusURL = cfg.StatusRepo
+	}
+	rep, err := source.NewStatusWriter(source.StatusConfig{
+		URL: statusURL, Auth: auth, Node: cfg.Node,
+		Dir:       filepath.Join(cfg.StateDir, "status"),
+		Heartbeat: cfg.Heartbeat.Duration,
+	}, log)
+	if err != nil {
+		return err
+	}
+	rt, err := runtime.New(ctx, runtime.Config{
+		Address: cfg.ContainerdAddress, Namespace: cfg.Namespace,
+		LogDir: filepath.Join(cfg.StateDir, "logs"),
+	}, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	rec, err := reconciler.New(reconciler.Config{
+		Node: cfg.Node, Labels: cfg.Labels, Interval: cfg.Interval.Duration,
+		InsecureSkipVerify: cfg.InsecureSkipVerify,
+		StateFile:          filepath.Join(cfg.StateDir, "state.json"),
+	}, reconciler.Deps{Source: src, Runtime: rt, Reporter: rep, Log: log})
+	if err != nil {
+		return err
+	}
+	if cfg.InsecureSkipVerify {
+		log.Warn("signature verification is OFF (--insecure-skip-verify): every status report says so")
+	}
+	log.Info("fleetd started", "node", cfg.Node, "repo", source.Redact(cfg.Repo), "branch", cfg.Branch)
+	if opt.once {
+		return rec.Pass(ctx)
+	}
+	return rec.Run(ctx)
+}
+
+// load reads the secrets the config points at.
+func (a AuthConfig) load() (source.Auth, error) {
+	auth := source.Auth{Username: a.Username, SSHKeyFile: a.SSHKeyFile, KnownHostsFile: a.KnownHostsFile}
+	if a.PasswordFile != "" {
+		b, err := os.ReadFile(a.PasswordFile)
+		if err != nil {
+			return auth, fmt.Errorf("git password: %w", err)
+		}
+		auth.Password = strings.TrimSpace(string(b))
+	}
+	return auth, nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,53 @@
+package reconciler
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// Run repeats passes until ctx ends. After a transient failure it retries
+// with exponential backoff, from MinBackoff up to the poll interval; a
+// refused revision is not retried (the next poll sees whether the ref
+// moved). Every wait is jittered so a fleet's nodes do not poll in step.
+// Run returns nil when ctx ends; it leaves every workload running.
+func (r *Reconciler) Run(ctx context.Context) error {
+	var backoff time.Duration
+	for {
+		err := r.Pass(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := r.interval()
+		if err != nil && !IsStalled(err) {
+			backoff = nextBackoff(backoff, r.cfg.MinBackoff, wait)
+			wait = backoff
+		} else {
+			backoff = 0
+		}
+		t := time.NewTimer(jitter(wait, r.cfg.Jitter))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// nextBackoff doubles prev within [min, max].
+func nextBackoff(prev, min, max time.Duration) time.Duration {
+	next := prev * 2
+	if next < min {
+		next = min
+	}
+	if next > max {
+		next = max
+	}
+	return next
+}
+
+// jitter scales d by a random factor in [1-j, 1+j].
+func jitter(d time.Duration, j float64) time.Duration {
+	return time.Duration(float64(d) * (1 - j + 2*j*rand.Float64()))
+}

@@ -1,0 +1,92 @@
+package reconciler
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// ActionKind says what an Action does to a workload.
+type ActionKind string
+
+// The actions a plan may contain.
+const (
+	// Start creates a workload that has no healthy container.
+	Start ActionKind = "start"
+	// Replace swaps a workload's container for one of a new spec.
+	Replace ActionKind = "replace"
+	// Remove deletes a workload that is no longer desired.
+	Remove ActionKind = "remove"
+)
+
+// Action is one step of a plan.
+type Action struct {
+	Kind     ActionKind
+	Workload string
+	// Desired is the spec to run; nil for Remove.
+	Desired *spec.Desired
+	// Reason says why, for logs and status messages.
+	Reason string
+	// Restart is true when the desired container exists but stopped.
+	Restart bool
+}
+
+func (a Action) String() string { return fmt.Sprintf("%s %s: %s", a.Kind, a.Workload, a.Reason) }
+
+// Plan compares what should run with what runs and returns the steps that
+// make them equal: removals first (they may free ports), then starts and
+// replacements, each group in name order. It is pure: same input, same plan.
+// A workload whose desired spec already runs gets no action, so an agent that
+// restarts adopts what runs instead of restarting it.
+func Plan(desired []spec.Desired, actual []status.Instance) []Action {
+	byName := make(map[string][]status.Instance)
+	for _, in := range actual {
+		byName[in.Workload] = append(byName[in.Workload], in)
+	}
+	want := make(map[string]bool, len(desired))
+	var removes, runs []Action
+	for i := range desired {
+		d := &desired[i]
+		want[d.Name] = true
+		if a, ok := planOne(d, byName[d.Name]); ok {
+			runs = append(runs, a)
+		}
+	}
+	for name := range byName {
+		if !want[name] {
+			removes = append(removes, Action{Kind: Remove, Workload: name, Reason: "no longer assigned to this node"})
+		}
+	}
+	byWorkload := func(as []Action) {
+		sort.Slice(as, func(i, j int) bool { return as[i].Workload < as[j].Workload })
+	}
+	byWorkload(removes)
+	byWorkload(runs)
+	return append(removes, runs...)
+}
+
+// planOne decides the action for one desired workload given its containers.
+func planOne(d *spec.Desired, have []status.Instance) (Action, bool) {
+	if len(have) == 0 {
+		return Action{Kind: Start, Workload: d.Name, Desired: d, Reason: "not running"}, true
+	}
+	var same *status.Instance
+	for i := range have {
+		if have[i].SpecHash == d.Hash {
+			same = &have[i]
+			break
+		}
+	}
+	switch {
+	case same == nil:
+		return Action{Kind: Replace, Workload: d.Name, Desired: d, Reason: "spec changed"}, true
+	case same.State != status.StateRunning:
+		return Action{Kind: Start, Workload: d.Name, Desired: d, Restart: true,
+			Reason: fmt.Sprintf("container %s (exit code %d)", same.State, same.ExitCode)}, true
+	case len(have) > 1:
+		return Action{Kind: Replace, Workload: d.Name, Desired: d, Reason: "stale containers of an older spec"}, true
+	}
+	return Action{}, false
+}

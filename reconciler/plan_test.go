@@ -1,0 +1,64 @@
+package reconciler
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+func TestPlan(t *testing.T) {
+	d := func(name, hash string) spec.Desired { return spec.Desired{Name: name, Hash: hash} }
+	in := func(name, hash, state string) status.Instance {
+		return status.Instance{Workload: name, SpecHash: hash, State: state}
+	}
+	type step struct {
+		kind     ActionKind
+		workload string
+	}
+	tests := []struct {
+		name    string
+		desired []spec.Desired
+		actual  []status.Instance
+		want    []step
+	}{
+		{"nothing", nil, nil, nil},
+		{"first deploy", []spec.Desired{d("b", "h1"), d("a", "h2")}, nil,
+			[]step{{Start, "a"}, {Start, "b"}}},
+		{"adopt what runs", []spec.Desired{d("a", "h1")}, []status.Instance{in("a", "h1", status.StateRunning)}, nil},
+		{"spec changed", []spec.Desired{d("a", "h2")}, []status.Instance{in("a", "h1", status.StateRunning)},
+			[]step{{Replace, "a"}}},
+		{"stopped is started", []spec.Desired{d("a", "h1")}, []status.Instance{in("a", "h1", status.StateStopped)},
+			[]step{{Start, "a"}}},
+		{"created but never started", []spec.Desired{d("a", "h1")}, []status.Instance{in("a", "h1", status.StateCreated)},
+			[]step{{Start, "a"}}},
+		{"stale old container beside the new", []spec.Desired{d("a", "h2")},
+			[]status.Instance{in("a", "h1", status.StateRunning), in("a", "h2", status.StateRunning)},
+			[]step{{Replace, "a"}}},
+		{"removals first", []spec.Desired{d("z", "h1")},
+			[]status.Instance{in("old", "h9", status.StateRunning)},
+			[]step{{Remove, "old"}, {Start, "z"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []step
+			for _, a := range Plan(tt.desired, tt.actual) {
+				got = append(got, step{a.Kind, a.Workload})
+				if (a.Kind == Remove) != (a.Desired == nil) {
+					t.Errorf("%v: Desired set wrong", a)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Plan() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlanMarksRestarts(t *testing.T) {
+	p := Plan([]spec.Desired{{Name: "a", Hash: "h"}}, []status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: 2}})
+	if len(p) != 1 || !p[0].Restart || p[0].Reason != "container stopped (exit code 2)" {
+		t.Errorf("Plan() = %+v", p)
+	}
+}

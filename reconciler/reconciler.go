@@ -1,0 +1,137 @@
+package reconciler
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// Config holds what the reconciler needs to know about its node.
+type Config struct {
+	// Node is this node's name; it selects nodes/<Node>.yaml. Required.
+	Node string
+	// Labels are local labels; they win over the repo's labels for the node.
+	Labels map[string]string
+	// Interval between polls. Zero means the fleet's spec.pollInterval.
+	Interval time.Duration
+	// Jitter spreads polls of many nodes: each wait is scaled by a random
+	// factor in [1-Jitter, 1+Jitter]. Default 0.1.
+	Jitter float64
+	// MinBackoff is the first wait after a transient failure; it doubles up
+	// to the poll interval. Default 1s.
+	MinBackoff time.Duration
+	// InsecureSkipVerify applies revisions although no CommitVerifier is
+	// set. Every status report then says verification is off.
+	InsecureSkipVerify bool
+	// StateFile keeps the last applied revision across agent restarts.
+	// Empty keeps it in memory only.
+	StateFile string
+}
+
+// Default values.
+const (
+	DefaultInterval   = 30 * time.Second
+	DefaultJitter     = 0.1
+	DefaultMinBackoff = time.Second
+)
+
+// Validate checks the config and fills in defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Node == "" {
+		errs = append(errs, errors.New("node name is required"))
+	}
+	if c.Interval < 0 {
+		errs = append(errs, fmt.Errorf("interval %s is negative", c.Interval))
+	}
+	if c.Jitter < 0 || c.Jitter >= 1 {
+		errs = append(errs, fmt.Errorf("jitter %v must be in [0, 1)", c.Jitter))
+	}
+	if c.Jitter == 0 {
+		c.Jitter = DefaultJitter
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the adapters the reconciler drives. Source, Runtime and Reporter
+// are required; a nil verifier means that check is off.
+type Deps struct {
+	Source   Source
+	Runtime  Runtime
+	Reporter Reporter
+	Commits  CommitVerifier
+	Images   ImageVerifier
+	Log      *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Reconciler keeps one node's containers equal to its desired state.
+// It is not safe for concurrent use: one goroutine runs its passes.
+type Reconciler struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	// applied is the last revision applied in full and current the
+	// workloads and fleet settings it resolved to (the last good state).
+	applied string
+	current *revision
+	// pending is a parsed revision whose apply failed transiently.
+	pending *revision
+	// refused is a revision that failed for good, with the reason; it is
+	// not tried again until the branch moves.
+	refused    string
+	refusedErr error
+	observed   string
+	restarts   map[string]int
+}
+
+// revision is one parsed and resolved fleet revision.
+type revision struct {
+	id      string
+	fleet   spec.FleetSpec
+	desired []spec.Desired
+}
+
+// New returns a reconciler; it reads the last applied revision from
+// cfg.StateFile when there is one.
+func New(cfg Config, deps Deps) (*Reconciler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Source == nil || deps.Runtime == nil || deps.Reporter == nil {
+		return nil, errors.New("reconciler: source, runtime and reporter are required")
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	applied, err := loadState(cfg.StateFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Reconciler{cfg: cfg, deps: deps, log: deps.Log, applied: applied, restarts: map[string]int{}}, nil
+}
+
+// AppliedRevision returns the last revision applied in full.
+func (r *Reconciler) AppliedRevision() string { return r.applied }
+
+// interval is the wait between two polls.
+func (r *Reconciler) interval() time.Duration {
+	if r.cfg.Interval > 0 {
+		return r.cfg.Interval
+	}
+	if r.current != nil && r.current.fleet.PollInterval.Duration > 0 {
+		return r.current.fleet.PollInterval.Duration
+	}
+	return DefaultInterval
+}

@@ -1,0 +1,125 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// Condition reasons of the Ready condition.
+const (
+	ReasonApplied     = "Applied"
+	ReasonRefused     = "Refused"
+	ReasonFailing     = "Failing"
+	ReasonProgressing = "Progressing"
+)
+
+// report builds the node's status from the runtime and the pass's error and
+// hands it to the Reporter. Its own error is returned, never logged.
+func (r *Reconciler) report(ctx context.Context, passErr error) error {
+	st := &status.NodeStatus{
+		APIVersion: status.APIVersion,
+		Kind:       status.Kind,
+		Metadata:   status.Meta{Name: r.cfg.Node},
+		Status: status.Status{
+			ObservedRevision:     r.observed,
+			AppliedRevision:      r.applied,
+			LastSeen:             r.deps.Now().UTC(),
+			VerificationDisabled: r.deps.Commits == nil && r.cfg.InsecureSkipVerify,
+			Errors:               StatusErrors(passErr),
+		},
+	}
+	actual, listErr := r.deps.Runtime.List(ctx)
+	if listErr != nil {
+		st.Status.Errors = append(st.Status.Errors, status.Error{Reason: "list containers: " + listErr.Error()})
+	}
+	running := 0
+	if r.current != nil {
+		st.Status.Workloads, running = r.workloads(r.current.desired, actual)
+	}
+	st.Status.Conditions = []status.Condition{r.ready(passErr, running, len(st.Status.Workloads))}
+	if err := r.deps.Reporter.Report(ctx, st); err != nil {
+		return fmt.Errorf("report status: %w", err)
+	}
+	return nil
+}
+
+// workloads describes each desired workload from the runtime's view.
+func (r *Reconciler) workloads(desired []spec.Desired, actual []status.Instance) ([]status.Workload, int) {
+	byName := instancesByWorkload(actual)
+	out := make([]status.Workload, 0, len(desired))
+	running := 0
+	for _, d := range desired {
+		w := status.Workload{Name: d.Name, Image: d.Spec.Image, State: status.StateMissing, Restarts: r.restarts[d.Name]}
+		if in, ok := byName[d.Name]; ok {
+			w.State = in.State
+			if in.SpecHash != d.Hash {
+				w.State = status.StatePending
+				w.Message = "running an older spec"
+			}
+			if in.State != status.StateRunning {
+				code := in.ExitCode
+				w.ExitCode = &code
+			}
+		}
+		if w.State == status.StateRunning {
+			running++
+		}
+		out = append(out, w)
+	}
+	return out, running
+}
+
+func (r *Reconciler) ready(passErr error, running, total int) status.Condition {
+	c := status.Condition{Type: "Ready", Status: "True", Reason: ReasonApplied,
+		Message: fmt.Sprintf("%d/%d workloads running", running, total)}
+	switch {
+	case IsStalled(passErr):
+		c.Status, c.Reason = "False", ReasonRefused
+		c.Message = fmt.Sprintf("revision %s refused; %s", short(r.refused), c.Message)
+	case passErr != nil:
+		c.Status, c.Reason = "False", ReasonFailing
+	case running < total:
+		c.Status, c.Reason = "False", ReasonProgressing
+	}
+	return c
+}
+
+// StatusErrors flattens err into report entries: a spec error keeps its
+// file, line and field; a refused revision names its commit.
+func StatusErrors(err error) []status.Error {
+	out := []status.Error{}
+	var walk func(err error, ref string)
+	walk = func(err error, ref string) {
+		if err == nil {
+			return
+		}
+		var se *spec.Error
+		if errors.As(err, &se) && !isJoin(err) {
+			out = append(out, status.Error{File: se.File, Line: se.Line, Field: se.Field, Ref: ref, Reason: se.Err.Error()})
+			return
+		}
+		var stalled *StalledError
+		if errors.As(err, &stalled) && !isJoin(err) {
+			walk(stalled.Err, stalled.Revision)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e, ref)
+			}
+			return
+		}
+		out = append(out, status.Error{Ref: ref, Reason: err.Error()})
+	}
+	walk(err, "")
+	return out
+}
+
+func isJoin(err error) bool {
+	_, ok := err.(interface{ Unwrap() []error })
+	return ok
+}
