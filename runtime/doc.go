@@ -1,0 +1,16 @@
+// Package runtime is gitfleet's containerd adapter. It satisfies the
+// reconciler's Runtime interface without importing the reconciler: it pulls
+// images by digest through containerd's own client (one lease per pull, so an
+// interrupted pull resumes from containerd's content store), creates,
+// replaces and removes containers, and rebuilds the agent's view of what runs
+// from containerd alone.
+//
+// Every container the agent owns carries the labels LabelManaged,
+// LabelWorkload, LabelSpecHash and LabelRevision. Container IDs are
+// <workload>-<first 12 hex of the spec hash>, so the new version of a
+// workload can coexist with the old one while it starts.
+//
+// Containers use the host's network namespace, /etc/hosts and resolv.conf;
+// the shim writes their output to <LogDir>/<workload>.log, so workloads and
+// their logs outlive the agent.
+package runtime

@@ -1,0 +1,180 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/runtime/runtimetest"
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// Shared by every test: the echo image in an in-process registry. Each test
+// starts its own private containerd.
+var (
+	reg  *testRegistry
+	echo testImage
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "echo")
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin, err := buildEcho(dir)
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	reg = newTestRegistry()
+	defer reg.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if echo, err = pushEcho(ctx, reg, "test/echo", bin); err != nil {
+		log.Print(err)
+		return 1
+	}
+	return m.Run()
+}
+
+func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// registries is the fleet's registry settings for the test registry.
+func registries() []spec.Registry {
+	return []spec.Registry{{Host: reg.host, PlainHTTP: true}}
+}
+
+// env is one test's private containerd and a client of it.
+type env struct {
+	d      *runtimetest.Daemon
+	c      *Containerd
+	logDir string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	e := &env{d: runtimetest.StartT(t), logDir: t.TempDir()}
+	e.c = e.connect(t)
+	return e
+}
+
+// connect makes a new client, as an agent does when it starts.
+func (e *env) connect(t *testing.T) *Containerd {
+	t.Helper()
+	c, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, StopTimeout: 5 * time.Second},
+		slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// pull pulls the echo image.
+func (e *env) pull(t *testing.T) {
+	t.Helper()
+	if err := e.c.Pull(t.Context(), echo.ref, registries()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// desired is the echo workload serving on port, with its hash.
+func desired(name string, port int, env map[string]string) spec.Desired {
+	ws := spec.WorkloadSpec{
+		Image: echo.ref,
+		Args:  []string{"--port", fmt.Sprint(port)},
+		Env:   env,
+		Ports: []int{port},
+	}
+	return withHash(name, ws)
+}
+
+func withHash(name string, ws spec.WorkloadSpec) spec.Desired {
+	b, _ := json.Marshal(ws)
+	sum := sha256.Sum256(b)
+	return spec.Desired{Name: name, Spec: ws, Hash: "sha256:" + hex.EncodeToString(sum[:])}
+}
+
+// freePort returns a host port nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// get GETs path from the workload on port, waiting up to 10 s for it to
+// serve. It returns the status code and body.
+func get(t *testing.T, port int, path string) (int, string) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.StatusCode, string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// shims counts the runc shims serving daemon d.
+func shims(t *testing.T, d *runtimetest.Daemon) int {
+	t.Helper()
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range procs {
+		b, err := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		cmd := strings.Split(string(b), "\x00")
+		if strings.Contains(cmd[0], "containerd-shim") && strings.Contains(string(b), d.Address+"\x00") {
+			n++
+		}
+	}
+	return n
+}

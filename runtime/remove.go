@@ -1,0 +1,118 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd"
+)
+
+// killWait bounds the wait for a task to exit after SIGKILL.
+const killWait = 10 * time.Second
+
+// Remove stops and deletes every container of the workload: SIGTERM, up to
+// StopTimeout for it to exit, then SIGKILL; then its task, container and
+// snapshot are deleted. A workload with no container is removed already.
+func (c *Containerd) Remove(ctx context.Context, workload string) error {
+	if err := checkWorkload(workload); err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
+	ctx = c.ns(ctx)
+	ctrs, err := c.containersOf(ctx, workload)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", workload, err)
+	}
+	return c.removeAll(ctx, workload, ctrs)
+}
+
+// removeAll removes ctrs, all of workload.
+func (c *Containerd) removeAll(ctx context.Context, workload string, ctrs []containerd.Container) error {
+	var errs []error
+	for _, ctr := range ctrs {
+		if err := c.remove(ctx, ctr); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.log.InfoContext(ctx, "removed container", logKeyWorkload, workload, logKeyContainer, ctr.ID())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove %s: %w", workload, err)
+	}
+	return nil
+}
+
+// remove stops ctr's task and deletes it, the container and its snapshot.
+func (c *Containerd) remove(ctx context.Context, ctr containerd.Container) error {
+	if err := c.stopTask(ctx, ctr); err != nil {
+		return err
+	}
+	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); ignoreNotFound(err) != nil {
+		return fmt.Errorf("delete container %s: %w", ctr.ID(), err)
+	}
+	return nil
+}
+
+// stopTask stops ctr's task, if any, and deletes it (which also ends its
+// shim). The container stays.
+func (c *Containerd) stopTask(ctx context.Context, ctr containerd.Container) error {
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		if ignoreNotFound(err) == nil {
+			return nil
+		}
+		return fmt.Errorf("container %s: task: %w", ctr.ID(), err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		if ignoreNotFound(err) == nil {
+			return nil
+		}
+		return fmt.Errorf("container %s: task status: %w", ctr.ID(), err)
+	}
+	if st.Status != containerd.Stopped {
+		if st.Status == containerd.Paused || st.Status == containerd.Pausing {
+			_ = task.Resume(ctx)
+		}
+		if err := c.kill(ctx, task); err != nil {
+			return fmt.Errorf("stop %s: %w", ctr.ID(), err)
+		}
+	}
+	if _, err := task.Delete(ctx); ignoreNotFound(err) != nil {
+		return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
+	}
+	return nil
+}
+
+// kill sends SIGTERM, then SIGKILL after StopTimeout, and waits for the exit.
+func (c *Containerd) kill(ctx context.Context, task containerd.Task) error {
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		return ignoreNotFound(err)
+	}
+	if err := task.Kill(ctx, syscall.SIGTERM); ignoreNotFound(err) != nil {
+		return err
+	}
+	timer := time.NewTimer(c.cfg.StopTimeout)
+	defer timer.Stop()
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); ignoreNotFound(err) != nil {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(killWait):
+		return fmt.Errorf("task %s still running %s after SIGKILL", task.ID(), killWait)
+	}
+}

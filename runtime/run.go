@@ -1,0 +1,224 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// cpuPeriod is the CFS period CPU limits are expressed in (100 ms).
+const cpuPeriod = 100_000
+
+// Run makes d's container run. When a container of d's spec hash already
+// runs it is left alone (an agent that restarts adopts it, same PID); a
+// stopped one is deleted and created again. The workload's containers of
+// other spec hashes are removed once d's runs.
+//
+// Order on host networking: the new container is created first (snapshot,
+// task) so the switch is short. An old container whose declared ports
+// overlap the new one's is stopped just before the new task starts, since
+// both cannot bind the same host port; every other old container is removed
+// only after the new task has started. If the new task fails to start, the
+// old containers that were stopped are started again and the error returned.
+// The image must have been pulled.
+func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) error {
+	id, err := containerID(d.Name, d.Hash)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	ref, _, err := pinned(d.Spec.Image)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", d.Name, err)
+	}
+	ctx = c.ns(ctx)
+	have, err := c.containersOf(ctx, d.Name)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", d.Name, err)
+	}
+	var running bool
+	var old []containerd.Container
+	for _, ctr := range have {
+		if ctr.ID() != id {
+			old = append(old, ctr)
+			continue
+		}
+		if st, err := taskStatus(ctx, ctr); err != nil {
+			return fmt.Errorf("run %s: %w", d.Name, err)
+		} else if st == containerd.Running {
+			running = true
+			continue
+		}
+		// Stopped, created but not started, or no task: start afresh.
+		if err := c.remove(ctx, ctr); err != nil {
+			return fmt.Errorf("run %s: %w", d.Name, err)
+		}
+	}
+	if running {
+		return c.removeAll(ctx, d.Name, old)
+	}
+
+	start := time.Now()
+	ctr, task, err := c.create(ctx, id, ref, d, revision)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", d.Name, err)
+	}
+	var stopped []containerd.Container
+	for _, o := range old {
+		labels, err := o.Labels(ctx)
+		if err == nil && portsOverlap(labels, d.Spec.Ports) {
+			err = c.stopTask(ctx, o)
+			stopped = append(stopped, o)
+		}
+		if ignoreNotFound(err) != nil {
+			err = fmt.Errorf("run %s: %w", d.Name, err)
+			return errors.Join(err, c.remove(ctx, ctr), c.restart(ctx, d.Name, stopped))
+		}
+	}
+	if err := task.Start(ctx); err != nil {
+		err = fmt.Errorf("run %s: start: %w", d.Name, err)
+		return errors.Join(err, c.remove(ctx, ctr), c.restart(ctx, d.Name, stopped))
+	}
+	if _, err := ctr.SetLabels(ctx, map[string]string{LabelStartedAt: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+		return fmt.Errorf("run %s: %w", d.Name, err)
+	}
+	c.log.InfoContext(ctx, "started container", logKeyWorkload, d.Name, logKeyContainer, id,
+		logKeyPID, task.Pid(), logKeyDuration, time.Since(start).Round(time.Millisecond))
+	return c.removeAll(ctx, d.Name, old)
+}
+
+// create creates the container and its task, not yet started.
+func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired, revision string) (containerd.Container, containerd.Task, error) {
+	image, err := c.client.GetImage(ctx, ref)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	if ok, err := image.IsUnpacked(ctx, c.cfg.Snapshotter); err != nil || !ok {
+		if err := image.Unpack(ctx, c.cfg.Snapshotter); err != nil {
+			return nil, nil, fmt.Errorf("unpack %s: %w", ref, err)
+		}
+	}
+	specOpts, err := specOpts(image, d.Spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A snapshot left by an agent that died between creating it and its
+	// container would block the new one.
+	_ = c.client.SnapshotService(c.cfg.Snapshotter).Remove(ctx, id)
+	ctr, err := c.client.NewContainer(ctx, id,
+		containerd.WithImage(image),
+		containerd.WithSnapshotter(c.cfg.Snapshotter),
+		containerd.WithNewSnapshot(id, image),
+		containerd.WithRuntime(c.cfg.Runtime, nil),
+		containerd.WithNewSpec(specOpts...),
+		containerd.WithContainerLabels(map[string]string{
+			LabelManaged:  "true",
+			LabelWorkload: d.Name,
+			LabelSpecHash: d.Hash,
+			LabelRevision: revision,
+			LabelPorts:    portsLabel(d.Spec.Ports),
+		}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	task, err := ctr.NewTask(ctx, cio.LogFile(c.Logs(d.Name)))
+	if err != nil {
+		err = fmt.Errorf("create task %s: %w", id, err)
+		return nil, nil, errors.Join(err, c.remove(ctx, ctr))
+	}
+	return ctr, task, nil
+}
+
+// specOpts turns a workload spec into OCI spec options: the image's
+// entrypoint with the spec's args in place of its CMD, env merged over the
+// image's, host networking, bind mounts and resource limits.
+func specOpts(image containerd.Image, ws spec.WorkloadSpec) ([]oci.SpecOpts, error) {
+	env := make([]string, 0, len(ws.Env))
+	for k, v := range ws.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	opts := []oci.SpecOpts{
+		oci.WithImageConfigArgs(image, ws.Args),
+		oci.WithEnv(env),
+		oci.WithHostNamespace(specs.NetworkNamespace),
+		oci.WithHostHostsFile,
+		oci.WithHostResolvconf,
+	}
+	if len(ws.Mounts) > 0 {
+		mounts := make([]specs.Mount, len(ws.Mounts))
+		for i, m := range ws.Mounts {
+			mode := "rw"
+			if m.ReadOnly {
+				mode = "ro"
+			}
+			mounts[i] = specs.Mount{Type: "bind", Source: m.Source, Destination: m.Target,
+				Options: []string{"rbind", "rprivate", mode}}
+		}
+		opts = append(opts, oci.WithMounts(mounts))
+	}
+	if ws.Resources.Memory != "" {
+		b, err := spec.ParseMemory(ws.Resources.Memory)
+		if err != nil {
+			return nil, fmt.Errorf("resources.memory: %w", err)
+		}
+		if b > 0 {
+			opts = append(opts, oci.WithMemoryLimit(uint64(b)))
+		}
+	}
+	if ws.Resources.CPU != "" {
+		m, err := spec.ParseCPU(ws.Resources.CPU)
+		if err != nil {
+			return nil, fmt.Errorf("resources.cpu: %w", err)
+		}
+		if m > 0 {
+			opts = append(opts, oci.WithCPUCFS(m*cpuPeriod/1000, cpuPeriod))
+		}
+	}
+	return opts, nil
+}
+
+// taskStatus returns the state of ctr's task; Unknown when it has none.
+func taskStatus(ctx context.Context, ctr containerd.Container) (containerd.ProcessStatus, error) {
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return containerd.Unknown, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("container %s: task: %w", ctr.ID(), err)
+	}
+	st, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return containerd.Unknown, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("container %s: task status: %w", ctr.ID(), err)
+	}
+	return st.Status, nil
+}
+
+// restart starts new tasks for containers whose tasks stop deleted.
+func (c *Containerd) restart(ctx context.Context, workload string, ctrs []containerd.Container) error {
+	var errs []error
+	for _, ctr := range ctrs {
+		task, err := ctr.NewTask(ctx, cio.LogFile(c.Logs(workload)))
+		if err == nil {
+			err = task.Start(ctx)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("restart %s: %w", ctr.ID(), err))
+			continue
+		}
+		c.log.InfoContext(ctx, "restarted old container", logKeyWorkload, workload, logKeyContainer, ctr.ID())
+	}
+	return errors.Join(errs...)
+}
