@@ -94,32 +94,27 @@ func StatusErrors(err error) []status.Error {
 	out := []status.Error{}
 	var walk func(err error, ref string)
 	walk = func(err error, ref string) {
-		if err == nil {
-			return
-		}
-		var se *spec.Error
-		if errors.As(err, &se) && !isJoin(err) {
-			out = append(out, status.Error{File: se.File, Line: se.Line, Field: se.Field, Ref: ref, Reason: se.Err.Error()})
-			return
-		}
 		var stalled *StalledError
-		if errors.As(err, &stalled) && !isJoin(err) {
-			walk(stalled.Err, stalled.Revision)
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e, ref)
+		var se *spec.Error
+		switch e := err.(type) {
+		case nil:
+		case *StalledError:
+			walk(e.Err, e.Revision)
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner, ref)
 			}
-			return
+		default:
+			switch {
+			case errors.As(err, &stalled):
+				walk(stalled.Err, stalled.Revision)
+			case errors.As(err, &se):
+				out = append(out, status.Error{File: se.File, Line: se.Line, Field: se.Field, Ref: ref, Reason: se.Err.Error()})
+			default:
+				out = append(out, status.Error{Ref: ref, Reason: err.Error()})
+			}
 		}
-		out = append(out, status.Error{Ref: ref, Reason: err.Error()})
 	}
 	walk(err, "")
 	return out
-}
-
-func isJoin(err error) bool {
-	_, ok := err.(interface{ Unwrap() []error })
-	return ok
 }

@@ -149,3 +149,10 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
+
+// The adapters satisfy the reconciler's interfaces.
+var (
+	_ reconciler.Source   = (*source.Git)(nil)
+	_ reconciler.Reporter = (*source.StatusWriter)(nil)
+	_ reconciler.Runtime  = (*runtime.Containerd)(nil)
+)
