@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/runtime"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// agent runs fleetd for one node against one containerd.
+type agent struct {
+	t        *testing.T
+	args     []string
+	stateDir string
+	repo     *gittest.Repo
+	node     string
+	rt       *runtime.Containerd
+}
+
+func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, labels string) *agent {
+	t.Helper()
+	state := t.TempDir()
+	rt, err := runtime.New(context.Background(), runtime.Config{Address: containerdAddr, LogDir: filepath.Join(state, "logs")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return &agent{
+		t: t, repo: repo, node: node, stateDir: state, rt: rt,
+		args: []string{"--repo", url, "--node", node, "--labels", labels,
+			"--containerd-address", containerdAddr, "--state-dir", state,
+			"--insecure-skip-verify", "--log-level", "debug"},
+	}
+}
+
+// once runs one pass and returns its error (nil when fleetd exited 0) and output.
+func (a *agent) once() (string, error) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, fleetdBin, append(a.args, "--once")...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// mustOnce runs one pass that must succeed.
+func (a *agent) mustOnce() {
+	a.t.Helper()
+	if out, err := a.once(); err != nil {
+		a.t.Fatalf("fleetd --once: %v\n%s", err, out)
+	}
+}
+
+// daemon is fleetd running its loop.
+type daemon struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan error
+}
+
+func (d *daemon) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.out.Write(p)
+}
+
+func (d *daemon) output() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.out.String()
+}
+
+func (a *agent) start(interval string) *daemon {
+	a.t.Helper()
+	d := &daemon{done: make(chan error, 1)}
+	d.cmd = exec.Command(fleetdBin, append(a.args, "--interval", interval)...)
+	d.cmd.Stdout, d.cmd.Stderr = d, d
+	if err := d.cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	a.t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.done
+	})
+	return d
+}
+
+// waitPasses waits until the daemon has logged n passes.
+func (d *daemon) waitPasses(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if strings.Count(d.output(), "msg=pass") >= n {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("fleetd did not log %d passes:\n%s", n, d.output())
+}
+
+// instances returns the containers fleetd owns, by workload.
+func (a *agent) instances() map[string]status.Instance {
+	a.t.Helper()
+	list, err := a.rt.List(context.Background())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	m := map[string]status.Instance{}
+	for _, in := range list {
+		if _, dup := m[in.Workload]; dup {
+			a.t.Errorf("two containers for workload %s", in.Workload)
+		}
+		m[in.Workload] = in
+	}
+	return m
+}
+
+// running returns the workload's container, which must be running.
+func (a *agent) running(workload string) status.Instance {
+	a.t.Helper()
+	in, ok := a.instances()[workload]
+	if !ok || in.State != status.StateRunning {
+		a.t.Fatalf("workload %s = %+v (found %v); want running", workload, in, ok)
+	}
+	return in
+}
+
+// report reads the node's status report from its ref on the git server.
+func (a *agent) report() *status.NodeStatus {
+	a.t.Helper()
+	ref := "refs/heads/status/" + a.node
+	out, err := gittest.Command(a.repo.BareDir, "show", ref+":status/"+a.node+".yaml").Output()
+	if err != nil {
+		a.t.Fatalf("read %s: %v", ref, err)
+	}
+	st, err := status.Unmarshal(out)
+	if err != nil {
+		a.t.Fatalf("parse %s: %v\n%s", ref, err, out)
+	}
+	return st
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func signal(t *testing.T, d *daemon, sig syscall.Signal) error {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("fleetd did not exit")
+		return nil
+	}
+}

@@ -1,0 +1,246 @@
+package source
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+)
+
+// Log attribute keys.
+const (
+	logURL      = "url"
+	logRef      = "ref"
+	logRev      = "rev"
+	logDuration = "duration"
+	logErr      = "err"
+)
+
+// maxPacks bounds the store: each fetch adds one pack, and when this many
+// have piled up the next fetch starts from an empty store (one depth-1
+// fetch of the whole tree), which also drops every older commit.
+const maxPacks = 16
+
+// Git is the fleet repo reached with go-git. Head asks the remote for the
+// branch head; Tree fetches a commit at depth 1 into the bare repository
+// in Config.Dir and serves its tree. It is safe for concurrent use.
+type Git struct {
+	cfg  Config
+	log  *slog.Logger
+	auth transport.AuthMethod
+	ref  plumbing.ReferenceName
+
+	mu    sync.Mutex // guards store: go-git storage is not safe for concurrent use
+	store *store
+}
+
+// New validates cfg and opens (or creates) the bare repository in cfg.Dir.
+// It does not touch the network.
+func New(cfg Config, log *slog.Logger) (*Git, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	auth, err := authMethod(cfg.URL, cfg.Auth, cfg.PollTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", Redact(cfg.URL), err)
+	}
+	st, err := openStore(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Git{
+		cfg:   cfg,
+		log:   log.With(logURL, Redact(cfg.URL)),
+		auth:  auth,
+		ref:   plumbing.NewBranchReferenceName(cfg.Branch),
+		store: st,
+	}, nil
+}
+
+// Head returns the commit the branch points at on the remote. It costs one
+// ref advertisement, bounded by Config.PollTimeout, and nothing else.
+func (g *Git) Head(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.PollTimeout)
+	defer cancel()
+	refs, err := advertisedRefs(ctx, g.cfg.URL, g.auth)
+	if err != nil {
+		return "", remoteError("poll", g.cfg.URL, g.ref.String(), g.cfg.Auth, err)
+	}
+	h, ok := refs[g.ref.String()]
+	if !ok {
+		return "", remoteError("poll", g.cfg.URL, g.ref.String(), g.cfg.Auth, ErrBranchNotFound)
+	}
+	return h.String(), nil
+}
+
+// Tree returns the file tree of commit rev. If the commit is not in the
+// local store, Tree first fetches the branch at depth 1 (bounded by
+// Config.FetchTimeout); rev must then be the fetched head, else the error
+// wraps ErrRevisionNotFound (the branch moved: poll again).
+//
+// The FS reads blobs from the store on demand; it stays valid until a
+// later Tree call re-creates the store (every maxPacks fetches).
+func (g *Git) Tree(ctx context.Context, rev string) (fs.FS, error) {
+	h, err := parseHash(rev)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c, err := object.GetCommit(g.store.s, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		ctx, cancel := context.WithTimeout(ctx, g.cfg.FetchTimeout)
+		defer cancel()
+		if err := g.fetch(ctx, rev); err != nil {
+			return nil, err
+		}
+		c, err = object.GetCommit(g.store.s, h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil, &Error{Op: "fetch", URL: Redact(g.cfg.URL), Ref: g.ref.String(), Transient: true,
+				Err: fmt.Errorf("%w: %s is no longer the branch head", ErrRevisionNotFound, rev)}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", rev, err)
+	}
+	return &treeFS{mu: &g.mu, s: g.store.s, root: c.TreeHash}, nil
+}
+
+// fetch brings the branch head into the store. A local failure (go-git's
+// shallow bookkeeping, a damaged store) is retried once from an empty
+// store; remote failures are returned as they are.
+func (g *Git) fetch(ctx context.Context, rev string) error {
+	fresh := false
+	if g.store.packs() >= maxPacks {
+		if err := g.resetStore(); err != nil {
+			return err
+		}
+		fresh = true
+	}
+	start := time.Now()
+	err := g.fetchOnce(ctx)
+	if err != nil && !fresh && ctx.Err() == nil && isLocalFailure(err) {
+		g.log.Warn("fetch failed, starting from an empty store", logErr, err)
+		if rerr := g.resetStore(); rerr != nil {
+			return rerr
+		}
+		err = g.fetchOnce(ctx)
+	}
+	if err != nil {
+		return remoteError("fetch", g.cfg.URL, g.ref.String(), g.cfg.Auth, err)
+	}
+	g.log.Info("fetched", logRef, g.ref.String(), logRev, short(rev), logDuration, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (g *Git) fetchOnce(ctx context.Context) error {
+	g.store.cleanTemp()
+	rem := git.NewRemote(g.store.s, &config.RemoteConfig{Name: "origin", URLs: []string{g.cfg.URL}})
+	spec := config.RefSpec("+" + g.ref.String() + ":" + g.ref.String())
+	err := rem.FetchContext(ctx, &git.FetchOptions{
+		RefSpecs: []config.RefSpec{spec},
+		Depth:    1,
+		Auth:     g.auth,
+		Tags:     git.NoTags,
+		Force:    true,
+	})
+	var noMatch git.NoMatchingRefSpecError
+	switch {
+	case errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case errors.As(err, &noMatch):
+		return ErrBranchNotFound
+	}
+	return err
+}
+
+func (g *Git) resetStore() error {
+	st, err := recreateStore(g.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	g.store = st
+	return nil
+}
+
+// isLocalFailure reports whether a fetch failed on this side (storage,
+// pack decoding, shallow bookkeeping) rather than in talking to the remote.
+func isLocalFailure(err error) bool {
+	switch {
+	case errors.Is(err, ErrBranchNotFound), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.Is(err, plumbing.ErrObjectNotFound):
+		return true
+	}
+	for _, remote := range []error{
+		transport.ErrAuthenticationRequired, transport.ErrAuthorizationFailed,
+		transport.ErrRepositoryNotFound, transport.ErrEmptyRemoteRepository,
+		transport.ErrInvalidAuthMethod, io.EOF, io.ErrUnexpectedEOF,
+	} {
+		if errors.Is(err, remote) {
+			return false
+		}
+	}
+	var netErr net.Error
+	var httpErr *githttp.Err
+	return !errors.As(err, &netErr) && !errors.As(err, &httpErr) && !strings.Contains(err.Error(), "ssh:")
+}
+
+// advertisedRefs opens one upload-pack session and returns the refs the
+// server advertises (none for an empty repository).
+func advertisedRefs(ctx context.Context, url string, auth transport.AuthMethod) (map[string]plumbing.Hash, error) {
+	c, ep, err := newClient(url)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := c.NewUploadPackSession(ep, auth)
+	if err != nil {
+		return nil, err
+	}
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	cerr := sess.Close()
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return map[string]plumbing.Hash{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	return ar.References, nil
+}
+
+func parseHash(rev string) (plumbing.Hash, error) {
+	if len(rev) != 40 {
+		return plumbing.ZeroHash, fmt.Errorf("invalid revision %q: want a 40-digit commit hash", rev)
+	}
+	if _, err := hex.DecodeString(rev); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("invalid revision %q: want a 40-digit commit hash", rev)
+	}
+	return plumbing.NewHash(rev), nil
+}
+
+func short(rev string) string {
+	if len(rev) > 7 {
+		return rev[:7]
+	}
+	return rev
+}

@@ -1,0 +1,321 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// Defaults for StatusConfig.
+const (
+	DefaultHeartbeat     = time.Hour
+	DefaultReportTimeout = time.Minute
+)
+
+// StatusConfig configures a StatusWriter.
+type StatusConfig struct {
+	// URL is the fleet repo, or a separate status repo.
+	URL  string
+	Auth Auth
+	// Node names the report file status/<Node>.yaml and the ref
+	// refs/heads/status/<Node>.
+	Node string
+	// Dir holds the writer's own bare repository (the remote's current
+	// report is fetched there). Required; not shared with Config.Dir.
+	Dir string
+	// Heartbeat is how long after the last commit an unchanged report is
+	// committed anyway. Default 1h.
+	Heartbeat time.Duration
+	// AuthorName and AuthorEmail sign the commits. Defaults "fleetd <node>"
+	// and "<node>@gitfleet.invalid".
+	AuthorName, AuthorEmail string
+	// Timeout bounds the network exchanges of one Report. Default 1m.
+	Timeout time.Duration
+	// Now is the clock (tests inject one). Default time.Now.
+	Now func() time.Time
+}
+
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Validate fills in defaults, moves credentials out of an http(s) URL into
+// Auth, and checks the rest.
+func (c *StatusConfig) Validate() error {
+	var errs []error
+	if !nodeName.MatchString(c.Node) || strings.HasSuffix(c.Node, ".lock") || strings.Contains(c.Node, "..") {
+		errs = append(errs, fmt.Errorf("status: invalid node name %q", c.Node))
+	}
+	if c.Dir == "" {
+		errs = append(errs, errors.New("status: dir is required"))
+	}
+	url, err := normalizeURL(c.URL, &c.Auth)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.URL = url
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultReportTimeout
+	}
+	if c.AuthorName == "" {
+		c.AuthorName = "fleetd " + c.Node
+	}
+	if c.AuthorEmail == "" {
+		c.AuthorEmail = c.Node + "@gitfleet.invalid"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return errors.Join(errs...)
+}
+
+// StatusWriter commits a node's status reports to status/<node>.yaml on
+// the node's own ref, refs/heads/status/<node>, and pushes that one ref.
+// Each commit has a one-file tree and the previous report as its parent,
+// so `git log status/<node>` is the node's audit trail. It builds the
+// objects itself: no work tree, no checkout. It is safe for concurrent
+// use; reports are written one at a time.
+type StatusWriter struct {
+	cfg  StatusConfig
+	log  *slog.Logger
+	auth transport.AuthMethod
+	ref  plumbing.ReferenceName
+	file string // status/<node>.yaml
+
+	mu     sync.Mutex
+	loaded bool               // the remote's report has been read
+	last   *status.NodeStatus // last report committed, or found on the remote; nil if none
+	head   plumbing.Hash      // the remote ref's commit, as of the last exchange
+	when   time.Time          // when head was committed
+}
+
+var _ interface {
+	Report(context.Context, *status.NodeStatus) error
+} = (*StatusWriter)(nil)
+
+// NewStatusWriter validates cfg. It does not touch the network: the first
+// Report reads the remote's current report, so a restarted agent commits
+// only if its report differs from what the remote holds.
+func NewStatusWriter(cfg StatusConfig, log *slog.Logger) (*StatusWriter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	auth, err := authMethod(cfg.URL, cfg.Auth, cfg.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("status %s: %w", Redact(cfg.URL), err)
+	}
+	return &StatusWriter{
+		cfg:  cfg,
+		log:  log.With(logURL, Redact(cfg.URL)),
+		auth: auth,
+		ref:  plumbing.NewBranchReferenceName("status/" + cfg.Node),
+		file: cfg.Node + ".yaml",
+	}, nil
+}
+
+// errMoved: the remote ref is not where this writer left it.
+var errMoved = errors.New("status ref moved")
+
+// Report commits st if it differs from the last report written (LastSeen
+// aside) or the heartbeat is due, and pushes it. If someone else moved the
+// node's ref, it reads the ref again and retries once.
+func (w *StatusWriter) Report(ctx context.Context, st *status.NodeStatus) error {
+	if st.Metadata.Name != "" && st.Metadata.Name != w.cfg.Node {
+		return fmt.Errorf("status: report names node %q, writer is for %q", st.Metadata.Name, w.cfg.Node)
+	}
+	rep := *st
+	rep.Metadata.Name = w.cfg.Node
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		if !w.loaded {
+			if err := w.load(ctx); err != nil {
+				return err
+			}
+		}
+		changes := status.Changes(w.last, &rep)
+		now := w.cfg.Now()
+		if len(changes) == 0 && now.Sub(w.when) < w.cfg.Heartbeat {
+			return nil
+		}
+		err := w.commit(ctx, &rep, changes, now)
+		if !errors.Is(err, errMoved) || attempt == 1 {
+			return err
+		}
+		w.log.Info("status ref moved, reading it again", logRef, w.ref.String())
+		w.loaded = false
+	}
+}
+
+// load reads the remote's report: one ref advertisement, and a depth-1
+// fetch of the ref into a fresh store in Dir when it exists.
+func (w *StatusWriter) load(ctx context.Context) error {
+	refs, err := advertisedRefs(ctx, w.cfg.URL, w.auth)
+	if err != nil {
+		return remoteError("fetch", w.cfg.URL, w.ref.String(), w.cfg.Auth, err)
+	}
+	w.last, w.head, w.when = nil, plumbing.ZeroHash, time.Time{}
+	_, ok := refs[w.ref.String()]
+	if !ok {
+		w.loaded = true
+		return nil
+	}
+	st, err := recreateStore(w.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	rem := git.NewRemote(st.s, &config.RemoteConfig{Name: "origin", URLs: []string{w.cfg.URL}})
+	err = rem.FetchContext(ctx, &git.FetchOptions{
+		RefSpecs: []config.RefSpec{config.RefSpec("+" + w.ref.String() + ":" + w.ref.String())},
+		Depth:    1, Auth: w.auth, Tags: git.NoTags, Force: true,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return remoteError("fetch", w.cfg.URL, w.ref.String(), w.cfg.Auth, err)
+	}
+	ref, err := st.s.Reference(w.ref)
+	if err != nil {
+		return fmt.Errorf("status: read %s: %w", w.ref, err)
+	}
+	c, err := object.GetCommit(st.s, ref.Hash())
+	if err != nil {
+		return fmt.Errorf("status: read %s: %w", w.ref, err)
+	}
+	w.head, w.when, w.loaded = c.Hash, c.Committer.When, true
+	prev, err := (&treeFS{mu: &sync.Mutex{}, s: st.s, root: c.TreeHash}).ReadFile("status/" + w.file)
+	if err == nil {
+		w.last, err = status.Unmarshal(prev)
+	}
+	if err != nil {
+		// Not ours, or unreadable: the next report replaces it.
+		w.log.Warn("remote status unreadable", logRef, w.ref.String(), logErr, err)
+		w.last = nil
+	}
+	return nil
+}
+
+// commit builds blob, trees and commit on top of w.head and pushes the ref.
+func (w *StatusWriter) commit(ctx context.Context, st *status.NodeStatus, changes []string, now time.Time) error {
+	data, err := status.Marshal(st)
+	if err != nil {
+		return err
+	}
+	data = w.scrub(data)
+	msg := w.scrub([]byte(w.message(st, changes)))
+	var parents []plumbing.Hash
+	if !w.head.IsZero() {
+		parents = []plumbing.Hash{w.head}
+	}
+	sig := object.Signature{Name: w.cfg.AuthorName, Email: w.cfg.AuthorEmail, When: now}
+	pack, commit, err := buildCommit(w.file, data, parents, sig, string(msg))
+	if err != nil {
+		return err
+	}
+	if err := w.push(ctx, commit, pack); err != nil {
+		return err
+	}
+	w.log.Info("status committed", logRef, w.ref.String(), logRev, short(commit.String()), "subject", firstLine(string(msg)))
+	// Keep an independent copy: the caller may reuse st.
+	last, err := status.Unmarshal(data)
+	if err != nil {
+		return err
+	}
+	w.last, w.head, w.when = last, commit, now
+	return nil
+}
+
+// push updates the ref from w.head to commit in one receive-pack exchange.
+func (w *StatusWriter) push(ctx context.Context, commit plumbing.Hash, pack []byte) (err error) {
+	fail := func(err error) error { return remoteError("push", w.cfg.URL, w.ref.String(), w.cfg.Auth, err) }
+	c, ep, err := newClient(w.cfg.URL)
+	if err != nil {
+		return fail(err)
+	}
+	sess, err := c.NewReceivePackSession(ep, w.auth)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if cerr := sess.Close(); err == nil && cerr != nil {
+			err = fail(cerr)
+		}
+	}()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if cur := ar.References[w.ref.String()]; cur != w.head {
+		return fail(fmt.Errorf("%w: at %s, expected %s", errMoved, short(cur.String()), short(w.head.String())))
+	}
+	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
+	req.Commands = []*packp.Command{{Name: w.ref, Old: w.head, New: commit}}
+	req.Packfile = io.NopCloser(bytes.NewReader(pack))
+	rs, err := sess.ReceivePack(ctx, req)
+	if err == nil && rs != nil {
+		if rerr := rs.Error(); rerr != nil {
+			// The server refused the update: another writer won a race for
+			// this ref (git reports it only as text).
+			err = fmt.Errorf("%w: %w", errMoved, rerr)
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// message is the commit message: a subject saying what changed, the list
+// in the body.
+func (w *StatusWriter) message(st *status.NodeStatus, changes []string) string {
+	var b strings.Builder
+	if len(changes) == 0 {
+		fmt.Fprintf(&b, "%s: heartbeat\n\nNo change since %s.\n", w.cfg.Node, w.when.UTC().Format(time.RFC3339))
+	} else {
+		subject := w.cfg.Node + ": " + strings.Join(changes, "; ")
+		if r := []rune(subject); len(r) > 100 {
+			subject = string(r[:99]) + "…"
+		}
+		b.WriteString(subject + "\n\n")
+		for _, c := range changes {
+			b.WriteString("- " + c + "\n")
+		}
+	}
+	if s := st.Status; s.ObservedRevision != "" || s.AppliedRevision != "" {
+		fmt.Fprintf(&b, "\nObserved-Revision: %s\nApplied-Revision: %s\n", s.ObservedRevision, s.AppliedRevision)
+	}
+	return b.String()
+}
+
+// scrub removes this writer's own credentials should a report carry them.
+func (w *StatusWriter) scrub(b []byte) []byte {
+	for _, s := range secretsOf(w.cfg.URL, w.cfg.Auth)[1:] {
+		b = bytes.ReplaceAll(b, []byte(s), []byte("***"))
+	}
+	return b
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,54 @@
+package status
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Marshal returns the YAML form of st (status/<node>.yaml). It fills in
+// apiVersion and kind when empty, writes lastSeen in UTC and an empty
+// error list as "errors: []".
+func Marshal(st *NodeStatus) ([]byte, error) {
+	c := normalize(st)
+	b, err := yaml.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("marshal status %s: %w", st.Metadata.Name, err)
+	}
+	return b, nil
+}
+
+// Unmarshal reads the YAML form of a status report. Fields it does not
+// know (written by a newer fleetd) are ignored; a wrong apiVersion or kind
+// is an error.
+func Unmarshal(b []byte) (*NodeStatus, error) {
+	var st NodeStatus
+	if err := yaml.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("unmarshal status: %w", err)
+	}
+	if st.APIVersion != APIVersion || st.Kind != Kind {
+		return nil, fmt.Errorf("unmarshal status: got apiVersion %q kind %q, want %s %s", st.APIVersion, st.Kind, APIVersion, Kind)
+	}
+	if st.Status.Errors == nil {
+		st.Status.Errors = []Error{}
+	}
+	return &st, nil
+}
+
+// normalize returns a copy of st in the form Marshal writes.
+func normalize(st *NodeStatus) NodeStatus {
+	c := *st
+	if c.APIVersion == "" {
+		c.APIVersion = APIVersion
+	}
+	if c.Kind == "" {
+		c.Kind = Kind
+	}
+	if !c.Status.LastSeen.IsZero() {
+		c.Status.LastSeen = c.Status.LastSeen.UTC()
+	}
+	if c.Status.Errors == nil {
+		c.Status.Errors = []Error{}
+	}
+	return c
+}
