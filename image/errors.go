@@ -1,0 +1,90 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// ErrRefused matches (errors.Is) every refusal: the image is unsigned,
+// signed by no trusted key, signed for another digest, only attested, not
+// what its digest says, or too large to read. Retrying does not help; a new
+// signature or a new reference does.
+var ErrRefused = errors.New("image refused")
+
+// RefusedError says why an image was refused. It matches ErrRefused.
+type RefusedError struct {
+	Ref    string   // the reference as given
+	Digest string   // the image digest, "" when it was not resolved
+	Keys   []string // the names of the keys tried
+	Reason string
+	// Details say, one line per signature found, why it did not count.
+	Details []string
+}
+
+func (e *RefusedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "image %s", e.Ref)
+	if e.Digest != "" && !strings.HasSuffix(e.Ref, e.Digest) {
+		fmt.Fprintf(&b, " (%s)", e.Digest)
+	}
+	fmt.Fprintf(&b, " refused: %s", e.Reason)
+	if len(e.Keys) > 0 {
+		fmt.Fprintf(&b, " (keys tried: %s)", strings.Join(e.Keys, ", "))
+	}
+	if len(e.Details) > 0 {
+		fmt.Fprintf(&b, ": %s", strings.Join(e.Details, "; "))
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrRefused) hold.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
+
+// UnavailableError is a registry answering with a server error (5xx) or
+// asking the client to slow down (429). It satisfies net.Error, like a
+// connection that could not be made, so callers retry both alike.
+type UnavailableError struct {
+	Host   string
+	Status int
+	Err    error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("registry %s unavailable: %d %s", e.Host, e.Status, http.StatusText(e.Status))
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Timeout reports false: the registry answered.
+func (e *UnavailableError) Timeout() bool { return false }
+
+// Temporary reports true.
+func (e *UnavailableError) Temporary() bool { return true }
+
+// errTooLarge is a manifest or blob over its cap.
+var errTooLarge = errors.New("over the size cap")
+
+// unavailable turns server errors from go-containerregistry's transport
+// (its ping) into UnavailableError; others pass unchanged.
+func unavailable(host string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && isUnavailable(te.StatusCode) {
+		return &UnavailableError{Host: host, Status: te.StatusCode, Err: err}
+	}
+	return err
+}
+
+func isUnavailable(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
+}
+
+// transient reports whether err is worth retrying rather than a refusal.
+func transient(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
