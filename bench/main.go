@@ -27,6 +27,7 @@ var sections = []struct {
 }{
 	{"no-op poll", noopPoll},
 	{"first sync", firstSync},
+	{"commit to running", commitToRunning},
 }
 
 func main() {

@@ -27,7 +27,9 @@ type agent struct {
 	rt       *runtime.Containerd
 }
 
-func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, labels string) *agent {
+// newAgent prepares fleetd for node. Without extra flags it runs with
+// --insecure-skip-verify; pass --trust-dir to verify signatures.
+func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, labels string, extra ...string) *agent {
 	t.Helper()
 	state := t.TempDir()
 	rt, err := runtime.New(context.Background(), runtime.Config{Address: containerdAddr, LogDir: filepath.Join(state, "logs")}, nil)
@@ -35,11 +37,13 @@ func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, label
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close() })
+	if len(extra) == 0 {
+		extra = []string{"--insecure-skip-verify"}
+	}
 	return &agent{
 		t: t, repo: repo, node: node, stateDir: state, rt: rt,
-		args: []string{"--repo", url, "--node", node, "--labels", labels,
-			"--containerd-address", containerdAddr, "--state-dir", state,
-			"--insecure-skip-verify", "--log-level", "debug"},
+		args: append([]string{"--repo", url, "--node", node, "--labels", labels,
+			"--containerd-address", containerdAddr, "--state-dir", state, "--log-level", "debug"}, extra...),
 	}
 }
 

@@ -44,7 +44,7 @@ func (r *Reconciler) stage(ctx context.Context, target *revision, plan []Action)
 		img := a.Desired.Spec.Image
 		seen[img] = true
 		if r.deps.Images != nil {
-			if err := r.deps.Images.VerifyImage(ctx, img, target.fleet.Registries); err != nil {
+			if err := r.deps.Images.VerifyImage(ctx, img, target.fleet.Registries, target.imageKeys); err != nil {
 				return r.imageError(target, img, err)
 			}
 		}
@@ -55,13 +55,12 @@ func (r *Reconciler) stage(ctx context.Context, target *revision, plan []Action)
 	return nil
 }
 
-// imageError classifies a failed image verification: a registry that cannot
-// be reached is transient, a refused image refuses the revision, unless
-// the target is the current revision (then it is drift repair and retried).
+// imageError classifies a failed image verification: a refused image
+// refuses a new revision; a registry that cannot be reached is transient,
+// and so is any failure while repairing the current revision.
 func (r *Reconciler) imageError(target *revision, img string, err error) error {
-	err = fmt.Errorf("image %s: %w", img, err)
-	if isTransient(err) || target == r.current {
-		return err
+	if !IsStalled(err) || target == r.current {
+		return fmt.Errorf("image %s: %w", img, err)
 	}
 	return r.refuse(target.id, err)
 }

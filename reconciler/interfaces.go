@@ -22,15 +22,20 @@ type Source interface {
 }
 
 // CommitVerifier decides whether a revision may be applied (signature,
-// ancestry). It is the seam the trust work fills; nil means verification is
-// off, which the agent allows only when told so.
+// ancestry). The revision has been fetched (Source.Tree) before it is asked.
+// A refusal is returned as a *StalledError; any other error is taken as
+// transient and retried. nil means verification is off, which the agent
+// allows only when told so.
 type CommitVerifier interface {
 	VerifyCommit(ctx context.Context, rev, lastApplied string) error
 }
 
-// ImageVerifier decides whether an image digest may run.
+// ImageVerifier decides whether an image may run before it is pulled. keys
+// are the PEM public keys the revision names (fleet.yaml
+// spec.trust.images.keys), by path. A refusal is returned as a
+// *StalledError; any other error (a registry that is down) is transient.
 type ImageVerifier interface {
-	VerifyImage(ctx context.Context, ref string, registries []spec.Registry) error
+	VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte) error
 }
 
 // Runtime runs containers and reports the ones the agent owns.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io/fs"
 	"time"
 
 	"github.com/gitfleet/gitfleet/spec"
@@ -87,25 +87,52 @@ func (r *Reconciler) poll(ctx context.Context) (*revision, error) {
 			r.log.Warn("cannot load last applied revision", keyRevision, short(r.applied), keyErr, err)
 		}
 	}
-	if err := r.verifyCommit(ctx, head); err != nil {
-		return nil, r.refuse(head, err)
+	if r.deps.Commits == nil && !r.cfg.InsecureSkipVerify {
+		return nil, r.refuse(head, ErrNoTrust)
 	}
-	rev, err := r.load(ctx, head)
+	fsys, err := r.fetch(ctx, head)
 	if err != nil {
-		if isTransient(err) {
-			return nil, err
+		return nil, err
+	}
+	if r.deps.Commits != nil {
+		if err := r.deps.Commits.VerifyCommit(ctx, head, r.applied); err != nil {
+			if IsStalled(err) {
+				return nil, r.refuse(head, err)
+			}
+			return nil, fmt.Errorf("verify %s: %w", short(head), err)
 		}
+	}
+	rev, err := r.parse(head, fsys)
+	var se *spec.Error
+	switch {
+	case errors.As(err, &se):
 		return nil, r.refuse(head, err)
+	case err != nil: // reading the tree failed, not the spec
+		return nil, fmt.Errorf("read %s: %w", short(head), err)
 	}
 	return rev, nil
 }
 
-// load reads and resolves one revision of the fleet repo.
+// load fetches, reads and resolves one revision of the fleet repo.
 func (r *Reconciler) load(ctx context.Context, rev string) (*revision, error) {
+	fsys, err := r.fetch(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	return r.parse(rev, fsys)
+}
+
+func (r *Reconciler) fetch(ctx context.Context, rev string) (fs.FS, error) {
 	fsys, err := r.deps.Source.Tree(ctx, rev)
 	if err != nil {
-		return nil, &fetchError{fmt.Errorf("fetch %s: %w", short(rev), err)}
+		return nil, fmt.Errorf("fetch %s: %w", short(rev), err)
 	}
+	return fsys, nil
+}
+
+// parse resolves this node's workloads and reads the image keys the
+// revision names.
+func (r *Reconciler) parse(rev string, fsys fs.FS) (*revision, error) {
 	repo, err := spec.ParseForNode(fsys, r.cfg.Node)
 	if err != nil {
 		return nil, err
@@ -114,35 +141,31 @@ func (r *Reconciler) load(ctx context.Context, rev string) (*revision, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &revision{id: rev, fleet: repo.Fleet.Spec, desired: desired}, nil
-}
-
-func (r *Reconciler) verifyCommit(ctx context.Context, head string) error {
-	switch {
-	case r.deps.Commits != nil:
-		return r.deps.Commits.VerifyCommit(ctx, head, r.applied)
-	case r.cfg.InsecureSkipVerify:
-		return nil
+	keys := map[string][]byte{}
+	var errs []error
+	for i, p := range repo.Fleet.Spec.Trust.Images.Keys {
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			errs = append(errs, &spec.Error{File: "fleet.yaml", Field: fmt.Sprintf("spec.trust.images.keys[%d]", i), Err: fmt.Errorf("read %s: %w", p, err)})
+			continue
+		}
+		keys[p] = b
 	}
-	return ErrNoTrust
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &revision{id: rev, fleet: repo.Fleet.Spec, desired: desired, imageKeys: keys}, nil
 }
 
 // refuse remembers that rev failed for good.
 func (r *Reconciler) refuse(rev string, err error) error {
-	r.refused = rev
-	r.refusedErr = &StalledError{Revision: rev, Err: err}
-	return r.refusedErr
+	var stalled *StalledError
+	if !errors.As(err, &stalled) {
+		stalled = &StalledError{Err: err}
+	}
+	if stalled.Revision == "" {
+		stalled.Revision = rev
+	}
+	r.refused, r.refusedErr = rev, stalled
+	return stalled
 }
-
-// isTransient tells a failure to reach something (retry) from a refusal.
-func isTransient(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, context.Canceled) || errors.As(err, new(*fetchError))
-}
-
-// fetchError marks a failure to read a revision from the source.
-type fetchError struct{ err error }
-
-func (e *fetchError) Error() string { return e.err.Error() }
-func (e *fetchError) Unwrap() error { return e.err }

@@ -95,9 +95,10 @@ type Reconciler struct {
 
 // revision is one parsed and resolved fleet revision.
 type revision struct {
-	id      string
-	fleet   spec.FleetSpec
-	desired []spec.Desired
+	id        string
+	fleet     spec.FleetSpec
+	desired   []spec.Desired
+	imageKeys map[string][]byte
 }
 
 // New returns a reconciler; it reads the last applied revision from

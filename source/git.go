@@ -135,13 +135,13 @@ func (g *Git) fetch(ctx context.Context, rev string) error {
 		fresh = true
 	}
 	start := time.Now()
-	err := g.fetchOnce(ctx)
+	err := g.fetchOnce(ctx, 1)
 	if err != nil && !fresh && ctx.Err() == nil && isLocalFailure(err) {
 		g.log.Warn("fetch failed, starting from an empty store", logErr, err)
 		if rerr := g.resetStore(); rerr != nil {
 			return rerr
 		}
-		err = g.fetchOnce(ctx)
+		err = g.fetchOnce(ctx, 1)
 	}
 	if err != nil {
 		return remoteError("fetch", g.cfg.URL, g.ref.String(), g.cfg.Auth, err)
@@ -150,13 +150,70 @@ func (g *Git) fetch(ctx context.Context, rev string) error {
 	return nil
 }
 
-func (g *Git) fetchOnce(ctx context.Context) error {
+// Deepen fetches the branch again with depth commits of history, keeping
+// what the store holds, so that a commit verifier can walk back from a new
+// head to the last applied revision (ancestry, key rotation). Deepen is
+// only needed when a verifier says history is missing.
+func (g *Git) Deepen(ctx context.Context, depth int) error {
+	if depth < 2 {
+		return fmt.Errorf("deepen: depth %d must be at least 2", depth)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.FetchTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := g.fetchOnce(ctx, depth); err != nil {
+		return remoteError("deepen", g.cfg.URL, g.ref.String(), g.cfg.Auth, err)
+	}
+	if err := g.trimShallow(); err != nil {
+		return fmt.Errorf("deepen: %w", err)
+	}
+	g.log.Info("deepened", logRef, g.ref.String(), "depth", depth, logDuration, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// trimShallow drops shallow markers of commits whose parents are now in
+// the store: go-git only ever adds markers, so after a deeper fetch the old
+// boundary would still read as the end of history.
+func (g *Git) trimShallow() error {
+	shallows, err := g.store.s.Shallow()
+	if err != nil {
+		return err
+	}
+	keep := shallows[:0]
+	for _, h := range shallows {
+		c, err := object.GetCommit(g.store.s, h)
+		if err != nil {
+			keep = append(keep, h)
+			continue
+		}
+		for _, p := range c.ParentHashes {
+			if _, err := g.store.s.EncodedObject(plumbing.CommitObject, p); err != nil {
+				keep = append(keep, h)
+				break
+			}
+		}
+	}
+	return g.store.s.SetShallow(keep)
+}
+
+// Repository opens the local store read-only for commit verification. It
+// must not be used concurrently with Tree or Deepen (go-git's storage is not
+// safe for concurrent use); the reconciler calls them from one goroutine.
+func (g *Git) Repository() (*git.Repository, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return git.Open(g.store.s, nil)
+}
+
+func (g *Git) fetchOnce(ctx context.Context, depth int) error {
 	g.store.cleanTemp()
 	rem := git.NewRemote(g.store.s, &config.RemoteConfig{Name: "origin", URLs: []string{g.cfg.URL}})
 	spec := config.RefSpec("+" + g.ref.String() + ":" + g.ref.String())
 	err := rem.FetchContext(ctx, &git.FetchOptions{
 		RefSpecs: []config.RefSpec{spec},
-		Depth:    1,
+		Depth:    depth,
 		Auth:     g.auth,
 		Tags:     git.NoTags,
 		Force:    true,

@@ -30,6 +30,8 @@ type Config struct {
 	Interval           spec.Duration     `json:"interval,omitempty"`
 	Heartbeat          spec.Duration     `json:"heartbeat,omitempty"`
 	InsecureSkipVerify bool              `json:"insecureSkipVerify,omitempty"`
+	VerifyMode         string            `json:"verifyMode,omitempty"`
+	AllowRevisions     []string          `json:"allowRevisions,omitempty"`
 	Auth               AuthConfig        `json:"auth,omitempty"`
 	LogLevel           string            `json:"logLevel,omitempty"`
 }
@@ -71,6 +73,11 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	fs.StringVar(&flagCfg.StatusRepo, "status-repo", "", "push status reports to this repo `URL` instead of the fleet repo")
 	fs.StringVar(&interval, "interval", "", "poll `interval` (default: the fleet's pollInterval, 30s)")
 	fs.StringVar(&heartbeat, "heartbeat", "", "commit a status report at least this often (default 1h)")
+	fs.StringVar(&flagCfg.VerifyMode, "verify-mode", "", "verify the signature of the new head only (\"head\", default) or of every new commit (\"all\"); fleet.yaml may ask for \"all\" too")
+	fs.Func("allow-revision", "apply this full commit `hash` although it does not descend from the last applied revision (a deliberate rollback; its signature is still checked); repeatable", func(s string) error {
+		flagCfg.AllowRevisions = append(flagCfg.AllowRevisions, s)
+		return nil
+	})
 	fs.BoolVar(&flagCfg.InsecureSkipVerify, "insecure-skip-verify", false, "apply revisions without verifying signatures (labs and tests only; every status report says so)")
 	fs.StringVar(&flagCfg.Auth.Username, "git-username", "", "user `name` for HTTP(S) git servers")
 	fs.StringVar(&flagCfg.Auth.PasswordFile, "git-password-file", "", "`file` holding the HTTP(S) password or token")
@@ -119,6 +126,10 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	if set["insecure-skip-verify"] {
 		cfg.InsecureSkipVerify = flagCfg.InsecureSkipVerify
 	}
+	override("verify-mode", &cfg.VerifyMode, flagCfg.VerifyMode)
+	if set["allow-revision"] {
+		cfg.AllowRevisions = flagCfg.AllowRevisions
+	}
 	if set["labels"] {
 		l, err := parseLabels(labels)
 		errs = append(errs, err)
@@ -161,6 +172,7 @@ func (c *Config) complete() error {
 	def(&c.StateDir, defaultStateDir)
 	def(&c.TrustDir, defaultTrustDir)
 	def(&c.LogLevel, "info")
+	def(&c.VerifyMode, "head")
 	if c.Node == "" {
 		h, err := os.Hostname()
 		if err != nil {

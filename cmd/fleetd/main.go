@@ -21,12 +21,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gitfleet/gitfleet/reconciler"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/trust"
 )
 
 func main() {
@@ -111,22 +114,55 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	}
 	defer rt.Close()
 
+	deps := reconciler.Deps{Source: src, Runtime: rt, Reporter: rep, Log: log}
+	if cfg.InsecureSkipVerify {
+		log.Warn("signature verification is OFF (--insecure-skip-verify): every status report says so")
+	} else {
+		commitKeys, imageKeys, err := loadTrust(cfg.TrustDir)
+		if err != nil {
+			return err
+		}
+		opts := trust.Options{Mode: trust.Mode(cfg.VerifyMode), AllowRevisions: cfg.AllowRevisions}
+		if err := opts.Validate(); err != nil {
+			return err
+		}
+		if commitKeys != nil && commitKeys.Len() > 0 {
+			deps.Commits = &commitVerifier{src: src, local: commitKeys, opts: opts, node: cfg.Node}
+		} else {
+			log.Warn("no commit keys in the trust dir: every revision will be refused", "trustDir", cfg.TrustDir)
+		}
+		deps.Images = &imageVerifier{local: imageKeys}
+	}
 	rec, err := reconciler.New(reconciler.Config{
 		Node: cfg.Node, Labels: cfg.Labels, Interval: cfg.Interval.Duration,
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 		StateFile:          filepath.Join(cfg.StateDir, "state.json"),
-	}, reconciler.Deps{Source: src, Runtime: rt, Reporter: rep, Log: log})
+	}, deps)
 	if err != nil {
 		return err
-	}
-	if cfg.InsecureSkipVerify {
-		log.Warn("signature verification is OFF (--insecure-skip-verify): every status report says so")
 	}
 	log.Info("fleetd started", "node", cfg.Node, "repo", source.Redact(cfg.Repo), "branch", cfg.Branch)
 	if opt.once {
 		return rec.Pass(ctx)
 	}
+	go releaseMemory(ctx, time.Minute)
 	return rec.Run(ctx)
+}
+
+// releaseMemory hands freed heap back to the kernel every period. A pull or
+// a fetch briefly needs tens of MB; Go's scavenger would return them only
+// slowly, and an idle agent on a small device should stay small.
+func releaseMemory(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			debug.FreeOSMemory()
+		}
+	}
 }
 
 // load reads the secrets the config points at.
@@ -155,4 +191,7 @@ var (
 	_ reconciler.Source   = (*source.Git)(nil)
 	_ reconciler.Reporter = (*source.StatusWriter)(nil)
 	_ reconciler.Runtime  = (*runtime.Containerd)(nil)
+
+	_ reconciler.CommitVerifier = (*commitVerifier)(nil)
+	_ reconciler.ImageVerifier  = (*imageVerifier)(nil)
 )

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/gitfleet/gitfleet/internal/imagebuild"
+	"github.com/gitfleet/gitfleet/runtime"
+	"github.com/gitfleet/gitfleet/runtime/runtimetest"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// latencyInterval is fleetd's poll interval in the commit-to-running runs.
+const latencyInterval = time.Second
+
+// commitToRunning runs the real agent against a private containerd and
+// measures, for a commit that changes a workload whose image is already
+// pulled, the time from `git push` returning to the new container running
+// and to its model answering /healthz. Beside it, `ctr run -d` of the same
+// image on the same containerd: the cost of starting a container alone.
+// Then it leaves the agent idle and reads its resident memory.
+func commitToRunning(ctx context.Context, e *env) (string, error) {
+	l, err := newLive(ctx, e)
+	if err != nil {
+		return "", err
+	}
+	defer l.close()
+
+	var running, serving, ctrRun []time.Duration
+	for i := range e.n {
+		rev, pushed, err := l.commit(i + 1)
+		if err != nil {
+			return "", err
+		}
+		t1, err := l.waitRevision(ctx, rev)
+		if err != nil {
+			return "", err
+		}
+		if err := l.waitHealthy(ctx); err != nil {
+			return "", err
+		}
+		running = append(running, t1.Sub(pushed))
+		serving = append(serving, time.Since(pushed))
+
+		d, err := l.ctrRun(ctx, i)
+		if err != nil {
+			return "", err
+		}
+		ctrRun = append(ctrRun, d)
+	}
+
+	// Idle: let the agent poll for 70 s (fleetd returns freed heap to the
+	// kernel once a minute), then read its memory.
+	time.Sleep(70 * time.Second)
+	rss, hwm, err := procMemory(l.agent.Process.Pid)
+	if err != nil {
+		return "", err
+	}
+	anon, file, err := procRollup(l.agent.Process.Pid)
+	if err != nil {
+		return "", err
+	}
+
+	var b strings.Builder
+	b.WriteString("## Commit to running (image already pulled)\n\n")
+	fmt.Fprintf(&b, "The real `fleetd` (poll interval %s, ±10%% jitter) against a private containerd %s with runc, over smart HTTP on loopback. Each run commits an env change to the workload (the container must be replaced: the old one is stopped with SIGTERM, the new one created and started) and pushes it; the clock starts when `git push` returns. `ctr run -d` of the same image on the same containerd is the reference cost of starting one container.\n\n", latencyInterval, l.containerdVersion)
+	b.WriteString("| measure | median | worst |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "| push → new container running (`fleetd`) | %s | %s |\n", ms(median(running)), ms(slicesMax(running)))
+	fmt.Fprintf(&b, "| push → model answers `/healthz` | %s | %s |\n", ms(median(serving)), ms(slicesMax(serving)))
+	fmt.Fprintf(&b, "| `ctr run -d` (start one container, reference) | %s | %s |\n", ms(median(ctrRun)), ms(slicesMax(ctrRun)))
+	fmt.Fprintf(&b, "\nTarget: under the poll interval plus 2 s (%s).\n", ms(latencyInterval+2*time.Second))
+	b.WriteString("\n## Idle agent memory\n\n")
+	b.WriteString("`fleetd` after the runs above and 70 s of no-op polls (one a second), one workload running; from `/proc/<pid>/status`.\n\n")
+	b.WriteString("| measure | value |\n|---|---|\n")
+	fmt.Fprintf(&b, "| resident (VmRSS) | %s |\n| of which anonymous (heap, stacks) | %s |\n| of which file-backed (the binary's pages) | %s |\n| peak resident (VmHWM) | %s |\n", mib(rss), mib(anon), mib(file), mib(hwm))
+	b.WriteString("\nTarget: idle RSS under 25 MB.\n")
+	return b.String(), nil
+}
+
+// live is a small fleet repo, a registry, a containerd and a running fleetd.
+type live struct {
+	dir, work, bare   string
+	image             string
+	port              int
+	ctd               *runtimetest.Daemon
+	rt                *runtime.Containerd
+	reg               *http.Server
+	agent             *exec.Cmd
+	containerdVersion string
+}
+
+func newLive(ctx context.Context, e *env) (_ *live, err error) {
+	l := &live{dir: filepath.Join(e.tmp, "live"), bare: filepath.Join(filepath.Dir(e.bare), "live.git")}
+	defer func() {
+		if err != nil {
+			l.close()
+		}
+	}()
+	l.work = filepath.Join(l.dir, "work")
+	if l.ctd, err = runtimetest.Start(runtimetest.Options{}); err != nil {
+		return nil, err
+	}
+	out, _ := exec.Command("containerd", "--version").Output()
+	if f := strings.Fields(string(out)); len(f) >= 3 {
+		l.containerdVersion = f[2]
+	}
+	if l.rt, err = runtime.New(ctx, runtime.Config{Address: l.ctd.Address, LogDir: filepath.Join(l.dir, "logs")}, slog.New(slog.DiscardHandler)); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	l.reg = &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	go l.reg.Serve(ln)
+	weights, err := os.ReadFile("examples/model-server/weights/defect-v1.json")
+	if err != nil {
+		return nil, err
+	}
+	img, err := imagebuild.Build(ctx, imagebuild.Options{Package: "./examples/model-server", Files: map[string][]byte{"/model/weights.json": weights}})
+	if err != nil {
+		return nil, err
+	}
+	if l.image, err = imagebuild.Push(ctx, img, ln.Addr().String()+"/models/bench"); err != nil {
+		return nil, err
+	}
+	if l.port, err = freePort(); err != nil {
+		return nil, err
+	}
+	if err := l.initRepo(ln.Addr().String()); err != nil {
+		return nil, err
+	}
+	fleetd := filepath.Join(l.dir, "fleetd")
+	if out, err := exec.Command("go", "build", "-o", fleetd, "./cmd/fleetd").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build fleetd: %v: %s", err, out)
+	}
+	url := strings.TrimSuffix(e.url, "fleet.git") + "live.git"
+	l.agent = exec.Command(fleetd, "--repo", url, "--node", "bench-01", "--containerd-address", l.ctd.Address,
+		"--state-dir", filepath.Join(l.dir, "state"), "--interval", latencyInterval.String(), "--insecure-skip-verify", "--log-level", "warn")
+	l.agent.Stderr = os.Stderr
+	if err := l.agent.Start(); err != nil {
+		return nil, err
+	}
+	// The first deploy pulls the image; the measured runs start after it.
+	rev, _, err := l.commit(0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.waitRevision(ctx, rev); err != nil {
+		return nil, err
+	}
+	return l, l.waitHealthy(ctx)
+}
+
+func (l *live) initRepo(registryHost string) error {
+	if err := os.MkdirAll(filepath.Join(l.work, "groups"), 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{
+		"fleet.yaml":      fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: bench}\nspec:\n  registries: [{host: %q, plainHTTP: true}]\n", registryHost),
+		"groups/all.yaml": "apiVersion: gitfleet.dev/v1alpha1\nkind: Group\nmetadata: {name: all}\nspec:\n  selector: {}\n  workloads: [model]\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(l.work, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"-C", filepath.Dir(l.bare), "init", "-q", "--bare", "-b", "main", l.bare},
+		{"-C", l.bare, "config", "http.receivepack", "true"},
+		{"remote", "add", "origin", l.bare},
+	} {
+		if out, err := gitCmd(l.work, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("git %v: %v: %s", args, err, out)
+		}
+	}
+	return nil
+}
+
+// commit changes the workload's env to run i, pushes, and returns the new
+// revision and when the push returned.
+func (l *live) commit(i int) (string, time.Time, error) {
+	w := fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: model}\nspec:\n  image: %s\n  args: [\"--listen\", \"127.0.0.1:%d\"]\n  env: {RUN: %q}\n  ports: [%d]\n",
+		l.image, l.port, strconv.Itoa(i), l.port)
+	if err := os.MkdirAll(filepath.Join(l.work, "workloads"), 0o755); err != nil {
+		return "", time.Time{}, err
+	}
+	if err := os.WriteFile(filepath.Join(l.work, "workloads", "model.yaml"), []byte(w), 0o644); err != nil {
+		return "", time.Time{}, err
+	}
+	for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "-m", fmt.Sprintf("run %d", i)}, {"push", "-q", "origin", "main"}} {
+		if out, err := gitCmd(l.work, args...).CombinedOutput(); err != nil {
+			return "", time.Time{}, fmt.Errorf("git %v: %v: %s", args, err, out)
+		}
+	}
+	pushed := time.Now()
+	out, err := gitCmd(l.work, "rev-parse", "HEAD").Output()
+	return strings.TrimSpace(string(out)), pushed, err
+}
+
+// waitRevision waits until the workload runs at rev and returns when it saw it.
+func (l *live) waitRevision(ctx context.Context, rev string) (time.Time, error) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		list, err := l.rt.List(ctx)
+		if err != nil {
+			return time.Time{}, err
+		}
+		for _, in := range list {
+			if in.Workload == "model" && in.Revision == rev && in.State == status.StateRunning {
+				return time.Now(), nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("revision %s not running after a minute", rev)
+}
+
+func (l *live) waitHealthy(ctx context.Context) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", l.port)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not answering", url)
+}
+
+// ctrRun starts the same image with ctr on the same containerd, in its own
+// namespace, and removes it again.
+func (l *live) ctrRun(ctx context.Context, i int) (time.Duration, error) {
+	ctr := func(args ...string) error {
+		all := append([]string{"--address", l.ctd.Address, "--namespace", "gitfleet"}, args...)
+		if out, err := exec.CommandContext(ctx, "ctr", all...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ctr %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	id := fmt.Sprintf("ctr-ref-%d", i)
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	err = ctr("run", "-d", "--net-host", l.image, id, "/model-server", "--weights", "/model/weights.json", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	d := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if err := ctr("task", "kill", "-s", "SIGKILL", id); err != nil {
+		return 0, err
+	}
+	time.Sleep(200 * time.Millisecond)
+	ctr("task", "delete", id)
+	return d, ctr("container", "delete", id)
+}
+
+func (l *live) close() {
+	if l.agent != nil && l.agent.Process != nil {
+		l.agent.Process.Signal(syscall.SIGTERM)
+		l.agent.Wait()
+	}
+	if l.rt != nil {
+		l.rt.Remove(context.Background(), "model")
+		l.rt.Close()
+	}
+	if l.ctd != nil {
+		l.ctd.Stop()
+	}
+	if l.reg != nil {
+		l.reg.Close()
+	}
+}
+
+// procMemory reads VmRSS and VmHWM (KiB) of a process.
+func procMemory(pid int) (rss, hwm int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = v
+		case "VmHWM:":
+			hwm = v
+		}
+	}
+	return rss, hwm, nil
+}
+
+// procRollup reads the anonymous and file-backed resident memory (KiB).
+func procRollup(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "Pss_Anon:":
+			anon = v
+		case "Pss_File:":
+			file = v
+		}
+	}
+	return anon, file, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func slicesMax(xs []time.Duration) time.Duration {
+	var m time.Duration
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
