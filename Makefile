@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin
 CMDS := fleetd fleetctl
-PKGS_APT := containerd runc docker-registry openssh-server git
+PKGS_APT := containerd runc docker-registry openssh-server git gnupg time chromium fonts-dejavu-core fonts-liberation
 GOTEST_FLAGS ?= -count=1 -timeout 18m
 
 .DEFAULT_GOAL := help
@@ -22,7 +22,7 @@ deps: ## Install the Debian packages tests and the demo need (only what is missi
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 .PHONY: build

@@ -10,8 +10,8 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gitfleet/gitfleet/source"
@@ -24,6 +24,9 @@ const childEnv = "GITFLEET_BENCH_CHILD"
 type childResult struct {
 	Sync  time.Duration // New + Head + Tree + reads, in process
 	Files int
+	// PeakKiB is the child's own VmHWM. Its ru_maxrss would not do: the
+	// kernel carries the parent's resident size over a fork-exec into it.
+	PeakKiB int64
 }
 
 // firstSync measures an agent's first sync of the generated repo in a
@@ -45,8 +48,8 @@ func firstSync(ctx context.Context, e *env) (string, error) {
 		dir := filepath.Join(e.tmp, fmt.Sprintf("sync-%d", i))
 		cmds := []*exec.Cmd{
 			exec.CommandContext(ctx, self),
-			gitCmd("", "clone", "-q", "--depth", "1", e.url, dir+"-clone"),
-			gitCmd("", "clone", "-q", "--bare", "--depth", "1", e.url, dir+"-bare"),
+			timed(gitCmd("", "clone", "-q", "--depth", "1", e.url, dir+"-clone")),
+			timed(gitCmd("", "clone", "-q", "--bare", "--depth", "1", e.url, dir+"-bare")),
 		}
 		cmds[0].Env = append(os.Environ(), childEnv+"=1", "URL="+e.url, "DIR="+dir+"-source", "NODE="+node)
 		for j, cmd := range cmds {
@@ -63,13 +66,19 @@ func firstSync(ctx context.Context, e *env) (string, error) {
 			r := rows[j]
 			r.wall = append(r.wall, wall)
 			r.bytes = append(r.bytes, e.proxy.Take())
-			r.rss = append(r.rss, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
 			if j == 0 {
 				var res childResult
 				if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
 					return "", fmt.Errorf("child output %q: %v", out.String(), err)
 				}
 				r.inner = append(r.inner, res.Sync)
+				r.rss = append(r.rss, res.PeakKiB)
+			} else {
+				kib, err := timedPeak(out.String())
+				if err != nil {
+					return "", err
+				}
+				r.rss = append(r.rss, kib)
 			}
 		}
 		for _, suffix := range []string{"-source", "-clone", "-bare"} {
@@ -78,7 +87,7 @@ func firstSync(ctx context.Context, e *env) (string, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## First sync of a %d-node fleet repo\n\n", e.nodes)
-	b.WriteString("Each run is a fresh process with an empty state directory. Wall time is measured by the parent (process start included); peak RSS is the child's `ru_maxrss` (for `git clone` it includes its `index-pack` child). Smart HTTP through the proxy.\n\n")
+	b.WriteString("Each run is a fresh process with an empty state directory. Wall time is measured by the parent (process start included); peak RSS is the agent child's own `VmHWM`, and for `git clone` the maximum resident size GNU `time` reports over git and its helpers (`ru_maxrss` of a child started from Go would include the parent's size at the fork). Smart HTTP through the proxy.\n\n")
 	b.WriteString("| client | wall | in-process | peak RSS | bytes on the wire |\n|---|---|---|---|---|\n")
 	for _, r := range rows {
 		inner := "–"
@@ -99,7 +108,8 @@ func child() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	json.NewEncoder(os.Stdout).Encode(childResult{Sync: time.Since(start), Files: files})
+	_, hwm, _ := peakSelf()
+	json.NewEncoder(os.Stdout).Encode(childResult{Sync: time.Since(start), Files: files, PeakKiB: hwm})
 	return 0
 }
 
@@ -133,3 +143,23 @@ func syncOnce(ctx context.Context, url, dir, node string) (int, error) {
 	}
 	return len(names), nil
 }
+
+// timed runs cmd under GNU time, which forks it from a small process and
+// prints the maximum resident size (KiB) of it and its children last.
+func timed(cmd *exec.Cmd) *exec.Cmd {
+	cmd.Args = append([]string{"/usr/bin/time", "-f", "maxrss=%M"}, cmd.Args...)
+	cmd.Path = "/usr/bin/time"
+	return cmd
+}
+
+// timedPeak reads the figure timed's command printed.
+func timedPeak(out string) (int64, error) {
+	i := strings.LastIndex(out, "maxrss=")
+	if i < 0 {
+		return 0, fmt.Errorf("no maxrss in %q", out)
+	}
+	return strconv.ParseInt(strings.TrimSpace(out[i+len("maxrss="):]), 10, 64)
+}
+
+// peakSelf reads this process's VmRSS and VmHWM (KiB).
+func peakSelf() (rss, hwm int64, err error) { return procMemory(os.Getpid()) }

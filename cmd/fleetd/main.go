@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -79,6 +78,9 @@ Examples:
 
 Flags:
 `
+
+// memoryPeriod is how often an idle agent gives memory back.
+const memoryPeriod = time.Minute
 
 // agent wires the adapters into a reconciler and runs it.
 func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) error {
@@ -145,24 +147,8 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if opt.once {
 		return rec.Pass(ctx)
 	}
-	go releaseMemory(ctx, time.Minute)
+	go releaseMemory(ctx, memoryPeriod)
 	return rec.Run(ctx)
-}
-
-// releaseMemory hands freed heap back to the kernel every period. A pull or
-// a fetch briefly needs tens of MB; Go's scavenger would return them only
-// slowly, and an idle agent on a small device should stay small.
-func releaseMemory(ctx context.Context, period time.Duration) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			debug.FreeOSMemory()
-		}
-	}
 }
 
 // load reads the secrets the config points at.

@@ -1,0 +1,289 @@
+package overview
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// maxReport bounds one status report.
+const maxReport = 1 << 20
+
+// Fleet is the fleet at one moment: the branch head and every node known
+// from nodes/*.yaml or from a status ref.
+type Fleet struct {
+	// Repo and StatusRepo are the URLs, without credentials; StatusRepo is
+	// empty when the status refs live in the fleet repo.
+	Repo       string `json:"repo"`
+	StatusRepo string `json:"statusRepo,omitempty"`
+	Branch     string `json:"branch"`
+	// Head is the branch head's commit.
+	Head string `json:"head"`
+	// GeneratedAt is Options.Now when the fleet was read; ages count from it.
+	GeneratedAt time.Time `json:"generatedAt"`
+	// The thresholds the states were derived with.
+	Heartbeat    spec.Duration `json:"heartbeat"`
+	StaleAfter   spec.Duration `json:"staleAfter"`
+	OfflineAfter spec.Duration `json:"offlineAfter"`
+	// GroupBy is the label whose value is each node's Site.
+	GroupBy string `json:"groupBy"`
+	// Counts has the number of nodes in each state, every state present.
+	Counts map[State]int `json:"counts"`
+	// Nodes, sorted by Site (nodes without one last) and name.
+	Nodes []Node `json:"nodes"`
+	// Warnings about the fleet as a whole (the head does not parse).
+	Warnings []string `json:"warnings"`
+}
+
+// Node is one node's line in the overview.
+type Node struct {
+	Name string `json:"name"`
+	// Site is the value of the node's GroupBy label ("site"), if known.
+	Site string `json:"site,omitempty"`
+	// Labels are the node's labels from nodes/<name>.yaml at the head
+	// (fleetd's --labels may add more, which the overview cannot see).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Groups whose selectors match Labels, sorted.
+	Groups []string `json:"groups,omitempty"`
+	// Declared is true when the head has nodes/<name>.yaml.
+	Declared bool `json:"declared"`
+	// Reported is true when the node has a status ref.
+	Reported bool `json:"reported"`
+
+	State State `json:"state"`
+	// Reason says in a few words why the node is in its state.
+	Reason string `json:"reason,omitempty"`
+
+	AppliedRevision  string `json:"appliedRevision,omitempty"`
+	ObservedRevision string `json:"observedRevision,omitempty"`
+	// Behind is nil when unknown: nothing applied, or the applied revision
+	// is not in the branch's history (rewritten by a force-push).
+	Behind *Behind `json:"behind,omitempty"`
+
+	// Healthy counts running workloads not reported unhealthy or starting;
+	// Failing those not running (pending excepted) or unhealthy.
+	Healthy   int               `json:"healthy"`
+	Failing   int               `json:"failing"`
+	Workloads []status.Workload `json:"workloads"`
+	// Ready is the report's Ready condition, if any.
+	Ready *status.Condition `json:"ready,omitempty"`
+	// Errors are the report's errors ("file:line: field: reason"), or why
+	// the report could not be read.
+	Errors []string `json:"errors"`
+
+	// LastSeen is the report's lastSeen (else its commit's time); nil if
+	// the node never reported.
+	LastSeen *time.Time `json:"lastSeen,omitempty"`
+	// ReportCommit is the status ref's commit.
+	ReportCommit string `json:"reportCommit,omitempty"`
+	// VerificationDisabled: fleetd runs with --insecure-skip-verify.
+	VerificationDisabled bool `json:"verificationDisabled,omitempty"`
+}
+
+// Collect reads the fleet: the tracked branch (HistoryDepth commits) and
+// every status ref (depth 1, one fetch), fetched in parallel into memory.
+// It fails only when the branch cannot be read or the status refs cannot
+// be fetched; a malformed report makes its node failing.
+func Collect(ctx context.Context, opts Options) (*Fleet, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	statusURL := cmp.Or(o.StatusRepoURL, o.RepoURL)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type statusResult struct {
+		s    storer.EncodedObjectStorer
+		refs map[string]plumbing.Hash
+		err  error
+	}
+	done := make(chan statusResult, 1)
+	go func() {
+		s, refs, err := fetchStatus(ctx, statusURL, *o.StatusAuth)
+		done <- statusResult{s, refs, err}
+	}()
+	bs, head, berr := fetchBranch(ctx, o.RepoURL, o.Auth, o.Branch, o.HistoryDepth)
+	if berr != nil {
+		cancel()
+	}
+	sr := <-done
+	if berr != nil {
+		return nil, berr
+	}
+	if sr.err != nil {
+		return nil, sr.err
+	}
+
+	repo, err := readFleetRepo(bs, head)
+	if err != nil {
+		return nil, err
+	}
+	hist, err := newHistory(bs, head)
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", o.Branch, err)
+	}
+	o.thresholds(repo.heartbeat)
+	now := o.Now()
+
+	f := &Fleet{
+		Repo:         source.Redact(o.RepoURL),
+		Branch:       o.Branch,
+		Head:         head.String(),
+		GeneratedAt:  now,
+		Heartbeat:    spec.Duration{Duration: o.Heartbeat},
+		StaleAfter:   spec.Duration{Duration: o.StaleAfter},
+		OfflineAfter: spec.Duration{Duration: o.OfflineAfter},
+		GroupBy:      o.GroupBy,
+		Counts:       map[State]int{},
+		Warnings:     []string{},
+	}
+	if o.StatusRepoURL != "" {
+		f.StatusRepo = source.Redact(o.StatusRepoURL)
+	}
+	if repo.warning != "" {
+		f.Warnings = append(f.Warnings, repo.warning)
+	}
+
+	names := map[string]bool{}
+	for name := range repo.nodes {
+		names[name] = true
+	}
+	for name := range sr.refs {
+		names[name] = true
+	}
+	groupNames := slices.Sorted(maps.Keys(repo.groups))
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		n := Node{Name: name, Workloads: []status.Workload{}, Errors: []string{}}
+		if spec, ok := repo.nodes[name]; ok {
+			n.Declared = true
+			n.Labels = spec.Metadata.Labels
+			n.Site = n.Labels[o.GroupBy]
+			for _, g := range groupNames {
+				if repo.groups[g].Spec.Selector.Matches(n.Labels) {
+					n.Groups = append(n.Groups, g)
+				}
+			}
+		}
+		var rep *report
+		if h, ok := sr.refs[name]; ok {
+			n.Reported = true
+			rep = readReport(sr.s, name, h)
+			n.fill(rep, hist)
+		}
+		classify(&n, rep, f.Head, now, o)
+		f.Counts[n.State]++
+		f.Nodes = append(f.Nodes, n)
+	}
+	for _, s := range States() {
+		f.Counts[s] += 0
+	}
+	slices.SortStableFunc(f.Nodes, func(a, b Node) int {
+		if (a.Site == "") != (b.Site == "") {
+			if a.Site == "" {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Or(cmp.Compare(a.Site, b.Site), cmp.Compare(a.Name, b.Name))
+	})
+	if f.Nodes == nil {
+		f.Nodes = []Node{}
+	}
+	return f, nil
+}
+
+// fill copies what the overview shows from a report.
+func (n *Node) fill(rep *report, hist *history) {
+	n.ReportCommit = rep.commit
+	if !rep.lastSeen.IsZero() {
+		t := rep.lastSeen.UTC()
+		n.LastSeen = &t
+	}
+	if rep.err != nil {
+		n.Errors = append(n.Errors, rep.err.Error())
+		return
+	}
+	st := rep.st.Status
+	n.AppliedRevision = st.AppliedRevision
+	n.ObservedRevision = st.ObservedRevision
+	n.Behind = hist.behind(st.AppliedRevision)
+	n.VerificationDisabled = st.VerificationDisabled
+	for _, c := range st.Conditions {
+		if c.Type == "Ready" {
+			n.Ready = &c
+		}
+	}
+	for _, w := range st.Workloads {
+		n.Workloads = append(n.Workloads, w)
+		switch {
+		case workloadHealthy(w):
+			n.Healthy++
+		case workloadFailing(w):
+			n.Failing++
+		}
+	}
+	for _, e := range st.Errors {
+		n.Errors = append(n.Errors, status.FormatError(e))
+	}
+}
+
+// readReport reads status/<node>.yaml from the tree of commit h. Every
+// failure ends up in report.err: a bad report never fails the overview.
+func readReport(s storer.EncodedObjectStorer, node string, h plumbing.Hash) *report {
+	rep := &report{commit: h.String()}
+	c, err := object.GetCommit(s, h)
+	if err != nil {
+		rep.err = fmt.Errorf("status ref %s%s: %w", statusRefPrefix, node, err)
+		return rep
+	}
+	rep.lastSeen = c.Committer.When
+	file := "status/" + node + ".yaml"
+	b, err := readBlob(c, file)
+	if err != nil {
+		rep.err = fmt.Errorf("%s%s: %s: %w", statusRefPrefix, node, file, err)
+		return rep
+	}
+	st, err := status.Unmarshal(b)
+	if err != nil {
+		rep.err = fmt.Errorf("%s: %w", file, err)
+		return rep
+	}
+	rep.st = st
+	if !st.Status.LastSeen.IsZero() {
+		rep.lastSeen = st.Status.LastSeen
+	}
+	return rep
+}
+
+func readBlob(c *object.Commit, name string) ([]byte, error) {
+	t, err := c.Tree()
+	if err != nil {
+		return nil, err
+	}
+	f, err := t.File(name)
+	if err != nil {
+		return nil, err
+	}
+	if f.Size > maxReport {
+		return nil, fmt.Errorf("report is %d bytes, more than %d", f.Size, maxReport)
+	}
+	r, err := f.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}

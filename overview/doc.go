@@ -1,0 +1,18 @@
+// Package overview is the fleet at a glance behind `fleetctl status`: it
+// fetches every node's status report from Git in one go, compares each
+// node's applied revision with the tracked branch's head and sorts the
+// nodes into five states (up-to-date, updating, failing, stale, offline).
+//
+// Collect does the I/O: one depth-1 fetch of all refs/heads/status/* from
+// the status repository (the fleet repo unless Options.StatusRepoURL is
+// set) and one depth-limited fetch of the tracked branch, both into memory
+// and in parallel; no work tree is ever written. It then reads
+// status/<node>.yaml from each status ref and nodes/*.yaml and groups/*.yaml
+// from the branch head for labels and group membership. The result, a
+// Fleet, is pure data with four renderings: WriteText (a table),
+// WriteJSON, WriteMarkdown and WriteHTML (one static page with inline CSS
+// and no external assets).
+//
+// The state rules are in State's documentation and in docs/status.md.
+// URLs are always printed without credentials.
+package overview

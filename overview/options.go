@@ -1,0 +1,220 @@
+package overview
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+
+	"github.com/gitfleet/gitfleet/source"
+)
+
+// Defaults for Options.
+const (
+	DefaultBranch       = "main"
+	DefaultHeartbeat    = time.Hour
+	DefaultOfflineAfter = 24 * time.Hour
+	DefaultHistoryDepth = 100
+	DefaultGroupBy      = "site"
+)
+
+// Options configures Collect. The zero value of every field but RepoURL
+// has a documented default.
+type Options struct {
+	// RepoURL is the fleet repo: file://, git://, http(s)://, ssh://.
+	// Credentials in an http(s) URL are used and never printed.
+	RepoURL string
+	// StatusRepoURL holds the status refs when they live in a repository of
+	// their own (fleetd's --status-repo). Default: RepoURL.
+	StatusRepoURL string
+	// Branch is the tracked branch. Default "main".
+	Branch string
+	// Auth holds the credentials for RepoURL, and for StatusRepoURL unless
+	// StatusAuth is set. Secrets never appear in output or errors.
+	Auth source.Auth
+	// StatusAuth, when not nil, holds the credentials for StatusRepoURL.
+	StatusAuth *source.Auth
+
+	// Heartbeat is how often fleetd commits a report when nothing changed.
+	// Default: fleet.yaml's spec.status.heartbeat at the branch head, else 1h.
+	Heartbeat time.Duration
+	// StaleAfter: a node whose last report is older is stale. Default 2×Heartbeat.
+	StaleAfter time.Duration
+	// OfflineAfter: a node whose last report is older is offline. Default
+	// 24h, and never less than StaleAfter.
+	OfflineAfter time.Duration
+	// HistoryDepth is how many commits of the branch are fetched to count
+	// how far behind each node is. An older applied revision shows as
+	// "at least HistoryDepth behind". Default 100.
+	HistoryDepth int
+	// GroupBy is the node label that groups the HTML page and sorts the
+	// tables (its value is Node.Site). Default "site".
+	GroupBy string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// withDefaults returns a copy of o with defaults filled in (Heartbeat,
+// StaleAfter and OfflineAfter only when the fleet's heartbeat is known:
+// see thresholds) and its URLs checked, credentials moved into Auth.
+func (o Options) withDefaults() (Options, error) {
+	if o.Branch == "" {
+		o.Branch = DefaultBranch
+	}
+	if o.HistoryDepth <= 0 {
+		o.HistoryDepth = DefaultHistoryDepth
+	}
+	if o.GroupBy == "" {
+		o.GroupBy = DefaultGroupBy
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	var errs []error
+	if strings.HasPrefix(o.Branch, "refs/") || strings.ContainsAny(o.Branch, " ~^:?*[\\") {
+		errs = append(errs, fmt.Errorf("overview: invalid branch %q (give a name such as main)", o.Branch))
+	}
+	if o.Heartbeat < 0 || o.StaleAfter < 0 || o.OfflineAfter < 0 {
+		errs = append(errs, errors.New("overview: heartbeat, stale and offline thresholds must not be negative"))
+	}
+	statusAuth := o.Auth
+	if o.StatusAuth != nil {
+		statusAuth = *o.StatusAuth
+	}
+	var err error
+	if o.RepoURL, err = normalizeURL(o.RepoURL, &o.Auth); err != nil {
+		errs = append(errs, err)
+	}
+	if o.StatusRepoURL != "" {
+		if o.StatusRepoURL, err = normalizeURL(o.StatusRepoURL, &statusAuth); err != nil {
+			errs = append(errs, err)
+		}
+		o.StatusAuth = &statusAuth
+	} else {
+		o.StatusAuth = &o.Auth
+	}
+	return o, errors.Join(errs...)
+}
+
+// thresholds fills in Heartbeat, StaleAfter and OfflineAfter; fleetBeat is
+// fleet.yaml's heartbeat (0 if unknown).
+func (o *Options) thresholds(fleetBeat time.Duration) {
+	if o.Heartbeat == 0 {
+		o.Heartbeat = fleetBeat
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.StaleAfter == 0 {
+		o.StaleAfter = 2 * o.Heartbeat
+	}
+	if o.OfflineAfter == 0 {
+		o.OfflineAfter = DefaultOfflineAfter
+	}
+	if o.OfflineAfter < o.StaleAfter {
+		o.OfflineAfter = o.StaleAfter
+	}
+}
+
+// normalizeURL checks url and moves http(s) credentials into auth, the way
+// source.Config.Validate does.
+func normalizeURL(url string, auth *source.Auth) (string, error) {
+	if url == "" {
+		return "", errors.New("overview: repository url is required")
+	}
+	ep, err := transport.NewEndpoint(url)
+	if err != nil {
+		return "", fmt.Errorf("overview: invalid url %s", source.Redact(url))
+	}
+	switch ep.Protocol {
+	case "file", "git", "http", "https", "ssh":
+	default:
+		return "", fmt.Errorf("overview: unsupported url scheme %q in %s", ep.Protocol, source.Redact(url))
+	}
+	if (ep.Protocol == "http" || ep.Protocol == "https") && (ep.User != "" || ep.Password != "") {
+		if auth.Username == "" && auth.Password == "" {
+			auth.Username, auth.Password = ep.User, ep.Password
+		}
+		ep.User, ep.Password = "", ""
+		return ep.String(), nil
+	}
+	return url, nil
+}
+
+// authMethod builds go-git's auth for url; nil means none (or the ssh agent).
+func authMethod(url string, a source.Auth) (transport.AuthMethod, error) {
+	ep, err := transport.NewEndpoint(url)
+	if err != nil {
+		return nil, err
+	}
+	switch ep.Protocol {
+	case "http", "https":
+		if a.Username == "" && a.Password == "" {
+			return nil, nil
+		}
+		user := a.Username
+		if user == "" {
+			user = "git"
+		}
+		return &githttp.BasicAuth{Username: user, Password: a.Password}, nil
+	case "ssh":
+		if a.SSHKeyFile == "" {
+			return nil, nil
+		}
+		user := ep.User
+		if user == "" {
+			user = "git"
+		}
+		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("ssh key %s: %w", a.SSHKeyFile, err)
+		}
+		if a.KnownHostsFile != "" {
+			db, err := gitssh.NewKnownHostsDb(a.KnownHostsFile)
+			if err != nil {
+				return nil, fmt.Errorf("known hosts %s: %w", a.KnownHostsFile, err)
+			}
+			port := ep.Port
+			if port == 0 {
+				port = 22
+			}
+			keys.HostKeyCallback = db.HostKeyCallback()
+			keys.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, fmt.Sprint(port)))
+		}
+		return keys, nil
+	}
+	return nil, nil
+}
+
+// scrub removes url and the secrets of a from err's text.
+func scrub(err error, url string, a source.Auth) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if url != "" {
+		msg = strings.ReplaceAll(msg, url, source.Redact(url))
+	}
+	if a.Password != "" {
+		msg = strings.ReplaceAll(msg, a.Password, "***")
+	} else if len(a.Username) >= 8 {
+		// A token given as the user name.
+		msg = strings.ReplaceAll(msg, a.Username, "***")
+	}
+	return &remoteError{msg: strings.TrimSpace(msg), err: err}
+}
+
+// remoteError keeps the wrapped error for errors.Is/As while its text is
+// scrubbed of secrets.
+type remoteError struct {
+	msg string
+	err error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.err }

@@ -1,0 +1,138 @@
+package overview
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteJSON writes the fleet as one indented JSON document (the schema is
+// in docs/status.md).
+func (f *Fleet) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(f)
+}
+
+// WriteText writes a summary line, one table row per node and then each
+// node's errors.
+func (f *Fleet) WriteText(w io.Writer) error {
+	b := &errWriter{w: w}
+	b.printf("fleet %s branch %s at %s, %s\n", f.Repo, f.Branch, short(f.Head), f.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"))
+	if f.StatusRepo != "" {
+		b.printf("status refs from %s\n", f.StatusRepo)
+	}
+	b.printf("%s (heartbeat %s, stale after %s, offline after %s)\n", f.summary(), Age(f.Heartbeat.Duration), Age(f.StaleAfter.Duration), Age(f.OfflineAfter.Duration))
+	for _, warn := range f.Warnings {
+		b.printf("warning: %s\n", warn)
+	}
+	if len(f.Nodes) == 0 {
+		b.printf("\nno nodes: nodes/ is empty and no status refs exist\n")
+		return b.err
+	}
+	b.printf("\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "NODE\t%s\tSTATE\tAPPLIED\tBEHIND\tHEALTHY\tFAILING\tLAST SEEN\tREASON\n", strings.ToUpper(f.GroupBy))
+	for _, n := range f.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Site), n.State,
+			dash(short(n.AppliedRevision)), n.behind(), n.count(n.Healthy), n.count(n.Failing), f.lastSeen(n), oneLine(n.reason()))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	first := true
+	for _, n := range f.Nodes {
+		if len(n.Errors) == 0 {
+			continue
+		}
+		if first {
+			b.printf("\nerrors:\n")
+			first = false
+		}
+		for _, e := range n.Errors {
+			b.printf("  %s: %s\n", n.Name, oneLine(e))
+		}
+	}
+	return b.err
+}
+
+// summary is "9 nodes: 2 up-to-date, 1 updating, …", every state listed.
+func (f *Fleet) summary() string {
+	parts := make([]string, 0, len(States()))
+	for _, s := range States() {
+		parts = append(parts, fmt.Sprintf("%d %s", f.Counts[s], s))
+	}
+	noun := "nodes"
+	if len(f.Nodes) == 1 {
+		noun = "node"
+	}
+	return fmt.Sprintf("%d %s: %s", len(f.Nodes), noun, strings.Join(parts, ", "))
+}
+
+// lastSeen is "5m ago", or "never".
+func (f *Fleet) lastSeen(n Node) string {
+	if n.LastSeen == nil {
+		return "never"
+	}
+	return Age(f.GeneratedAt.Sub(*n.LastSeen)) + " ago"
+}
+
+// reason is Reason, flagged when verification is off on the node.
+func (n Node) reason() string {
+	if n.VerificationDisabled {
+		return n.Reason + " [verification off]"
+	}
+	return n.Reason
+}
+
+func (n Node) behind() string {
+	switch {
+	case n.Behind != nil:
+		return n.Behind.String()
+	case n.AppliedRevision != "":
+		return "?"
+	}
+	return "-"
+}
+
+// count shows a workload count, or "-" for a node without a report.
+func (n Node) count(c int) string {
+	if !n.Reported || (len(n.Workloads) == 0 && c == 0) {
+		return "-"
+	}
+	return fmt.Sprint(c)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine keeps a reason or error on its table row.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// errWriter keeps the first write error.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	fmt.Fprintf(e, format, args...)
+}
