@@ -87,7 +87,7 @@ func firstSync(ctx context.Context, e *env) (string, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## First sync of a %d-node fleet repo\n\n", e.nodes)
-	b.WriteString("Each run is a fresh process with an empty state directory. Wall time is measured by the parent (process start included); peak RSS is the agent child's own `VmHWM`, and for `git clone` the maximum resident size GNU `time` reports over git and its helpers (`ru_maxrss` of a child started from Go would include the parent's size at the fork). Smart HTTP through the proxy.\n\n")
+	b.WriteString("Each run is a fresh process with an empty state directory. Wall time is measured by the parent (process start included); peak RSS is the agent child's own `VmHWM`, and for `git clone` the maximum resident size GNU `time` reports over git and its helpers (`ru_maxrss` of a child started from Go would include the parent's size at the fork). The agent child is this bench binary, which links the containerd client like `fleetd` does, so its peak includes that baseline (about 25 MiB of touched binary pages). Smart HTTP through the proxy.\n\n")
 	b.WriteString("| client | wall | in-process | peak RSS | bytes on the wire |\n|---|---|---|---|---|\n")
 	for _, r := range rows {
 		inner := "–"
