@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, args ...string) (*Config, *options, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("fleetd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return loadConfig(fs, args)
+}
+
+func TestConfigFileAndFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fleetd.yaml")
+	if err := os.WriteFile(file, []byte(`repo: https://git.example.com/fleet.git
+node: press-01
+labels: {site: plant-1}
+interval: 45s
+stateDir: /var/lib/gitfleet-test
+auth: {username: fleetd}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, opt, err := load(t, "--config", file, "--labels", "line=a,site=plant-2", "--interval", "10s",
+		"--once", "--allow-revision", strings.Repeat("a", 40), "--verify-mode", "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !opt.once {
+		t.Error("--once not set")
+	}
+	if cfg.Repo != "https://git.example.com/fleet.git" || cfg.Node != "press-01" || cfg.Auth.Username != "fleetd" {
+		t.Errorf("file values lost: %+v", cfg)
+	}
+	if want := map[string]string{"line": "a", "site": "plant-2"}; !reflect.DeepEqual(cfg.Labels, want) {
+		t.Errorf("labels = %v, want the flag's %v", cfg.Labels, want)
+	}
+	if cfg.Interval.Duration != 10*time.Second {
+		t.Errorf("interval = %s, want the flag's 10s", cfg.Interval.Duration)
+	}
+	if cfg.StateDir != "/var/lib/gitfleet-test" || cfg.Branch != "main" || cfg.Namespace != "gitfleet" ||
+		cfg.TrustDir != defaultTrustDir || cfg.Heartbeat.Duration != time.Hour || cfg.VerifyMode != "all" ||
+		len(cfg.AllowRevisions) != 1 {
+		t.Errorf("defaults or overrides wrong: %+v", cfg)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(file, []byte("repo: x\nrepos: y\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--repo is required"},
+		{[]string{"--repo", "file:///x", "--labels", "novalue"}, `"novalue" is not k=v`},
+		{[]string{"--repo", "file:///x", "--interval", "soon"}, "--interval"},
+		{[]string{"--config", file}, `unknown field "repos"`},
+		{[]string{"--repo", "file:///x", "extra"}, `unexpected argument "extra"`},
+	} {
+		_, _, err := load(t, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("load(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestUsageExitsCleanly(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--help"}, &out); code != 0 {
+		t.Errorf("--help exit code = %d", code)
+	}
+	for _, want := range []string{"fleetd keeps this node's model containers", "-insecure-skip-verify", "-allow-revision"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %q", want)
+		}
+	}
+	if code := run([]string{"--bogus"}, io.Discard); code != 2 {
+		t.Errorf("bad flag exit code = %d, want 2", code)
+	}
+}
