@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -12,7 +14,14 @@ const (
 	DefaultSnapshotter = "overlayfs"
 	DefaultRuntime     = "io.containerd.runc.v2"
 	DefaultStopTimeout = 10 * time.Second
+	// DefaultCDIDevicePrefix names GPU n as the CDI device
+	// "nvidia.com/gpu=<n>", as NVIDIA's nvidia-ctk generates them.
+	DefaultCDIDevicePrefix = "nvidia.com/gpu"
 )
+
+// DefaultCDISpecDirs are where CDI spec files are looked for, lowest
+// priority first (a device in a later directory wins).
+var DefaultCDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
 
 // Config configures the containerd adapter. New fills in the defaults of
 // unset fields.
@@ -34,6 +43,16 @@ type Config struct {
 	// StopTimeout is how long a stopped container may take to exit after
 	// SIGTERM before it gets SIGKILL. Default 10s.
 	StopTimeout time.Duration
+	// CDIDevicePrefix is the CDI kind ("vendor/class") a workload's
+	// resources.gpus are taken from: gpus: N asks for the devices
+	// <prefix>=0 … <prefix>=N-1. Default "nvidia.com/gpu".
+	CDIDevicePrefix string
+	// CDIAllGPUs gives a workload with gpus ≥ 1 the single device
+	// <prefix>=all instead of numbered ones.
+	CDIAllGPUs bool
+	// CDISpecDirs are the directories of CDI spec files. Default
+	// DefaultCDISpecDirs.
+	CDISpecDirs []string
 }
 
 // Validate reports whether c is usable once the defaults are filled in.
@@ -41,6 +60,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.LogDir == "" {
 		errs = append(errs, errors.New("runtime: LogDir is required"))
+	}
+	if c.CDIDevicePrefix != "" && strings.Count(c.CDIDevicePrefix, "/") != 1 {
+		errs = append(errs, fmt.Errorf("runtime: CDIDevicePrefix %q: want vendor/class, e.g. nvidia.com/gpu", c.CDIDevicePrefix))
 	}
 	if c.StopTimeout < 0 {
 		errs = append(errs, errors.New("runtime: StopTimeout must not be negative"))
@@ -64,6 +86,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.CDIDevicePrefix == "" {
+		c.CDIDevicePrefix = DefaultCDIDevicePrefix
+	}
+	if len(c.CDISpecDirs) == 0 {
+		c.CDISpecDirs = DefaultCDISpecDirs
 	}
 	return c
 }

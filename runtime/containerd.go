@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -33,6 +35,19 @@ const (
 	LabelPorts = "gitfleet.dev/ports"
 	// LabelStartedAt is when the container's task was started (RFC 3339).
 	LabelStartedAt = "gitfleet.dev/started-at"
+	// LabelRestart is the workload's restart policy (spec.Restart*); the
+	// Supervisor reads it. Absent means always.
+	LabelRestart = "gitfleet.dev/restart"
+	// LabelRestarts counts the restarts the Supervisor made of the
+	// container's task.
+	LabelRestarts = "gitfleet.dev/restarts"
+	// LabelExits holds the task's recent exits, oldest first, as
+	// "<code>@<unix ms>" separated by commas.
+	LabelExits = "gitfleet.dev/exits"
+	// LabelOCISpecHash is the sha256 of the OCI spec the agent created the
+	// container with; a container whose spec was edited by hand no longer
+	// matches it (see Drift).
+	LabelOCISpecHash = "gitfleet.dev/oci-spec-hash"
 )
 
 // managedFilter selects the containers the agent owns.
@@ -46,6 +61,10 @@ const (
 	logKeyDuration  = "duration"
 	logKeyPID       = "pid"
 	logKeyError     = "err"
+	logKeyDrift     = "drift"
+	logKeyExitCode  = "exit_code"
+	logKeyDelay     = "delay"
+	logKeyRestarts  = "restarts"
 )
 
 // Containerd runs workloads in containerd. Its methods are safe for
@@ -54,6 +73,14 @@ type Containerd struct {
 	cfg    Config
 	client *containerd.Client
 	log    *slog.Logger
+
+	// mu guards stopping.
+	mu sync.Mutex
+	// stopping holds the containers whose task the agent itself is
+	// stopping (update, removal), so the Supervisor does not restart them.
+	stopping map[string]bool
+	// sup is the Supervisor watching this runtime, if any.
+	sup atomic.Pointer[Supervisor]
 }
 
 // New connects to containerd. cfg's unset fields get their defaults.
@@ -79,7 +106,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Containerd, error)
 		client.Close()
 		return nil, fmt.Errorf("runtime: containerd at %s: %w", cfg.Address, err)
 	}
-	return &Containerd{cfg: cfg, client: client, log: log}, nil
+	return &Containerd{cfg: cfg, client: client, log: log, stopping: map[string]bool{}}, nil
 }
 
 // Close closes the connection to containerd. Containers keep running.
@@ -139,6 +166,10 @@ func (c *Containerd) instance(ctx context.Context, ctr containerd.Container) (st
 	}
 	if t, err := time.Parse(time.RFC3339Nano, info.Labels[LabelStartedAt]); err == nil {
 		in.StartedAt = t
+	}
+	if drift := specDrift(info); drift != "" {
+		// No longer the spec the hash names: the plan must replace it.
+		in.SpecHash = ""
 	}
 	task, err := ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {

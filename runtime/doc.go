@@ -10,6 +10,12 @@
 // <workload>-<first 12 hex of the spec hash>, so the new version of a
 // workload can coexist with the old one while it starts.
 //
+// The Supervisor restarts exited tasks by their restart policy (label
+// LabelRestart) with exponential backoff and flags crash loops; Exec runs a
+// command in a workload's container (exec health probes); GC removes images
+// nothing needs; resources.gpus become CDI devices; List and Run see and
+// repair drift made by hand (see drift.go and docs/health.md).
+//
 // Containers use the host's network namespace, /etc/hosts and resolv.conf;
 // the shim writes their output to <LogDir>/<workload>.log, so workloads and
 // their logs outlive the agent.

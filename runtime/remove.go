@@ -52,12 +52,36 @@ func (c *Containerd) remove(ctx context.Context, ctr containerd.Container) error
 	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); ignoreNotFound(err) != nil {
 		return fmt.Errorf("delete container %s: %w", ctr.ID(), err)
 	}
+	c.setStopping(ctr.ID(), false)
+	if s := c.sup.Load(); s != nil {
+		s.forget(ctr.ID())
+	}
 	return nil
+}
+
+// setStopping records whether the agent itself is stopping the container's
+// task, so that the Supervisor leaves its exit alone.
+func (c *Containerd) setStopping(id string, v bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v {
+		c.stopping[id] = true
+	} else {
+		delete(c.stopping, id)
+	}
+}
+
+// isStopping reports whether the agent itself is stopping the container.
+func (c *Containerd) isStopping(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping[id]
 }
 
 // stopTask stops ctr's task, if any, and deletes it (which also ends its
 // shim). The container stays.
 func (c *Containerd) stopTask(ctx context.Context, ctr containerd.Container) error {
+	c.setStopping(ctr.ID(), true)
 	task, err := ctr.Task(ctx, nil)
 	if err != nil {
 		if ignoreNotFound(err) == nil {

@@ -52,19 +52,33 @@ func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) e
 			old = append(old, ctr)
 			continue
 		}
-		if st, err := taskStatus(ctx, ctr); err != nil {
+		drift, err := c.driftOf(ctx, ctr, d.Hash)
+		if err != nil {
 			return fmt.Errorf("run %s: %w", d.Name, err)
-		} else if st == containerd.Running {
-			running = true
-			continue
 		}
-		// Stopped, created but not started, or no task: start afresh.
+		if drift == "" {
+			if st, err := taskStatus(ctx, ctr); err != nil {
+				return fmt.Errorf("run %s: %w", d.Name, err)
+			} else if st == containerd.Running {
+				running = true
+				continue
+			}
+		} else {
+			c.log.WarnContext(ctx, "replacing drifted container", logKeyWorkload, d.Name, logKeyContainer, id, logKeyDrift, drift)
+		}
+		// Stopped, created but not started, no task, or changed by hand:
+		// start afresh.
 		if err := c.remove(ctx, ctr); err != nil {
 			return fmt.Errorf("run %s: %w", d.Name, err)
 		}
 	}
 	if running {
 		return c.removeAll(ctx, d.Name, old)
+	}
+	// A container of this ID whose labels were edited by hand is not among
+	// the workload's containers but would block the new one.
+	if err := c.removeForeign(ctx, d.Name, id); err != nil {
+		return fmt.Errorf("run %s: %w", d.Name, err)
 	}
 
 	start := time.Now()
@@ -107,9 +121,13 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 			return nil, nil, fmt.Errorf("unpack %s: %w", ref, err)
 		}
 	}
-	specOpts, err := specOpts(image, d.Spec)
+	specOpts, err := c.specOpts(image, d)
 	if err != nil {
 		return nil, nil, err
+	}
+	policy := d.Spec.Restart
+	if policy == "" {
+		policy = spec.RestartAlways
 	}
 	// A snapshot left by an agent that died between creating it and its
 	// container would block the new one.
@@ -126,7 +144,9 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 			LabelSpecHash: d.Hash,
 			LabelRevision: revision,
 			LabelPorts:    portsLabel(d.Spec.Ports),
-		}))
+			LabelRestart:  policy,
+		}),
+		withOCISpecHash)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create container %s: %w", id, err)
 	}
@@ -141,7 +161,8 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 // specOpts turns a workload spec into OCI spec options: the image's
 // entrypoint with the spec's args in place of its CMD, env merged over the
 // image's, host networking, bind mounts and resource limits.
-func specOpts(image containerd.Image, ws spec.WorkloadSpec) ([]oci.SpecOpts, error) {
+func (c *Containerd) specOpts(image containerd.Image, d spec.Desired) ([]oci.SpecOpts, error) {
+	ws := d.Spec
 	env := make([]string, 0, len(ws.Env))
 	for k, v := range ws.Env {
 		env = append(env, k+"="+v)
@@ -184,6 +205,13 @@ func specOpts(image containerd.Image, ws spec.WorkloadSpec) ([]oci.SpecOpts, err
 			opts = append(opts, oci.WithCPUCFS(m*cpuPeriod/1000, cpuPeriod))
 		}
 	}
+	gpus, err := c.gpuOpts(d.Name, ws.Resources.GPUs)
+	if err != nil {
+		return nil, err
+	}
+	if gpus != nil {
+		opts = append(opts, gpus)
+	}
 	return opts, nil
 }
 
@@ -218,6 +246,7 @@ func (c *Containerd) restart(ctx context.Context, workload string, ctrs []contai
 			errs = append(errs, fmt.Errorf("restart %s: %w", ctr.ID(), err))
 			continue
 		}
+		c.setStopping(ctr.ID(), false)
 		c.log.InfoContext(ctx, "restarted old container", logKeyWorkload, workload, logKeyContainer, ctr.ID())
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,100 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+)
+
+// What drift the runtime sees, so that the reconciler's next pass restores
+// the spec:
+//
+//   - a task killed by hand: its exit event reaches the Supervisor, which
+//     restarts it by the restart policy; List reports it stopped meanwhile;
+//   - a task deleted by hand: List reports the container created (no task);
+//     the Supervisor's re-list restarts it, or Run starts it afresh;
+//   - a container deleted by hand: List no longer reports it;
+//   - its OCI spec edited by hand (env, args, mounts, limits: anything in the
+//     spec): the spec's hash no longer matches LabelOCISpecHash; List reports
+//     the container with an empty SpecHash, so the plan replaces it, and Run
+//     replaces it even though its ID is the desired one;
+//   - LabelSpecHash edited: List reports the edited hash, Run replaces it;
+//   - LabelManaged or LabelWorkload removed or edited: the container is no
+//     longer the workload's; Run removes the container that holds the
+//     workload's ID before it creates the new one.
+//
+// Not seen: changes inside the running container (files written, processes
+// started by exec) and a paused task (reported running; its health probe
+// fails).
+
+// ociSpecHash is the sha256 of a container's stored OCI spec, as it was
+// marshalled when the container was created.
+func ociSpecHash(s typeurl.Any) string {
+	if s == nil {
+		return ""
+	}
+	sum := sha256.Sum256(s.GetValue())
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// withOCISpecHash labels a new container with the hash of its OCI spec. It
+// must come after the options that set the spec and the labels.
+func withOCISpecHash(_ context.Context, _ *containerd.Client, c *containers.Container) error {
+	if c.Labels == nil {
+		c.Labels = map[string]string{}
+	}
+	c.Labels[LabelOCISpecHash] = ociSpecHash(c.Spec)
+	return nil
+}
+
+// specDrift says how the container differs from what the agent created, or
+// "" when it does not. Containers created before the agent labelled the
+// spec hash have no drift by this measure.
+func specDrift(info containers.Container) string {
+	want, ok := info.Labels[LabelOCISpecHash]
+	if !ok {
+		return ""
+	}
+	if got := ociSpecHash(info.Spec); got != want {
+		return "OCI spec changed by hand"
+	}
+	return ""
+}
+
+// driftOf says why ctr, which has the desired container ID, is not the
+// container the agent would create for spec hash hash, or "".
+func (c *Containerd) driftOf(ctx context.Context, ctr containerd.Container, hash string) (string, error) {
+	info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return "", fmt.Errorf("container %s: %w", ctr.ID(), err)
+	}
+	if got := info.Labels[LabelSpecHash]; got != hash {
+		return fmt.Sprintf("label %s is %q, want %q", LabelSpecHash, got, hash), nil
+	}
+	return specDrift(info), nil
+}
+
+// removeForeign removes the container with ID id when it exists although it
+// is not among the workload's containers: its labels were edited by hand.
+func (c *Containerd) removeForeign(ctx context.Context, workload, id string) error {
+	ctr, err := c.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	labels, err := ctr.Labels(ctx)
+	if err != nil {
+		return ignoreNotFound(err)
+	}
+	c.log.WarnContext(ctx, "replacing container with edited labels", logKeyWorkload, workload, logKeyContainer, id,
+		logKeyDrift, fmt.Sprintf("%s=%q %s=%q", LabelManaged, labels[LabelManaged], LabelWorkload, labels[LabelWorkload]))
+	return c.remove(ctx, ctr)
+}

@@ -1,0 +1,140 @@
+package runtime
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// Drift by hand, each repaired by the next Run of the same desired spec
+// (what the reconciler's next pass does once Plan sees it).
+func TestDriftIsSeenAndRepaired(t *testing.T) {
+	e := setup(t)
+	e.pull(t)
+	cases := []struct {
+		name string
+		// edit changes the container by hand; it returns whether List
+		// must still show the workload.
+		edit func(t *testing.T, e *env, id string) (listed bool, wantState string)
+	}{
+		{"env-edited", func(t *testing.T, e *env, id string) (bool, string) {
+			ctx := e.c.ns(t.Context())
+			cs := e.c.client.ContainerService()
+			info, err := cs.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s specs.Spec
+			if err := json.Unmarshal(info.Spec.GetValue(), &s); err != nil {
+				t.Fatal(err)
+			}
+			s.Process.Env = append(s.Process.Env, "EDITED=by-hand")
+			any, err := typeurl.MarshalAny(&s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info.Spec = any
+			if _, err := cs.Update(ctx, info, "spec"); err != nil {
+				t.Fatal(err)
+			}
+			return true, status.StateRunning
+		}},
+		{"hash-label-edited", func(t *testing.T, e *env, id string) (bool, string) {
+			e.setLabels(t, id, map[string]string{LabelSpecHash: "sha256:0000000000000000"})
+			return true, status.StateRunning
+		}},
+		{"managed-label-removed", func(t *testing.T, e *env, id string) (bool, string) {
+			e.setLabels(t, id, map[string]string{LabelManaged: ""})
+			return false, ""
+		}},
+		{"task-deleted", func(t *testing.T, e *env, id string) (bool, string) {
+			ctx := e.c.ns(t.Context())
+			ctr, err := e.c.client.LoadContainer(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			task, err := ctr.Task(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
+				t.Fatal(err)
+			}
+			return true, status.StateCreated
+		}},
+		{"container-deleted", func(t *testing.T, e *env, id string) (bool, string) {
+			ctx := e.c.ns(t.Context())
+			ctr, err := e.c.client.LoadContainer(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			task, err := ctr.Task(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
+				t.Fatal(err)
+			}
+			if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+				t.Fatal(err)
+			}
+			return false, ""
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			port := freePort(t)
+			d := desired("drift-"+c.name, port, map[string]string{"SPEC_ENV": "v"})
+			e.run(t, d, "rev1")
+			before := e.only2(t, d.Name)
+
+			listed, state := c.edit(t, e, before.ID)
+			var got *status.Instance
+			for _, in := range e.list(t) {
+				if in.Workload == d.Name {
+					got = &in
+				}
+			}
+			switch {
+			case !listed && got != nil:
+				t.Fatalf("List after the edit: %+v, want the workload missing", *got)
+			case listed && got == nil:
+				t.Fatal("List after the edit: workload missing")
+			case listed && got.SpecHash == d.Hash && got.State == status.StateRunning:
+				t.Fatalf("List after the edit: %+v, want drift (another hash, or not running)", *got)
+			case listed && got.State != state:
+				t.Errorf("List after the edit: state %s, want %s", got.State, state)
+			}
+
+			e.run(t, d, "rev1")
+			after := e.only(t, d)
+			if after.State != status.StateRunning || after.PID == before.PID {
+				t.Errorf("after Run: %+v, want a new running task (old PID %d)", after, before.PID)
+			}
+			if _, body := get(t, port, "/env"); strings.Contains(body, "EDITED") || !strings.Contains(body, "SPEC_ENV=v") {
+				t.Errorf("env after repair:\n%s", body)
+			}
+			if err := e.c.Remove(t.Context(), d.Name); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func (e *env) setLabels(t *testing.T, id string, labels map[string]string) {
+	t.Helper()
+	ctx := e.c.ns(t.Context())
+	ctr, err := e.c.client.LoadContainer(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctr.SetLabels(ctx, labels); err != nil {
+		t.Fatal(err)
+	}
+}
