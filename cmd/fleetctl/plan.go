@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gitfleet/gitfleet/review"
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+type planOptions struct {
+	repo, base, head string
+	output           string
+	platform         string
+	offline          bool
+}
+
+func newPlanCmd() *cobra.Command {
+	var o planOptions
+	var out *outputFlag
+	cmd := &cobra.Command{
+		Use:   "plan --base REV --head REV",
+		Short: "Show what a change does on every node: workloads added, changed, removed, bytes to download",
+		Long: `plan compares two revisions of the fleet repo node by node. Every node of
+nodes/ is resolved at both (with the labels of its file; labels fleetd adds
+with --labels are not known here), and for each node that changes it lists:
+  - workloads added and removed,
+  - workloads changed, with each field that changed (image digests old → new),
+  - the bytes the node will download: the compressed layers of its new images
+    that none of the images it ran at base already has, read from the
+    registries' manifests (fleet.yaml's spec.registries say which are plain
+    HTTP). An unreachable registry is reported per image; the plan goes on.
+Rollout waves are not computed yet: the format has no Group.spec.rollout.
+
+Revisions are anything git understands: hashes, branches, tags, main~1.
+--repo is a local clone (default ".") or a URL, fetched into memory.
+The markdown output is a pull-request comment: a summary table first, the
+details per node folded. It exits 1 if head does not parse or some node
+cannot resolve it.`,
+		Example: `  fleetctl plan --base origin/main --head HEAD
+  fleetctl plan --base main~1 --head main --output json
+  # In CI, as a PR comment:
+  fleetctl plan --base "$BASE" --head "$HEAD" --output markdown > plan.md
+  fleetctl plan --repo https://git.example.com/plant/fleet.git --base main --head refs/pull/42/head`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			o.output = out.value
+			return runPlan(cmd.Context(), cmd.OutOrStdout(), o)
+		}),
+	}
+	cmd.Flags().StringVar(&o.repo, "repo", ".", "the fleet repo: a local clone or a URL")
+	cmd.Flags().StringVar(&o.base, "base", "", "the revision the change applies to (required)")
+	cmd.Flags().StringVar(&o.head, "head", "", "the revision with the change (required)")
+	cmd.Flags().StringVar(&o.platform, "platform", review.DefaultPlatform, "platform picked from multi-platform images when counting bytes")
+	cmd.Flags().BoolVar(&o.offline, "offline", false, "do not contact registries (no download sizes)")
+	_ = cmd.MarkFlagRequired("base")
+	_ = cmd.MarkFlagRequired("head")
+	out = addOutputFlag(cmd, outText, outJSON, outMarkdown)
+	return cmd
+}
+
+func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
+	g, err := openRepo(ctx, o.repo, o.base, o.head)
+	if err != nil {
+		return err
+	}
+	baseFS, baseRev, err := g.tree(o.base)
+	if err != nil {
+		return err
+	}
+	headFS, headRev, err := g.tree(o.head)
+	if err != nil {
+		return err
+	}
+	var opts review.Options
+	if !o.offline {
+		reg, err := review.NewRegistry(registriesOf(headFS), o.platform)
+		if err != nil {
+			return usageError("--platform: %v", err)
+		}
+		opts.Manifests = reg
+	}
+	p, err := review.Compute(ctx, review.Revision{Name: baseRev, FS: baseFS}, review.Revision{Name: headRev, FS: headFS}, opts)
+	var re *review.RevisionError
+	if errors.As(err, &re) {
+		if found, ok := review.Findings(re); ok {
+			if werr := writeRefusedPlan(w, o.output, re, baseRev, headRev, found); werr != nil {
+				return werr
+			}
+			return findings("%s %s does not parse: %d %s", re.Which, short(re.Rev), len(found), plural(len(found), "error"))
+		}
+	}
+	if err != nil {
+		return err
+	}
+	switch o.output {
+	case outJSON:
+		err = writeJSON(w, p)
+	case outMarkdown:
+		err = p.Markdown(w)
+	default:
+		err = p.Text(w)
+	}
+	if err != nil {
+		return err
+	}
+	if len(p.Errors) > 0 {
+		return findings("%d %s in head: those nodes refuse it", len(p.Errors), plural(len(p.Errors), "error"))
+	}
+	return nil
+}
+
+// writeRefusedPlan writes the errors of a revision that does not parse in
+// the plan's format.
+func writeRefusedPlan(w io.Writer, format string, re *review.RevisionError, base, head string, found []review.Finding) error {
+	switch format {
+	case outJSON:
+		return writeJSON(w, map[string]any{"base": base, "head": head, "refused": re.Which, "errors": found})
+	case outMarkdown:
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s\n### Fleet plan `%s` → `%s`\n\n", review.MarkdownMarker, short(base), short(head))
+		fmt.Fprintf(&b, "> [!CAUTION]\n> The %s revision does not parse: every node would refuse it. Run `fleetctl validate`.\n\n", re.Which)
+		for _, f := range found {
+			fmt.Fprintf(&b, "- `%s`\n", strings.ReplaceAll(f.String(), "`", "'"))
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s does not parse:\n", re.Which, short(re.Rev))
+	for _, f := range found {
+		fmt.Fprintf(&b, "%s\n", f)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// registriesOf reads spec.registries from fleet.yaml leniently (the plan
+// reports parse errors itself); none when it cannot.
+func registriesOf(fsys fs.FS) []spec.Registry {
+	b, err := fs.ReadFile(fsys, "fleet.yaml")
+	if err != nil {
+		return nil
+	}
+	var f struct {
+		Spec struct {
+			Registries []spec.Registry `json:"registries"`
+		} `json:"spec"`
+	}
+	if yaml.Unmarshal(b, &f) != nil {
+		return nil
+	}
+	return f.Spec.Registries
+}
+
+func short(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/review"
+)
+
+// TestPlanGolden plans the pull request that moves group line-a to
+// defect-classifier v2: press-01 and press-02 change, oven-02 (which runs
+// the workload through its own spec.workloads) does not, and each changed
+// node downloads only v2's weights layer, since v1 shares the other.
+func TestPlanGolden(t *testing.T) {
+	f := newFixture(t)
+	for _, format := range []string{"text", "markdown", "json"} {
+		t.Run(format, func(t *testing.T) {
+			r := fleetctl(t, "plan", "--repo", f.repo.Dir, "--base", f.base, "--head", f.head, "--output", format)
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			golden(t, "plan/line-a-v2."+format+".golden", f.normalize(r.stdout))
+		})
+	}
+	r := fleetctl(t, "plan", "--repo", f.repo.Dir, "--base", f.base, "--head", f.head, "--output", "json")
+	var p review.Plan
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+		t.Fatal(err)
+	}
+	weights := layerSize(t, f.v2, 1)
+	want := review.Summary{Nodes: 4, NodesChanged: 2, WorkloadsChanged: 2, DownloadBytes: 2 * weights, DownloadComplete: true}
+	if p.Summary != want {
+		t.Errorf("summary = %+v, want %+v", p.Summary, want)
+	}
+	// Revisions by name, and the repository by URL.
+	r = fleetctl(t, "plan", "--repo", gittest.FileURL(f.repo.BareDir), "--base", "main~1", "--head", "main", "--output", "json")
+	var byName review.Plan
+	if err := json.Unmarshal([]byte(r.stdout), &byName); err != nil {
+		t.Fatalf("%v\n%s", err, r.stderr)
+	}
+	if byName.Summary != want || byName.Base != f.base || byName.Head != f.head {
+		t.Errorf("by URL and names: %+v", byName)
+	}
+}
+
+// layerSize is the compressed size of layer i of the image ref.
+func layerSize(t *testing.T, ref string, i int) int64 {
+	t.Helper()
+	reg, err := review.NewRegistry(nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := reg.Layers(t.Context(), strings.Replace(ref, "127.0.0.1", "localhost", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return layers[i].Size
+}
+
+// TestPlanRegistryDown plans against a registry nobody listens on: each
+// image says so and the plan is complete otherwise.
+func TestPlanRegistryDown(t *testing.T) {
+	g := gittest.NewRepo(t)
+	host := fmt.Sprintf("127.0.0.1:%d", gittest.FreePort(t))
+	writeExample(t, g, host, nil)
+	base := g.Commit("example")
+	g.Write("groups/line-b.yaml", strings.Join([]string{
+		"apiVersion: gitfleet.dev/v1alpha1", "kind: Group", "metadata: {name: line-b}", "spec:",
+		"  selector: {matchLabels: {line: b}}", "  workloads: [vibration-anomaly]", "  overrides:",
+		"    vibration-anomaly:",
+		"      image: " + host + "/models/vibration-anomaly@sha256:" + strings.Repeat("ab", 32),
+		"      restart: on-failure", ""}, "\n"))
+	head := g.Commit("line-b: new vibration model")
+	r := fleetctl(t, "plan", "--repo", g.Dir, "--base", base, "--head", head)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	out := strings.ReplaceAll(r.stdout, host, "REGISTRY")
+	out = strings.ReplaceAll(strings.ReplaceAll(out, base[:12], "BASE"), head[:12], "HEAD")
+	golden(t, "plan/registry-down.text.golden", out)
+}
+
+// TestPlanBrokenHead: a head that does not parse is refused with its
+// errors, exit 1.
+func TestPlanBrokenHead(t *testing.T) {
+	f := newFixture(t)
+	f.repo.Write("workloads/defect-classifier.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: defect-classifier}\nspec:\n  image: models/defect:latest\n")
+	head := f.repo.Commit("unpinned")
+	r := fleetctl(t, "plan", "--repo", f.repo.Dir, "--base", f.base, "--head", head, "--output", "markdown")
+	if r.code != 1 || !strings.Contains(r.stdout, "workloads/defect-classifier.yaml:5: spec.image: must be pinned") || !strings.Contains(r.stdout, review.MarkdownMarker) {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -1,0 +1,209 @@
+package review
+
+import (
+	"cmp"
+	"errors"
+	"io/fs"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// parallelNodes is the number of node files from which Load parses nodes/
+// in parallel chunks; below it one spec.Parse is cheaper.
+const parallelNodes = 512
+
+// Load parses a whole fleet repo as spec.Parse does, with the same errors,
+// but parses the files of nodes/ in parallel: each chunk of nodes is
+// parsed by its own spec.Parse over a view of fsys that holds fleet.yaml,
+// workloads/, groups/ and that chunk's node files. fsys must be safe for
+// concurrent use.
+func Load(fsys fs.FS) (*spec.Repo, error) {
+	return loadNodes(fsys, nil)
+}
+
+// loadNodes is Load with the node files for which hide returns true left
+// out (nil hides none).
+func loadNodes(fsys fs.FS, hide func(file string) bool) (*spec.Repo, error) {
+	names, err := nodeFiles(fsys)
+	if err != nil {
+		return nil, err
+	}
+	var keep []string
+	for _, n := range names {
+		if hide == nil || !hide(n) {
+			keep = append(keep, n)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(keep)/parallelNodes+1)
+	if workers <= 1 {
+		if hide == nil {
+			return spec.Parse(fsys)
+		}
+		return spec.Parse(&viewFS{FS: fsys, keep: setOf(keep)})
+	}
+	// Chunks split by name without extension, so that a.yaml and a.yml
+	// (an error spec.Parse reports) land in one chunk.
+	chunks := make([][]string, workers)
+	for i, n := range keep {
+		chunks[i*workers/len(keep)] = append(chunks[i*workers/len(keep)], n)
+	}
+	for i := 1; i < workers; i++ {
+		for len(chunks[i]) > 0 && len(chunks[i-1]) > 0 && baseName(chunks[i][0]) == baseName(chunks[i-1][len(chunks[i-1])-1]) {
+			chunks[i-1] = append(chunks[i-1], chunks[i][0])
+			chunks[i] = chunks[i][1:]
+		}
+	}
+	repos := make([]*spec.Repo, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for i, c := range chunks {
+		wg.Go(func() {
+			repos[i], errs[i] = spec.Parse(&viewFS{FS: fsys, keep: setOf(c)})
+		})
+	}
+	wg.Wait()
+	if err := mergeErrors(errs); err != nil {
+		return nil, err
+	}
+	repo := repos[0]
+	for _, r := range repos[1:] {
+		for k, v := range r.Nodes {
+			repo.Nodes[k] = v
+		}
+	}
+	return repo, nil
+}
+
+// nodeFiles lists the file names in nodes/ (none when it is absent or not
+// a folder: spec.Parse reports that).
+func nodeFiles(fsys fs.FS) ([]string, error) {
+	des, err := fs.ReadDir(fsys, "nodes")
+	if err != nil {
+		if fi, serr := fs.Stat(fsys, "nodes"); errors.Is(serr, fs.ErrNotExist) || serr == nil && !fi.IsDir() {
+			return nil, nil
+		}
+		return nil, err
+	}
+	names := make([]string, 0, len(des))
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(baseName(a), baseName(b)), cmp.Compare(a, b)) })
+	return names, nil
+}
+
+func baseName(file string) string {
+	if i := strings.LastIndexByte(file, '.'); i > 0 {
+		return file[:i]
+	}
+	return file
+}
+
+func setOf(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// mergeErrors joins the errors of several spec.Parse calls: an I/O error
+// is returned as is; spec errors are deduplicated (fleet.yaml, workloads/
+// and groups/ are parsed by every chunk) and sorted by file, line and field
+// as spec.Parse sorts them.
+func mergeErrors(errs []error) error {
+	var list []*spec.Error
+	seen := map[string]bool{}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		for _, e := range flatten(err) {
+			var se *spec.Error
+			if !errors.As(e, &se) {
+				return err
+			}
+			if s := se.Error(); !seen[s] {
+				seen[s] = true
+				list = append(list, se)
+			}
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	sortErrors(list)
+	out := make([]error, len(list))
+	for i, e := range list {
+		out[i] = e
+	}
+	return errors.Join(out...)
+}
+
+func sortErrors(list []*spec.Error) {
+	slices.SortStableFunc(list, func(a, b *spec.Error) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Field, b.Field))
+	})
+}
+
+// flatten lists the errors joined in err (err itself when it is not a join).
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// viewFS is fsys with only the node files in keep visible in nodes/.
+type viewFS struct {
+	fs.FS
+	keep map[string]bool // base names in nodes/
+}
+
+func (v *viewFS) hidden(name string) bool {
+	dir, base, ok := strings.Cut(name, "/")
+	return ok && dir == "nodes" && !strings.Contains(base, "/") && !v.keep[base]
+}
+
+func (v *viewFS) Open(name string) (fs.File, error) {
+	if v.hidden(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return v.FS.Open(name)
+}
+
+func (v *viewFS) Stat(name string) (fs.FileInfo, error) {
+	if v.hidden(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+	}
+	return fs.Stat(v.FS, name)
+}
+
+func (v *viewFS) ReadFile(name string) ([]byte, error) {
+	if v.hidden(name) {
+		return nil, &fs.PathError{Op: "readfile", Path: name, Err: fs.ErrNotExist}
+	}
+	return fs.ReadFile(v.FS, name)
+}
+
+func (v *viewFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	des, err := fs.ReadDir(v.FS, name)
+	if err != nil || name != "nodes" {
+		return des, err
+	}
+	out := des[:0:0]
+	for _, de := range des {
+		if v.keep[de.Name()] {
+			out = append(out, de)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,377 @@
+package review
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// Revision is one side of a plan: a name for the output (a commit hash)
+// and the revision's files. FS must be safe for concurrent use; if it
+// implements FileHasher, unchanged files are recognised without reading
+// them.
+type Revision struct {
+	Name string
+	FS   fs.FS
+}
+
+// FileHasher is implemented by file systems that know a content id of each
+// file, such as a git tree's blob ids. Equal ids mean equal contents.
+type FileHasher interface {
+	FileHash(name string) (string, error)
+}
+
+// Options configure Compute.
+type Options struct {
+	// Manifests reads image layers to count the bytes each node downloads;
+	// nil leaves the bytes out.
+	Manifests Manifests
+	// Concurrency bounds the manifests read at once. Default 8.
+	Concurrency int
+}
+
+// Plan is what merging head over base changes on every node.
+type Plan struct {
+	Base    string     `json:"base"`
+	Head    string     `json:"head"`
+	Summary Summary    `json:"summary"`
+	Nodes   []NodePlan `json:"nodes"`
+	// Images are the images nodes download, each with its size or why it
+	// is unknown.
+	Images []ImageInfo `json:"images"`
+	// Errors are Resolve errors of head: those nodes refuse the revision
+	// and keep what they run.
+	Errors []Finding `json:"errors"`
+	// Notes say what the plan leaves out.
+	Notes []string `json:"notes"`
+}
+
+// Summary counts the changes of a plan.
+type Summary struct {
+	Nodes            int `json:"nodes"`
+	NodesChanged     int `json:"nodesChanged"`
+	WorkloadsAdded   int `json:"workloadsAdded"`
+	WorkloadsChanged int `json:"workloadsChanged"`
+	WorkloadsRemoved int `json:"workloadsRemoved"`
+	// DownloadBytes is the sum over nodes of the compressed layers each
+	// must download; a lower bound when DownloadComplete is false.
+	DownloadBytes    int64 `json:"downloadBytes"`
+	DownloadComplete bool  `json:"downloadComplete"`
+}
+
+// NodePlan is one node's changes. Only nodes that change (or whose head
+// does not resolve) are listed.
+type NodePlan struct {
+	Name    string     `json:"name"`
+	File    string     `json:"file,omitempty"` // "added" or "removed" when nodes/<name>.yaml is
+	Added   []Workload `json:"added"`
+	Changed []Change   `json:"changed"`
+	Removed []Workload `json:"removed"`
+	Errors  []Finding  `json:"errors,omitempty"`
+	Bytes   int64      `json:"downloadBytes"`
+	Unknown []string   `json:"unknownImages,omitempty"` // images whose layers could not be read
+
+	baseImages []string // every image the node runs at base
+	newImages  []string // images of added workloads and changed images
+}
+
+// Workload is a workload added to or removed from a node.
+type Workload struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+}
+
+// Change is a workload whose container is replaced.
+type Change struct {
+	Name   string        `json:"name"`
+	Fields []FieldChange `json:"fields"`
+}
+
+// FieldChange is one field of a changed workload: "image", "args",
+// "env.KEY", "ports", "mounts", "resources", "health" or "restart", with
+// its old and new value (images as references, others as JSON).
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// ImageInfo is an image some node downloads.
+type ImageInfo struct {
+	Ref   string `json:"ref"`
+	Nodes int    `json:"nodes"`
+	// Bytes is the compressed size of all its layers.
+	Bytes int64  `json:"bytes"`
+	Error string `json:"error,omitempty"`
+}
+
+// Compute plans the change from base to head. It parses head whole and of
+// base only the node files that differ from head's, resolves each node at
+// most once per revision (and not at all when nothing it depends on
+// changed), and reads each image's manifest at most once.
+//
+// A head or base that does not parse is an error holding the revision's
+// *spec.Error list (see Findings); a node whose head does not resolve is
+// listed with its errors in the plan.
+func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	headRepo, err := Load(head.FS)
+	if err != nil {
+		return nil, &RevisionError{Which: "head", Rev: head.Name, Err: err}
+	}
+	d, err := newDiffer(base, head)
+	if err != nil {
+		return nil, err
+	}
+	baseRepo, err := loadNodes(base.FS, d.unchangedNodeFile)
+	if err != nil {
+		return nil, &RevisionError{Which: "base", Rev: base.Name, Err: err}
+	}
+	for file := range d.nodeSame {
+		if n, ok := headRepo.Nodes[baseName(file)]; ok {
+			if _, parsed := baseRepo.Nodes[n.Metadata.Name]; !parsed {
+				baseRepo.Nodes[n.Metadata.Name] = n
+			}
+		}
+	}
+	p := &Plan{
+		Base:   base.Name,
+		Head:   head.Name,
+		Nodes:  []NodePlan{},
+		Images: []ImageInfo{},
+		Errors: []Finding{},
+		Notes: []string{
+			"Rollout waves: none. The format has no Group.spec.rollout yet, so every node applies the change at its next poll.",
+			"Nodes are resolved with the labels of nodes/*.yaml alone; labels fleetd adds with --labels are not known here.",
+		},
+	}
+	p.Summary.Nodes = len(headRepo.Nodes)
+
+	names := slices.Sorted(maps.Keys(headRepo.Nodes))
+	for n := range baseRepo.Nodes {
+		if _, ok := headRepo.Nodes[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	var todo []string
+	for _, n := range names {
+		if d.affected(n, baseRepo, headRepo) {
+			todo = append(todo, n)
+		}
+	}
+	baseRes := resolveAll(baseRepo, todo)
+	headRes := resolveAll(headRepo, todo)
+	for _, n := range todo {
+		np := diffNode(n, baseRepo, headRepo, baseRes[n], headRes[n])
+		if np == nil {
+			continue
+		}
+		p.Nodes = append(p.Nodes, *np)
+		p.Errors = append(p.Errors, np.Errors...)
+	}
+	if err := countBytes(ctx, p, opts); err != nil {
+		return nil, err
+	}
+	p.summarize()
+	return p, nil
+}
+
+// RevisionError is a revision that does not parse.
+type RevisionError struct {
+	Which string // "base" or "head"
+	Rev   string
+	Err   error
+}
+
+func (e *RevisionError) Error() string {
+	return fmt.Sprintf("%s %s does not parse: %v", e.Which, e.Rev, e.Err)
+}
+
+func (e *RevisionError) Unwrap() error { return e.Err }
+
+// Findings lists the *spec.Error joined in err as findings; ok is false
+// when err holds anything else.
+func Findings(err error) (found []Finding, ok bool) {
+	var re *RevisionError
+	if errors.As(err, &re) {
+		err = re.Err
+	}
+	return findings(err)
+}
+
+func (p *Plan) summarize() {
+	s := &p.Summary
+	s.DownloadComplete = true
+	for _, n := range p.Nodes {
+		if len(n.Added)+len(n.Changed)+len(n.Removed) > 0 {
+			s.NodesChanged++
+		}
+		s.WorkloadsAdded += len(n.Added)
+		s.WorkloadsChanged += len(n.Changed)
+		s.WorkloadsRemoved += len(n.Removed)
+		s.DownloadBytes += n.Bytes
+		if len(n.Unknown) > 0 {
+			s.DownloadComplete = false
+		}
+	}
+}
+
+// differ knows which files differ between base and head.
+type differ struct {
+	fleetChanged     bool
+	workloadsChanged map[string]bool // by name: changed, added or removed
+	groupsChanged    map[string]bool
+	nodeSame         map[string]bool // node file names equal in both
+}
+
+func newDiffer(base, head Revision) (*differ, error) {
+	d := &differ{}
+	bf, err := fileID(base.FS, "fleet.yaml")
+	if err != nil {
+		return nil, err
+	}
+	hf, err := fileID(head.FS, "fleet.yaml")
+	if err != nil {
+		return nil, err
+	}
+	d.fleetChanged = bf != hf
+	if d.workloadsChanged, _, err = dirDiff(base.FS, head.FS, "workloads"); err != nil {
+		return nil, err
+	}
+	if d.groupsChanged, _, err = dirDiff(base.FS, head.FS, "groups"); err != nil {
+		return nil, err
+	}
+	if _, d.nodeSame, err = dirDiff(base.FS, head.FS, "nodes"); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *differ) unchangedNodeFile(file string) bool { return d.nodeSame[file] }
+
+// affected reports whether node n may run something else at head: its file
+// changed, fleet.yaml changed, or a group that selects it or a workload it
+// may run changed.
+func (d *differ) affected(n string, base, head *spec.Repo) bool {
+	if d.fleetChanged {
+		return true
+	}
+	same := false
+	for _, ext := range []string{".yaml", ".yml"} {
+		same = same || d.nodeSame[n+ext]
+	}
+	if !same {
+		return true
+	}
+	node := head.Nodes[n]
+	labels := node.Metadata.Labels
+	for g := range d.groupsChanged {
+		for _, r := range []*spec.Repo{base, head} {
+			if grp, ok := r.Groups[g]; ok && grp.Spec.Selector.Matches(labels) {
+				return true
+			}
+		}
+	}
+	uses := func(w string) bool { return d.workloadsChanged[w] }
+	if slices.ContainsFunc(node.Spec.Workloads, uses) {
+		return true
+	}
+	for w := range node.Spec.Overrides {
+		if uses(w) {
+			return true
+		}
+	}
+	for _, g := range head.Groups {
+		if g.Spec.Selector.Matches(labels) && slices.ContainsFunc(g.Spec.Workloads, uses) {
+			return true
+		}
+	}
+	return false
+}
+
+// dirDiff compares the YAML files of dir: changed holds the document names
+// (file name without extension) with a file that differs, appears or
+// disappears; same the file names equal in both.
+func dirDiff(base, head fs.FS, dir string) (changed, same map[string]bool, err error) {
+	b, err := dirIDs(base, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := dirIDs(head, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	changed, same = map[string]bool{}, map[string]bool{}
+	for f, id := range b {
+		if h[f] == id {
+			same[f] = true
+		} else {
+			changed[baseName(f)] = true
+		}
+	}
+	for f := range h {
+		if _, ok := b[f]; !ok {
+			changed[baseName(f)] = true
+		}
+	}
+	return changed, same, nil
+}
+
+// dirIDs returns the content id of every file in dir (none when dir is
+// absent).
+func dirIDs(fsys fs.FS, dir string) (map[string]string, error) {
+	des, err := fs.ReadDir(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		// Not a folder: spec.Parse reports it.
+		if fi, serr := fs.Stat(fsys, dir); serr == nil && !fi.IsDir() {
+			return nil, nil
+		}
+		return nil, err
+	}
+	ids := make(map[string]string, len(des))
+	for _, de := range des {
+		if de.IsDir() {
+			continue
+		}
+		id, err := fileID(fsys, dir+"/"+de.Name())
+		if err != nil {
+			return nil, err
+		}
+		ids[de.Name()] = id
+	}
+	return ids, nil
+}
+
+// fileID is a content id of name: its FileHasher hash, or the SHA-256 of
+// its bytes; "" when it does not exist.
+func fileID(fsys fs.FS, name string) (string, error) {
+	if h, ok := fsys.(FileHasher); ok {
+		id, err := h.FileHash(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		return id, err
+	}
+	b, err := fs.ReadFile(fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
