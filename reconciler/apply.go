@@ -18,20 +18,56 @@ func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, err
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	plan := Plan(target.desired, actual)
+	r.crashLoops(target.desired)
+	desired := r.effective(target)
+	plan := Plan(desired, actual, PlanOptions{Supervised: r.deps.Supervisor != nil})
+	r.adopt(desired, actual, plan)
+	clear(r.acted)
+	if r.deps.Health != nil {
+		r.deps.Health.Watch(desired)
+	}
+	if len(plan) == 0 {
+		return nil, nil
+	}
 	if err := r.stage(ctx, target, plan); err != nil {
 		return nil, err
 	}
 	var done []Action
 	var errs []error
 	for _, a := range plan {
+		r.acted[a.Workload] = a.Reason
 		if err := r.do(ctx, target, a); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		done = append(done, a)
 	}
+	if r.deps.GC != nil && len(done) > 0 {
+		if removed, err := r.deps.GC.GC(ctx, r.keepImages(r.effective(target))); err != nil {
+			errs = append(errs, fmt.Errorf("image gc: %w", err))
+		} else if len(removed) > 0 {
+			r.log.Info("removed unused images", "images", removed)
+		}
+	}
 	return done, errors.Join(errs...)
+}
+
+// adopt records what already runs as desired as the workload's last known
+// good spec, for an agent that starts with no record of it.
+func (r *Reconciler) adopt(desired []spec.Desired, actual []status.Instance, plan []Action) {
+	planned := map[string]bool{}
+	for _, a := range plan {
+		planned[a.Workload] = true
+	}
+	running := instancesByWorkload(actual)
+	for _, d := range desired {
+		if _, ok := r.fallback[d.Name]; ok || planned[d.Name] {
+			continue
+		}
+		if in, ok := running[d.Name]; ok && in.SpecHash == d.Hash {
+			r.fallback[d.Name] = d
+		}
+	}
 }
 
 // stage verifies and pulls the images of every start and replacement.
@@ -65,8 +101,9 @@ func (r *Reconciler) imageError(target *revision, img string, err error) error {
 	return r.refuse(target.id, err)
 }
 
-// do carries out one action. A replacement that fails is undone: the
-// workload's last good spec is started again, so the node keeps serving.
+// do carries out one action. A started container must become healthy;
+// if it does not, or cannot start at all, the workload's last known good
+// spec is started again, so the node keeps serving.
 func (r *Reconciler) do(ctx context.Context, target *revision, a Action) error {
 	r.log.Info("action", keyAction, a.Kind, keyWorkload, a.Workload, "reason", a.Reason, keyRevision, short(target.id))
 	if a.Kind == Remove {
@@ -74,38 +111,48 @@ func (r *Reconciler) do(ctx context.Context, target *revision, a Action) error {
 			return fmt.Errorf("remove %s: %w", a.Workload, err)
 		}
 		delete(r.restarts, a.Workload)
+		delete(r.fallback, a.Workload)
+		delete(r.previous, a.Workload)
+		delete(r.failed, a.Workload)
 		return nil
 	}
-	err := r.deps.Runtime.Run(ctx, *a.Desired, target.id)
-	if err == nil {
-		if a.Restart {
-			r.restarts[a.Workload]++
-		} else if a.Kind == Replace {
-			r.restarts[a.Workload] = 0
-		}
-		return nil
+	d := *a.Desired
+	if err := r.deps.Runtime.Run(ctx, d, target.id); err != nil {
+		return r.rollback(ctx, target, d, fmt.Sprintf("cannot start: %v", err))
 	}
-	err = fmt.Errorf("run %s: %w", a.Workload, err)
-	if old := r.lastGood(a.Workload); old != nil && old.Hash != a.Desired.Hash {
-		if rerr := r.deps.Runtime.Run(ctx, *old, r.current.id); rerr != nil {
-			return errors.Join(err, fmt.Errorf("restore %s: %w", a.Workload, rerr))
-		}
-		return fmt.Errorf("%w (kept the last good version)", err)
+	if a.Restart {
+		r.restarts[a.Workload]++
+	} else if a.Kind == Replace {
+		r.restarts[a.Workload] = 0
 	}
-	return err
+	if reason := r.verdict(ctx, d); reason != "" {
+		return r.rollback(ctx, target, d, reason)
+	}
+	r.promote(d)
+	return nil
 }
 
-// lastGood returns the workload's spec in the current revision, if any.
-func (r *Reconciler) lastGood(name string) *spec.Desired {
-	if r.current == nil {
-		return nil
+// rollback puts a workload whose new spec failed back on its fallback and
+// remembers the failure until the spec changes.
+func (r *Reconciler) rollback(ctx context.Context, target *revision, bad spec.Desired, reason string) error {
+	fb, ok := r.fallback[bad.Name]
+	if !ok || fb.Hash == bad.Hash {
+		return fmt.Errorf("workload %s: %s (no earlier version to roll back to)", bad.Name, reason)
 	}
-	for i := range r.current.desired {
-		if r.current.desired[i].Name == name {
-			return &r.current.desired[i]
-		}
+	f := failure{Hash: bad.Hash, Image: bad.Spec.Image, To: fb.Spec.Image, Reason: reason}
+	r.failed[bad.Name] = f
+	r.log.Warn("rolling back", keyWorkload, bad.Name, "reason", reason)
+	if r.deps.Health != nil {
+		r.deps.Health.Watch(r.effective(target))
 	}
-	return nil
+	rev := r.applied
+	if rev == "" {
+		rev = target.id
+	}
+	if err := r.deps.Runtime.Run(ctx, fb, rev); err != nil {
+		return fmt.Errorf("workload %s: %s; restoring %s failed: %w", bad.Name, reason, fb.Spec.Image, err)
+	}
+	return &RollbackError{Workload: bad.Name, failure: f}
 }
 
 // instancesByWorkload indexes the running view for the report.

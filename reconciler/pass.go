@@ -45,19 +45,47 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 		return pollErr
 	}
 	applied, err = r.apply(ctx, target)
-	if err != nil {
+	rollbacks := onlyRollbacks(err)
+	if err != nil && !rollbacks {
 		if next != nil && !IsStalled(err) {
 			r.pending = next
 		}
-		return errors.Join(pollErr, err)
+		return errors.Join(pollErr, err, r.saveIf(len(applied) > 0))
 	}
 	if next != nil {
-		if err := saveState(r.cfg.StateFile, next.id); err != nil {
-			return errors.Join(pollErr, err)
-		}
 		r.applied, r.current, r.pending = next.id, next, nil
 	}
-	return pollErr
+	if rollbacks {
+		// The revision is applied, but a workload is back on its fallback:
+		// nothing to retry until its spec changes.
+		err = &StalledError{Revision: target.id, Err: err}
+	}
+	return errors.Join(pollErr, err, r.saveIf(next != nil || len(applied) > 0))
+}
+
+// saveIf writes the state file when something changed.
+func (r *Reconciler) saveIf(changed bool) error {
+	if !changed {
+		return nil
+	}
+	return r.save()
+}
+
+// onlyRollbacks reports whether err consists of rollbacks alone.
+func onlyRollbacks(err error) bool {
+	if err == nil {
+		return false
+	}
+	var rb *RollbackError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !onlyRollbacks(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.As(err, &rb)
 }
 
 // poll asks for the branch head and returns a new revision to apply, or

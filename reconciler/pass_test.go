@@ -230,7 +230,7 @@ func TestPassRestartsStoppedContainer(t *testing.T) {
 	}
 }
 
-func TestPassFailedRunRestoresLastGood(t *testing.T) {
+func TestPassFailedRunRollsBackToLastGood(t *testing.T) {
 	h := newHarness(t, insecure())
 	h.commit("rev1", map[string]string{"detector": workloadYAML("detector", digest("a"), "info")})
 	if err := h.pass(t); err != nil {
@@ -238,17 +238,46 @@ func TestPassFailedRunRestoresLastGood(t *testing.T) {
 	}
 	good, _ := h.rt.get("detector")
 	h.commit("rev2", map[string]string{"detector": workloadYAML("detector", digest("a"), "debug")})
-	// Make every run of the new spec fail: the fake replaces in place, so the
+	// Every run of the new spec fails; the fake replaces in place, so the
 	// old container is gone unless the reconciler restores it.
 	newHash := resolveHash(t, h, "rev2", "detector")
 	h.rt.runErr[newHash] = errors.New("runc: exec format error")
 	delete(h.rt.byName, "detector")
 	err := h.pass(t)
-	if err == nil || !strings.Contains(err.Error(), "kept the last good version") {
-		t.Fatalf("pass = %v; want a failure that kept the last good version", err)
+	var rb *RollbackError
+	if !errors.As(err, &rb) || !IsStalled(err) || !strings.Contains(err.Error(), "cannot start: runc: exec format error") {
+		t.Fatalf("pass = %v; want a rollback that waits for a new spec", err)
 	}
 	if in, ok := h.rt.get("detector"); !ok || in.SpecHash != good.SpecHash {
 		t.Errorf("detector = %+v; want the rev1 spec restored", in)
+	}
+	st := h.rep.last().Status
+	if c := st.Conditions[0]; c.Reason != ReasonRolledBack || c.Status != "False" {
+		t.Errorf("condition = %+v", c)
+	}
+	if len(st.Errors) != 1 || !strings.HasPrefix(st.Errors[0].Reason, "rolled back detector from") {
+		t.Errorf("errors = %+v", st.Errors)
+	}
+
+	// The failed spec is not retried; the report keeps saying why.
+	runs := h.rt.runs
+	if err := h.pass(t); err != nil {
+		t.Fatalf("next pass: %v", err)
+	}
+	if h.rt.runs != runs {
+		t.Error("a failed spec was tried again before it changed")
+	}
+	if st := h.rep.last().Status; st.AppliedRevision != "rev2" || len(st.Errors) != 1 {
+		t.Errorf("status after = %+v", st)
+	}
+
+	// A new spec is tried again.
+	h.commit("rev3", map[string]string{"detector": workloadYAML("detector", digest("a"), "warn")})
+	if err := h.pass(t); err != nil {
+		t.Fatalf("rev3: %v", err)
+	}
+	if st := h.rep.last().Status; len(st.Errors) != 0 || st.Conditions[0].Reason != ReasonApplied {
+		t.Errorf("status after a new spec = %+v", st)
 	}
 }
 

@@ -35,12 +35,20 @@ type Action struct {
 
 func (a Action) String() string { return fmt.Sprintf("%s %s: %s", a.Kind, a.Workload, a.Reason) }
 
+// PlanOptions changes how Plan treats stopped containers.
+type PlanOptions struct {
+	// Supervised means a restart supervisor restarts exited containers per
+	// their policy, with backoff: Plan leaves stopped containers to it.
+	Supervised bool
+}
+
 // Plan compares what should run with what runs and returns the steps that
 // make them equal: removals first (they may free ports), then starts and
 // replacements, each group in name order. It is pure: same input, same plan.
 // A workload whose desired spec already runs gets no action, so an agent that
-// restarts adopts what runs instead of restarting it.
-func Plan(desired []spec.Desired, actual []status.Instance) []Action {
+// restarts adopts what runs instead of restarting it. A stopped container is
+// restarted only if its restart policy says so and no supervisor does it.
+func Plan(desired []spec.Desired, actual []status.Instance, opts PlanOptions) []Action {
 	byName := make(map[string][]status.Instance)
 	for _, in := range actual {
 		byName[in.Workload] = append(byName[in.Workload], in)
@@ -50,7 +58,7 @@ func Plan(desired []spec.Desired, actual []status.Instance) []Action {
 	for i := range desired {
 		d := &desired[i]
 		want[d.Name] = true
-		if a, ok := planOne(d, byName[d.Name]); ok {
+		if a, ok := planOne(d, byName[d.Name], opts); ok {
 			runs = append(runs, a)
 		}
 	}
@@ -68,9 +76,9 @@ func Plan(desired []spec.Desired, actual []status.Instance) []Action {
 }
 
 // planOne decides the action for one desired workload given its containers.
-func planOne(d *spec.Desired, have []status.Instance) (Action, bool) {
+func planOne(d *spec.Desired, have []status.Instance, opts PlanOptions) (Action, bool) {
 	if len(have) == 0 {
-		return Action{Kind: Start, Workload: d.Name, Desired: d, Reason: "not running"}, true
+		return Action{Kind: Start, Workload: d.Name, Desired: d, Reason: "no container"}, true
 	}
 	var same *status.Instance
 	for i := range have {
@@ -80,8 +88,12 @@ func planOne(d *spec.Desired, have []status.Instance) (Action, bool) {
 		}
 	}
 	switch {
+	case same == nil && len(have) == 1 && have[0].SpecHash == "":
+		return Action{Kind: Replace, Workload: d.Name, Desired: d, Reason: "drift: container changed outside gitfleet"}, true
 	case same == nil:
 		return Action{Kind: Replace, Workload: d.Name, Desired: d, Reason: "spec changed"}, true
+	case same.State == status.StateStopped && !restarts(d.Spec.Restart, same.ExitCode, opts):
+		return Action{}, false
 	case same.State != status.StateRunning:
 		return Action{Kind: Start, Workload: d.Name, Desired: d, Restart: true,
 			Reason: fmt.Sprintf("container %s (exit code %d)", same.State, same.ExitCode)}, true
@@ -89,4 +101,16 @@ func planOne(d *spec.Desired, have []status.Instance) (Action, bool) {
 		return Action{Kind: Replace, Workload: d.Name, Desired: d, Reason: "stale containers of an older spec"}, true
 	}
 	return Action{}, false
+}
+
+// restarts reports whether Plan restarts a stopped container: its policy
+// allows it and no supervisor owns restarts.
+func restarts(policy string, exitCode int, opts PlanOptions) bool {
+	switch {
+	case opts.Supervised, policy == spec.RestartNever:
+		return false
+	case policy == spec.RestartOnFailure:
+		return exitCode != 0
+	}
+	return true
 }

@@ -43,7 +43,7 @@ func TestPlan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []step
-			for _, a := range Plan(tt.desired, tt.actual) {
+			for _, a := range Plan(tt.desired, tt.actual, PlanOptions{}) {
 				got = append(got, step{a.Kind, a.Workload})
 				if (a.Kind == Remove) != (a.Desired == nil) {
 					t.Errorf("%v: Desired set wrong", a)
@@ -57,8 +57,44 @@ func TestPlan(t *testing.T) {
 }
 
 func TestPlanMarksRestarts(t *testing.T) {
-	p := Plan([]spec.Desired{{Name: "a", Hash: "h"}}, []status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: 2}})
+	p := Plan([]spec.Desired{{Name: "a", Hash: "h"}}, []status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: 2}}, PlanOptions{})
 	if len(p) != 1 || !p[0].Restart || p[0].Reason != "container stopped (exit code 2)" {
+		t.Errorf("Plan() = %+v", p)
+	}
+}
+
+func TestPlanRestartPolicy(t *testing.T) {
+	stopped := func(code int) []status.Instance {
+		return []status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: code}}
+	}
+	d := func(policy string) []spec.Desired {
+		return []spec.Desired{{Name: "a", Hash: "h", Spec: spec.WorkloadSpec{Restart: policy}}}
+	}
+	tests := []struct {
+		name    string
+		desired []spec.Desired
+		actual  []status.Instance
+		opts    PlanOptions
+		want    int
+	}{
+		{"always restarts", d(spec.RestartAlways), stopped(0), PlanOptions{}, 1},
+		{"never stays stopped", d(spec.RestartNever), stopped(1), PlanOptions{}, 0},
+		{"on-failure after success stays stopped", d(spec.RestartOnFailure), stopped(0), PlanOptions{}, 0},
+		{"on-failure after a failure restarts", d(spec.RestartOnFailure), stopped(3), PlanOptions{}, 1},
+		{"a supervisor owns restarts", d(spec.RestartAlways), stopped(1), PlanOptions{Supervised: true}, 0},
+		{"a created container is started even when supervised", d(spec.RestartAlways),
+			[]status.Instance{{Workload: "a", SpecHash: "h", State: status.StateCreated}}, PlanOptions{Supervised: true}, 1},
+	}
+	for _, tt := range tests {
+		if got := len(Plan(tt.desired, tt.actual, tt.opts)); got != tt.want {
+			t.Errorf("%s: %d actions, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestPlanNamesDrift(t *testing.T) {
+	p := Plan([]spec.Desired{{Name: "a", Hash: "h"}}, []status.Instance{{Workload: "a", State: status.StateRunning}}, PlanOptions{})
+	if len(p) != 1 || p[0].Kind != Replace || p[0].Reason != "drift: container changed outside gitfleet" {
 		t.Errorf("Plan() = %+v", p)
 	}
 }

@@ -67,7 +67,14 @@ type Deps struct {
 	Reporter Reporter
 	Commits  CommitVerifier
 	Images   ImageVerifier
-	Log      *slog.Logger
+	// Health gates a switch on the new container's health; without it a
+	// started container counts as good.
+	Health HealthChecker
+	// Supervisor restarts exited containers; without it each pass does.
+	Supervisor Supervisor
+	// GC removes images no workload and no fallback needs after a change.
+	GC  ImageCollector
+	Log *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -91,6 +98,15 @@ type Reconciler struct {
 	refusedErr error
 	observed   string
 	restarts   map[string]int
+	// fallback is each workload's last known good spec, previous the one
+	// before it (for a crash loop that shows after the switch); failed the
+	// specs that did not stay healthy (kept on their fallback until they
+	// change).
+	fallback map[string]spec.Desired
+	previous map[string]spec.Desired
+	failed   map[string]failure
+	// acted holds the reason of each action of the last pass, for the report.
+	acted map[string]string
 }
 
 // revision is one parsed and resolved fleet revision.
@@ -116,11 +132,12 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	applied, err := loadState(cfg.StateFile)
+	st, err := loadState(cfg.StateFile)
 	if err != nil {
 		return nil, err
 	}
-	return &Reconciler{cfg: cfg, deps: deps, log: deps.Log, applied: applied, restarts: map[string]int{}}, nil
+	return &Reconciler{cfg: cfg, deps: deps, log: deps.Log, applied: st.AppliedRevision,
+		restarts: map[string]int{}, fallback: st.Fallback, previous: st.Previous, failed: st.Failed, acted: map[string]string{}}, nil
 }
 
 // AppliedRevision returns the last revision applied in full.

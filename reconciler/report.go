@@ -15,6 +15,7 @@ const (
 	ReasonRefused     = "Refused"
 	ReasonFailing     = "Failing"
 	ReasonProgressing = "Progressing"
+	ReasonRolledBack  = "RolledBack"
 )
 
 // report builds the node's status from the runtime and the pass's error and
@@ -36,11 +37,17 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 	if listErr != nil {
 		st.Status.Errors = append(st.Status.Errors, status.Error{Reason: "list containers: " + listErr.Error()})
 	}
-	running := 0
+	running, rolledBack := 0, 0
 	if r.current != nil {
-		st.Status.Workloads, running = r.workloads(r.current.desired, actual)
+		st.Status.Workloads, running = r.workloads(r.effective(r.current), actual)
+		for _, d := range r.current.desired {
+			if f, ok := r.failed[d.Name]; ok && f.Hash == d.Hash {
+				rolledBack++
+				st.Status.Errors = append(st.Status.Errors, status.Error{Ref: f.Image, Reason: f.String(d.Name)})
+			}
+		}
 	}
-	st.Status.Conditions = []status.Condition{r.ready(passErr, running, len(st.Status.Workloads))}
+	st.Status.Conditions = []status.Condition{r.ready(passErr, running, len(st.Status.Workloads), rolledBack)}
 	if err := r.deps.Reporter.Report(ctx, st); err != nil {
 		return fmt.Errorf("report status: %w", err)
 	}
@@ -53,7 +60,20 @@ func (r *Reconciler) workloads(desired []spec.Desired, actual []status.Instance)
 	out := make([]status.Workload, 0, len(desired))
 	running := 0
 	for _, d := range desired {
-		w := status.Workload{Name: d.Name, Image: d.Spec.Image, State: status.StateMissing, Restarts: r.restarts[d.Name]}
+		w := status.Workload{Name: d.Name, Image: d.Spec.Image, State: status.StateMissing, Restarts: r.restarts[d.Name],
+			Message: r.acted[d.Name]}
+		if r.deps.Supervisor != nil {
+			w.Restarts, _ = r.deps.Supervisor.Restarts(d.Name)
+		}
+		if r.deps.Health != nil {
+			var msg string
+			if w.Health, msg = r.deps.Health.Health(d.Name); w.Health == "unhealthy" && w.Message == "" {
+				w.Message = msg
+			}
+		}
+		if f, ok := r.failed[d.Name]; ok && f.To == d.Spec.Image {
+			w.Message = f.String(d.Name)
+		}
 		if in, ok := byName[d.Name]; ok {
 			w.State = in.State
 			if in.SpecHash != d.Hash {
@@ -73,10 +93,13 @@ func (r *Reconciler) workloads(desired []spec.Desired, actual []status.Instance)
 	return out, running
 }
 
-func (r *Reconciler) ready(passErr error, running, total int) status.Condition {
+func (r *Reconciler) ready(passErr error, running, total, rolledBack int) status.Condition {
 	c := status.Condition{Type: "Ready", Status: "True", Reason: ReasonApplied,
 		Message: fmt.Sprintf("%d/%d workloads running", running, total)}
 	switch {
+	case rolledBack > 0 && (passErr == nil || isRollbackStall(passErr)):
+		c.Status, c.Reason = "False", ReasonRolledBack
+		c.Message = fmt.Sprintf("%d workload(s) rolled back to their last known good version; %s", rolledBack, c.Message)
 	case IsStalled(passErr):
 		c.Status, c.Reason = "False", ReasonRefused
 		c.Message = fmt.Sprintf("revision %s refused; %s", short(r.refused), c.Message)
@@ -96,8 +119,9 @@ func StatusErrors(err error) []status.Error {
 	walk = func(err error, ref string) {
 		var stalled *StalledError
 		var se *spec.Error
+		var rb *RollbackError
 		switch e := err.(type) {
-		case nil:
+		case nil, *RollbackError:
 		case *StalledError:
 			walk(e.Err, e.Revision)
 		case interface{ Unwrap() []error }:
@@ -106,6 +130,8 @@ func StatusErrors(err error) []status.Error {
 			}
 		default:
 			switch {
+			case errors.As(err, &rb):
+				// reported from the failure record, which outlives the pass
 			case errors.As(err, &stalled):
 				walk(stalled.Err, stalled.Revision)
 			case errors.As(err, &se):
@@ -117,4 +143,11 @@ func StatusErrors(err error) []status.Error {
 	}
 	walk(err, "")
 	return out
+}
+
+// isRollbackStall reports whether err is the stall a pass returns after
+// rolling back: nothing else went wrong.
+func isRollbackStall(err error) bool {
+	var s *StalledError
+	return errors.As(err, &s) && onlyRollbacks(s.Err)
 }

@@ -7,39 +7,56 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 // state is what survives an agent restart besides the containers' labels:
 // the last revision applied in full, so that a restarted agent neither
-// re-applies nor accepts a revision older than it.
+// re-applies nor accepts a revision older than it, and each workload's last
+// known good spec and failed spec, so that a restarted agent keeps a rolled
+// back workload on its fallback.
 type state struct {
-	AppliedRevision string `json:"appliedRevision"`
+	AppliedRevision string                  `json:"appliedRevision"`
+	Fallback        map[string]spec.Desired `json:"fallback,omitempty"`
+	Previous        map[string]spec.Desired `json:"previous,omitempty"`
+	Failed          map[string]failure      `json:"failed,omitempty"`
 }
 
-func loadState(file string) (string, error) {
+func loadState(file string) (state, error) {
+	s := state{Fallback: map[string]spec.Desired{}, Previous: map[string]spec.Desired{}, Failed: map[string]failure{}}
 	if file == "" {
-		return "", nil
+		return s, nil
 	}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return s, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read state: %w", err)
+		return s, fmt.Errorf("read state: %w", err)
 	}
-	var s state
 	if err := json.Unmarshal(b, &s); err != nil {
-		return "", fmt.Errorf("read state %s: %w", file, err)
+		return s, fmt.Errorf("read state %s: %w", file, err)
 	}
-	return s.AppliedRevision, nil
+	if s.Fallback == nil {
+		s.Fallback = map[string]spec.Desired{}
+	}
+	if s.Previous == nil {
+		s.Previous = map[string]spec.Desired{}
+	}
+	if s.Failed == nil {
+		s.Failed = map[string]failure{}
+	}
+	return s, nil
 }
 
-// saveState writes the file atomically (temp file, then rename).
-func saveState(file, applied string) error {
+// save writes the state file atomically (temp file, then rename).
+func (r *Reconciler) save() error {
+	file := r.cfg.StateFile
 	if file == "" {
 		return nil
 	}
-	b, err := json.Marshal(state{AppliedRevision: applied})
+	b, err := json.Marshal(state{AppliedRevision: r.applied, Fallback: r.fallback, Previous: r.previous, Failed: r.failed})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitfleet/gitfleet/health"
 	"github.com/gitfleet/gitfleet/reconciler"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/source"
@@ -135,6 +136,20 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		}
 		deps.Images = &imageVerifier{local: imageKeys}
 	}
+	mon := health.NewMonitor(health.Config{Exec: rt, Log: log})
+	go mon.Run(ctx)
+	deps.Health = healthChecker{mon}
+	deps.GC = rt
+	if !opt.once {
+		// A long-running agent leaves restarts to the supervisor (exit
+		// events, backoff); one pass restarts stopped containers itself.
+		sup, err := runtime.NewSupervisor(rt, runtime.SupervisorConfig{})
+		if err != nil {
+			return err
+		}
+		go sup.Run(ctx)
+		deps.Supervisor = sup
+	}
 	rec, err := reconciler.New(reconciler.Config{
 		Node: cfg.Node, Labels: cfg.Labels, Interval: cfg.Interval.Duration,
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
@@ -180,4 +195,6 @@ var (
 
 	_ reconciler.CommitVerifier = (*commitVerifier)(nil)
 	_ reconciler.ImageVerifier  = (*imageVerifier)(nil)
+	_ reconciler.Supervisor     = (*runtime.Supervisor)(nil)
+	_ reconciler.ImageCollector = (*runtime.Containerd)(nil)
 )
