@@ -23,9 +23,7 @@ func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, err
 	plan := Plan(desired, actual, PlanOptions{Supervised: r.deps.Supervisor != nil})
 	r.adopt(desired, actual, plan)
 	clear(r.acted)
-	if r.deps.Health != nil {
-		r.deps.Health.Watch(desired)
-	}
+	r.watchRunning(desired, plan)
 	if len(plan) == 0 {
 		return nil, nil
 	}
@@ -125,6 +123,7 @@ func (r *Reconciler) do(ctx context.Context, target *revision, a Action) error {
 	} else if a.Kind == Replace {
 		r.restarts[a.Workload] = 0
 	}
+	r.watch(d)
 	if reason := r.verdict(ctx, d); reason != "" {
 		return r.rollback(ctx, target, d, reason)
 	}
@@ -142,9 +141,6 @@ func (r *Reconciler) rollback(ctx context.Context, target *revision, bad spec.De
 	f := failure{Hash: bad.Hash, Image: bad.Spec.Image, To: fb.Spec.Image, Reason: reason}
 	r.failed[bad.Name] = f
 	r.log.Warn("rolling back", keyWorkload, bad.Name, "reason", reason)
-	if r.deps.Health != nil {
-		r.deps.Health.Watch(r.effective(target))
-	}
 	rev := r.applied
 	if rev == "" {
 		rev = target.id
@@ -152,6 +148,7 @@ func (r *Reconciler) rollback(ctx context.Context, target *revision, bad spec.De
 	if err := r.deps.Runtime.Run(ctx, fb, rev); err != nil {
 		return fmt.Errorf("workload %s: %s; restoring %s failed: %w", bad.Name, reason, fb.Spec.Image, err)
 	}
+	r.watch(fb)
 	return &RollbackError{Workload: bad.Name, failure: f}
 }
 

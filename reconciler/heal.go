@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/gitfleet/gitfleet/spec"
@@ -152,4 +153,43 @@ func (r *Reconciler) keepImages(desired []spec.Desired) []string {
 		keep = append(keep, p.Spec.Image)
 	}
 	return keep
+}
+
+// watchRunning tells the health checker what runs before the plan's
+// actions: the desired spec of workloads the plan leaves alone, and the
+// last known good spec of those it changes. A new spec is watched only once
+// its container started (watch): on host networking a probe of its port
+// would otherwise reach the old container.
+func (r *Reconciler) watchRunning(desired []spec.Desired, plan []Action) {
+	r.watching = map[string]spec.Desired{}
+	planned := map[string]bool{}
+	for _, a := range plan {
+		planned[a.Workload] = true
+	}
+	for _, d := range desired {
+		if !planned[d.Name] {
+			r.watching[d.Name] = d
+		} else if fb, ok := r.fallback[d.Name]; ok {
+			r.watching[d.Name] = fb
+		}
+	}
+	r.pushWatch()
+}
+
+// watch starts probing d, which now runs.
+func (r *Reconciler) watch(d spec.Desired) {
+	r.watching[d.Name] = d
+	r.pushWatch()
+}
+
+func (r *Reconciler) pushWatch() {
+	if r.deps.Health == nil {
+		return
+	}
+	ws := make([]spec.Desired, 0, len(r.watching))
+	for _, d := range r.watching {
+		ws = append(ws, d)
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	r.deps.Health.Watch(ws)
 }

@@ -107,6 +107,8 @@ type Reconciler struct {
 	failed   map[string]failure
 	// acted holds the reason of each action of the last pass, for the report.
 	acted map[string]string
+	// watching is what the health checker probes: the containers that run.
+	watching map[string]spec.Desired
 }
 
 // revision is one parsed and resolved fleet revision.
@@ -137,7 +139,7 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 		return nil, err
 	}
 	return &Reconciler{cfg: cfg, deps: deps, log: deps.Log, applied: st.AppliedRevision,
-		restarts: map[string]int{}, fallback: st.Fallback, previous: st.Previous, failed: st.Failed, acted: map[string]string{}}, nil
+		restarts: map[string]int{}, fallback: st.Fallback, previous: st.Previous, failed: st.Failed, acted: map[string]string{}, watching: map[string]spec.Desired{}}, nil
 }
 
 // AppliedRevision returns the last revision applied in full.

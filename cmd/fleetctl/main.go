@@ -1,5 +1,6 @@
 // Command fleetctl is the operator's tool for a gitfleet fleet repo: it
-// validates a revision, plans a pull request fleet-wide, pins image tags to
+// validates a revision, plans a pull request fleet-wide, shows the fleet's
+// state from the nodes' status reports, pins image tags to
 // digests, prints the JSON Schema of the format, and signs and verifies
 // images and commits. See docs/fleetctl.md.
 //
@@ -103,6 +104,7 @@ fleetctl makes a pull request reviewable and its images trustworthy.
   validate   check a revision: every error with file:line and field, plus warnings
   plan       what a change does on every node: workloads added, changed, removed, bytes to download
   pin        rewrite image tags to @sha256: digests resolved from the registry
+  status     the fleet read back from the nodes' status refs: up-to-date, updating, failing, stale, offline
   schema     the JSON Schema of the format, for editors
   sign       sign an image with a cosign key (legacy .sig or sigstore bundle)
   verify     verify an image's signatures or a commit's signature, offline
@@ -145,6 +147,7 @@ Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
 		newSchemaCmd(),
 		newSignCmd(),
 		newVerifyCmd(),
+		newStatusCmd(),
 	)
 	return root
 }

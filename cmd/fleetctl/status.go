@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gitfleet/gitfleet/overview"
+	"github.com/gitfleet/gitfleet/source"
+)
+
+type statusOptions struct {
+	repo, statusRepo, branch string
+	output                   string
+	html                     string
+	groupBy                  string
+	heartbeat                time.Duration
+	staleAfter               time.Duration
+	offlineAfter             time.Duration
+	historyDepth             int
+	username, passwordFile   string
+	sshKey, knownHosts       string
+	failOnUnhealthy          bool
+	timeout                  time.Duration
+	now                      string // hidden: RFC 3339, for tests and reproducible pages
+}
+
+func newStatusCmd() *cobra.Command {
+	var o statusOptions
+	var out *outputFlag
+	cmd := &cobra.Command{
+		Use:   "status --repo URL",
+		Short: "Show the fleet read back from Git: every node's state, revision, workloads and errors",
+		Long: `status reads the whole fleet from Git, never from a node: every status ref
+refs/heads/status/<node> (one fetch, depth 1, from --repo or --status-repo)
+and the tracked branch (its last --history-depth commits, fleet.yaml,
+nodes/ and groups/ at the head). For every node of nodes/ and every node
+with a status ref it shows the revision applied against the branch head
+(and how many commits behind), its workloads healthy and failing, its
+errors, when it last reported, and one state (the full rules are in
+docs/status.md):
+
+  failing     the report says a revision was refused or failed, a workload
+              is not running or unhealthy, or the report does not parse
+  offline     never reported, or no report for --offline-after (default 24h)
+  stale       no report for --stale-after (default 2 heartbeats)
+  updating    the branch head is not applied yet, or workloads are starting
+  up-to-date  the head is applied and every workload runs
+
+The heartbeat is fleet.yaml's spec.status.heartbeat (default 1h) unless
+--heartbeat is given. --output writes a text table (rows sorted by the
+--group-by label, then name, errors after the table), JSON (schema in
+docs/status.md) or Markdown for an issue or PR comment. --html FILE also
+writes one static HTML page (no external assets): a tile per state, a
+table per site (or group), every row coloured by state.
+
+The repositories are URLs (file://, git://, http(s)://, ssh:// or
+user@host:path) or a local directory, read as a remote: a clone holds the
+status refs as refs/remotes/origin/status/*, which are not read, so give
+the server's URL or a mirror. Credentials: --git-username and
+--git-password-file (or user:token@ in an http(s) URL) for HTTP(S),
+--ssh-key and --known-hosts for ssh; they are used for both repositories
+(put credentials in the URLs when they differ) and never printed.
+
+Exit status: 0 when the fleet was read, whatever the nodes' states; with
+--fail-on-unhealthy, 1 when any node is failing, stale or offline (the
+output is written first). 1 when the fleet cannot be read, 2 on bad usage.`,
+		Example: `  # The fleet at a glance
+  fleetctl status --repo https://git.example.com/plant/fleet.git
+
+  # Status reports in a repository of their own, with a token from a file
+  fleetctl status --repo https://git.example.com/plant/fleet.git \
+      --status-repo https://git.example.com/plant/fleet-status.git \
+      --git-username ci --git-password-file /run/secrets/git-token
+
+  # Over ssh, with the server's host key pinned
+  fleetctl status --repo ssh://git@git.example.com/plant/fleet.git \
+      --ssh-key ~/.ssh/fleet_ed25519 --known-hosts ~/.ssh/known_hosts
+
+  # A static page for a dashboard or a CI artifact, the Markdown table on stdout
+  fleetctl status --repo https://git.example.com/plant/fleet.git --html fleet.html -o markdown
+
+  # JSON for scripts: the nodes that are not up to date
+  fleetctl status --repo https://git.example.com/plant/fleet.git -o json |
+      jq -r '.nodes[] | select(.state != "up-to-date") | .name'
+
+  # Alerting / CI gate: exit 1 when any node is failing, stale or offline
+  fleetctl status --repo https://git.example.com/plant/fleet.git --fail-on-unhealthy --heartbeat 15m
+
+  # Group by another node label than "site"
+  fleetctl status --repo https://git.example.com/plant/fleet.git --group-by line`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			o.output = out.value
+			return runStatus(cmd.Context(), cmd.OutOrStdout(), o)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "repo", "", "the fleet repo: a `URL` or a local directory (required)")
+	f.StringVar(&o.statusRepo, "status-repo", "", "`URL` of the repository holding the status refs, when not --repo (fleetd's --status-repo)")
+	f.StringVar(&o.branch, "branch", overview.DefaultBranch, "the tracked branch")
+	f.StringVar(&o.html, "html", "", "also write the fleet as one static HTML page to `FILE`")
+	f.StringVar(&o.groupBy, "group-by", overview.DefaultGroupBy, "node `LABEL` that sorts the tables and groups the HTML page")
+	f.DurationVar(&o.heartbeat, "heartbeat", 0, "how often fleetd reports (default: fleet.yaml's spec.status.heartbeat, else 1h)")
+	f.DurationVar(&o.staleAfter, "stale-after", 0, "a node whose last report is older is stale (default 2×heartbeat)")
+	f.DurationVar(&o.offlineAfter, "offline-after", 0, "a node whose last report is older is offline (default 24h, never below --stale-after)")
+	f.IntVar(&o.historyDepth, "history-depth", overview.DefaultHistoryDepth, "commits of the branch fetched to count how far behind nodes are")
+	f.StringVar(&o.username, "git-username", "", "user `name` for HTTP(S) git servers")
+	f.StringVar(&o.passwordFile, "git-password-file", "", "`file` holding the HTTP(S) password or token")
+	f.StringVar(&o.sshKey, "ssh-key", "", "unencrypted private key `file` for ssh:// repos (default: the ssh agent)")
+	f.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts `file` for ssh:// repos (with --ssh-key)")
+	f.BoolVar(&o.failOnUnhealthy, "fail-on-unhealthy", false, "exit 1 when any node is failing, stale or offline")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up reading the repositories after this long")
+	f.StringVar(&o.now, "now", "", "the time ages count from, RFC 3339 (tests)")
+	_ = f.MarkHidden("now")
+	_ = cmd.MarkFlagRequired("repo")
+	out = addOutputFlag(cmd, outText, outJSON, outMarkdown)
+	noFiles := cobra.FixedCompletions(nil, cobra.ShellCompDirectiveNoFileComp)
+	for _, name := range []string{"repo", "status-repo", "branch", "group-by", "heartbeat", "stale-after", "offline-after", "history-depth", "git-username", "timeout"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, noFiles)
+	}
+	_ = f.SetAnnotation("html", cobra.BashCompFilenameExt, []string{"html", "htm"})
+	return cmd
+}
+
+func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
+	opts, err := o.collectOptions()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	fleet, err := overview.Collect(ctx, opts)
+	if err != nil {
+		return err
+	}
+
+	if o.html != "" {
+		var page bytes.Buffer
+		if err := fleet.WriteHTML(&page); err != nil {
+			return fmt.Errorf("html page: %w", err)
+		}
+		if err := writeFileAtomic(o.html, page.Bytes()); err != nil {
+			return err
+		}
+	}
+	switch o.output {
+	case outJSON:
+		err = fleet.WriteJSON(w)
+	case outMarkdown:
+		err = fleet.WriteMarkdown(w)
+	default:
+		err = fleet.WriteText(w)
+	}
+	if err != nil {
+		return err
+	}
+
+	if o.failOnUnhealthy {
+		var parts []string
+		bad := 0
+		for _, s := range []overview.State{overview.Failing, overview.Stale, overview.Offline} {
+			if n := fleet.Counts[s]; n > 0 {
+				bad += n
+				parts = append(parts, fmt.Sprintf("%d %s", n, s))
+			}
+		}
+		if bad > 0 {
+			noun := "nodes"
+			if bad == 1 {
+				noun = "node"
+			}
+			return findings("%d of %d %s unhealthy: %s", bad, len(fleet.Nodes), noun, strings.Join(parts, ", "))
+		}
+	}
+	return nil
+}
+
+// collectOptions checks the flags and turns them into overview.Options.
+func (o statusOptions) collectOptions() (overview.Options, error) {
+	if o.heartbeat < 0 || o.staleAfter < 0 || o.offlineAfter < 0 {
+		return overview.Options{}, usageError("--heartbeat, --stale-after and --offline-after must not be negative")
+	}
+	if o.historyDepth < 1 {
+		return overview.Options{}, usageError("--history-depth %d: want 1 or more", o.historyDepth)
+	}
+	if o.timeout <= 0 {
+		return overview.Options{}, usageError("--timeout %s: want a positive duration", o.timeout)
+	}
+	if o.knownHosts != "" && o.sshKey == "" {
+		return overview.Options{}, usageError("--known-hosts needs --ssh-key")
+	}
+	if strings.TrimSpace(o.groupBy) == "" {
+		return overview.Options{}, usageError("--group-by: want a label name")
+	}
+	opts := overview.Options{
+		RepoURL:      repoURL(o.repo),
+		Branch:       o.branch,
+		Heartbeat:    o.heartbeat,
+		StaleAfter:   o.staleAfter,
+		OfflineAfter: o.offlineAfter,
+		HistoryDepth: o.historyDepth,
+		GroupBy:      o.groupBy,
+		Auth:         source.Auth{Username: o.username, SSHKeyFile: o.sshKey, KnownHostsFile: o.knownHosts},
+	}
+	if o.statusRepo != "" {
+		opts.StatusRepoURL = repoURL(o.statusRepo)
+	}
+	if o.passwordFile != "" {
+		b, err := os.ReadFile(o.passwordFile)
+		if err != nil {
+			return overview.Options{}, fmt.Errorf("--git-password-file: %w", err)
+		}
+		opts.Auth.Password = strings.TrimSpace(string(b))
+		if opts.Auth.Password == "" {
+			return overview.Options{}, fmt.Errorf("--git-password-file %s is empty", o.passwordFile)
+		}
+	}
+	if o.now != "" {
+		t, err := time.Parse(time.RFC3339, o.now)
+		if err != nil {
+			return overview.Options{}, usageError("--now %q: want an RFC 3339 time such as 2026-11-22T12:00:00Z", o.now)
+		}
+		opts.Now = func() time.Time { return t }
+	}
+	return opts, nil
+}
+
+// repoURL turns a local directory into its file:// URL; anything else is
+// passed on as a URL.
+func repoURL(loc string) string {
+	if strings.Contains(loc, "://") {
+		return loc
+	}
+	if fi, err := os.Stat(loc); err == nil && fi.IsDir() {
+		if abs, err := filepath.Abs(loc); err == nil {
+			return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+		}
+	}
+	return loc
+}
+
+// writeFileAtomic writes data to a temporary file next to path and renames
+// it over path, so a page served from path is never seen half written.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
