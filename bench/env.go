@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -137,7 +136,6 @@ type proxy struct {
 	l       net.Listener
 	backend string
 	bytes   atomic.Int64
-	wg      sync.WaitGroup
 }
 
 func newProxy(backend string) (*proxy, error) {

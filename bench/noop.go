@@ -39,7 +39,7 @@ func noopPoll(ctx context.Context, e *env) (string, error) {
 			return "", err
 		}
 		if head != e.head {
-			return "", fmt.Errorf("Head = %s, want %s", head, e.head)
+			return "", fmt.Errorf("source.Git.Head = %s, want %s", head, e.head)
 		}
 		allocs = append(allocs, int64(after.Mallocs-before.Mallocs))
 		allocBytes = append(allocBytes, int64(after.TotalAlloc-before.TotalAlloc))

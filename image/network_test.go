@@ -14,10 +14,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/ocitest"
-	"github.com/gitfleet/gitfleet/reconciler"
 )
-
-var _ reconciler.ImageVerifier = (*Verifier)(nil)
 
 // isUnreachable is how a caller tells a registry it could not reach from
 // a refusal.

@@ -9,8 +9,8 @@ import (
 	"github.com/gitfleet/gitfleet/spec"
 )
 
-// Verifier checks images against a fixed set of trusted keys. It satisfies
-// the reconciler's ImageVerifier.
+// Verifier checks images against a fixed set of trusted keys, reusing one
+// HTTP transport across calls.
 type Verifier struct {
 	keys *KeySet
 	opts Options

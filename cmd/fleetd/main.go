@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -134,7 +135,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		} else {
 			log.Warn("no commit keys in the trust dir: every revision will be refused", "trustDir", cfg.TrustDir)
 		}
-		deps.Images = &imageVerifier{local: imageKeys}
+		deps.Images = &imageVerifier{local: imageKeys, transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	mon := health.NewMonitor(health.Config{Exec: rt, Log: log})
 	go mon.Run(ctx)

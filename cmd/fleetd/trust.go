@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,8 @@ func (c *commitVerifier) modeAll(ctx context.Context, rev string) bool {
 // keys (*.pub in --trust-dir) and the keys the revision names.
 type imageVerifier struct {
 	local map[string][]byte
+	// transport keeps connections to the registry between verifications.
+	transport http.RoundTripper
 }
 
 // VerifyImage satisfies reconciler.ImageVerifier.
@@ -91,7 +94,7 @@ func (v *imageVerifier) VerifyImage(ctx context.Context, ref string, registries 
 	if err != nil {
 		return &reconciler.StalledError{Err: err}
 	}
-	if _, err := image.Verify(ctx, ref, ks, image.Options{Registries: registries}); err != nil {
+	if _, err := image.NewVerifier(ks, image.Options{Transport: v.transport}).Verify(ctx, ref, registries); err != nil {
 		if errors.Is(err, image.ErrRefused) {
 			return &reconciler.StalledError{Err: err}
 		}
