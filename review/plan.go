@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/gitfleet/gitfleet/rollout"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -77,9 +78,45 @@ type NodePlan struct {
 	Errors  []Finding  `json:"errors,omitempty"`
 	Bytes   int64      `json:"downloadBytes"`
 	Unknown []string   `json:"unknownImages,omitempty"` // images whose layers could not be read
+	// Waves are the node's rollout waves at head, one per group with a
+	// spec.rollout that selects it.
+	Waves []NodeWave `json:"waves,omitempty"`
 
 	baseImages []string // every image the node runs at base
 	newImages  []string // images of added workloads and changed images
+}
+
+// NodeWave is the wave of a node in one group's rollout.
+type NodeWave struct {
+	Group string `json:"group"`
+	Wave  string `json:"wave"`
+	Index int    `json:"index"` // 0 for the first wave
+}
+
+// addWaves sets the waves of the plan's nodes and returns the note that
+// says how the change rolls out.
+func addWaves(p *Plan, head *spec.Repo) string {
+	byNode := map[string][]NodeWave{}
+	for _, name := range slices.Sorted(maps.Keys(head.Groups)) {
+		g := head.Groups[name]
+		if g.Spec.Rollout == nil {
+			continue
+		}
+		for i, w := range rollout.Assign(g, rollout.Members(head, g, "", nil)) {
+			for _, n := range w.Nodes {
+				byNode[n] = append(byNode[n], NodeWave{Group: name, Wave: w.Name, Index: i})
+			}
+		}
+	}
+	staged := false
+	for i := range p.Nodes {
+		p.Nodes[i].Waves = byNode[p.Nodes[i].Name]
+		staged = staged || len(p.Nodes[i].Waves) > 0
+	}
+	if !staged {
+		return "Rollout waves: none of these nodes is in a group with spec.rollout, so each applies the change at its next poll."
+	}
+	return "Rollout waves: a node in a wave applies the change once enough nodes of the wave before it report it healthy (its group's spec.rollout.gate); the others at their next poll."
 }
 
 // Workload is a workload added to or removed from a node.
@@ -150,7 +187,6 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 		Images: []ImageInfo{},
 		Errors: []Finding{},
 		Notes: []string{
-			"Rollout waves: none. The format has no Group.spec.rollout yet, so every node applies the change at its next poll.",
 			"Nodes are resolved with the labels of nodes/*.yaml alone; labels fleetd adds with --labels are not known here.",
 		},
 	}
@@ -182,6 +218,7 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 	if err := countBytes(ctx, p, opts); err != nil {
 		return nil, err
 	}
+	p.Notes = append([]string{addWaves(p, headRepo)}, p.Notes...)
 	p.summarize()
 	return p, nil
 }

@@ -153,6 +153,9 @@ func nodeSuffix(n NodePlan) string {
 		}
 		parts = append(parts, dl)
 	}
+	for _, w := range n.Waves {
+		parts = append(parts, fmt.Sprintf("wave %d %s of %s", w.Index+1, w.Wave, w.Group))
+	}
 	if len(parts) == 0 {
 		return ""
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -93,5 +94,52 @@ func TestCompute(t *testing.T) {
 	p, err = Compute(context.Background(), Revision{Name: "b", FS: base}, Revision{Name: "b", FS: base}, Options{})
 	if err != nil || len(p.Nodes) != 0 {
 		t.Errorf("same revision: %v, %d nodes", err, len(p.Nodes))
+	}
+}
+
+// TestComputeWaves: a plan names the rollout wave of each node that
+// changes, and its note says the change is gated.
+func TestComputeWaves(t *testing.T) {
+	const digest = "@sha256:cdbf25ce24ed4527fed4bfc09f1a23c684b3f55c38f2f6493ec19f8907177e95"
+	repo := func(env string) fstest.MapFS {
+		fsys := fstest.MapFS{
+			"fleet.yaml":         {Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: f}\n")},
+			"workloads/app.yaml": {Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: app}\nspec:\n  image: r.example/app" + digest + "\n  env: {V: \"" + env + "\"}\n")},
+			"groups/line-a.yaml": {Data: []byte(`apiVersion: gitfleet.dev/v1alpha1
+kind: Group
+metadata: {name: line-a}
+spec:
+  selector: {matchLabels: {line: a}}
+  workloads: [app]
+  rollout:
+    waves: [{name: canary, selector: {matchLabels: {canary: "true"}}}, {name: rest}]
+`)},
+			"groups/line-b.yaml": {Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Group\nmetadata: {name: line-b}\nspec:\n  selector: {matchLabels: {line: b}}\n  workloads: [app]\n")},
+		}
+		for name, labels := range map[string]string{"a1": "{line: a, canary: \"true\"}", "a2": "{line: a}", "b1": "{line: b}"} {
+			fsys["nodes/"+name+".yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: " + name + ", labels: " + labels + "}\n")}
+		}
+		return fsys
+	}
+	p, err := Compute(context.Background(), Revision{Name: "b", FS: repo("1")}, Revision{Name: "h", FS: repo("2")}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range p.Nodes {
+		got[n.Name] = fmt.Sprint(n.Waves)
+	}
+	want := map[string]string{"a1": "[{line-a canary 0}]", "a2": "[{line-a rest 1}]", "b1": "[]"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("waves = %v, want %v", got, want)
+	}
+	var b strings.Builder
+	if err := p.Text(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"a1: 1 changed, download 0 B, wave 1 canary of line-a\n", "a2: 1 changed, download 0 B, wave 2 rest of line-a\n", "b1: 1 changed, download 0 B\n", "note: Rollout waves: a node in a wave"} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("plan text lacks %q:\n%s", line, b.String())
+		}
 	}
 }

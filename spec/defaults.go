@@ -48,3 +48,12 @@ func (h *Health) setDefaults() {
 		h.FailureThreshold = DefaultFailureThreshold
 	}
 }
+
+func (r *Rollout) setDefaults() {
+	if r == nil {
+		return
+	}
+	if r.Gate.MinHealthy == "" {
+		r.Gate.MinHealthy = DefaultMinHealthy
+	}
+}

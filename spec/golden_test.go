@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +31,7 @@ const wantFile = "want"
 //	node NAME        use ParseForNode(NAME) instead of Parse
 //	resolve NAME [k=v,...]  resolve NAME with these local labels
 //	fleet            print the Fleet spec, defaults applied
+//	groups           print each Group's spec
 //
 // Without a resolve directive every node of the repo is resolved.
 func TestGolden(t *testing.T) {
@@ -76,7 +78,7 @@ func run(t *testing.T, ar *txtar.Archive) string {
 	fsys := archiveFS(ar)
 	var node string
 	var resolves [][2]string
-	printFleet := false
+	printFleet, printGroups := false, false
 	for line := range strings.Lines(string(ar.Comment)) {
 		f := strings.Fields(line)
 		switch {
@@ -87,9 +89,11 @@ func run(t *testing.T, ar *txtar.Archive) string {
 			resolves = append(resolves, [2]string{f[1], strings.Join(f[2:], "")})
 		case f[0] == "fleet" && len(f) == 1:
 			printFleet = true
+		case f[0] == "groups" && len(f) == 1:
+			printGroups = true
 		default:
 			// Prose is allowed; a directive with wrong arguments is not.
-			if f[0] == "node" || f[0] == "resolve" || f[0] == "fleet" {
+			if f[0] == "node" || f[0] == "resolve" || f[0] == "fleet" || f[0] == "groups" {
 				t.Fatalf("bad directive %q", line)
 			}
 		}
@@ -116,6 +120,16 @@ func run(t *testing.T, ar *txtar.Archive) string {
 		}
 		b.WriteString("fleet:\n")
 		b.Write(indent(y))
+	}
+	if printGroups {
+		for _, name := range slices.Sorted(maps.Keys(repo.Groups)) {
+			y, err := yaml.Marshal(repo.Groups[name].Spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "group %s:\n", name)
+			b.Write(indent(y))
+		}
 	}
 	if len(resolves) == 0 {
 		for _, n := range sortedNodes(repo) {

@@ -11,7 +11,8 @@ import (
 // stable across map order and equal for specs that run the same container:
 // defaults are applied first, memory and CPU are compared as numbers ("1Gi"
 // equals "1024Mi", "0.5" equals "500m") and ports as a set. Every field that
-// reaches the container or its supervision changes it.
+// reaches the container or its supervision changes it; UpdateLock, which
+// only decides when an update happens, does not.
 //
 // The canonical form omits zero values, so a field added to WorkloadSpec
 // later leaves the hash of specs that do not use it unchanged.

@@ -52,6 +52,9 @@ func TestHashSpec(t *testing.T) {
 			s.Health.FailureThreshold = 3
 		}, true},
 		{"restart left to its default", func(s *spec.WorkloadSpec) { s.Restart = "" }, true},
+		{"update lock: not the container's business", func(s *spec.WorkloadSpec) {
+			s.UpdateLock = &spec.UpdateLock{Path: "/data/app.lock", MaxDeferral: spec.Duration{Duration: time.Hour}}
+		}, true},
 		{"no args", func(s *spec.WorkloadSpec) { s.Args = nil }, false},
 		{"image digest", func(s *spec.WorkloadSpec) { s.Image = "r.example/app@" + digestB }, false},
 		{"image tag", func(s *spec.WorkloadSpec) { s.Image = "r.example/app:v2@" + digestA }, false},

@@ -287,6 +287,7 @@ func (p *parser) group(e entry) error {
 		o.setDefaults()
 		g.Spec.Overrides[k] = o
 	}
+	g.Spec.Rollout.setDefaults()
 	checkHeader(c.report, g.TypeMeta, g.Metadata, KindGroup, dirGroups+"/", e.name)
 	sp := fieldPath{}.key("spec")
 	checkLabels(c.report, sp.key("selector").key("matchLabels"), g.Spec.Selector.MatchLabels)
@@ -301,6 +302,9 @@ func (p *parser) group(e entry) error {
 		}
 		s := overrideSpec(g.Spec.Overrides[name])
 		checkSpec(c.report, op, &s, p.hosts, true)
+	}
+	if g.Spec.Rollout != nil {
+		checkRollout(c.report, sp.key("rollout"), g.Spec.Rollout, c.doc.root)
 	}
 	p.repo.Groups[e.name] = g
 	return nil

@@ -155,6 +155,11 @@ func (d *resolved) apply(o Override, from origin) {
 		d.spec.Restart = o.Restart
 		set("restart")
 	}
+	if o.UpdateLock != nil {
+		l := *o.UpdateLock
+		d.spec.UpdateLock = &l
+		set("updateLock")
+	}
 }
 
 // origin returns where the value at p (relative to the spec) was set.
@@ -197,6 +202,10 @@ func cloneSpec(s WorkloadSpec) WorkloadSpec {
 	s.Ports = slices.Clone(s.Ports)
 	s.Mounts = slices.Clone(s.Mounts)
 	s.Health = cloneHealth(s.Health)
+	if s.UpdateLock != nil {
+		l := *s.UpdateLock
+		s.UpdateLock = &l
+	}
 	return s
 }
 

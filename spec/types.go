@@ -9,6 +9,8 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -141,7 +143,23 @@ type WorkloadSpec struct {
 	Health    *Health           `json:"health,omitempty"`
 	// Restart is always (default), on-failure or never.
 	Restart string `json:"restart,omitempty"`
+	// UpdateLock lets the workload or a person on site defer its updates.
+	// It does not change the container, so it is not part of HashSpec.
+	UpdateLock *UpdateLock `json:"updateLock,omitempty"`
 }
+
+// UpdateLock defers a workload's updates while a file exists on the host.
+type UpdateLock struct {
+	// Path is the lock file: absolute, clean, under one of fleet.yaml's
+	// spec.hostPaths (so that a workload can mount its folder and create it).
+	Path string `json:"path"`
+	// MaxDeferral is how long an update may wait for the lock to go away,
+	// counted from when the update became pending: more than 0, at most 7 days.
+	MaxDeferral Duration `json:"maxDeferral"`
+}
+
+// MaxDeferral bounds UpdateLock.MaxDeferral.
+const MaxDeferral = 7 * 24 * time.Hour
 
 // Mount binds a host directory into the container.
 type Mount struct {
@@ -197,6 +215,68 @@ type GroupSpec struct {
 	Selector  Selector            `json:"selector"`
 	Workloads []string            `json:"workloads"`
 	Overrides map[string]Override `json:"overrides,omitempty"`
+	// Rollout applies a new revision to the group's nodes in waves; nil
+	// lets every node apply it at its next poll.
+	Rollout *Rollout `json:"rollout,omitempty"`
+}
+
+// Rollout orders the nodes of a group in waves. A node belongs to the
+// first wave that takes it; nodes no wave takes form an implicit last wave
+// (ImplicitWave). A node of wave k applies a revision only once the nodes
+// of wave k-1 report it applied and healthy, as Gate says.
+type Rollout struct {
+	Waves []Wave `json:"waves"`
+	Gate  Gate   `json:"gate,omitempty"`
+}
+
+// ImplicitWave names the wave of the nodes that no wave of a rollout takes.
+// It is not a valid wave name, so it cannot clash with one.
+const ImplicitWave = "(rest)"
+
+// Wave is one step of a rollout: the remaining nodes its selector matches,
+// or Percent of the remaining nodes (chosen by a stable hash of the group
+// and node names), or, with neither, every remaining node.
+type Wave struct {
+	Name     string    `json:"name"`
+	Selector *Selector `json:"selector,omitempty"`
+	Percent  int       `json:"percent,omitempty"`
+}
+
+// CatchAll reports whether w takes every node that reaches it.
+func (w Wave) CatchAll() bool {
+	return w.Percent == 100 || w.Percent == 0 && (w.Selector == nil || len(w.Selector.MatchLabels) == 0)
+}
+
+// Gate is what the nodes of a wave must report before the next wave
+// applies a revision.
+type Gate struct {
+	// HealthyFor is how long a node must have been ready on the revision.
+	// Default 0: ready is enough.
+	HealthyFor Duration `json:"healthyFor,omitempty"`
+	// MinHealthy is the share of the wave's nodes that must be so, as a
+	// percentage ("90%"). Default "100%".
+	MinHealthy string `json:"minHealthy,omitempty"`
+}
+
+// DefaultMinHealthy is Gate.MinHealthy when it is empty.
+const DefaultMinHealthy = "100%"
+
+// Percent returns MinHealthy as a number (1 to 100), DefaultMinHealthy
+// when empty; ok is false when it is not a valid percentage.
+func (g Gate) Percent() (n int, ok bool) {
+	s := g.MinHealthy
+	if s == "" {
+		s = DefaultMinHealthy
+	}
+	digits, found := strings.CutSuffix(s, "%")
+	if !found || digits == "" || len(digits) > 3 || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 1 || n > 100 {
+		return 0, false
+	}
+	return n, true
 }
 
 // Selector matches nodes whose labels include every MatchLabels pair.
@@ -216,6 +296,8 @@ type Override struct {
 	Resources *Resources        `json:"resources,omitempty"`
 	Health    *Health           `json:"health,omitempty"`
 	Restart   string            `json:"restart,omitempty"`
+	// UpdateLock replaces the workload's update lock.
+	UpdateLock *UpdateLock `json:"updateLock,omitempty"`
 }
 
 // Node is nodes/<name>.yaml: a node's labels and its own overrides.

@@ -251,6 +251,9 @@ func checkSpec(rep reporter, p fieldPath, s *WorkloadSpec, hosts hostPolicy, par
 	default:
 		rep(p.key("restart"), fmt.Errorf("must be %s, %s or %s, not %q", RestartAlways, RestartOnFailure, RestartNever, s.Restart))
 	}
+	if s.UpdateLock != nil {
+		checkUpdateLock(rep, p.key("updateLock"), s.UpdateLock, hosts)
+	}
 }
 
 func checkResources(rep reporter, p fieldPath, r *Resources) {
@@ -321,7 +324,7 @@ func checkPort(rep reporter, p fieldPath, port int) {
 
 // overrideSpec views an override as a partial workload spec for checkSpec.
 func overrideSpec(o Override) WorkloadSpec {
-	s := WorkloadSpec{Image: o.Image, Args: o.Args, Env: o.Env, Ports: o.Ports, Mounts: o.Mounts, Health: o.Health, Restart: o.Restart}
+	s := WorkloadSpec{Image: o.Image, Args: o.Args, Env: o.Env, Ports: o.Ports, Mounts: o.Mounts, Health: o.Health, Restart: o.Restart, UpdateLock: o.UpdateLock}
 	if o.Resources != nil {
 		s.Resources = *o.Resources
 	}

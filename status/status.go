@@ -55,6 +55,29 @@ type Condition struct {
 	Status  string `json:"status"`
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
+	// LastTransitionTime is when Status last changed: a report that keeps
+	// the status keeps the time. For Ready, an update of the node's
+	// workloads is a change too (the node was progressing in between, even
+	// when no report showed it), so a Ready condition tells since when the
+	// node has been ready on what it runs. Rollout gates read it.
+	LastTransitionTime time.Time `json:"lastTransitionTime,omitzero"`
+}
+
+// Condition types and statuses.
+const (
+	ConditionReady = "Ready"
+	ConditionTrue  = "True"
+	ConditionFalse = "False"
+)
+
+// Condition returns the condition of type typ, or nil.
+func (s *Status) Condition(typ string) *Condition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == typ {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
 }
 
 // Workload is one workload's state on the node.

@@ -14,7 +14,8 @@ func sample() *NodeStatus {
 			ObservedRevision: "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678",
 			AppliedRevision:  "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678",
 			LastSeen:         time.Date(2026, 11, 22, 10, 0, 0, 0, time.FixedZone("CET", 3600)),
-			Conditions:       []Condition{{Type: "Ready", Status: "True", Reason: "Applied", Message: "1 workload healthy"}},
+			Conditions: []Condition{{Type: "Ready", Status: "True", Reason: "Applied", Message: "1 workload healthy",
+				LastTransitionTime: time.Date(2026, 11, 22, 9, 50, 0, 0, time.FixedZone("CET", 3600))}},
 			Workloads: []Workload{{Name: "defect-classifier", Image: "r.example/m@sha256:" + strings.Repeat("ab", 32),
 				State: StateRunning, Health: "healthy"}},
 		},
@@ -27,7 +28,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"apiVersion: gitfleet.dev/v1alpha1", "kind: NodeStatus", "errors: []", "lastSeen: \"2026-11-22T09:00:00Z\""} {
+	for _, want := range []string{"apiVersion: gitfleet.dev/v1alpha1", "kind: NodeStatus", "errors: []", "lastSeen: \"2026-11-22T09:00:00Z\"", "lastTransitionTime: \"2026-11-22T08:50:00Z\""} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("Marshal output lacks %q:\n%s", want, b)
 		}
@@ -45,6 +46,26 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 	if _, err := Unmarshal([]byte("apiVersion: v1\nkind: Pod\n")); err == nil {
 		t.Error("Unmarshal of another kind succeeded")
+	}
+}
+
+// TestConditionWithoutTransitionTime: a report without the time (from an
+// older fleetd, or a condition that never changed) leaves the field out.
+func TestConditionWithoutTransitionTime(t *testing.T) {
+	st := sample()
+	st.Status.Conditions[0].LastTransitionTime = time.Time{}
+	b, err := Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "lastTransitionTime") {
+		t.Errorf("Marshal wrote a zero lastTransitionTime:\n%s", b)
+	}
+	if c := st.Status.Condition(ConditionReady); c == nil || c.Status != ConditionTrue {
+		t.Errorf("Condition(Ready) = %+v", c)
+	}
+	if c := st.Status.Condition("Other"); c != nil {
+		t.Errorf("Condition(Other) = %+v, want nil", c)
 	}
 }
 

@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/yaml"
 )
@@ -49,6 +50,14 @@ func normalize(st *NodeStatus) NodeStatus {
 	}
 	if c.Status.Errors == nil {
 		c.Status.Errors = []Error{}
+	}
+	if len(c.Status.Conditions) > 0 {
+		c.Status.Conditions = slices.Clone(c.Status.Conditions)
+		for i := range c.Status.Conditions {
+			if t := &c.Status.Conditions[i].LastTransitionTime; !t.IsZero() {
+				*t = t.UTC()
+			}
+		}
 	}
 	return c
 }

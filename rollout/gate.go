@@ -1,0 +1,199 @@
+package rollout
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// Decision says whether a node may apply a revision now.
+type Decision struct {
+	Allowed bool
+	// Wave is the node's wave (index into Assign's result), -1 when the
+	// group has no rollout.
+	Wave     int
+	WaveName string
+	// Reason says why, naming the wave waited for and its nodes that are
+	// not there yet, for the status report and the logs:
+	//
+	//	waiting for wave canary: 1/2 nodes healthy on 1a2b3c4 for 10m (need 90%); press-02: applied 9f8e7d6
+	Reason string
+	// RetryAfter, when not allowed, is how long until enough nodes could be
+	// healthy for long enough, if their next reports say so (see
+	// ReportDue); 0 when only a change in the reports can open the gate.
+	RetryAfter time.Duration
+}
+
+// maxListed bounds the nodes a held Decision's reason names.
+const maxListed = 3
+
+// Gate decides whether node, a node of group g, may apply revision rev
+// now. members are the nodes g selects with their labels (see Members);
+// reports are the latest status reports by node name (missing or nil for
+// a node that never reported).
+//
+// A node of the first wave, or of a group without rollout, may always.
+// A node of wave k > 0 may once at least MinHealthy (rounded up) of the
+// nodes of wave k-1 are healthy on rev: their report has appliedRevision
+// rev, Ready True, every workload running and its health "healthy" or
+// empty, and lastSeen − the Ready condition's lastTransitionTime at least
+// HealthyFor. An empty wave k-1 passes the question on to wave k-2.
+func Gate(g spec.Group, node, rev string, members map[string]map[string]string, reports map[string]*status.NodeStatus, now time.Time) Decision {
+	r := g.Spec.Rollout
+	if r == nil {
+		return Decision{Allowed: true, Wave: -1, Reason: fmt.Sprintf("group %s has no rollout", g.Metadata.Name)}
+	}
+	waves := Assign(g, withNode(members, node))
+	k := slices.IndexFunc(waves, func(w Wave) bool {
+		_, found := slices.BinarySearch(w.Nodes, node)
+		return found
+	})
+	d := Decision{Wave: k, WaveName: waves[k].Name}
+	prev := k - 1
+	for prev >= 0 && len(waves[prev].Nodes) == 0 {
+		prev--
+	}
+	if prev < 0 {
+		d.Allowed = true
+		if k == 0 {
+			d.Reason = fmt.Sprintf("wave %s is the first of group %s", d.WaveName, g.Metadata.Name)
+		} else {
+			d.Reason = fmt.Sprintf("the waves of group %s before %s are empty", g.Metadata.Name, d.WaveName)
+		}
+		return d
+	}
+
+	pct, ok := r.Gate.Percent()
+	if !ok {
+		// spec validation rejects it; hold rather than guess.
+		d.Reason = fmt.Sprintf("group %s: invalid gate.minHealthy %q", g.Metadata.Name, r.Gate.MinHealthy)
+		return d
+	}
+	want := r.Gate.HealthyFor.Duration
+	w := waves[prev]
+	need := (pct*len(w.Nodes) + 99) / 100
+	healthy := 0
+	var notYet []string
+	var wait time.Duration
+	waiting := 0 // nodes that only need more time
+	for _, n := range w.Nodes {
+		why, since := check(reports[n], rev, want)
+		if why == "" {
+			healthy++
+			continue
+		}
+		notYet = append(notYet, n+": "+why)
+		if !since.IsZero() {
+			left := max(since.Add(want).Sub(now), 0)
+			if waiting == 0 || left < wait {
+				wait = left
+			}
+			waiting++
+		}
+	}
+	summary := fmt.Sprintf("wave %s: %d/%d nodes healthy on %s", w.Name, healthy, len(w.Nodes), short(rev))
+	if want > 0 {
+		summary += " for " + formatDuration(want)
+	}
+	summary += fmt.Sprintf(" (need %d%%)", pct)
+	if healthy >= need {
+		d.Allowed = true
+		d.Reason = summary
+		return d
+	}
+	d.Reason = "waiting for " + summary
+	if len(notYet) > maxListed {
+		notYet = append(notYet[:maxListed], fmt.Sprintf("and %d more", len(notYet)-maxListed))
+	}
+	d.Reason += "; " + strings.Join(notYet, "; ")
+	if healthy+waiting >= need {
+		d.RetryAfter = wait
+	}
+	return d
+}
+
+// check says why report does not show a node healthy on rev for at least
+// want ("" when it does). since is set when the node is healthy on rev but
+// not yet for long enough: the time it has been so since.
+func check(report *status.NodeStatus, rev string, want time.Duration) (why string, since time.Time) {
+	if report == nil {
+		return "never reported", time.Time{}
+	}
+	st := &report.Status
+	if st.AppliedRevision != rev {
+		if st.AppliedRevision == "" {
+			return "has applied nothing", time.Time{}
+		}
+		why := "applied " + short(st.AppliedRevision)
+		if st.ObservedRevision == rev && len(st.Errors) > 0 {
+			why += ", refused " + short(rev) + ": " + status.FormatError(st.Errors[0])
+		}
+		return why, time.Time{}
+	}
+	ready := st.Condition(status.ConditionReady)
+	switch {
+	case ready == nil:
+		return "no Ready condition", time.Time{}
+	case ready.Status != status.ConditionTrue:
+		why := "Ready " + ready.Status
+		if ready.Reason != "" {
+			why += " (" + ready.Reason + ")"
+		}
+		return why, time.Time{}
+	}
+	for _, w := range st.Workloads {
+		if w.State != status.StateRunning {
+			return w.Name + " " + w.State, time.Time{}
+		}
+		if w.Health != "" && w.Health != "healthy" {
+			return w.Name + " " + w.Health, time.Time{}
+		}
+	}
+	if want <= 0 {
+		return "", time.Time{}
+	}
+	if ready.LastTransitionTime.IsZero() {
+		return "its report lacks Ready's lastTransitionTime", time.Time{}
+	}
+	if got := st.LastSeen.Sub(ready.LastTransitionTime); got < want {
+		return fmt.Sprintf("healthy for %s as of its last report", formatDuration(max(got, 0))), ready.LastTransitionTime
+	}
+	return "", time.Time{}
+}
+
+// ReportDue returns when a node of group g that has been healthy since
+// since (its Ready condition's lastTransitionTime) should commit a status
+// report, so that the next wave sees it healthy for gate.healthyFor
+// without waiting for the heartbeat. ok is false when g has no gate that
+// needs one.
+func ReportDue(g spec.Group, since time.Time) (due time.Time, ok bool) {
+	r := g.Spec.Rollout
+	if r == nil || r.Gate.HealthyFor.Duration <= 0 || since.IsZero() {
+		return time.Time{}, false
+	}
+	return since.Add(r.Gate.HealthyFor.Duration), true
+}
+
+// short abbreviates a commit hash as git does.
+func short(rev string) string {
+	if len(rev) > 7 {
+		return rev[:7]
+	}
+	return rev
+}
+
+// formatDuration writes d without trailing zero units: 10m, 1h30m, 45s.
+func formatDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

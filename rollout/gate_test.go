@@ -1,0 +1,206 @@
+package rollout_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/rollout"
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+const (
+	revR   = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678"
+	revOld = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
+)
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+// report is a node healthy on rev, Ready since readySince, reported at lastSeen.
+func report(rev string, readySince, lastSeen time.Time) *status.NodeStatus {
+	return &status.NodeStatus{Status: status.Status{
+		ObservedRevision: rev,
+		AppliedRevision:  rev,
+		LastSeen:         lastSeen,
+		Conditions:       []status.Condition{{Type: "Ready", Status: "True", Reason: "Applied", LastTransitionTime: readySince}},
+		Workloads:        []status.Workload{{Name: "detector", State: status.StateRunning, Health: "healthy"}},
+	}}
+}
+
+// lineA: canary (2 nodes by label), early (a third of the rest), rest.
+func lineA() (spec.Group, map[string]map[string]string) {
+	g := group("line-a",
+		spec.Wave{Name: "canary", Selector: sel("canary", "true")},
+		spec.Wave{Name: "early", Percent: 34},
+		spec.Wave{Name: "rest"})
+	g.Spec.Rollout.Gate = spec.Gate{HealthyFor: spec.Duration{Duration: 10 * time.Minute}, MinHealthy: "90%"}
+	members := map[string]map[string]string{
+		"c1": {"canary": "true"}, "c2": {"canary": "true"},
+		"n1": nil, "n2": nil, "n3": nil,
+	}
+	return g, members
+}
+
+// nodeIn returns a node of wave i.
+func nodeIn(t *testing.T, g spec.Group, members map[string]map[string]string, i int) string {
+	t.Helper()
+	w := rollout.Assign(g, members)
+	if len(w) <= i || len(w[i].Nodes) == 0 {
+		t.Fatalf("wave %d is empty: %v", i, w)
+	}
+	return w[i].Nodes[0]
+}
+
+func TestGate(t *testing.T) {
+	g, members := lineA()
+	early := nodeIn(t, g, members, 1)
+	last := nodeIn(t, g, members, 2)
+	earlyNodes := rollout.Assign(g, members)[1].Nodes
+	healthyLong := report(revR, t0.Add(-15*time.Minute), t0)
+	healthyShort := report(revR, t0.Add(-4*time.Minute), t0)
+	stale := report(revOld, t0.Add(-time.Hour), t0)
+	failing := report(revR, t0.Add(-time.Hour), t0)
+	failing.Status.Conditions[0].Status, failing.Status.Conditions[0].Reason = "False", "Failing"
+	unhealthy := report(revR, t0.Add(-time.Hour), t0)
+	unhealthy.Status.Workloads[0].Health = "unhealthy"
+	crashed := report(revR, t0.Add(-time.Hour), t0)
+	crashed.Status.Workloads[0].State = status.StateFailed
+	refused := report(revOld, t0.Add(-time.Hour), t0)
+	refused.Status.ObservedRevision = revR
+	refused.Status.Errors = []status.Error{{File: "workloads/detector.yaml", Line: 5, Field: "spec.image", Reason: "must be pinned by digest"}}
+	noTime := report(revR, time.Time{}, t0)
+
+	tests := []struct {
+		name    string
+		g       spec.Group
+		node    string
+		reports map[string]*status.NodeStatus
+		allowed bool
+		wave    int
+		reason  string // a substring
+		retry   time.Duration
+	}{
+		{"no rollout", spec.Group{}, "c1", nil, true, -1, "has no rollout", 0},
+		{"first wave", g, "c1", nil, true, 0, "wave canary is the first of group line-a", 0},
+		{"held: nobody reported", g, early, nil, false, 1,
+			"waiting for wave canary: 0/2 nodes healthy on 1a2b3c4 for 10m (need 90%); c1: never reported; c2: never reported", 0},
+		{"held: one of two", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": stale}, false, 1,
+			"waiting for wave canary: 1/2 nodes healthy on 1a2b3c4 for 10m (need 90%); c2: applied 9f8e7d6", 0},
+		{"held: not for long enough", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": healthyShort}, false, 1,
+			"c2: healthy for 4m as of its last report", 6 * time.Minute},
+		{"open", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": report(revR, t0.Add(-10*time.Minute), t0)}, true, 1,
+			"wave canary: 2/2 nodes healthy on 1a2b3c4 for 10m (need 90%)", 0},
+		{"held: failing node", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": failing}, false, 1, "c2: Ready False (Failing)", 0},
+		{"held: unhealthy workload", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": unhealthy}, false, 1, "c2: detector unhealthy", 0},
+		{"held: crashed workload", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": crashed}, false, 1, "c2: detector failed", 0},
+		{"held: refused revision", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": refused}, false, 1,
+			"c2: applied 9f8e7d6, refused 1a2b3c4: workloads/detector.yaml:5: spec.image: must be pinned by digest", 0},
+		{"held: no transition time", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": noTime}, false, 1, "c2: its report lacks Ready's lastTransitionTime", 0},
+		{"last wave waits for early, not canary", g, last, reportsFor(earlyNodes, healthyLong), true, 2, "wave early: 2/2 nodes healthy", 0},
+		{"last wave held by early", g, last, map[string]*status.NodeStatus{"c1": healthyLong, "c2": healthyLong}, false, 2, "waiting for wave early: 0/2", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := rollout.Gate(tt.g, tt.node, revR, members, tt.reports, t0)
+			if d.Allowed != tt.allowed || d.Wave != tt.wave || !strings.Contains(d.Reason, tt.reason) || d.RetryAfter != tt.retry {
+				t.Errorf("Gate(%s) = %+v, want allowed %t, wave %d, retry %s, reason with %q", tt.node, d, tt.allowed, tt.wave, tt.retry, tt.reason)
+			}
+		})
+	}
+}
+
+func reportsFor(nodes []string, r *status.NodeStatus) map[string]*status.NodeStatus {
+	m := map[string]*status.NodeStatus{}
+	for _, n := range nodes {
+		m[n] = r
+	}
+	return m
+}
+
+// TestGateOpens follows one rollout: the gate holds while the canaries
+// apply, holds while they have not been healthy long enough, and opens once
+// their reports say they have.
+func TestGateOpens(t *testing.T) {
+	g, members := lineA()
+	early := nodeIn(t, g, members, 1)
+	reports := map[string]*status.NodeStatus{}
+	now := t0
+	step := func(want bool, why string) {
+		t.Helper()
+		d := rollout.Gate(g, early, revR, members, reports, now)
+		if d.Allowed != want || !strings.Contains(d.Reason, why) {
+			t.Errorf("at %s: Gate = %+v, want allowed %t, reason with %q", now.Sub(t0), d, want, why)
+		}
+	}
+	reports["c1"] = report(revOld, t0.Add(-time.Hour), now)
+	reports["c2"] = report(revOld, t0.Add(-time.Hour), now)
+	step(false, "0/2")
+	// The canaries apply R and become ready at t0+1m.
+	now = t0.Add(time.Minute)
+	reports["c1"] = report(revR, now, now)
+	reports["c2"] = report(revR, now, now)
+	step(false, "c1: healthy for 0s as of its last report")
+	// A heartbeat later but before the due time is not enough.
+	now = t0.Add(5 * time.Minute)
+	reports["c1"] = report(revR, t0.Add(time.Minute), now)
+	step(false, "c1: healthy for 4m as of its last report")
+	// Both report at the due time ReportDue gives.
+	due, ok := rollout.ReportDue(g, t0.Add(time.Minute))
+	if !ok || !due.Equal(t0.Add(11*time.Minute)) {
+		t.Fatalf("ReportDue = %s, %t, want t0+11m", due, ok)
+	}
+	now = due
+	reports["c1"] = report(revR, t0.Add(time.Minute), now)
+	reports["c2"] = report(revR, t0.Add(time.Minute), now)
+	step(true, "wave canary: 2/2 nodes healthy on 1a2b3c4 for 10m")
+}
+
+func TestGateMinHealthy(t *testing.T) {
+	members := fleet(11, nil)
+	// ceil(90% of 11) = 10 nodes; the one left is in the implicit wave.
+	g := group("g", spec.Wave{Name: "most", Percent: 90})
+	g.Spec.Rollout.Gate.MinHealthy = "80%"
+	waves := rollout.Assign(g, members)
+	if len(waves) != 2 || len(waves[0].Nodes) != 10 || len(waves[1].Nodes) != 1 {
+		t.Fatalf("Assign = %v", waves)
+	}
+	node := waves[1].Nodes[0]
+	reports := map[string]*status.NodeStatus{}
+	for _, n := range waves[0].Nodes[:6] {
+		reports[n] = report(revR, t0, t0)
+	}
+	d := rollout.Gate(g, node, revR, members, reports, t0)
+	if d.Allowed || !strings.Contains(d.Reason, "6/10 nodes healthy on 1a2b3c4 (need 80%)") || !strings.HasSuffix(d.Reason, "; and 1 more") {
+		t.Errorf("6 of 10 at 80%%: %+v, want held, naming 3 nodes and 1 more", d)
+	}
+	for _, n := range waves[0].Nodes[6:8] {
+		reports[n] = report(revR, t0, t0)
+	}
+	if d := rollout.Gate(g, node, revR, members, reports, t0); !d.Allowed || d.WaveName != spec.ImplicitWave || d.Wave != 1 {
+		t.Errorf("8 of 10 at 80%%: %+v, want allowed", d)
+	}
+}
+
+func TestGateEmptyWave(t *testing.T) {
+	g := group("g",
+		spec.Wave{Name: "canary", Selector: sel("canary", "true")},
+		spec.Wave{Name: "lab", Selector: sel("site", "lab")},
+		spec.Wave{Name: "rest"})
+	members := map[string]map[string]string{"c1": {"canary": "true"}, "n1": nil}
+	// lab is empty: rest waits for canary.
+	d := rollout.Gate(g, "n1", revR, members, nil, t0)
+	if d.Allowed || d.Wave != 2 || !strings.Contains(d.Reason, "waiting for wave canary: 0/1") {
+		t.Errorf("Gate = %+v, want held by canary", d)
+	}
+	d = rollout.Gate(g, "n1", revR, members, map[string]*status.NodeStatus{"c1": report(revR, t0, t0)}, t0)
+	if !d.Allowed {
+		t.Errorf("Gate = %+v, want allowed (healthyFor 0)", d)
+	}
+	// No canary at all: every earlier wave is empty.
+	delete(members, "c1")
+	d = rollout.Gate(g, "n1", revR, members, nil, t0)
+	if !d.Allowed || !strings.Contains(d.Reason, "before rest are empty") {
+		t.Errorf("Gate = %+v, want allowed: earlier waves empty", d)
+	}
+}
