@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -34,7 +35,7 @@ const latencyInterval = time.Second
 // image on the same containerd: the cost of starting a container alone.
 // Then it leaves the agent idle and reads its resident memory.
 func commitToRunning(ctx context.Context, e *env) (string, error) {
-	l, err := newLive(ctx, e)
+	l, err := newLive(ctx, e, liveOptions{name: "live", workloads: 1, interval: latencyInterval})
 	if err != nil {
 		return "", err
 	}
@@ -42,11 +43,11 @@ func commitToRunning(ctx context.Context, e *env) (string, error) {
 
 	var running, serving, ctrRun []time.Duration
 	for i := range e.n {
-		rev, pushed, err := l.commit(i + 1)
+		rev, pushed, err := l.commit(i+1, false)
 		if err != nil {
 			return "", err
 		}
-		t1, err := l.waitRevision(ctx, rev)
+		t1, err := l.waitRevision(ctx, 0, rev, "")
 		if err != nil {
 			return "", err
 		}
@@ -94,8 +95,10 @@ func commitToRunning(ctx context.Context, e *env) (string, error) {
 // live is a small fleet repo, a registry, a containerd and a running fleetd.
 type live struct {
 	dir, work, bare   string
+	opts              liveOptions
 	image             string
-	port              int
+	ports             []int
+	logs              chan logLine
 	ctd               *runtimetest.Daemon
 	rt                *runtime.Containerd
 	reg               *http.Server
@@ -103,8 +106,25 @@ type live struct {
 	containerdVersion string
 }
 
-func newLive(ctx context.Context, e *env) (_ *live, err error) {
-	l := &live{dir: filepath.Join(e.tmp, "live"), bare: filepath.Join(filepath.Dir(e.bare), "live.git")}
+// liveOptions shape a live setup: its name (dir and repo), how many
+// workloads (model-0 …), whether they have HTTP health checks, and the
+// agent's poll interval.
+type liveOptions struct {
+	name      string
+	workloads int
+	health    bool
+	interval  time.Duration
+}
+
+// logLine is a line fleetd logged, with its own timestamp.
+type logLine struct {
+	at   time.Time
+	text string
+}
+
+func newLive(ctx context.Context, e *env, opts liveOptions) (_ *live, err error) {
+	l := &live{opts: opts, dir: filepath.Join(e.tmp, opts.name), bare: filepath.Join(filepath.Dir(e.bare), opts.name+".git"),
+		logs: make(chan logLine, 64)}
 	defer func() {
 		if err != nil {
 			l.close()
@@ -138,8 +158,12 @@ func newLive(ctx context.Context, e *env) (_ *live, err error) {
 	if l.image, err = imagebuild.Push(ctx, img, ln.Addr().String()+"/models/bench"); err != nil {
 		return nil, err
 	}
-	if l.port, err = freePort(); err != nil {
-		return nil, err
+	for range opts.workloads {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		l.ports = append(l.ports, port)
 	}
 	if err := l.initRepo(ln.Addr().String()); err != nil {
 		return nil, err
@@ -148,22 +172,45 @@ func newLive(ctx context.Context, e *env) (_ *live, err error) {
 	if out, err := exec.Command("go", "build", "-o", fleetd, "./cmd/fleetd").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build fleetd: %v: %s", err, out)
 	}
-	url := strings.TrimSuffix(e.url, "fleet.git") + "live.git"
+	url := strings.TrimSuffix(e.url, "fleet.git") + opts.name + ".git"
 	l.agent = exec.Command(fleetd, "--repo", url, "--node", "bench-01", "--containerd-address", l.ctd.Address,
-		"--state-dir", filepath.Join(l.dir, "state"), "--interval", latencyInterval.String(), "--insecure-skip-verify", "--log-level", "warn")
-	l.agent.Stderr = os.Stderr
-	if err := l.agent.Start(); err != nil {
-		return nil, err
-	}
-	// The first deploy pulls the image; the measured runs start after it.
-	rev, _, err := l.commit(0)
+		"--state-dir", filepath.Join(l.dir, "state"), "--interval", opts.interval.String(), "--insecure-skip-verify", "--log-level", "warn")
+	stderr, err := l.agent.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := l.waitRevision(ctx, rev); err != nil {
+	if err := l.agent.Start(); err != nil {
 		return nil, err
 	}
+	go l.readLogs(stderr)
+	// The first deploy pulls the image; the measured runs start after it.
+	rev, _, err := l.commit(0, false)
+	if err != nil {
+		return nil, err
+	}
+	for i := range opts.workloads {
+		if _, err := l.waitRevision(ctx, i, rev, ""); err != nil {
+			return nil, err
+		}
+	}
 	return l, l.waitHealthy(ctx)
+}
+
+// readLogs passes fleetd's warnings on, with the time fleetd stamped them.
+func (l *live) readLogs(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			at = time.Now()
+		}
+		select {
+		case l.logs <- logLine{at: at, text: line}:
+		default: // nobody is waiting for this one
+		}
+	}
 }
 
 func (l *live) initRepo(registryHost string) error {
@@ -172,7 +219,7 @@ func (l *live) initRepo(registryHost string) error {
 	}
 	files := map[string]string{
 		"fleet.yaml":      fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: bench}\nspec:\n  registries: [{host: %q, plainHTTP: true}]\n", registryHost),
-		"groups/all.yaml": "apiVersion: gitfleet.dev/v1alpha1\nkind: Group\nmetadata: {name: all}\nspec:\n  selector: {}\n  workloads: [model]\n",
+		"groups/all.yaml": "apiVersion: gitfleet.dev/v1alpha1\nkind: Group\nmetadata: {name: all}\nspec:\n  selector: {}\n  workloads: [" + strings.Join(l.names(), ", ") + "]\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(l.work, name), []byte(content), 0o644); err != nil {
@@ -192,16 +239,39 @@ func (l *live) initRepo(registryHost string) error {
 	return nil
 }
 
-// commit changes the workload's env to run i, pushes, and returns the new
-// revision and when the push returned.
-func (l *live) commit(i int) (string, time.Time, error) {
-	w := fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: model}\nspec:\n  image: %s\n  args: [\"--listen\", \"127.0.0.1:%d\"]\n  env: {RUN: %q}\n  ports: [%d]\n",
-		l.image, l.port, strconv.Itoa(i), l.port)
+// names are the workloads' names.
+func (l *live) names() []string {
+	var out []string
+	for i := range l.opts.workloads {
+		out = append(out, fmt.Sprintf("model-%d", i))
+	}
+	return out
+}
+
+// commit sets model-0's env to run i (and makes it fail its health check
+// when broken), pushes, and returns the new revision and when the push
+// returned. The other workloads stay as they are.
+func (l *live) commit(i int, broken bool) (string, time.Time, error) {
 	if err := os.MkdirAll(filepath.Join(l.work, "workloads"), 0o755); err != nil {
 		return "", time.Time{}, err
 	}
-	if err := os.WriteFile(filepath.Join(l.work, "workloads", "model.yaml"), []byte(w), 0o644); err != nil {
-		return "", time.Time{}, err
+	for w, name := range l.names() {
+		run, fail := 0, ""
+		if w == 0 {
+			run = i
+			if broken {
+				fail = `, "--fail-health"`
+			}
+		}
+		health := ""
+		if l.opts.health {
+			health = fmt.Sprintf("  health: {http: {port: %d, path: /healthz}, period: 10s, timeout: 2s, failureThreshold: 3}\n", l.ports[w])
+		}
+		y := fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: %s}\nspec:\n  image: %s\n  args: [\"--listen\", \"127.0.0.1:%d\"%s]\n  env: {RUN: %q}\n  ports: [%d]\n%s",
+			name, l.image, l.ports[w], fail, strconv.Itoa(run), l.ports[w], health)
+		if err := os.WriteFile(filepath.Join(l.work, "workloads", name+".yaml"), []byte(y), 0o644); err != nil {
+			return "", time.Time{}, err
+		}
 	}
 	for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "-m", fmt.Sprintf("run %d", i)}, {"push", "-q", "origin", "main"}} {
 		if out, err := gitCmd(l.work, args...).CombinedOutput(); err != nil {
@@ -213,8 +283,10 @@ func (l *live) commit(i int) (string, time.Time, error) {
 	return strings.TrimSpace(string(out)), pushed, err
 }
 
-// waitRevision waits until the workload runs at rev and returns when it saw it.
-func (l *live) waitRevision(ctx context.Context, rev string) (time.Time, error) {
+// waitRevision waits until workload w runs at rev (and, if hash is set,
+// with that spec hash) and returns when it saw it.
+func (l *live) waitRevision(ctx context.Context, w int, rev, hash string) (time.Time, error) {
+	name := fmt.Sprintf("model-%d", w)
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		list, err := l.rt.List(ctx)
@@ -222,17 +294,27 @@ func (l *live) waitRevision(ctx context.Context, rev string) (time.Time, error) 
 			return time.Time{}, err
 		}
 		for _, in := range list {
-			if in.Workload == "model" && in.Revision == rev && in.State == status.StateRunning {
+			if in.Workload == name && (rev == "" || in.Revision == rev) && (hash == "" || in.SpecHash == hash) && in.State == status.StateRunning {
 				return time.Now(), nil
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return time.Time{}, fmt.Errorf("revision %s not running after a minute", rev)
+	return time.Time{}, fmt.Errorf("%s not running at %s after a minute", name, rev)
 }
 
+// waitHealthy waits until every workload answers /healthz.
 func (l *live) waitHealthy(ctx context.Context) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", l.port)
+	for _, port := range l.ports {
+		if err := waitHealthz(port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func waitHealthz(port int) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(url); err == nil {
@@ -281,7 +363,9 @@ func (l *live) close() {
 		l.agent.Wait()
 	}
 	if l.rt != nil {
-		l.rt.Remove(context.Background(), "model")
+		for _, name := range l.names() {
+			l.rt.Remove(context.Background(), name)
+		}
 		l.rt.Close()
 	}
 	if l.ctd != nil {

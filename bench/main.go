@@ -28,6 +28,7 @@ var sections = []struct {
 	{"no-op poll", noopPoll},
 	{"first sync", firstSync},
 	{"commit to running", commitToRunning},
+	{"self-healing", selfHealing},
 }
 
 func main() {
