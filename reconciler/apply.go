@@ -27,6 +27,11 @@ func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, err
 	if len(plan) == 0 {
 		return nil, nil
 	}
+	if target != r.current {
+		if err := r.hold(ctx, target, plan); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.stage(ctx, target, plan); err != nil {
 		return nil, err
 	}
@@ -115,6 +120,7 @@ func (r *Reconciler) do(ctx context.Context, target *revision, a Action) error {
 		return nil
 	}
 	d := *a.Desired
+	delete(r.pendingSince, d.Name)
 	if err := r.deps.Runtime.Run(ctx, d, target.id); err != nil {
 		return r.rollback(ctx, target, d, fmt.Sprintf("cannot start: %v", err))
 	}

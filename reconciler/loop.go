@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 )
@@ -9,7 +10,8 @@ import (
 // Run repeats passes until ctx ends. After a transient failure it retries
 // with exponential backoff, from MinBackoff up to the poll interval; a
 // refused revision is not retried (the next poll sees whether the ref
-// moved). Every wait is jittered so a fleet's nodes do not poll in step.
+// moved); a held revision is asked again at the next poll, or sooner when
+// the gate says when it may open. Every wait is jittered so a fleet's nodes do not poll in step.
 // Run returns nil when ctx ends; it leaves every workload running.
 func (r *Reconciler) Run(ctx context.Context) error {
 	var backoff time.Duration
@@ -19,10 +21,17 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			return nil
 		}
 		wait := r.interval()
-		if err != nil && !IsStalled(err) {
+		var held *HeldError
+		switch {
+		case errors.As(err, &held):
+			backoff = 0
+			if held.RetryAfter > 0 && held.RetryAfter < wait {
+				wait = held.RetryAfter
+			}
+		case err != nil && !IsStalled(err):
 			backoff = nextBackoff(backoff, r.cfg.MinBackoff, wait)
 			wait = backoff
-		} else {
+		default:
 			backoff = 0
 		}
 		t := time.NewTimer(jitter(wait, r.cfg.Jitter))

@@ -169,6 +169,10 @@ func (r *Reconciler) parse(rev string, fsys fs.FS) (*revision, error) {
 	if err != nil {
 		return nil, err
 	}
+	gates, err := r.gates(fsys, repo)
+	if err != nil {
+		return nil, err
+	}
 	keys := map[string][]byte{}
 	var errs []error
 	for i, p := range repo.Fleet.Spec.Trust.Images.Keys {
@@ -182,7 +186,7 @@ func (r *Reconciler) parse(rev string, fsys fs.FS) (*revision, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &revision{id: rev, fleet: repo.Fleet.Spec, desired: desired, imageKeys: keys}, nil
+	return &revision{id: rev, fleet: repo.Fleet.Spec, desired: desired, imageKeys: keys, gates: gates}, nil
 }
 
 // refuse remembers that rev failed for good.

@@ -73,8 +73,10 @@ type Deps struct {
 	// Supervisor restarts exited containers; without it each pass does.
 	Supervisor Supervisor
 	// GC removes images no workload and no fallback needs after a change.
-	GC  ImageCollector
-	Log *slog.Logger
+	GC ImageCollector
+	// Reports reads other nodes' reports for rollout gates.
+	Reports ReportReader
+	Log     *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -109,6 +111,11 @@ type Reconciler struct {
 	acted map[string]string
 	// watching is what the health checker probes: the containers that run.
 	watching map[string]spec.Desired
+	// pendingSince is when an update held by a lock was first wanted.
+	pendingSince map[string]pendingUpdate
+	// ready is the last Ready status reported and since when it holds.
+	readyStatus string
+	readySince  time.Time
 }
 
 // revision is one parsed and resolved fleet revision.
@@ -117,6 +124,8 @@ type revision struct {
 	fleet     spec.FleetSpec
 	desired   []spec.Desired
 	imageKeys map[string][]byte
+	// gates are the rollout groups that select this node.
+	gates []gate
 }
 
 // New returns a reconciler; it reads the last applied revision from
@@ -139,7 +148,8 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 		return nil, err
 	}
 	return &Reconciler{cfg: cfg, deps: deps, log: deps.Log, applied: st.AppliedRevision,
-		restarts: map[string]int{}, fallback: st.Fallback, previous: st.Previous, failed: st.Failed, acted: map[string]string{}, watching: map[string]spec.Desired{}}, nil
+		restarts: map[string]int{}, fallback: st.Fallback, previous: st.Previous, failed: st.Failed, acted: map[string]string{}, watching: map[string]spec.Desired{},
+		pendingSince: map[string]pendingUpdate{}}, nil
 }
 
 // AppliedRevision returns the last revision applied in full.

@@ -16,6 +16,7 @@ const (
 	ReasonFailing     = "Failing"
 	ReasonProgressing = "Progressing"
 	ReasonRolledBack  = "RolledBack"
+	ReasonWaiting     = "Waiting"
 )
 
 // report builds the node's status from the runtime and the pass's error and
@@ -37,9 +38,9 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 	if listErr != nil {
 		st.Status.Errors = append(st.Status.Errors, status.Error{Reason: "list containers: " + listErr.Error()})
 	}
-	running, rolledBack := 0, 0
+	ready, rolledBack := 0, 0
 	if r.current != nil {
-		st.Status.Workloads, running = r.workloads(r.effective(r.current), actual)
+		st.Status.Workloads, ready = r.workloads(r.effective(r.current), actual)
 		for _, d := range r.current.desired {
 			if f, ok := r.failed[d.Name]; ok && f.Hash == d.Hash {
 				rolledBack++
@@ -47,7 +48,12 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 			}
 		}
 	}
-	st.Status.Conditions = []status.Condition{r.ready(passErr, running, len(st.Status.Workloads), rolledBack)}
+	c := r.ready(passErr, ready, len(st.Status.Workloads), rolledBack)
+	if c.Status != r.readyStatus || len(r.acted) > 0 || r.readySince.IsZero() {
+		r.readyStatus, r.readySince = c.Status, st.Status.LastSeen
+	}
+	c.LastTransitionTime = r.readySince
+	st.Status.Conditions = []status.Condition{c}
 	if err := r.deps.Reporter.Report(ctx, st); err != nil {
 		return fmt.Errorf("report status: %w", err)
 	}
@@ -58,7 +64,7 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 func (r *Reconciler) workloads(desired []spec.Desired, actual []status.Instance) ([]status.Workload, int) {
 	byName := instancesByWorkload(actual)
 	out := make([]status.Workload, 0, len(desired))
-	running := 0
+	ready := 0
 	for _, d := range desired {
 		w := status.Workload{Name: d.Name, Image: d.Spec.Image, State: status.StateMissing, Restarts: r.restarts[d.Name],
 			Message: r.acted[d.Name]}
@@ -85,18 +91,22 @@ func (r *Reconciler) workloads(desired []spec.Desired, actual []status.Instance)
 				w.ExitCode = &code
 			}
 		}
-		if w.State == status.StateRunning {
-			running++
+		if w.State == status.StateRunning && (w.Health == "" || w.Health == "healthy") {
+			ready++
 		}
 		out = append(out, w)
 	}
-	return out, running
+	return out, ready
 }
 
-func (r *Reconciler) ready(passErr error, running, total, rolledBack int) status.Condition {
-	c := status.Condition{Type: "Ready", Status: "True", Reason: ReasonApplied,
-		Message: fmt.Sprintf("%d/%d workloads running", running, total)}
+func (r *Reconciler) ready(passErr error, ready, total, rolledBack int) status.Condition {
+	c := status.Condition{Type: status.ConditionReady, Status: "True", Reason: ReasonApplied,
+		Message: fmt.Sprintf("%d/%d workloads running and healthy", ready, total)}
+	var held *HeldError
 	switch {
+	case errors.As(passErr, &held):
+		c.Status, c.Reason = "False", ReasonWaiting
+		c.Message = held.Reason + "; " + c.Message
 	case rolledBack > 0 && (passErr == nil || isRollbackStall(passErr)):
 		c.Status, c.Reason = "False", ReasonRolledBack
 		c.Message = fmt.Sprintf("%d workload(s) rolled back to their last known good version; %s", rolledBack, c.Message)
@@ -105,7 +115,7 @@ func (r *Reconciler) ready(passErr error, running, total, rolledBack int) status
 		c.Message = fmt.Sprintf("revision %s refused; %s", short(r.refused), c.Message)
 	case passErr != nil:
 		c.Status, c.Reason = "False", ReasonFailing
-	case running < total:
+	case ready < total:
 		c.Status, c.Reason = "False", ReasonProgressing
 	}
 	return c
@@ -121,7 +131,7 @@ func StatusErrors(err error) []status.Error {
 		var se *spec.Error
 		var rb *RollbackError
 		switch e := err.(type) {
-		case nil, *RollbackError:
+		case nil, *RollbackError, *HeldError:
 		case *StalledError:
 			walk(e.Err, e.Revision)
 		case interface{ Unwrap() []error }:
@@ -130,8 +140,9 @@ func StatusErrors(err error) []status.Error {
 			}
 		default:
 			switch {
-			case errors.As(err, &rb):
-				// reported from the failure record, which outlives the pass
+			case errors.As(err, &rb), IsHeld(err):
+				// a rollback is reported from the failure record, which
+				// outlives the pass; a held revision in the Ready condition
 			case errors.As(err, &stalled):
 				walk(stalled.Err, stalled.Revision)
 			case errors.As(err, &se):

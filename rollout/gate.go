@@ -22,14 +22,17 @@ type Decision struct {
 	//
 	//	waiting for wave canary: 1/2 nodes healthy on 1a2b3c4 for 10m (need 90%); press-02: applied 9f8e7d6
 	Reason string
-	// RetryAfter, when not allowed, is how long until enough nodes could be
-	// healthy for long enough, if their next reports say so (see
-	// ReportDue); 0 when only a change in the reports can open the gate.
+	// RetryAfter, when not allowed, is how long until enough nodes will
+	// have been healthy for long enough, if their reports stay fresh and
+	// unchanged; 0 when only a change in the reports can open the gate.
 	RetryAfter time.Duration
 }
 
 // maxListed bounds the nodes a held Decision's reason names.
 const maxListed = 3
+
+// DefaultStaleAfter is Gate's staleAfter when it is given as 0.
+const DefaultStaleAfter = 2 * time.Hour
 
 // Gate decides whether node, a node of group g, may apply revision rev
 // now. members are the nodes g selects with their labels (see Members);
@@ -38,11 +41,18 @@ const maxListed = 3
 //
 // A node of the first wave, or of a group without rollout, may always.
 // A node of wave k > 0 may once at least MinHealthy (rounded up) of the
-// nodes of wave k-1 are healthy on rev: their report has appliedRevision
-// rev, Ready True, every workload running and its health "healthy" or
-// empty, and lastSeen − the Ready condition's lastTransitionTime at least
-// HealthyFor. An empty wave k-1 passes the question on to wave k-2.
-func Gate(g spec.Group, node, rev string, members map[string]map[string]string, reports map[string]*status.NodeStatus, now time.Time) Decision {
+// nodes of wave k-1 are healthy on rev: their report is fresh (now −
+// lastSeen at most staleAfter; DefaultStaleAfter when staleAfter ≤ 0) and
+// has appliedRevision rev, Ready True, every workload running and its
+// health "healthy" or empty, and now − the Ready condition's
+// lastTransitionTime at least HealthyFor. An empty wave k-1 passes the
+// question on to wave k-2.
+//
+// A node commits a report whenever anything in it changes, and a heartbeat
+// otherwise, so a fresh report describes the node up to now: it has been
+// healthy since the transition, not only until lastSeen. A stale report
+// never counts, whatever it says; staleAfter should exceed the heartbeat.
+func Gate(g spec.Group, node, rev string, members map[string]map[string]string, reports map[string]*status.NodeStatus, now time.Time, staleAfter time.Duration) Decision {
 	r := g.Spec.Rollout
 	if r == nil {
 		return Decision{Allowed: true, Wave: -1, Reason: fmt.Sprintf("group %s has no rollout", g.Metadata.Name)}
@@ -74,6 +84,9 @@ func Gate(g spec.Group, node, rev string, members map[string]map[string]string, 
 		return d
 	}
 	want := r.Gate.HealthyFor.Duration
+	if staleAfter <= 0 {
+		staleAfter = DefaultStaleAfter
+	}
 	w := waves[prev]
 	need := (pct*len(w.Nodes) + 99) / 100
 	healthy := 0
@@ -81,7 +94,7 @@ func Gate(g spec.Group, node, rev string, members map[string]map[string]string, 
 	var wait time.Duration
 	waiting := 0 // nodes that only need more time
 	for _, n := range w.Nodes {
-		why, since := check(reports[n], rev, want)
+		why, since := check(reports[n], rev, want, now, staleAfter)
 		if why == "" {
 			healthy++
 			continue
@@ -117,13 +130,16 @@ func Gate(g spec.Group, node, rev string, members map[string]map[string]string, 
 }
 
 // check says why report does not show a node healthy on rev for at least
-// want ("" when it does). since is set when the node is healthy on rev but
-// not yet for long enough: the time it has been so since.
-func check(report *status.NodeStatus, rev string, want time.Duration) (why string, since time.Time) {
+// want as of now ("" when it does). since is set when the node is healthy
+// on rev but not yet for long enough: the time it has been so since.
+func check(report *status.NodeStatus, rev string, want time.Duration, now time.Time, staleAfter time.Duration) (why string, since time.Time) {
 	if report == nil {
 		return "never reported", time.Time{}
 	}
 	st := &report.Status
+	if age := now.Sub(st.LastSeen); age > staleAfter {
+		return fmt.Sprintf("last reported %s ago (stale after %s)", formatDuration(age), formatDuration(staleAfter)), time.Time{}
+	}
 	if st.AppliedRevision != rev {
 		if st.AppliedRevision == "" {
 			return "has applied nothing", time.Time{}
@@ -159,23 +175,10 @@ func check(report *status.NodeStatus, rev string, want time.Duration) (why strin
 	if ready.LastTransitionTime.IsZero() {
 		return "its report lacks Ready's lastTransitionTime", time.Time{}
 	}
-	if got := st.LastSeen.Sub(ready.LastTransitionTime); got < want {
-		return fmt.Sprintf("healthy for %s as of its last report", formatDuration(max(got, 0))), ready.LastTransitionTime
+	if got := now.Sub(ready.LastTransitionTime); got < want {
+		return "healthy for " + formatDuration(max(got, 0)), ready.LastTransitionTime
 	}
 	return "", time.Time{}
-}
-
-// ReportDue returns when a node of group g that has been healthy since
-// since (its Ready condition's lastTransitionTime) should commit a status
-// report, so that the next wave sees it healthy for gate.healthyFor
-// without waiting for the heartbeat. ok is false when g has no gate that
-// needs one.
-func ReportDue(g spec.Group, since time.Time) (due time.Time, ok bool) {
-	r := g.Spec.Rollout
-	if r == nil || r.Gate.HealthyFor.Duration <= 0 || since.IsZero() {
-		return time.Time{}, false
-	}
-	return since.Add(r.Gate.HealthyFor.Duration), true
 }
 
 // short abbreviates a commit hash as git does.

@@ -70,6 +70,11 @@ func TestGate(t *testing.T) {
 	refused.Status.ObservedRevision = revR
 	refused.Status.Errors = []status.Error{{File: "workloads/detector.yaml", Line: 5, Field: "spec.image", Reason: "must be pinned by digest"}}
 	noTime := report(revR, time.Time{}, t0)
+	// Ready 12m ago, last reported 11m ago: lastSeen − transition is only
+	// 1m, but the report is fresh, so the node has been healthy for 12m.
+	freshOld := report(revR, t0.Add(-12*time.Minute), t0.Add(-11*time.Minute))
+	// Healthy for long by its own account, but silent for longer than staleAfter.
+	staleReport := report(revR, t0.Add(-3*time.Hour), t0.Add(-121*time.Minute))
 
 	tests := []struct {
 		name    string
@@ -88,7 +93,13 @@ func TestGate(t *testing.T) {
 		{"held: one of two", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": stale}, false, 1,
 			"waiting for wave canary: 1/2 nodes healthy on 1a2b3c4 for 10m (need 90%); c2: applied 9f8e7d6", 0},
 		{"held: not for long enough", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": healthyShort}, false, 1,
-			"c2: healthy for 4m as of its last report", 6 * time.Minute},
+			"c2: healthy for 4m", 6 * time.Minute},
+		{"held: transition too recent, report fresh", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": report(revR, t0.Add(-7*time.Minute), t0.Add(-5*time.Minute))}, false, 1,
+			"c2: healthy for 7m", 3 * time.Minute},
+		{"open: fresh report, old transition", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": freshOld}, true, 1,
+			"wave canary: 2/2 nodes healthy", 0},
+		{"held: stale report", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": staleReport}, false, 1,
+			"c2: last reported 2h1m ago (stale after 2h)", 0},
 		{"open", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": report(revR, t0.Add(-10*time.Minute), t0)}, true, 1,
 			"wave canary: 2/2 nodes healthy on 1a2b3c4 for 10m (need 90%)", 0},
 		{"held: failing node", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": failing}, false, 1, "c2: Ready False (Failing)", 0},
@@ -102,7 +113,7 @@ func TestGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := rollout.Gate(tt.g, tt.node, revR, members, tt.reports, t0)
+			d := rollout.Gate(tt.g, tt.node, revR, members, tt.reports, t0, 0)
 			if d.Allowed != tt.allowed || d.Wave != tt.wave || !strings.Contains(d.Reason, tt.reason) || d.RetryAfter != tt.retry {
 				t.Errorf("Gate(%s) = %+v, want allowed %t, wave %d, retry %s, reason with %q", tt.node, d, tt.allowed, tt.wave, tt.retry, tt.reason)
 			}
@@ -119,41 +130,41 @@ func reportsFor(nodes []string, r *status.NodeStatus) map[string]*status.NodeSta
 }
 
 // TestGateOpens follows one rollout: the gate holds while the canaries
-// apply, holds while they have not been healthy long enough, and opens once
-// their reports say they have.
+// apply, holds while they have not been healthy long enough, and opens
+// once they have, without another report, as long as their reports stay
+// fresh. A canary that falls silent closes it again.
 func TestGateOpens(t *testing.T) {
 	g, members := lineA()
 	early := nodeIn(t, g, members, 1)
 	reports := map[string]*status.NodeStatus{}
 	now := t0
-	step := func(want bool, why string) {
+	step := func(staleAfter time.Duration, want bool, why string, retry time.Duration) {
 		t.Helper()
-		d := rollout.Gate(g, early, revR, members, reports, now)
-		if d.Allowed != want || !strings.Contains(d.Reason, why) {
-			t.Errorf("at %s: Gate = %+v, want allowed %t, reason with %q", now.Sub(t0), d, want, why)
+		d := rollout.Gate(g, early, revR, members, reports, now, staleAfter)
+		if d.Allowed != want || !strings.Contains(d.Reason, why) || d.RetryAfter != retry {
+			t.Errorf("at %s: Gate = %+v, want allowed %t, retry %s, reason with %q", now.Sub(t0), d, want, retry, why)
 		}
 	}
 	reports["c1"] = report(revOld, t0.Add(-time.Hour), now)
 	reports["c2"] = report(revOld, t0.Add(-time.Hour), now)
-	step(false, "0/2")
+	step(0, false, "0/2", 0)
 	// The canaries apply R and become ready at t0+1m.
 	now = t0.Add(time.Minute)
 	reports["c1"] = report(revR, now, now)
 	reports["c2"] = report(revR, now, now)
-	step(false, "c1: healthy for 0s as of its last report")
-	// A heartbeat later but before the due time is not enough.
+	step(0, false, "c1: healthy for 0s", 10*time.Minute)
+	// Nothing changes, nobody reports: the time counts all the same.
 	now = t0.Add(5 * time.Minute)
-	reports["c1"] = report(revR, t0.Add(time.Minute), now)
-	step(false, "c1: healthy for 4m as of its last report")
-	// Both report at the due time ReportDue gives.
-	due, ok := rollout.ReportDue(g, t0.Add(time.Minute))
-	if !ok || !due.Equal(t0.Add(11*time.Minute)) {
-		t.Fatalf("ReportDue = %s, %t, want t0+11m", due, ok)
-	}
-	now = due
-	reports["c1"] = report(revR, t0.Add(time.Minute), now)
+	step(0, false, "c1: healthy for 4m", 6*time.Minute)
+	now = t0.Add(11 * time.Minute)
+	step(0, true, "wave canary: 2/2 nodes healthy on 1a2b3c4 for 10m", 0)
+	// With a shorter staleAfter the same reports are too old.
+	step(9*time.Minute, false, "c1: last reported 10m ago (stale after 9m)", 0)
+	step(10*time.Minute, true, "2/2", 0)
+	// c2 keeps its heartbeat; c1 falls silent past the default 2h.
+	now = t0.Add(2*time.Hour + 2*time.Minute)
 	reports["c2"] = report(revR, t0.Add(time.Minute), now)
-	step(true, "wave canary: 2/2 nodes healthy on 1a2b3c4 for 10m")
+	step(0, false, "1/2 nodes healthy on 1a2b3c4 for 10m (need 90%); c1: last reported 2h1m ago (stale after 2h)", 0)
 }
 
 func TestGateMinHealthy(t *testing.T) {
@@ -170,14 +181,14 @@ func TestGateMinHealthy(t *testing.T) {
 	for _, n := range waves[0].Nodes[:6] {
 		reports[n] = report(revR, t0, t0)
 	}
-	d := rollout.Gate(g, node, revR, members, reports, t0)
+	d := rollout.Gate(g, node, revR, members, reports, t0, 0)
 	if d.Allowed || !strings.Contains(d.Reason, "6/10 nodes healthy on 1a2b3c4 (need 80%)") || !strings.HasSuffix(d.Reason, "; and 1 more") {
 		t.Errorf("6 of 10 at 80%%: %+v, want held, naming 3 nodes and 1 more", d)
 	}
 	for _, n := range waves[0].Nodes[6:8] {
 		reports[n] = report(revR, t0, t0)
 	}
-	if d := rollout.Gate(g, node, revR, members, reports, t0); !d.Allowed || d.WaveName != spec.ImplicitWave || d.Wave != 1 {
+	if d := rollout.Gate(g, node, revR, members, reports, t0, 0); !d.Allowed || d.WaveName != spec.ImplicitWave || d.Wave != 1 {
 		t.Errorf("8 of 10 at 80%%: %+v, want allowed", d)
 	}
 }
@@ -189,17 +200,17 @@ func TestGateEmptyWave(t *testing.T) {
 		spec.Wave{Name: "rest"})
 	members := map[string]map[string]string{"c1": {"canary": "true"}, "n1": nil}
 	// lab is empty: rest waits for canary.
-	d := rollout.Gate(g, "n1", revR, members, nil, t0)
+	d := rollout.Gate(g, "n1", revR, members, nil, t0, 0)
 	if d.Allowed || d.Wave != 2 || !strings.Contains(d.Reason, "waiting for wave canary: 0/1") {
 		t.Errorf("Gate = %+v, want held by canary", d)
 	}
-	d = rollout.Gate(g, "n1", revR, members, map[string]*status.NodeStatus{"c1": report(revR, t0, t0)}, t0)
+	d = rollout.Gate(g, "n1", revR, members, map[string]*status.NodeStatus{"c1": report(revR, t0, t0)}, t0, 0)
 	if !d.Allowed {
 		t.Errorf("Gate = %+v, want allowed (healthyFor 0)", d)
 	}
 	// No canary at all: every earlier wave is empty.
 	delete(members, "c1")
-	d = rollout.Gate(g, "n1", revR, members, nil, t0)
+	d = rollout.Gate(g, "n1", revR, members, nil, t0, 0)
 	if !d.Allowed || !strings.Contains(d.Reason, "before rest are empty") {
 		t.Errorf("Gate = %+v, want allowed: earlier waves empty", d)
 	}

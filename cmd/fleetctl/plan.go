@@ -38,7 +38,7 @@ with --labels are not known here), and for each node that changes it lists:
     that none of the images it ran at base already has, read from the
     registries' manifests (fleet.yaml's spec.registries say which are plain
     HTTP). An unreachable registry is reported per image; the plan goes on.
-Rollout waves are not computed yet: the format has no Group.spec.rollout.
+  - each changed node's rollout wave, when its group has spec.rollout.waves.
 
 Revisions are anything git understands: hashes, branches, tags, main~1.
 --repo is a local clone (default ".") or a URL, fetched into memory.

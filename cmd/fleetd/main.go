@@ -118,7 +118,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	}
 	defer rt.Close()
 
-	deps := reconciler.Deps{Source: src, Runtime: rt, Reporter: rep, Log: log}
+	deps := reconciler.Deps{Source: src, Runtime: rt, Reporter: rep, Reports: rep, Log: log}
 	if cfg.InsecureSkipVerify {
 		log.Warn("signature verification is OFF (--insecure-skip-verify): every status report says so")
 	} else {
@@ -192,7 +192,9 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 var (
 	_ reconciler.Source   = (*source.Git)(nil)
 	_ reconciler.Reporter = (*source.StatusWriter)(nil)
-	_ reconciler.Runtime  = (*runtime.Containerd)(nil)
+
+	_ reconciler.ReportReader = (*source.StatusWriter)(nil)
+	_ reconciler.Runtime      = (*runtime.Containerd)(nil)
 
 	_ reconciler.CommitVerifier = (*commitVerifier)(nil)
 	_ reconciler.ImageVerifier  = (*imageVerifier)(nil)

@@ -1,0 +1,152 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/gitfleet/gitfleet/rollout"
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// ReportReader reads other nodes' latest status reports, for rollout gates.
+// A node that never reported is absent from the map.
+type ReportReader interface {
+	Reports(ctx context.Context, nodes []string) (map[string]*status.NodeStatus, error)
+}
+
+// HeldError says a new revision waits: for an earlier rollout wave to be
+// healthy on it, or for a workload's update lock. It is neither a refusal
+// nor a failure; the next poll (or RetryAfter, if sooner) asks again.
+type HeldError struct {
+	Revision   string
+	Reason     string
+	RetryAfter time.Duration
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("revision %s held: %s", short(e.Revision), e.Reason)
+}
+
+// IsHeld reports whether err is a revision waiting for a wave or a lock.
+func IsHeld(err error) bool {
+	var h *HeldError
+	return errors.As(err, &h)
+}
+
+// gate is a rollout group that selects this node, with the nodes it selects.
+type gate struct {
+	group   spec.Group
+	members map[string]map[string]string
+}
+
+// gates finds the rollout groups that select this node. They need every
+// node file (waves by percentage count the group's nodes), so the repo is
+// parsed in full only when there is one.
+func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
+	labels := map[string]string{}
+	if n, ok := repo.Nodes[r.cfg.Node]; ok {
+		for k, v := range n.Metadata.Labels {
+			labels[k] = v
+		}
+	}
+	for k, v := range r.cfg.Labels {
+		labels[k] = v
+	}
+	var names []string
+	for name, g := range repo.Groups {
+		if g.Spec.Rollout != nil && g.Spec.Selector.Matches(labels) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	sort.Strings(names)
+	full, err := spec.Parse(fsys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gate, 0, len(names))
+	for _, name := range names {
+		g := full.Groups[name]
+		out = append(out, gate{group: g, members: rollout.Members(full, g, r.cfg.Node, labels)})
+	}
+	return out, nil
+}
+
+// hold decides whether a new revision must wait before plan changes any
+// container: a rollout gate that is closed, or an update lock.
+func (r *Reconciler) hold(ctx context.Context, target *revision, plan []Action) error {
+	now := r.deps.Now()
+	for _, g := range target.gates {
+		if err := r.waitWave(ctx, target, g, now); err != nil {
+			return err
+		}
+	}
+	for _, a := range plan {
+		if a.Kind != Replace || a.Desired == nil || a.Desired.Spec.UpdateLock == nil {
+			continue
+		}
+		if err := r.waitLock(target, a, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitWave asks a rollout gate whether this node's wave may apply target.
+func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now time.Time) error {
+	waves := rollout.Assign(g.group, g.members)
+	k, _ := rollout.WaveOf(g.group, r.cfg.Node, g.members)
+	if k <= 0 {
+		return nil
+	}
+	if r.deps.Reports == nil {
+		return &HeldError{Revision: target.id, Reason: fmt.Sprintf("group %s has rollout waves but this agent cannot read other nodes' reports", g.group.Metadata.Name)}
+	}
+	var earlier []string
+	for _, w := range waves[:k] {
+		earlier = append(earlier, w.Nodes...)
+	}
+	reports, err := r.deps.Reports.Reports(ctx, earlier)
+	if err != nil {
+		return fmt.Errorf("read reports of earlier waves: %w", err)
+	}
+	d := rollout.Gate(g.group, r.cfg.Node, target.id, g.members, reports, now, 2*target.fleet.Status.Heartbeat.Duration)
+	if d.Allowed {
+		return nil
+	}
+	return &HeldError{Revision: target.id, Reason: fmt.Sprintf("group %s, wave %s: %s", g.group.Metadata.Name, d.WaveName, d.Reason), RetryAfter: d.RetryAfter}
+}
+
+// waitLock defers a workload's update while its lock file exists, up to
+// its maxDeferral.
+func (r *Reconciler) waitLock(target *revision, a Action, now time.Time) error {
+	lock := *a.Desired.Spec.UpdateLock
+	p, ok := r.pendingSince[a.Workload]
+	if !ok || p.hash != a.Desired.Hash {
+		p = pendingUpdate{hash: a.Desired.Hash, since: now}
+		r.pendingSince[a.Workload] = p
+	}
+	_, err := os.Stat(lock.Path)
+	exists := err == nil
+	deferred, why := rollout.Deferred(lock, exists, p.since, now)
+	if !deferred {
+		return nil
+	}
+	r.acted[a.Workload] = why
+	return &HeldError{Revision: target.id, Reason: fmt.Sprintf("workload %s: %s", a.Workload, why),
+		RetryAfter: p.since.Add(lock.MaxDeferral.Duration).Sub(now)}
+}
+
+// pendingUpdate is when a workload's update to a spec was first wanted.
+type pendingUpdate struct {
+	hash  string
+	since time.Time
+}

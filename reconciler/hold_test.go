@@ -1,0 +1,157 @@
+package reconciler
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// fakeReports serves other nodes' reports.
+type fakeReports struct {
+	reports map[string]*status.NodeStatus
+	asked   [][]string
+}
+
+func (f *fakeReports) Reports(_ context.Context, nodes []string) (map[string]*status.NodeStatus, error) {
+	f.asked = append(f.asked, nodes)
+	out := map[string]*status.NodeStatus{}
+	for _, n := range nodes {
+		if st, ok := f.reports[n]; ok {
+			out[n] = st
+		}
+	}
+	return out, nil
+}
+
+// healthyReport is a report of node at rev, Ready since since.
+func healthyReport(node, rev string, since, seen time.Time) *status.NodeStatus {
+	return &status.NodeStatus{APIVersion: status.APIVersion, Kind: status.Kind, Metadata: status.Meta{Name: node},
+		Status: status.Status{AppliedRevision: rev, ObservedRevision: rev, LastSeen: seen,
+			Conditions: []status.Condition{{Type: status.ConditionReady, Status: "True", Reason: ReasonApplied, LastTransitionTime: since}},
+			Workloads:  []status.Workload{{Name: "detector", State: status.StateRunning, Health: "healthy"}}}}
+}
+
+// wavedTree is a fleet where group all has a canary wave (canary-01) and
+// the rest (press-01, this node).
+func wavedTree(env string) fstest.MapFS {
+	fsys := tree(map[string]string{"detector": workloadYAML("detector", digest("a"), env)})
+	fsys["groups/all.yaml"].Data = []byte(`apiVersion: gitfleet.dev/v1alpha1
+kind: Group
+metadata: {name: all}
+spec:
+  selector: {}
+  workloads: [detector]
+  rollout:
+    waves:
+      - {name: canary, selector: {matchLabels: {canary: "true"}}}
+      - {name: rest}
+    gate: {healthyFor: 10m, minHealthy: 100%}
+`)
+	fsys["nodes/canary-01.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: canary-01, labels: {canary: \"true\"}}\n")}
+	fsys["nodes/press-01.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-01}\n")}
+	return fsys
+}
+
+func TestWaveGateHoldsThenOpens(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	reports := &fakeReports{reports: map[string]*status.NodeStatus{}}
+	h := newHarness(t, insecure())
+	h.r.deps.Reports = reports
+	h.r.deps.Now = func() time.Time { return now }
+	h.src.trees["rev1"], h.src.head = wavedTree("info"), "rev1"
+	// The first revision of a node with nothing applied yet is gated too.
+	reports.reports["canary-01"] = healthyReport("canary-01", "rev1", now.Add(-time.Hour), now)
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := h.rt.get("detector")
+
+	h.src.trees["rev2"], h.src.head = wavedTree("debug"), "rev2"
+	err := h.pass(t)
+	if !IsHeld(err) || IsStalled(err) {
+		t.Fatalf("pass = %v; want the revision held", err)
+	}
+	if in, _ := h.rt.get("detector"); in.PID != before.PID {
+		t.Error("a held revision changed the container")
+	}
+	st := h.rep.last().Status
+	if c := st.Conditions[0]; c.Reason != ReasonWaiting || !strings.Contains(c.Message, "group all, wave rest: waiting for wave canary") {
+		t.Errorf("condition = %+v", c)
+	}
+	if st.AppliedRevision != "rev1" || len(st.Errors) != 0 {
+		t.Errorf("status = %+v", st)
+	}
+	if got := reports.asked[len(reports.asked)-1]; len(got) != 1 || got[0] != "canary-01" {
+		t.Errorf("asked for reports of %v; want the canary wave only", got)
+	}
+
+	// The canary applies rev2; healthy for 5 minutes is not enough yet.
+	reports.reports["canary-01"] = healthyReport("canary-01", "rev2", now.Add(-5*time.Minute), now)
+	if err := h.pass(t); !IsHeld(err) {
+		t.Fatalf("pass = %v; want still held", err)
+	}
+	trees := h.src.treeN
+	now = now.Add(6 * time.Minute)
+	if err := h.pass(t); err != nil {
+		t.Fatalf("pass after the canary was healthy for 11m: %v", err)
+	}
+	if h.src.treeN != trees {
+		t.Error("a held revision was fetched again on every poll")
+	}
+	if in, _ := h.rt.get("detector"); in.Revision != "rev2" {
+		t.Errorf("detector = %+v; want rev2 once the gate opened", in)
+	}
+}
+
+func TestUpdateLockDefersThenExpires(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	lock := filepath.Join(dir, "detector.lock")
+	h := newHarness(t, insecure())
+	h.r.deps.Now = func() time.Time { return now }
+	withLock := func(env string) fstest.MapFS {
+		fsys := tree(map[string]string{"detector": workloadYAML("detector", digest("a"), env) +
+			"  updateLock: {path: " + lock + ", maxDeferral: 1h}\n"})
+		fsys["fleet.yaml"].Data = []byte(fleetYAML + "  hostPaths: [" + dir + "]\n")
+		return fsys
+	}
+	h.src.trees["rev1"], h.src.head = withLock("info"), "rev1"
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := h.rt.get("detector")
+	h.src.trees["rev2"], h.src.head = withLock("debug"), "rev2"
+	if err := h.pass(t); !IsHeld(err) {
+		t.Fatalf("pass with the lock held = %v; want held", err)
+	}
+	if in, _ := h.rt.get("detector"); in.PID != before.PID {
+		t.Error("the update went ahead although the lock was held")
+	}
+	w := h.rep.last().Status.Workloads[0]
+	if !strings.Contains(w.Message, "update deferred by lock "+lock) {
+		t.Errorf("workload message = %q", w.Message)
+	}
+	// The maximum deferral passes: the update goes ahead anyway.
+	now = now.Add(61 * time.Minute)
+	if err := h.pass(t); err != nil {
+		t.Fatalf("pass after maxDeferral: %v", err)
+	}
+	if in, _ := h.rt.get("detector"); in.Revision != "rev2" {
+		t.Errorf("detector = %+v; want rev2 after the deferral expired", in)
+	}
+	// Releasing the lock lets the next update through at once.
+	os.Remove(lock)
+	h.src.trees["rev3"], h.src.head = withLock("warn"), "rev3"
+	if err := h.pass(t); err != nil {
+		t.Fatalf("pass without the lock: %v", err)
+	}
+}
