@@ -32,7 +32,13 @@ type agent struct {
 func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, labels string, extra ...string) *agent {
 	t.Helper()
 	state := t.TempDir()
-	rt, err := runtime.New(context.Background(), runtime.Config{Address: containerdAddr, LogDir: filepath.Join(state, "logs")}, nil)
+	namespace := ""
+	for i, a := range extra {
+		if a == "--namespace" && i+1 < len(extra) {
+			namespace = extra[i+1]
+		}
+	}
+	rt, err := runtime.New(context.Background(), runtime.Config{Address: containerdAddr, Namespace: namespace, LogDir: filepath.Join(state, "logs")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,9 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 		}
 	}
 	c := r.ready(passErr, ready, len(st.Status.Workloads), rolledBack)
+	if r.readySince.IsZero() {
+		r.resumeReady(ctx)
+	}
 	if c.Status != r.readyStatus || len(r.acted) > 0 || r.readySince.IsZero() {
 		r.readyStatus, r.readySince = c.Status, st.Status.LastSeen
 	}
@@ -58,6 +61,22 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 		return fmt.Errorf("report status: %w", err)
 	}
 	return nil
+}
+
+// resumeReady takes the Ready condition of the node's own last report, so
+// that an agent restart does not look like a transition to the nodes of
+// the next rollout wave.
+func (r *Reconciler) resumeReady(ctx context.Context) {
+	if r.deps.Reports == nil {
+		return
+	}
+	reports, err := r.deps.Reports.Reports(ctx, []string{r.cfg.Node})
+	if err != nil || reports[r.cfg.Node] == nil {
+		return
+	}
+	if c := reports[r.cfg.Node].Status.Condition(status.ConditionReady); c != nil {
+		r.readyStatus, r.readySince = c.Status, c.LastTransitionTime
+	}
 }
 
 // workloads describes each desired workload from the runtime's view.

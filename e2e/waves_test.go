@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/runtime/runtimetest"
+)
+
+// TestFleetdRolloutWaves: the second wave applies a revision only after the
+// canary has reported it healthy for healthyFor, read from the canary's
+// status ref.
+func TestFleetdRolloutWaves(t *testing.T) {
+	const healthyFor = 4 * time.Second
+	ctd := runtimetest.StartT(t)
+	reg := ocitest.StartDockerRegistry(t)
+	img := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
+	repo := gittest.NewRepo(t)
+	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
+	f := &fleet{repo: repo, registry: reg}
+	f.writeFleet()
+	f.workload("defect", img, 1, "info")
+	repo.Write("groups/line-a.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
+kind: Group
+metadata: {name: line-a}
+spec:
+  selector: {matchLabels: {line: a}}
+  workloads: [defect]
+  rollout:
+    waves:
+      - {name: canary, selector: {matchLabels: {canary: "true"}}}
+      - {name: rest}
+    gate: {healthyFor: %s, minHealthy: 100%%}
+`, healthyFor))
+	ports := map[string]int{}
+	for _, n := range []string{"canary-01", "press-01"} {
+		ports[n] = gittest.FreePort(t)
+		canary := ""
+		if n == "canary-01" {
+			canary = `, canary: "true"`
+		}
+		repo.Write("nodes/"+n+".yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
+kind: Node
+metadata: {name: %s, labels: {line: a%s}}
+spec:
+  overrides:
+    defect: {args: ["--listen", "127.0.0.1:%d"], ports: [%d]}
+`, n, canary, ports[n], ports[n]))
+	}
+	rev1 := repo.Commit("line a: defect with a canary wave")
+	canary := newAgent(t, repo, url, ctd.Address, "canary-01", "", "--insecure-skip-verify", "--namespace", "canary")
+	press := newAgent(t, repo, url, ctd.Address, "press-01", "", "--insecure-skip-verify", "--namespace", "press")
+
+	// held runs one pass of press-01 that must be held, naming want.
+	held := func(t *testing.T, want string) {
+		t.Helper()
+		out, err := press.once()
+		if exitCode(err) != 1 {
+			t.Fatalf("press-01 --once exited %v, want 1 (held)\n%s", err, out)
+		}
+		c := press.report().Status.Conditions[0]
+		if c.Reason != "Waiting" || !strings.Contains(c.Message, want) {
+			t.Errorf("press-01 Ready = %+v; want Waiting: %q", c, want)
+		}
+	}
+
+	t.Run("the second wave waits for the canary", func(t *testing.T) {
+		held(t, "waiting for wave canary: 0/1")
+		if _, ok := press.instances()["defect"]; ok {
+			t.Error("press-01 started defect before the canary")
+		}
+		canary.mustOnce()
+		if in := canary.running("defect"); in.Revision != rev1 {
+			t.Fatalf("canary runs %s, want %s", in.Revision, rev1)
+		}
+		held(t, "canary-01: healthy for")
+	})
+
+	t.Run("the gate opens after healthyFor", func(t *testing.T) {
+		time.Sleep(healthyFor)
+		press.mustOnce()
+		if in := press.running("defect"); in.Revision != rev1 {
+			t.Errorf("press-01 runs %s, want %s", in.Revision, rev1)
+		}
+	})
+
+	t.Run("a new revision goes canary first again", func(t *testing.T) {
+		f.workload("defect", img, 1, "debug")
+		rev2 := repo.Commit("defect: debug logging")
+		before := press.running("defect")
+		held(t, "waiting for wave canary")
+		if in := press.running("defect"); in.PID != before.PID {
+			t.Error("press-01 changed before the canary had the new revision")
+		}
+		canary.mustOnce()
+		time.Sleep(healthyFor)
+		press.mustOnce()
+		if in := press.running("defect"); in.Revision != rev2 {
+			t.Errorf("press-01 runs %s, want %s", in.Revision, rev2)
+		}
+	})
+}
