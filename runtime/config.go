@@ -14,6 +14,8 @@ const (
 	DefaultSnapshotter = "overlayfs"
 	DefaultRuntime     = "io.containerd.runc.v2"
 	DefaultStopTimeout = 10 * time.Second
+	// DefaultReserveBytes is the disk space a pull leaves free.
+	DefaultReserveBytes = 256 << 20
 	// DefaultCDIDevicePrefix names GPU n as the CDI device
 	// "nvidia.com/gpu=<n>", as NVIDIA's nvidia-ctk generates them.
 	DefaultCDIDevicePrefix = "nvidia.com/gpu"
@@ -53,6 +55,9 @@ type Config struct {
 	// CDISpecDirs are the directories of CDI spec files. Default
 	// DefaultCDISpecDirs.
 	CDISpecDirs []string
+	// ReserveBytes is disk space a pull must leave free on the filesystem
+	// of containerd's content store. Default DefaultReserveBytes.
+	ReserveBytes int64
 }
 
 // Validate reports whether c is usable once the defaults are filled in.
@@ -89,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CDIDevicePrefix == "" {
 		c.CDIDevicePrefix = DefaultCDIDevicePrefix
+	}
+	if c.ReserveBytes == 0 {
+		c.ReserveBytes = DefaultReserveBytes
 	}
 	if len(c.CDISpecDirs) == 0 {
 		c.CDISpecDirs = DefaultCDISpecDirs

@@ -77,10 +77,15 @@ func (c *Containerd) Pull(ctx context.Context, ref string, registries []spec.Reg
 	return nil
 }
 
-// pull pulls and unpacks name with the lease on ctx.
+// pull pulls and unpacks name with the lease on ctx, after checking that
+// it fits on the disk.
 func (c *Containerd) pull(ctx context.Context, name string, registries []spec.Registry) error {
+	res := resolver(registries)
+	if err := c.checkSpace(ctx, name, res); err != nil {
+		return err
+	}
 	_, err := c.client.Pull(ctx, name,
-		containerd.WithResolver(resolver(registries)),
+		containerd.WithResolver(res),
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(c.cfg.Snapshotter))
 	return err
