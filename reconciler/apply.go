@@ -75,15 +75,18 @@ func (r *Reconciler) adopt(desired []spec.Desired, actual []status.Instance, pla
 
 // stage verifies and pulls the images of every start and replacement.
 func (r *Reconciler) stage(ctx context.Context, target *revision, plan []Action) error {
-	seen := map[string]bool{}
+	seen := map[string]int{} // image -> signatures verified
 	for _, a := range plan {
-		if a.Desired == nil || seen[a.Desired.Spec.Image] {
+		if a.Desired == nil {
 			continue
 		}
-		img := a.Desired.Spec.Image
-		seen[img] = true
+		img, min := a.Desired.Spec.Image, max(a.Desired.Spec.MinSignatures, 1)
+		if n, ok := seen[img]; ok && n >= min {
+			continue
+		}
+		seen[img] = min
 		if r.deps.Images != nil {
-			if err := r.deps.Images.VerifyImage(ctx, img, target.fleet.Registries, target.imageKeys); err != nil {
+			if err := r.deps.Images.VerifyImage(ctx, img, target.fleet.Registries, target.imageKeys, min); err != nil {
 				return r.imageError(target, img, err)
 			}
 		}

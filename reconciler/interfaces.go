@@ -32,10 +32,11 @@ type CommitVerifier interface {
 
 // ImageVerifier decides whether an image may run before it is pulled. keys
 // are the PEM public keys the revision names (fleet.yaml
-// spec.trust.images.keys), by path. A refusal is returned as a
+// spec.trust.images.keys), by path; minSignatures is how many distinct
+// trusted keys must have signed it (0 means 1). A refusal is returned as a
 // *StalledError; any other error (a registry that is down) is transient.
 type ImageVerifier interface {
-	VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte) error
+	VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte, minSignatures int) error
 }
 
 // Runtime runs containers and reports the ones the agent owns.

@@ -342,10 +342,14 @@ func (f *fakeCommits) VerifyCommit(_ context.Context, rev, last string) error {
 type fakeImages struct {
 	refuse map[string]bool
 	keys   map[string][]byte
+	min    map[string]int
 }
 
-func (f *fakeImages) VerifyImage(_ context.Context, ref string, _ []spec.Registry, keys map[string][]byte) error {
+func (f *fakeImages) VerifyImage(_ context.Context, ref string, _ []spec.Registry, keys map[string][]byte, min int) error {
 	f.keys = keys
+	if f.min != nil {
+		f.min[ref] = min
+	}
 	if f.refuse[ref] {
 		return &StalledError{Err: errors.New("not signed by a trusted key")}
 	}
@@ -431,5 +435,21 @@ func TestPassImageVerification(t *testing.T) {
 	}
 	if st := h.rep.last().Status; len(st.Errors) != 1 || st.Errors[0].File != "fleet.yaml" || st.Errors[0].Field != "spec.trust.images.keys[0]" {
 		t.Errorf("errors = %+v", st.Errors)
+	}
+}
+
+func TestPassAsksForMinSignatures(t *testing.T) {
+	images := &fakeImages{min: map[string]int{}}
+	h := newHarness(t, insecure())
+	h.r.deps.Images = images
+	h.commit("rev1", map[string]string{
+		"detector":   workloadYAML("detector", digest("a"), "info") + "  minSignatures: 2\n",
+		"classifier": workloadYAML("classifier", digest("b"), "info"),
+	})
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	if images.min[digest("a")] != 2 || images.min[digest("b")] != 1 {
+		t.Errorf("verifier asked for %v; want 2 signatures for detector's image, 1 for classifier's", images.min)
 	}
 }

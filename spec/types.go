@@ -146,6 +146,10 @@ type WorkloadSpec struct {
 	// UpdateLock lets the workload or a person on site defer its updates.
 	// It does not change the container, so it is not part of HashSpec.
 	UpdateLock *UpdateLock `json:"updateLock,omitempty"`
+	// MinSignatures is how many distinct trusted image keys must have signed
+	// the image (default 1). It decides whether the image runs, not how, so
+	// it is not part of HashSpec.
+	MinSignatures int `json:"minSignatures,omitempty"`
 }
 
 // UpdateLock defers a workload's updates while a file exists on the host.

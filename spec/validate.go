@@ -254,7 +254,13 @@ func checkSpec(rep reporter, p fieldPath, s *WorkloadSpec, hosts hostPolicy, par
 	if s.UpdateLock != nil {
 		checkUpdateLock(rep, p.key("updateLock"), s.UpdateLock, hosts)
 	}
+	if s.MinSignatures < 0 || s.MinSignatures > maxMinSignatures {
+		rep(p.key("minSignatures"), fmt.Errorf("must be between 1 and %d, not %d", maxMinSignatures, s.MinSignatures))
+	}
 }
+
+// maxMinSignatures bounds WorkloadSpec.MinSignatures.
+const maxMinSignatures = 16
 
 func checkResources(rep reporter, p fieldPath, r *Resources) {
 	if r.Memory != "" {

@@ -79,7 +79,7 @@ type imageVerifier struct {
 }
 
 // VerifyImage satisfies reconciler.ImageVerifier.
-func (v *imageVerifier) VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte) error {
+func (v *imageVerifier) VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte, minSignatures int) error {
 	all := make(map[string][]byte, len(v.local)+len(keys))
 	for name, pem := range v.local {
 		all[name] = pem
@@ -94,7 +94,7 @@ func (v *imageVerifier) VerifyImage(ctx context.Context, ref string, registries 
 	if err != nil {
 		return &reconciler.StalledError{Err: err}
 	}
-	if _, err := image.NewVerifier(ks, image.Options{Transport: v.transport}).Verify(ctx, ref, registries); err != nil {
+	if _, err := image.NewVerifier(ks, image.Options{Transport: v.transport, MinSignatures: minSignatures}).Verify(ctx, ref, registries); err != nil {
 		if errors.Is(err, image.ErrRefused) {
 			return &reconciler.StalledError{Err: err}
 		}
