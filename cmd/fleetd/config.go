@@ -33,6 +33,9 @@ type Config struct {
 	VerifyMode         string            `json:"verifyMode,omitempty"`
 	AllowRevisions     []string          `json:"allowRevisions,omitempty"`
 	Auth               AuthConfig        `json:"auth,omitempty"`
+	CDIDevicePrefix    string            `json:"cdiDevicePrefix,omitempty"`
+	CDISpecDirs        []string          `json:"cdiSpecDirs,omitempty"`
+	DiskReserve        string            `json:"diskReserve,omitempty"`
 	LogLevel           string            `json:"logLevel,omitempty"`
 }
 
@@ -84,6 +87,12 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	fs.StringVar(&flagCfg.Auth.SSHKeyFile, "ssh-key", "", "private key `file` for ssh:// repos")
 	fs.StringVar(&flagCfg.Auth.KnownHostsFile, "known-hosts", "", "known_hosts `file` for ssh:// repos")
 	fs.StringVar(&flagCfg.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
+	fs.StringVar(&flagCfg.CDIDevicePrefix, "cdi-device-prefix", "", "CDI kind whose devices <kind>=0..N-1 give a workload resources.gpus: N (default \"nvidia.com/gpu\")")
+	fs.Func("cdi-spec-dir", "`dir` of CDI spec files (default /etc/cdi and /var/run/cdi); repeatable", func(s string) error {
+		flagCfg.CDISpecDirs = append(flagCfg.CDISpecDirs, s)
+		return nil
+	})
+	fs.StringVar(&flagCfg.DiskReserve, "disk-reserve", "", "disk `space` a pull must leave free where containerd keeps images, e.g. 512Mi (default 256Mi)")
 	fs.BoolVar(&opt.once, "once", false, "run one pass and exit; the exit status says whether it succeeded")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
@@ -123,6 +132,11 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	override("ssh-key", &cfg.Auth.SSHKeyFile, flagCfg.Auth.SSHKeyFile)
 	override("known-hosts", &cfg.Auth.KnownHostsFile, flagCfg.Auth.KnownHostsFile)
 	override("log-level", &cfg.LogLevel, flagCfg.LogLevel)
+	override("cdi-device-prefix", &cfg.CDIDevicePrefix, flagCfg.CDIDevicePrefix)
+	override("disk-reserve", &cfg.DiskReserve, flagCfg.DiskReserve)
+	if set["cdi-spec-dir"] {
+		cfg.CDISpecDirs = flagCfg.CDISpecDirs
+	}
 	if set["insecure-skip-verify"] {
 		cfg.InsecureSkipVerify = flagCfg.InsecureSkipVerify
 	}
@@ -186,6 +200,11 @@ func (c *Config) complete() error {
 	var errs []error
 	if c.Repo == "" {
 		errs = append(errs, errors.New("--repo is required"))
+	}
+	if c.DiskReserve != "" {
+		if _, err := spec.ParseMemory(c.DiskReserve); err != nil {
+			errs = append(errs, fmt.Errorf("disk reserve: %w", err))
+		}
 	}
 	if c.Interval.Duration < 0 || c.Heartbeat.Duration < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

@@ -68,6 +68,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--repo", "file:///x", "--interval", "soon"}, "--interval"},
 		{[]string{"--config", file}, `unknown field "repos"`},
 		{[]string{"--repo", "file:///x", "extra"}, `unexpected argument "extra"`},
+		{[]string{"--repo", "file:///x", "--disk-reserve", "lots"}, "disk reserve"},
 	} {
 		_, _, err := load(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -30,6 +30,7 @@ import (
 	"github.com/gitfleet/gitfleet/reconciler"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/trust"
 )
 
@@ -109,9 +110,15 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	var reserve int64
+	if cfg.DiskReserve != "" {
+		reserve, _ = spec.ParseMemory(cfg.DiskReserve) // checked by complete
+	}
 	rt, err := runtime.New(ctx, runtime.Config{
 		Address: cfg.ContainerdAddress, Namespace: cfg.Namespace,
-		LogDir: filepath.Join(cfg.StateDir, "logs"),
+		LogDir:          filepath.Join(cfg.StateDir, "logs"),
+		CDIDevicePrefix: cfg.CDIDevicePrefix, CDISpecDirs: cfg.CDISpecDirs,
+		ReserveBytes: reserve,
 	}, log)
 	if err != nil {
 		return err
