@@ -94,4 +94,20 @@ func TestFleetdRollsBackAnUnhealthyVersion(t *testing.T) {
 	if st := a.report().Status; len(st.Errors) != 0 || st.Conditions[0].Reason != "Applied" {
 		t.Errorf("status after the fix = %+v", st)
 	}
+
+	// On another port the old version keeps serving while the new one is
+	// checked, and a failed new one never interrupts it.
+	serving := a.running("defect")
+	port2 := gittest.FreePort(t)
+	f.checkedWorkload("defect", v1, port2, "--fail-health")
+	repo.Commit("defect v1 on another port (broken)")
+	if out, err := a.once(); exitCode(err) != 1 {
+		t.Fatalf("fleetd --once exited %v, want 1 after a rollback\n%s", err, out)
+	}
+	if still := a.running("defect"); still.PID != serving.PID {
+		t.Errorf("the old version was restarted (pid %d -> %d); it should have kept serving", serving.PID, still.PID)
+	}
+	if v := modelVersion(t, port); !strings.Contains(v, `"v2"`) {
+		t.Errorf("model version = %s, want v2 still serving on the old port", v)
+	}
 }

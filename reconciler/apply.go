@@ -137,6 +137,9 @@ func (r *Reconciler) do(ctx context.Context, target *revision, a Action) error {
 		return r.rollback(ctx, target, d, reason)
 	}
 	r.promote(d)
+	if err := r.deps.Runtime.Retire(ctx, d.Name, d.Hash); err != nil {
+		return fmt.Errorf("retire the old %s: %w", d.Name, err)
+	}
 	return nil
 }
 
@@ -156,6 +159,9 @@ func (r *Reconciler) rollback(ctx context.Context, target *revision, bad spec.De
 	}
 	if err := r.deps.Runtime.Run(ctx, fb, rev); err != nil {
 		return fmt.Errorf("workload %s: %s; restoring %s failed: %w", bad.Name, reason, fb.Spec.Image, err)
+	}
+	if err := r.deps.Runtime.Retire(ctx, bad.Name, fb.Hash); err != nil {
+		return fmt.Errorf("workload %s: %s; removing the failed version: %w", bad.Name, reason, err)
 	}
 	r.watch(fb)
 	return &RollbackError{Workload: bad.Name, failure: f}

@@ -79,6 +79,9 @@ func (f *fakeRuntime) Run(_ context.Context, d spec.Desired, rev string) error {
 	return nil
 }
 
+// Retire has nothing to do: the fake keeps one container per workload.
+func (f *fakeRuntime) Retire(context.Context, string, string) error { return nil }
+
 func (f *fakeRuntime) Remove(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

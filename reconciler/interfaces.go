@@ -45,9 +45,13 @@ type Runtime interface {
 	List(ctx context.Context) ([]status.Instance, error)
 	// Pull makes the image available locally; ref is pinned by digest.
 	Pull(ctx context.Context, ref string, registries []spec.Registry) error
-	// Run creates and starts the workload's container, replacing any
-	// container of the same workload name.
+	// Run creates and starts the workload's container. An older container
+	// of the workload that holds the same ports is stopped first and
+	// removed; any other keeps serving until Retire.
 	Run(ctx context.Context, d spec.Desired, revision string) error
+	// Retire removes the workload's containers other than the one of spec
+	// hash keep, once that one is healthy.
+	Retire(ctx context.Context, workload, keep string) error
 	// Remove stops and deletes the workload's container.
 	Remove(ctx context.Context, workload string) error
 }

@@ -28,6 +28,28 @@ func (c *Containerd) Remove(ctx context.Context, workload string) error {
 	return c.removeAll(ctx, workload, ctrs)
 }
 
+// Retire removes every container of workload but the one of spec hash
+// keep: the old version, once the new one is healthy. Nothing to retire is
+// success.
+func (c *Containerd) Retire(ctx context.Context, workload, keep string) error {
+	id, err := containerID(workload, keep)
+	if err != nil {
+		return fmt.Errorf("retire: %w", err)
+	}
+	ctx = c.ns(ctx)
+	have, err := c.containersOf(ctx, workload)
+	if err != nil {
+		return fmt.Errorf("retire %s: %w", workload, err)
+	}
+	var old []containerd.Container
+	for _, ctr := range have {
+		if ctr.ID() != id {
+			old = append(old, ctr)
+		}
+	}
+	return c.removeAll(ctx, workload, old)
+}
+
 // removeAll removes ctrs, all of workload.
 func (c *Containerd) removeAll(ctx context.Context, workload string, ctrs []containerd.Container) error {
 	var errs []error

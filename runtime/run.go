@@ -22,15 +22,17 @@ const cpuPeriod = 100_000
 // Run makes d's container run. When a container of d's spec hash already
 // runs it is left alone (an agent that restarts adopts it, same PID); a
 // stopped one is deleted and created again. The workload's containers of
-// other spec hashes are removed once d's runs.
+// other spec hashes are retired once d's runs.
 //
 // Order on host networking: the new container is created first (snapshot,
 // task) so the switch is short. An old container whose declared ports
 // overlap the new one's is stopped just before the new task starts, since
-// both cannot bind the same host port; every other old container is removed
-// only after the new task has started. If the new task fails to start, the
-// old containers that were stopped are started again and the error returned.
-// The image must have been pulled.
+// both cannot bind the same host port, and removed once it has started.
+// Every other old container keeps serving until Retire (or a Run of the
+// same spec, which retires the others): the caller retires it once the new
+// one is healthy. If the new task fails to start, the old containers that
+// were stopped are started again and the error returned. The image must
+// have been pulled.
 func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) error {
 	id, err := containerID(d.Name, d.Hash)
 	if err != nil {
@@ -107,7 +109,7 @@ func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) e
 	}
 	c.log.InfoContext(ctx, "started container", logKeyWorkload, d.Name, logKeyContainer, id,
 		logKeyPID, task.Pid(), logKeyDuration, time.Since(start).Round(time.Millisecond))
-	return c.removeAll(ctx, d.Name, old)
+	return c.removeAll(ctx, d.Name, stopped)
 }
 
 // create creates the container and its task, not yet started.

@@ -142,12 +142,21 @@ func TestRunIdempotentReplaceRemove(t *testing.T) {
 		t.Errorf("Run with the same hash: %+v, want %+v untouched", again, first)
 	}
 
-	// New hash on another port: started before the old one is removed.
+	// New hash on another port: the old one keeps serving until retired.
 	port2 := freePort(t)
 	v2 := desired("detector", port2, map[string]string{"VERSION": "2"})
 	e.run(t, v2, "rev2")
+	if ins := e.list(t); len(ins) != 2 {
+		t.Fatalf("after starting v2 on another port: %+v; want v1 still serving beside it", ins)
+	}
+	if code, _ := get(t, port, "/env"); code != 200 {
+		t.Errorf("v1 stopped answering before it was retired: %d", code)
+	}
+	if err := e.c.Retire(t.Context(), "detector", v2.Hash); err != nil {
+		t.Fatal(err)
+	}
 	if in := e.only(t, v2); in.State != status.StateRunning || in.Revision != "rev2" {
-		t.Errorf("after replace: %+v", in)
+		t.Errorf("after retire: %+v", in)
 	}
 	if _, body := get(t, port2, "/env"); !strings.Contains(body, "VERSION=2\n") {
 		t.Errorf("new version env:\n%s", body)
