@@ -378,46 +378,33 @@ func (l *live) close() {
 
 // procMemory reads VmRSS and VmHWM (KiB) of a process.
 func procMemory(pid int) (rss, hwm int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = v
-		case "VmHWM:":
-			hwm = v
-		}
-	}
-	return rss, hwm, nil
+	f, err := procFields(fmt.Sprintf("/proc/%d/status", pid))
+	return f["VmRSS:"], f["VmHWM:"], err
 }
 
 // procRollup reads the anonymous and file-backed resident memory (KiB).
 func procRollup(pid int) (anon, file int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	f, err := procFields(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	return f["Pss_Anon:"], f["Pss_File:"], err
+}
+
+// procFields reads "Name: value kB" lines of a /proc file.
+func procFields(path string) (map[string]int64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	out := map[string]int64{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
 			continue
 		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "Pss_Anon:":
-			anon = v
-		case "Pss_File:":
-			file = v
+		if v, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+			out[f[0]] = v
 		}
 	}
-	return anon, file, nil
+	return out, nil
 }
 
 func freePort() (int, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -75,8 +76,12 @@ func fetchStatus(ctx context.Context, url string, a source.Auth) (*memory.Storag
 	return s, refs, err
 }
 
+// sshConnectTimeout bounds an ssh connection's setup, which go-git does
+// without a context.
+const sshConnectTimeout = 30 * time.Second
+
 func fetch(ctx context.Context, s *memory.Storage, url string, a source.Auth, spec config.RefSpec, depth int) error {
-	auth, err := authMethod(url, a)
+	auth, err := source.AuthMethod(url, a, sshConnectTimeout)
 	if err != nil {
 		return err
 	}

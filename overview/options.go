@@ -3,13 +3,8 @@ package overview
 import (
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
-
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 
 	"github.com/gitfleet/gitfleet/source"
 )
@@ -87,11 +82,11 @@ func (o Options) withDefaults() (Options, error) {
 		statusAuth = *o.StatusAuth
 	}
 	var err error
-	if o.RepoURL, err = normalizeURL(o.RepoURL, &o.Auth); err != nil {
+	if o.RepoURL, err = source.NormalizeURL(o.RepoURL, &o.Auth); err != nil {
 		errs = append(errs, err)
 	}
 	if o.StatusRepoURL != "" {
-		if o.StatusRepoURL, err = normalizeURL(o.StatusRepoURL, &statusAuth); err != nil {
+		if o.StatusRepoURL, err = source.NormalizeURL(o.StatusRepoURL, &statusAuth); err != nil {
 			errs = append(errs, err)
 		}
 		o.StatusAuth = &statusAuth
@@ -119,76 +114,6 @@ func (o *Options) thresholds(fleetBeat time.Duration) {
 	if o.OfflineAfter < o.StaleAfter {
 		o.OfflineAfter = o.StaleAfter
 	}
-}
-
-// normalizeURL checks url and moves http(s) credentials into auth, the way
-// source.Config.Validate does.
-func normalizeURL(url string, auth *source.Auth) (string, error) {
-	if url == "" {
-		return "", errors.New("overview: repository url is required")
-	}
-	ep, err := transport.NewEndpoint(url)
-	if err != nil {
-		return "", fmt.Errorf("overview: invalid url %s", source.Redact(url))
-	}
-	switch ep.Protocol {
-	case "file", "git", "http", "https", "ssh":
-	default:
-		return "", fmt.Errorf("overview: unsupported url scheme %q in %s", ep.Protocol, source.Redact(url))
-	}
-	if (ep.Protocol == "http" || ep.Protocol == "https") && (ep.User != "" || ep.Password != "") {
-		if auth.Username == "" && auth.Password == "" {
-			auth.Username, auth.Password = ep.User, ep.Password
-		}
-		ep.User, ep.Password = "", ""
-		return ep.String(), nil
-	}
-	return url, nil
-}
-
-// authMethod builds go-git's auth for url; nil means none (or the ssh agent).
-func authMethod(url string, a source.Auth) (transport.AuthMethod, error) {
-	ep, err := transport.NewEndpoint(url)
-	if err != nil {
-		return nil, err
-	}
-	switch ep.Protocol {
-	case "http", "https":
-		if a.Username == "" && a.Password == "" {
-			return nil, nil
-		}
-		user := a.Username
-		if user == "" {
-			user = "git"
-		}
-		return &githttp.BasicAuth{Username: user, Password: a.Password}, nil
-	case "ssh":
-		if a.SSHKeyFile == "" {
-			return nil, nil
-		}
-		user := ep.User
-		if user == "" {
-			user = "git"
-		}
-		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, "")
-		if err != nil {
-			return nil, fmt.Errorf("ssh key %s: %w", a.SSHKeyFile, err)
-		}
-		if a.KnownHostsFile != "" {
-			db, err := gitssh.NewKnownHostsDb(a.KnownHostsFile)
-			if err != nil {
-				return nil, fmt.Errorf("known hosts %s: %w", a.KnownHostsFile, err)
-			}
-			port := ep.Port
-			if port == 0 {
-				port = 22
-			}
-			keys.HostKeyCallback = db.HostKeyCallback()
-			keys.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, fmt.Sprint(port)))
-		}
-		return keys, nil
-	}
-	return nil, nil
 }
 
 // scrub removes url and the secrets of a from err's text.

@@ -78,7 +78,7 @@ func (c *Config) Validate() error {
 	if strings.HasPrefix(c.Branch, "refs/") || strings.ContainsAny(c.Branch, " ~^:?*[\\") {
 		errs = append(errs, fmt.Errorf("source: invalid branch %q (give a name such as main)", c.Branch))
 	}
-	url, err := normalizeURL(c.URL, &c.Auth)
+	url, err := NormalizeURL(c.URL, &c.Auth)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -86,8 +86,10 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// normalizeURL checks url and moves http(s) credentials into auth.
-func normalizeURL(url string, auth *Auth) (string, error) {
+// NormalizeURL checks url (file, git, http(s) or ssh) and moves the
+// credentials of an http(s) URL into auth, unless auth has its own; it
+// returns the URL without them.
+func NormalizeURL(url string, auth *Auth) (string, error) {
 	if url == "" {
 		return "", errors.New("source: url is required")
 	}
@@ -145,8 +147,9 @@ func redactRaw(url string) string {
 	return scheme + "://" + host
 }
 
-// authMethod builds go-git's auth for url; nil means none (or the ssh agent).
-func authMethod(url string, a Auth, connectTimeout time.Duration) (transport.AuthMethod, error) {
+// AuthMethod builds go-git's auth for url; nil means none (or the ssh
+// agent). connectTimeout bounds an ssh connection's setup.
+func AuthMethod(url string, a Auth, connectTimeout time.Duration) (transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(url)
 	if err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ func New(cfg Config, log *slog.Logger) (*Git, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	auth, err := authMethod(cfg.URL, cfg.Auth, cfg.PollTimeout)
+	auth, err := AuthMethod(cfg.URL, cfg.Auth, cfg.PollTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", Redact(cfg.URL), err)
 	}

@@ -63,7 +63,7 @@ func (c *StatusConfig) Validate() error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("status: dir is required"))
 	}
-	url, err := normalizeURL(c.URL, &c.Auth)
+	url, err := NormalizeURL(c.URL, &c.Auth)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -120,7 +120,7 @@ func NewStatusWriter(cfg StatusConfig, log *slog.Logger) (*StatusWriter, error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	auth, err := authMethod(cfg.URL, cfg.Auth, cfg.Timeout)
+	auth, err := AuthMethod(cfg.URL, cfg.Auth, cfg.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", Redact(cfg.URL), err)
 	}
