@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
@@ -23,6 +24,7 @@ func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, err
 	plan := Plan(desired, actual, PlanOptions{Supervised: r.deps.Supervisor != nil})
 	r.adopt(desired, actual, plan)
 	clear(r.acted)
+	r.changed = false
 	r.watchRunning(desired, plan)
 	if len(plan) == 0 {
 		return nil, nil
@@ -38,13 +40,16 @@ func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, err
 	var done []Action
 	var errs []error
 	for _, a := range plan {
-		r.acted[a.Workload] = a.Reason
+		if note := r.note(a); note != "" {
+			r.acted[a.Workload] = note
+		}
 		if err := r.do(ctx, target, a); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		done = append(done, a)
 	}
+	r.changed = len(done) > 0
 	if r.deps.GC != nil && len(done) > 0 {
 		if removed, err := r.deps.GC.GC(ctx, r.keepImages(r.effective(target))); err != nil {
 			errs = append(errs, fmt.Errorf("image gc: %w", err))
@@ -53,6 +58,21 @@ func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, err
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// note is what the report says of an action: only repairs, since a
+// replacement for a new spec shows in the image and revision already.
+func (r *Reconciler) note(a Action) string {
+	_, known := r.fallback[a.Workload]
+	switch {
+	case strings.HasPrefix(a.Reason, "drift"):
+		return "drift corrected: " + strings.TrimPrefix(a.Reason, "drift: ")
+	case a.Restart:
+		return "restarted: " + a.Reason
+	case a.Kind == Start && known:
+		return "restored: its container was gone"
+	}
+	return ""
 }
 
 // adopt records what already runs as desired as the workload's last known

@@ -159,3 +159,30 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+func TestDriftIsCorrectedAndReported(t *testing.T) {
+	h := newHarness(t, insecure())
+	h.commit("rev1", map[string]string{"detector": workloadYAML("detector", digest("a"), "info")})
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	if w := h.rep.last().Status.Workloads[0]; w.Message != "" {
+		t.Errorf("a first deploy carries a note: %q", w.Message)
+	}
+	delete(h.rt.byName, "detector") // removed by hand
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	if w := h.rep.last().Status.Workloads[0]; w.State != "running" || w.Message != "restored: its container was gone" {
+		t.Errorf("workload = %+v", w)
+	}
+	in, _ := h.rt.get("detector")
+	in.SpecHash = "" // its spec changed by hand
+	h.rt.byName["detector"] = in
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	if w := h.rep.last().Status.Workloads[0]; w.Message != "drift corrected: container changed outside gitfleet" {
+		t.Errorf("workload = %+v", w)
+	}
+}

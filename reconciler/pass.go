@@ -173,9 +173,22 @@ func (r *Reconciler) parse(rev string, fsys fs.FS) (*revision, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := r.imageKeys(fsys, repo.Fleet.Spec.Trust.Images.Keys)
+	if err != nil {
+		return nil, err
+	}
+	return &revision{id: rev, fleet: repo.Fleet.Spec, desired: desired, imageKeys: keys, gates: gates}, nil
+}
+
+// imageKeys reads the image keys a revision names. With image verification
+// off (--insecure-skip-verify) they are not needed and not read.
+func (r *Reconciler) imageKeys(fsys fs.FS, paths []string) (map[string][]byte, error) {
 	keys := map[string][]byte{}
+	if r.deps.Images == nil {
+		return keys, nil
+	}
 	var errs []error
-	for i, p := range repo.Fleet.Spec.Trust.Images.Keys {
+	for i, p := range paths {
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			errs = append(errs, &spec.Error{File: "fleet.yaml", Field: fmt.Sprintf("spec.trust.images.keys[%d]", i), Err: fmt.Errorf("read %s: %w", p, err)})
@@ -183,10 +196,7 @@ func (r *Reconciler) parse(rev string, fsys fs.FS) (*revision, error) {
 		}
 		keys[p] = b
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return &revision{id: rev, fleet: repo.Fleet.Spec, desired: desired, imageKeys: keys, gates: gates}, nil
+	return keys, errors.Join(errs...)
 }
 
 // refuse remembers that rev failed for good.

@@ -107,8 +107,11 @@ type Reconciler struct {
 	fallback map[string]spec.Desired
 	previous map[string]spec.Desired
 	failed   map[string]failure
-	// acted holds the reason of each action of the last pass, for the report.
-	acted map[string]string
+	// acted notes the repairs of the last pass (drift, restarts) and
+	// deferrals, by workload, for the report; changed says whether the
+	// pass changed any container.
+	acted   map[string]string
+	changed bool
 	// watching is what the health checker probes: the containers that run.
 	watching map[string]spec.Desired
 	// pendingSince is when an update held by a lock was first wanted.

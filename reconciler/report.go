@@ -52,7 +52,7 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 	if r.readySince.IsZero() {
 		r.resumeReady(ctx)
 	}
-	if c.Status != r.readyStatus || len(r.acted) > 0 || r.readySince.IsZero() {
+	if c.Status != r.readyStatus || r.changed || r.readySince.IsZero() {
 		r.readyStatus, r.readySince = c.Status, st.Status.LastSeen
 	}
 	c.LastTransitionTime = r.readySince

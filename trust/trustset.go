@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -171,7 +172,13 @@ func (t *TrustSet) Keys() []string {
 		s := pgpSigner(k.entity)
 		keys = append(keys, s.Kind+" "+s.Fingerprint+" ("+s.Principal+")")
 	}
-	return keys
+	// A key both the node and the repo list is one key.
+	seen := make(map[string]bool, len(keys))
+	return slices.DeleteFunc(keys, func(k string) bool {
+		dup := seen[k]
+		seen[k] = true
+		return dup
+	})
 }
 
 func pgpSigner(e *openpgp.Entity) Signer {

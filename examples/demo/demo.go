@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,8 +24,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/imagebuild"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
 )
 
 // The demo node and what it runs (see examples/fleet-repo).
@@ -44,6 +51,9 @@ type demo struct {
 	host       string // registry host:port
 	work       string // the operator's clone of the fleet repo
 	bare       string // the "server" repo fleetd polls
+	trustDir   string // the node's own keys
+	imageKey   *ecdsa.PrivateKey
+	sshKey     string // the operator's commit signing key
 }
 
 func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
@@ -69,24 +79,33 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Println("    registry:", d.host)
 
-	step("building the model-server image in Go (no Docker) and pushing it")
+	step("making the keys: a cosign key for images, an SSH key for commits")
+	if err := d.makeKeys(); err != nil {
+		return err
+	}
+	fmt.Println("    node trust dir:", d.trustDir, "(allowed_signers, cosign.pub)")
+
+	step("building the model-server image in Go (no Docker), pushing and signing it")
 	images := map[string]string{}
 	for name, weights := range map[string]string{"defect-classifier": "defect-v1.json", "vibration-anomaly": "vibration-v1.json"} {
 		ref, err := d.buildModel(ctx, name, weights)
 		if err != nil {
 			return err
 		}
+		if err := image.SignLegacy(ctx, ref, d.imageKey, d.imageOpts()); err != nil {
+			return fmt.Errorf("sign %s: %w", ref, err)
+		}
 		images[name] = ref
-		fmt.Printf("    %s\n", ref)
+		fmt.Printf("    %s (signed, cosign legacy format)\n", ref)
 	}
 
-	step("creating the fleet repo from examples/fleet-repo, pinned to those digests")
+	step("creating the fleet repo from examples/fleet-repo, pinned to those digests, signed commit")
 	if err := d.createRepo(images); err != nil {
 		return err
 	}
 	fmt.Println("    fleet repo:", "file://"+d.bare)
 
-	step("starting fleetd for node %s (labels %s)", node, labels)
+	step("starting fleetd for node %s (labels %s), verifying every commit and image", node, labels)
 	if err := d.startAgent(); err != nil {
 		return err
 	}
@@ -97,13 +116,27 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 
-	step("an operator commits a new model version (defect-v2)")
+	step("someone pushes an UNSIGNED commit with a new model: fleetd refuses it")
 	ref2, err := d.buildModel(ctx, workload, "defect-v2.json")
 	if err != nil {
 		return err
 	}
+	if err := d.commitImage(workload, ref2, "defect-classifier: model v2 (unsigned)", false); err != nil {
+		return err
+	}
+	if err := d.waitRefusal(ctx); err != nil {
+		return err
+	}
+	if err := predict(); err != nil {
+		return err
+	}
+
+	step("the operator signs the image (sigstore bundle format) and pushes a signed commit on top")
+	if err := image.SignBundle(ctx, ref2, d.imageKey, d.imageOpts()); err != nil {
+		return fmt.Errorf("sign %s: %w", ref2, err)
+	}
 	start := time.Now()
-	if err := d.commitImage(workload, ref2, "defect-classifier: model v2"); err != nil {
+	if err := d.commitImage(workload, ref2, "defect-classifier: model v2", true); err != nil {
 		return err
 	}
 	if err := waitVersion(ctx, "v2", 2*time.Minute); err != nil {
@@ -194,10 +227,19 @@ func (d *demo) createRepo(images map[string]string) error {
 	if err != nil {
 		return err
 	}
+	for _, f := range []string{"cosign.pub", "allowed_signers"} {
+		b, err := os.ReadFile(filepath.Join(d.trustDir, f))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(d.work, "trust", f), b, 0o644); err != nil {
+			return err
+		}
+	}
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"},
 		{"add", "-A"},
-		{"commit", "-q", "-m", "plant-1: initial fleet"},
+		d.signed("commit", "-q", "-m", "plant-1: initial fleet"),
 		{"clone", "-q", "--bare", d.work, d.bare},
 		{"remote", "add", "origin", d.bare},
 	} {
@@ -208,7 +250,63 @@ func (d *demo) createRepo(images map[string]string) error {
 	return nil
 }
 
-func (d *demo) commitImage(name, ref, msg string) error {
+// makeKeys creates the demo's signing keys and the node's trust dir.
+func (d *demo) makeKeys() error {
+	d.trustDir = filepath.Join(d.dir, "trust")
+	if err := os.MkdirAll(d.trustDir, 0o755); err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	d.imageKey = key
+	pub, err := image.MarshalPublicKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d.trustDir, "cosign.pub"), pub, 0o644); err != nil {
+		return err
+	}
+	d.sshKey = filepath.Join(d.dir, "ops_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops@plant-1", "-f", d.sshKey).CombinedOutput(); err != nil {
+		return fmt.Errorf("ssh-keygen: %v: %s", err, out)
+	}
+	sshPub, err := os.ReadFile(d.sshKey + ".pub")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(d.trustDir, "allowed_signers"), []byte("ops@plant-1 "+strings.TrimSpace(string(sshPub))+"\n"), 0o644)
+}
+
+// signed turns git arguments into a commit signed with the operator's SSH key.
+func (d *demo) signed(args ...string) []string {
+	return append([]string{"-c", "gpg.format=ssh", "-c", "user.signingkey=" + d.sshKey}, append(args, "-S")...)
+}
+
+func (d *demo) imageOpts() image.Options {
+	return image.Options{Registries: []spec.Registry{{Host: d.host, PlainHTTP: true}}}
+}
+
+// waitRefusal waits until the node's status report says it refused the
+// branch head, and prints why.
+func (d *demo) waitRefusal(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		out, err := git(d.bare, "show", "refs/heads/status/"+node+":status/"+node+".yaml")
+		if err == nil {
+			if st, err := status.Unmarshal([]byte(out)); err == nil && len(st.Status.Errors) > 0 {
+				fmt.Printf("    status/%s.yaml says: %s\n", node, st.Status.Errors[0].Reason)
+				fmt.Printf("    the running model is untouched (applied revision %.7s)\n", st.Status.AppliedRevision)
+				return nil
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return errors.New("fleetd did not report the refusal")
+}
+
+func (d *demo) commitImage(name, ref, msg string, sign bool) error {
 	file := filepath.Join(d.work, "workloads", name+".yaml")
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -217,7 +315,11 @@ func (d *demo) commitImage(name, ref, msg string) error {
 	if err := os.WriteFile(file, imageLine.ReplaceAll(b, []byte("${1}"+ref)), 0o644); err != nil {
 		return err
 	}
-	for _, args := range [][]string{{"commit", "-q", "-am", msg}, {"push", "-q", "origin", "main"}} {
+	commit := []string{"commit", "-q", "--allow-empty", "-am", msg}
+	if sign {
+		commit = d.signed(commit...)
+	}
+	for _, args := range [][]string{commit, {"push", "-q", "origin", "main"}} {
 		if _, err := git(d.work, args...); err != nil {
 			return err
 		}
@@ -236,7 +338,7 @@ func (d *demo) startAgent() error {
 	d.agent = exec.Command(d.fleetd,
 		"--repo", "file://"+d.bare, "--node", node, "--labels", labels,
 		"--containerd-address", d.containerd.Address, "--state-dir", filepath.Join(d.dir, "state"),
-		"--interval", "2s", "--insecure-skip-verify")
+		"--interval", "2s", "--trust-dir", d.trustDir)
 	d.agent.Stdout, d.agent.Stderr = logf, logf
 	fmt.Println("   ", strings.Join(d.agent.Args, " "))
 	return d.agent.Start()
