@@ -8,8 +8,8 @@ import (
 	"io"
 
 	"github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/platforms"
 	"github.com/containerd/containerd/remotes"
+	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
@@ -34,7 +34,7 @@ func (c *Containerd) checkSpace(ctx context.Context, name string, res remotes.Re
 	if err := unix.Statfs(root, &st); err != nil {
 		return fmt.Errorf("disk space of %s: %w", root, err)
 	}
-	free := int64(st.Bavail) * st.Bsize
+	free := int64(st.Bavail) * int64(st.Bsize) // Bsize is int32 on 32-bit ARM
 	layers, err := imageSize(ctx, res, name)
 	if err != nil {
 		return fmt.Errorf("size of %s: %w", name, err)
