@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +111,72 @@ func TestFleetdRollsBackAnUnhealthyVersion(t *testing.T) {
 	}
 	if v := modelVersion(t, port); !strings.Contains(v, `"v2"`) {
 		t.Errorf("model version = %s, want v2 still serving on the old port", v)
+	}
+}
+
+// TestFleetdUpdateLock: while a workload's lock file exists on the host, its
+// update waits and the status says why; once the lock is gone it goes ahead.
+func TestFleetdUpdateLock(t *testing.T) {
+	ctd := runtimetest.StartT(t)
+	reg := ocitest.StartDockerRegistry(t)
+	v1 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
+	v2 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v2.json")
+	hostDir := t.TempDir()
+	lock := filepath.Join(hostDir, "defect.lock")
+	repo := gittest.NewRepo(t)
+	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
+	f := &fleet{repo: repo, registry: reg}
+	f.writeFleet()
+	// The lock must lie below one of the fleet's host paths.
+	fleetFile := filepath.Join(repo.Dir, "fleet.yaml")
+	b, err := os.ReadFile(fleetFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Write("fleet.yaml", string(b)+"  hostPaths: ["+hostDir+"]\n")
+	port := gittest.FreePort(t)
+	locked := func(image string) {
+		f.repo.Write("workloads/defect.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
+kind: Workload
+metadata: {name: defect}
+spec:
+  image: %s
+  args: ["--listen", "127.0.0.1:%d"]
+  ports: [%d]
+  updateLock: {path: %s, maxDeferral: 1h}
+`, image, port, port, lock))
+	}
+	f.group("defect")
+	locked(v1)
+	repo.Commit("defect v1 with an update lock")
+	a := newAgent(t, repo, url, ctd.Address, "press-01", "line=a")
+	a.mustOnce()
+	before := a.running("defect")
+
+	if err := os.WriteFile(lock, []byte("calibrating\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	locked(v2)
+	repo.Commit("defect v2")
+	if out, err := a.once(); exitCode(err) != 1 {
+		t.Fatalf("fleetd --once with the lock held exited %v, want 1 (held)\n%s", err, out)
+	}
+	if in := a.running("defect"); in.PID != before.PID {
+		t.Error("the update went ahead while the lock was held")
+	}
+	st := a.report().Status
+	if c := st.Conditions[0]; c.Reason != "Waiting" || !strings.Contains(c.Message, "update deferred by lock "+lock) {
+		t.Errorf("Ready = %+v", c)
+	}
+	if w := st.Workloads[0]; !strings.Contains(w.Message, "update deferred") {
+		t.Errorf("workload = %+v", w)
+	}
+
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	a.mustOnce()
+	if v := modelVersion(t, port); !strings.Contains(v, `"v2"`) {
+		t.Errorf("model version = %s, want v2 once the lock was released", v)
 	}
 }

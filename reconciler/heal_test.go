@@ -124,6 +124,9 @@ func TestCrashLoopRollsBack(t *testing.T) {
 	}
 	sup.looping["detector"] = false
 	st := h.rep.last().Status
+	if w := st.Workloads[0]; w.Restarts != 5 || !strings.HasPrefix(w.Message, "rolled back detector") {
+		t.Errorf("workload = %+v", w)
+	}
 	if len(st.Errors) != 1 || !strings.Contains(st.Errors[0].Reason, "crash loop (exit codes [3 3 3 3 3])") {
 		t.Errorf("errors = %+v", st.Errors)
 	}
@@ -183,6 +186,19 @@ func TestDriftIsCorrectedAndReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	if w := h.rep.last().Status.Workloads[0]; w.Message != "drift corrected: container changed outside gitfleet" {
+		t.Errorf("workload = %+v", w)
+	}
+}
+
+func TestCrashLoopWithoutFallbackIsReported(t *testing.T) {
+	sup := &fakeSupervisor{looping: map[string]bool{"detector": true}}
+	h := newHarness(t, insecure())
+	h.r.deps.Supervisor = sup
+	h.commit("rev1", map[string]string{"detector": workloadYAML("detector", digest("a"), "info")})
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	if w := h.rep.last().Status.Workloads[0]; w.Message != "crash loop (exit codes [3 3 3 3 3])" || w.Restarts != 5 {
 		t.Errorf("workload = %+v", w)
 	}
 }

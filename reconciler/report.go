@@ -88,7 +88,11 @@ func (r *Reconciler) workloads(desired []spec.Desired, actual []status.Instance)
 		w := status.Workload{Name: d.Name, Image: d.Spec.Image, State: status.StateMissing, Restarts: r.restarts[d.Name],
 			Message: r.acted[d.Name]}
 		if r.deps.Supervisor != nil {
-			w.Restarts, _ = r.deps.Supervisor.Restarts(d.Name)
+			var exits []int
+			w.Restarts, exits = r.deps.Supervisor.Restarts(d.Name)
+			if r.deps.Supervisor.CrashLoop(d.Name) && w.Message == "" {
+				w.Message = fmt.Sprintf("crash loop (exit codes %v)", exits)
+			}
 		}
 		if r.deps.Health != nil {
 			var msg string
