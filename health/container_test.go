@@ -2,9 +2,6 @@ package health_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,10 +19,9 @@ import (
 // The real probes against examples/model-server run by a private
 // containerd, one workload per behaviour.
 
+// withHash names ws as a workload, with the hash fleetd would give it.
 func withHash(name string, ws spec.WorkloadSpec) spec.Desired {
-	b, _ := json.Marshal(ws)
-	sum := sha256.Sum256(b)
-	return spec.Desired{Name: name, Spec: ws, Hash: "sha256:" + hex.EncodeToString(sum[:])}
+	return spec.Desired{Name: name, Spec: ws, Hash: spec.HashSpec(ws)}
 }
 
 func freePort(t *testing.T) int {

@@ -2,9 +2,6 @@ package runtime
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -106,10 +103,9 @@ func desired(name string, port int, env map[string]string) spec.Desired {
 	return withHash(name, ws)
 }
 
+// withHash names ws as a workload, with the hash fleetd would give it.
 func withHash(name string, ws spec.WorkloadSpec) spec.Desired {
-	b, _ := json.Marshal(ws)
-	sum := sha256.Sum256(b)
-	return spec.Desired{Name: name, Spec: ws, Hash: "sha256:" + hex.EncodeToString(sum[:])}
+	return spec.Desired{Name: name, Spec: ws, Hash: spec.HashSpec(ws)}
 }
 
 // freePort returns a host port nothing listens on.
