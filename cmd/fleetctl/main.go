@@ -18,6 +18,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gitfleet/gitfleet/internal/version"
 )
 
 func main() {
@@ -138,7 +140,9 @@ Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
   source <(fleetctl completion bash)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String("fleetctl"),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = false
 	root.AddCommand(
 		newValidateCmd(),

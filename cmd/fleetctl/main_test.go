@@ -224,4 +224,7 @@ func TestUsageExitCodes(t *testing.T) {
 	if r := fleetctl(t, "--help"); !strings.Contains(r.stdout, "Examples:") || !strings.Contains(r.stdout, "fleetctl plan --base") {
 		t.Errorf("--help does not show examples:\n%s", r.stdout)
 	}
+	if r := fleetctl(t, "--version"); r.code != 0 || !strings.HasPrefix(r.stdout, "fleetctl ") || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("--version: exit %d, printed %q, want one line \"fleetctl <version> (…)\"", r.code, r.stdout)
+	}
 }

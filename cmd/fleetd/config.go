@@ -94,8 +94,12 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	})
 	fs.StringVar(&flagCfg.DiskReserve, "disk-reserve", "", "disk `space` a pull must leave free where containerd keeps images, e.g. 512Mi (default 256Mi)")
 	fs.BoolVar(&opt.once, "once", false, "run one pass and exit; the exit status says whether it succeeded")
+	fs.BoolVar(&opt.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
+	}
+	if opt.version {
+		return nil, &opt, nil
 	}
 	if fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -171,6 +175,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 type options struct {
 	configFile string
 	once       bool
+	version    bool
 }
 
 // complete fills defaults and checks the result.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestConfigErrors(t *testing.T) {
 
 func TestUsageExitsCleanly(t *testing.T) {
 	var out bytes.Buffer
-	if code := run([]string{"--help"}, &out); code != 0 {
+	if code := run([]string{"--help"}, io.Discard, &out); code != 0 {
 		t.Errorf("--help exit code = %d", code)
 	}
 	for _, want := range []string{"fleetd keeps this node's model containers", "-insecure-skip-verify", "-allow-revision"} {
@@ -87,7 +88,20 @@ func TestUsageExitsCleanly(t *testing.T) {
 			t.Errorf("--help does not mention %q", want)
 		}
 	}
-	if code := run([]string{"--bogus"}, io.Discard); code != 2 {
+	if code := run([]string{"--bogus"}, io.Discard, io.Discard); code != 2 {
 		t.Errorf("bad flag exit code = %d, want 2", code)
+	}
+}
+
+// TestVersion: --version needs no other flag (no --repo) and prints one
+// line naming the program and the Go toolchain it was built with.
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--version"}, &out, io.Discard); code != 0 {
+		t.Fatalf("--version exit code = %d", code)
+	}
+	line := out.String()
+	if !strings.HasPrefix(line, "fleetd ") || !strings.Contains(line, goruntime.Version()) || strings.Count(line, "\n") != 1 {
+		t.Errorf("--version printed %q, want one line \"fleetd <version> (… %s …)\"", line, goruntime.Version())
 	}
 }
