@@ -110,6 +110,7 @@ fleetctl makes a pull request reviewable and its images trustworthy.
   schema     the JSON Schema of the format, for editors
   sign       sign an image with a cosign key (legacy .sig or sigstore bundle)
   verify     verify an image's signatures or a commit's signature, offline
+  keygen     make an image signing key pair (cosign.key, cosign.pub) without cosign
 
 Output that is data takes --output (text, json, markdown; github for validate).
 Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
@@ -129,7 +130,8 @@ Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
   #   # yaml-language-server: $schema=fleet.schema.json
   fleetctl schema > fleet.schema.json
 
-  # Sign and verify a model image
+  # Make an image key pair, sign and verify a model image
+  fleetctl keygen
   COSIGN_PASSWORD=… fleetctl sign image registry.example.com/models/detector:v2 --key cosign.key
   fleetctl verify image registry.example.com/models/detector@sha256:… --key trust/cosign.pub
 
@@ -152,6 +154,7 @@ Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
 		newSignCmd(),
 		newVerifyCmd(),
 		newStatusCmd(),
+		newKeygenCmd(),
 	)
 	return root
 }
