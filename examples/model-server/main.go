@@ -25,6 +25,9 @@ import (
 // crashExitCode is the exit status after --crash-after.
 const crashExitCode = 3
 
+// readyFilePoll is how often --ready-file is looked for.
+const readyFilePoll = 50 * time.Millisecond
+
 // exitError carries a process exit status out of run.
 type exitError struct {
 	code int
@@ -56,6 +59,7 @@ type config struct {
 	failHealth bool
 	crashAfter time.Duration
 	startDelay time.Duration
+	readyFile  string
 	logLevel   slog.Level
 }
 
@@ -68,6 +72,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	fs.BoolVar(&c.failHealth, "fail-health", false, "make /healthz always answer 503 (for failure tests)")
 	fs.DurationVar(&c.crashAfter, "crash-after", 0, "exit with status 3 after this long (for failure tests; 0: never)")
 	fs.DurationVar(&c.startDelay, "start-delay", 0, "answer /healthz with 503 for this long after start (for failure tests)")
+	fs.StringVar(&c.readyFile, "ready-file", "", "answer /healthz with 503 until this file exists (for slow-start tests)")
 	if err := fs.Parse(args); err != nil {
 		return c, &exitError{2, err}
 	}
@@ -113,9 +118,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 		listening(ln.Addr())
 	}
 
-	// The model is ready once the start delay has passed.
+	// The model is ready once the start delay has passed and the ready
+	// file, if any, exists.
 	ready := time.NewTimer(c.startDelay)
 	defer ready.Stop()
+	waiting := false
 	var crash <-chan time.Time
 	if c.crashAfter > 0 {
 		t := time.NewTimer(c.crashAfter)
@@ -125,6 +132,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	for {
 		select {
 		case <-ready.C:
+			if _, err := os.Stat(c.readyFile); c.readyFile != "" && err != nil {
+				if !waiting {
+					log.Info("waiting for the ready file", "path", c.readyFile)
+					waiting = true
+				}
+				ready.Reset(readyFilePoll)
+				continue
+			}
 			s.model.Store(model)
 			log.Info("model ready", "model", model.Version)
 		case <-crash:

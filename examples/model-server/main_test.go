@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +51,7 @@ func start(t *testing.T, ctx context.Context, args ...string) (string, <-chan er
 		return "http://" + a, done, &logs
 	case err := <-done:
 		t.Fatalf("run: %v; log:\n%s", err, logs.String())
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("server did not start")
 	}
 	return "", nil, nil
@@ -69,20 +71,14 @@ func healthz(t *testing.T, url string) int {
 func TestRunServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	url, done, logs := start(t, ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for healthz(t, url) != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("never healthy")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "healthy", func() bool { return healthz(t, url) == http.StatusOK })
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("run after cancel = %v, want nil", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("no shutdown")
 	}
 	if !strings.Contains(logs.String(), "shutting down") {
@@ -93,26 +89,50 @@ func TestRunServesAndShutsDown(t *testing.T) {
 func TestRunStartDelay(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	url, _, _ := start(t, ctx, "--start-delay", "300ms")
+	url, _, _ := start(t, ctx, "--start-delay", "1h")
 	if got := healthz(t, url); got != http.StatusServiceUnavailable {
 		t.Fatalf("healthz during start delay = %d, want 503", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for healthz(t, url) != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("never healthy after start delay")
-		}
-		time.Sleep(20 * time.Millisecond)
+	url, _, _ = start(t, ctx, "--start-delay", "100ms")
+	eventually(t, "healthy after the start delay", func() bool { return healthz(t, url) == http.StatusOK })
+}
+
+func TestRunReadyFile(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := filepath.Join(t.TempDir(), "ready")
+	url, _, logs := start(t, ctx, "--ready-file", ready)
+	eventually(t, "the server to look for the ready file", func() bool {
+		return strings.Contains(logs.String(), "waiting for the ready file")
+	})
+	if got := healthz(t, url); got != http.StatusServiceUnavailable {
+		t.Fatalf("healthz before the ready file exists = %d, want 503", got)
 	}
+	if err := os.WriteFile(ready, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "healthy once the ready file exists", func() bool { return healthz(t, url) == http.StatusOK })
 }
 
 func TestRunFailHealth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	url, _, _ := start(t, ctx, "--fail-health")
-	time.Sleep(50 * time.Millisecond)
 	if got := healthz(t, url); got != http.StatusServiceUnavailable {
 		t.Errorf("healthz with --fail-health = %d, want 503", got)
+	}
+}
+
+// eventually polls cond until it holds; it fails after a minute, a bound
+// for a hung server, not a performance target.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -124,7 +144,7 @@ func TestRunCrashAfter(t *testing.T) {
 		if !errors.As(err, &ee) || ee.code != 3 {
 			t.Fatalf("run = %v, want exit status 3", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("did not crash")
 	}
 }
