@@ -119,12 +119,17 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// get GETs path from the workload on port, waiting up to 10 s for it to
-// serve. It returns the status code and body.
+// waitLimit bounds every wait for an event in these tests. It only turns
+// a hang into a failure that says what was awaited: waits return as soon
+// as the event happens, and no test asserts how long one took.
+const waitLimit = 2 * time.Minute
+
+// get GETs path from the workload on port, waiting for it to serve. It
+// returns the status code and body.
 func get(t *testing.T, port int, path string) (int, string) {
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
@@ -142,10 +147,10 @@ func get(t *testing.T, port int, path string) (int, string) {
 	}
 }
 
-// waitFor polls cond for up to 10 s.
+// waitFor polls cond until it holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

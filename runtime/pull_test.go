@@ -57,14 +57,13 @@ func interruptPull(t *testing.T, e *env) {
 	go func() {
 		defer cancel()
 		<-stalled
-		for range 500 {
+		for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			ingests, _ := e.c.client.ContentStore().ListStatuses(nctx)
 			for _, st := range ingests {
 				if st.Offset > 0 {
 					return
 				}
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 	}()
 	if err := e.c.Pull(ctx, echo.ref, registries()); err == nil {

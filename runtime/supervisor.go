@@ -103,9 +103,11 @@ type RestartStatus struct {
 	LastExits []int
 	// LastExit is when the task last exited; zero if never seen.
 	LastExit time.Time
-	// NextRestart is when the task will be restarted; zero when no restart
-	// is pending.
-	NextRestart time.Time
+	// NextRestart is when the task will be restarted, RestartDelay the
+	// backoff that set it (after the exit or a failed restart); both zero
+	// when no restart is pending.
+	NextRestart  time.Time
+	RestartDelay time.Duration
 	// Stopped is true when the task exited and its policy says it stays
 	// stopped (never, or on-failure after exit code 0).
 	Stopped bool
@@ -136,6 +138,7 @@ type tracked struct {
 	quick            int // consecutive exits that came sooner than BackoffReset after a start
 	startedAt        time.Time
 	next             time.Time
+	delay            time.Duration // of the pending restart
 	timer            *time.Timer
 	stopped          bool
 }
@@ -357,7 +360,7 @@ func (s *Supervisor) track(id string, v ctrView, now time.Time) *tracked {
 
 // schedule restarts the container after delay. s.mu is held.
 func (s *Supervisor) schedule(ctx context.Context, id string, t *tracked, delay time.Duration) {
-	t.next = time.Now().Add(delay)
+	t.next, t.delay = time.Now().Add(delay), delay
 	t.timer = time.AfterFunc(delay, func() {
 		select {
 		case s.due <- id:
@@ -374,7 +377,7 @@ func (s *Supervisor) restartDue(ctx context.Context, id string) {
 		s.mu.Unlock()
 		return // forgotten meanwhile
 	}
-	t.timer, t.next = nil, time.Time{}
+	t.timer, t.next, t.delay = nil, time.Time{}, 0
 	restarts, exits := t.restarts+1, append([]exitRecord(nil), t.exits...)
 	s.mu.Unlock()
 
@@ -433,7 +436,7 @@ func (s *Supervisor) stopTimers() {
 func (t *tracked) stopTimer() {
 	if t.timer != nil {
 		t.timer.Stop()
-		t.timer, t.next = nil, time.Time{}
+		t.timer, t.next, t.delay = nil, time.Time{}, 0
 	}
 }
 
@@ -476,7 +479,7 @@ func (s *Supervisor) Status(workload string) (st RestartStatus, ok bool) {
 		return RestartStatus{}, false
 	}
 	st = RestartStatus{Container: bestID, Policy: best.policy, Restarts: best.restarts,
-		NextRestart: best.next, Stopped: best.stopped, CrashLoop: s.crashLoop(best, now)}
+		NextRestart: best.next, RestartDelay: best.delay, Stopped: best.stopped, CrashLoop: s.crashLoop(best, now)}
 	for _, e := range best.exits {
 		st.LastExits = append(st.LastExits, e.code)
 	}

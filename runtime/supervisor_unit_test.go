@@ -148,8 +148,8 @@ func TestBackoffGrowsToCapAndFlagsCrashLoop(t *testing.T) {
 	}, func(t *testing.T, s *Supervisor, b *fakeBackend) {
 		b.exit("w", 3, true)
 		synctest.Wait()
-		if st, _ := s.Status("w"); st.CrashLoop || st.NextRestart.IsZero() {
-			t.Errorf("after one exit: %+v, want a restart pending, no crash loop", st)
+		if st, _ := s.Status("w"); st.CrashLoop || st.RestartDelay != time.Second || !st.NextRestart.Equal(time.Now().Add(time.Second)) {
+			t.Errorf("after one exit: %+v, want a restart pending in 1s, no crash loop", st)
 		}
 		time.Sleep(2 * time.Minute)
 		synctest.Wait()
