@@ -179,7 +179,7 @@ func signal(t *testing.T, d *daemon, sig syscall.Signal) error {
 	case err := <-d.done:
 		d.done <- err
 		return err
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("fleetd did not exit")
 		return nil
 	}

@@ -62,7 +62,7 @@ spec:
 
 func modelVersion(t *testing.T, port int) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // a bound for a hang only
 	for {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/version", port))
 		if err == nil {

@@ -12,10 +12,12 @@ import (
 )
 
 // TestFleetdRolloutWaves: the second wave applies a revision only after the
-// canary has reported it healthy for healthyFor, read from the canary's
-// status ref.
+// canary has reported it healthy for the gate's healthyFor, read from the
+// canary's status ref. No step depends on how fast a pass is: the gate that
+// must hold is an hour long, and the test waits for a short gate to open
+// by the canary's own report.
 func TestFleetdRolloutWaves(t *testing.T) {
-	const healthyFor = 4 * time.Second
+	const shortGate = 3 * time.Second
 	ctd := runtimetest.StartT(t)
 	reg := ocitest.StartDockerRegistry(t)
 	img := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
@@ -24,7 +26,8 @@ func TestFleetdRolloutWaves(t *testing.T) {
 	f := &fleet{repo: repo, registry: reg}
 	f.writeFleet()
 	f.workload("defect", img, 1, "info")
-	repo.Write("groups/line-a.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
+	group := func(healthyFor time.Duration) {
+		repo.Write("groups/line-a.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
 kind: Group
 metadata: {name: line-a}
 spec:
@@ -36,6 +39,8 @@ spec:
       - {name: rest}
     gate: {healthyFor: %s, minHealthy: 100%%}
 `, healthyFor))
+	}
+	group(time.Hour)
 	ports := map[string]int{}
 	for _, n := range []string{"canary-01", "press-01"} {
 		ports[n] = gittest.FreePort(t)
@@ -80,11 +85,25 @@ spec:
 		held(t, "canary-01: healthy for")
 	})
 
-	t.Run("the gate opens after healthyFor", func(t *testing.T) {
-		time.Sleep(healthyFor)
+	// waitGate sleeps until the canary's report has been Ready for the
+	// short gate: a lower bound, which load can only lengthen.
+	waitGate := func(t *testing.T) {
+		t.Helper()
+		c := canary.report().Status.Conditions[0]
+		if c.Status != "True" || c.LastTransitionTime.IsZero() {
+			t.Fatalf("canary Ready = %+v, want True since a known time", c)
+		}
+		time.Sleep(time.Until(c.LastTransitionTime.Add(shortGate)))
+	}
+
+	t.Run("the gate opens once the canary was healthy long enough", func(t *testing.T) {
+		group(shortGate)
+		rev := repo.Commit("line a: a shorter gate")
+		canary.mustOnce()
+		waitGate(t)
 		press.mustOnce()
-		if in := press.running("defect"); in.Revision != rev1 {
-			t.Errorf("press-01 runs %s, want %s", in.Revision, rev1)
+		if in := press.running("defect"); in.Revision != rev {
+			t.Errorf("press-01 runs %s, want %s", in.Revision, rev)
 		}
 	})
 
@@ -97,7 +116,7 @@ spec:
 			t.Error("press-01 changed before the canary had the new revision")
 		}
 		canary.mustOnce()
-		time.Sleep(healthyFor)
+		waitGate(t)
 		press.mustOnce()
 		if in := press.running("defect"); in.Revision != rev2 {
 			t.Errorf("press-01 runs %s, want %s", in.Revision, rev2)

@@ -203,7 +203,7 @@ func TestBinaryRunsFromLayer(t *testing.T) {
 		t.Fatalf("the image holds a linux binary; this test runs on linux only, not %s", runtime.GOOS)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "model-server"),
 		"--weights", filepath.Join(root, "model/weights.json"), "--listen", "127.0.0.1:0")
@@ -234,7 +234,7 @@ func TestBinaryRunsFromLayer(t *testing.T) {
 	}
 
 	var health int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get(url + "/healthz"); err == nil {
 			resp.Body.Close()
 			if health = resp.StatusCode; health == http.StatusOK {

@@ -118,7 +118,7 @@ func startDockerRegistry(dir string) (host string, stop func(), err error) {
 		}
 	})
 
-	if err := waitForV2(addr, exited, 15*time.Second); err != nil {
+	if err := waitForV2(addr, exited, 2*time.Minute); err != nil {
 		stop()
 		logText, _ := os.ReadFile(logPath)
 		if bytes.Contains(logText, []byte("address already in use")) {

@@ -33,7 +33,7 @@ type Options struct {
 	Binary string
 	// Log receives the daemon's output. Default: <Dir>/containerd.log.
 	Log io.Writer
-	// StartTimeout bounds the wait for the socket. Default 20s.
+	// StartTimeout bounds the wait for the socket. Default 2m.
 	StartTimeout time.Duration
 }
 
@@ -97,7 +97,7 @@ func Start(opts Options) (*Daemon, error) {
 		d.binary = "containerd"
 	}
 	if d.timeout == 0 {
-		d.timeout = 20 * time.Second
+		d.timeout = 2 * time.Minute // a bound for a hang, not a target: machines are shared
 	}
 	if d.dir == "" {
 		dir, err := os.MkdirTemp("", "ctd")
