@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 )
@@ -132,11 +135,13 @@ func TestDigestMismatch(t *testing.T) {
 	}
 }
 
-// TestRequestCounts measures the requests one verification makes. Rounds:
-// ping; the image manifest (concurrently with round 1 for a digest ref,
-// before it for a tag); 1: .sig manifest, referrers API, fallback tag;
-// 2: payload blobs, referrer manifests; 3: bundle blobs.
-func TestRequestCounts(t *testing.T) {
+// TestVerificationRequestBudget states what verifying an image may cost a
+// registry, as an operator would check it: not one blob of the image itself
+// (config or layers: model layers can be gigabytes) is downloaded, the
+// number of requests does not grow with the number of layers, and it stays
+// within what the signature formats need (budget). A tag costs no more
+// than a digest, and an unsigned image is refused either way.
+func TestVerificationRequestBudget(t *testing.T) {
 	for _, r := range registries {
 		t.Run(r.name, func(t *testing.T) {
 			var rec ocitest.Recorder
@@ -150,61 +155,115 @@ func TestRequestCounts(t *testing.T) {
 				t.Cleanup(srv.Close)
 				host = strings.TrimPrefix(srv.URL, "http://")
 			}
-			testRequestCounts(t, &rec, host)
+			testRequestBudget(t, &rec, host)
 		})
 	}
 }
 
-func testRequestCounts(t *testing.T, rec *ocitest.Recorder, host string) {
+// budget is the most requests one verification needs by the formats it
+// reads: the API version check and the image manifest; the legacy
+// signature manifest (tag sha256-<hex>.sig) and one blob per signature in
+// it; the referrers list (the referrers API, and the sha256-<hex> fallback
+// tag for registries without it) and, per referrer, its manifest and its
+// bundle blob.
+func budget(legacySigs, referrers int) int {
+	return 2 + (1 + legacySigs) + (2 + 2*referrers)
+}
+
+func testRequestBudget(t *testing.T, rec *ocitest.Recorder, host string) {
 	key := newECDSA(t)
 	ks := keySet(t, map[string]crypto.Signer{"a.pub": key})
 	opts := optsFor(host)
 	ctx := ctxT(t)
+	repo := host + "/models/budget"
 
-	legacy := ocitest.RandomImage(t, host, "models/count")
-	bundled := ocitest.RandomImage(t, host, "models/count")
-	both := ocitest.RandomImage(t, host, "models/count")
-	unsigned := ocitest.RandomImage(t, host, "models/count")
-	for _, s := range []struct {
-		ref  string
-		sign func(context.Context, string, crypto.Signer, Options) error
-	}{{legacy, SignLegacy}, {bundled, SignBundle}, {both, SignLegacy}, {both, SignBundle}} {
-		if err := s.sign(ctx, s.ref, key, opts); err != nil {
+	// push pushes a random image of n layers under ref and returns its
+	// digest reference and the digests of its own blobs.
+	push := func(n int, ref string) (string, []string) {
+		img, err := random.Image(256, int64(n))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, tc := range []struct {
-		name                      string
-		ref                       string
-		wantTotal, wantBlobs, max int
-	}{
-		// ping + image manifest + (.sig, referrers, fallback tag) + blob
-		{"legacy", legacy, 6, 1, 6},
-		// ping + image manifest + (.sig, referrers, fallback tag) + referrer manifest + bundle blob
-		{"bundle", bundled, 7, 1, 7},
-		{"both", both, 8, 2, 8},
-		{"unsigned", unsigned, 5, 0, 5},
-	} {
-		rec.Reset()
-		start := time.Now()
-		_, err := Verify(ctx, tc.ref, ks, opts)
-		elapsed := time.Since(start)
-		if (err == nil) == (tc.name == "unsigned") {
-			t.Fatalf("%s: Verify = %v", tc.name, err)
+		cfg, err := img.ConfigName()
+		if err != nil {
+			t.Fatal(err)
 		}
-		total, blobs := len(rec.Requests()), rec.Count(http.MethodGet, "/blobs/")
-		t.Logf("%-8s %d requests (%d blob GETs) in %v: %v", tc.name, total, blobs, elapsed.Round(time.Microsecond), rec.Requests())
-		if total != tc.wantTotal || blobs != tc.wantBlobs {
-			t.Errorf("%s: %d requests, %d blobs; want %d and %d", tc.name, total, blobs, tc.wantTotal, tc.wantBlobs)
+		own := []string{cfg.String()}
+		layers, err := img.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range layers {
+			d, err := l.Digest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			own = append(own, d.String())
+		}
+		return ocitest.Push(t, img, ref), own
+	}
+	// verify verifies ref and checks the request log against the budget.
+	verify := func(what, ref string, own []string, legacySigs, referrers int) int {
+		t.Helper()
+		rec.Reset()
+		_, err := Verify(ctx, ref, ks, opts)
+		if signed := legacySigs+referrers > 0; signed && err != nil {
+			t.Fatalf("%s: Verify = %v, want accepted", what, err)
+		} else if !signed && !errors.Is(err, ErrRefused) {
+			t.Fatalf("%s: Verify = %v, want refused", what, err)
+		}
+		reqs := rec.Requests()
+		for _, q := range reqs {
+			for _, d := range own {
+				if q.Method == http.MethodGet && strings.HasSuffix(q.Path, "/blobs/"+d) {
+					t.Errorf("%s: verification downloaded the image's own blob %s", what, d)
+				}
+			}
+		}
+		if n, max := len(reqs), budget(legacySigs, referrers); n > max {
+			t.Errorf("%s: %d requests, over the budget of %d: %v", what, n, max, reqs)
+		}
+		return len(reqs)
+	}
+
+	type signing struct {
+		name           string
+		legacy, bundle bool
+	}
+	b2i := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	for _, sg := range []signing{{"unsigned", false, false}, {"legacy", true, false}, {"bundle", false, true}, {"both", true, true}} {
+		var counts []int
+		for _, layers := range []int{1, 8} {
+			ref, own := push(layers, repo)
+			if sg.legacy {
+				if err := SignLegacy(ctx, ref, key, opts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if sg.bundle {
+				if err := SignBundle(ctx, ref, key, opts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			what := fmt.Sprintf("%s, %d layers", sg.name, layers)
+			counts = append(counts, verify(what, ref, own, b2i(sg.legacy), b2i(sg.bundle)))
+		}
+		if counts[0] != counts[1] {
+			t.Errorf("%s: %d requests for 1 layer, %d for 8: the cost grows with the image", sg.name, counts[0], counts[1])
 		}
 	}
 
-	// A tag ref costs nothing more: the tag's manifest is the image manifest.
-	rec.Reset()
-	if _, err := Verify(ctx, host+"/models/count:latest", ks, opts); err == nil {
-		t.Log("latest is signed") // latest is the last pushed (unsigned) image
+	// By tag: the tag's manifest is the image's, so the budget is the same.
+	_, own := push(3, repo+":unsigned")
+	verify("unsigned by tag", repo+":unsigned", own, 0, 0)
+	ref, own := push(3, repo+":signed")
+	if err := SignLegacy(ctx, ref, key, opts); err != nil {
+		t.Fatal(err)
 	}
-	if n := len(rec.Requests()); n != 5 {
-		t.Errorf("tag ref: %d requests, want 5: %v", n, rec.Requests())
-	}
+	verify("signed by tag", repo+":signed", own, 1, 0)
 }
