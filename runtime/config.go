@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -16,6 +17,8 @@ const (
 	DefaultStopTimeout = 10 * time.Second
 	// DefaultReserveBytes is the disk space a pull leaves free.
 	DefaultReserveBytes = 256 << 20
+	// DefaultMountDir holds the staged binds of mount sources.
+	DefaultMountDir = "/run/gitfleet/mounts"
 	// DefaultCDIDevicePrefix names GPU n as the CDI device
 	// "nvidia.com/gpu=<n>", as NVIDIA's nvidia-ctk generates them.
 	DefaultCDIDevicePrefix = "nvidia.com/gpu"
@@ -55,6 +58,13 @@ type Config struct {
 	// CDISpecDirs are the directories of CDI spec files. Default
 	// DefaultCDISpecDirs.
 	CDISpecDirs []string
+	// MountDir is where the agent binds each mount source it has opened
+	// and checked, one directory per container, before the container's
+	// task starts (see mount.go). It must be on a path only root can
+	// change, never below a host path workloads may mount. Default
+	// DefaultMountDir; tmpfs suits it: the binds are made again at every
+	// start.
+	MountDir string
 	// ReserveBytes is disk space a pull must leave free on the filesystem
 	// of containerd's content store. Default DefaultReserveBytes.
 	ReserveBytes int64
@@ -68,6 +78,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CDIDevicePrefix != "" && strings.Count(c.CDIDevicePrefix, "/") != 1 {
 		errs = append(errs, fmt.Errorf("runtime: CDIDevicePrefix %q: want vendor/class, e.g. nvidia.com/gpu", c.CDIDevicePrefix))
+	}
+	if c.MountDir != "" && !filepath.IsAbs(c.MountDir) {
+		errs = append(errs, fmt.Errorf("runtime: MountDir %q must be absolute", c.MountDir))
 	}
 	if c.StopTimeout < 0 {
 		errs = append(errs, errors.New("runtime: StopTimeout must not be negative"))
@@ -94,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CDIDevicePrefix == "" {
 		c.CDIDevicePrefix = DefaultCDIDevicePrefix
+	}
+	if c.MountDir == "" {
+		c.MountDir = DefaultMountDir
 	}
 	if c.ReserveBytes == 0 {
 		c.ReserveBytes = DefaultReserveBytes

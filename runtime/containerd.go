@@ -48,6 +48,9 @@ const (
 	// container with; a container whose spec was edited by hand no longer
 	// matches it (see Drift).
 	LabelOCISpecHash = "gitfleet.dev/oci-spec-hash"
+	// LabelMounts records each mount's allowed root and source (JSON), so
+	// that every start opens the sources again beneath their roots.
+	LabelMounts = "gitfleet.dev/mounts"
 )
 
 // managedFilter selects the containers the agent owns.
@@ -106,7 +109,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Containerd, error)
 		client.Close()
 		return nil, fmt.Errorf("runtime: containerd at %s: %w", cfg.Address, err)
 	}
-	return &Containerd{cfg: cfg, client: client, log: log, stopping: map[string]bool{}}, nil
+	c := &Containerd{cfg: cfg, client: client, log: log, stopping: map[string]bool{}}
+	if err := c.sweepMounts(ctx); err != nil {
+		log.WarnContext(ctx, "runtime: stale mount staging left", logKeyError, err)
+	}
+	return c, nil
 }
 
 // Close closes the connection to containerd. Containers keep running.

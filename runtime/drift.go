@@ -25,9 +25,13 @@ import (
 //     the container with an empty SpecHash, so the plan replaces it, and Run
 //     replaces it even though its ID is the desired one;
 //   - LabelSpecHash edited: List reports the edited hash, Run replaces it;
-//   - LabelManaged or LabelWorkload removed or edited: the container is no
-//     longer the workload's; Run removes the container that holds the
-//     workload's ID before it creates the new one.
+//   - LabelWorkload edited: the container is no longer the workload's; Run
+//     removes the container that holds the workload's ID (it still carries
+//     LabelManaged) before it creates the new one;
+//   - LabelManaged removed or edited: the container is no longer the
+//     agent's, and the agent never touches what it does not own: Run refuses
+//     the workload with a *ClashError naming the container that holds its
+//     ID, and leaves that container running; other workloads go on.
 //
 // Not seen: changes inside the running container (files written, processes
 // started by exec) and a paused task (reported running; its health probe
@@ -80,8 +84,26 @@ func (c *Containerd) driftOf(ctx context.Context, ctr containerd.Container, hash
 	return specDrift(info), nil
 }
 
-// removeForeign removes the container with ID id when it exists although it
-// is not among the workload's containers: its labels were edited by hand.
+// ClashError refuses a workload whose container ID is held by a container
+// the agent does not own (it lacks LabelManaged=true). That container is
+// left alone.
+type ClashError struct {
+	Workload  string
+	Container string
+	// Managed is the foreign container's LabelManaged, if any.
+	Managed string
+}
+
+func (e *ClashError) Error() string {
+	return fmt.Sprintf("workload %s: container %s, which gitfleet does not own (%s=%q), holds the ID the workload needs: left alone; remove or rename it by hand",
+		e.Workload, e.Container, LabelManaged, e.Managed)
+}
+
+// removeForeign clears the way for the workload's container of ID id when
+// another container holds that ID although it is not among the workload's
+// containers. One that still carries LabelManaged is the agent's (its
+// workload label was edited by hand) and is removed; any other is refused
+// with a *ClashError and left alone.
 func (c *Containerd) removeForeign(ctx context.Context, workload, id string) error {
 	ctr, err := c.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
@@ -93,6 +115,9 @@ func (c *Containerd) removeForeign(ctx context.Context, workload, id string) err
 	labels, err := ctr.Labels(ctx)
 	if err != nil {
 		return ignoreNotFound(err)
+	}
+	if labels[LabelManaged] != "true" {
+		return &ClashError{Workload: workload, Container: id, Managed: labels[LabelManaged]}
 	}
 	c.log.WarnContext(ctx, "replacing container with edited labels", logKeyWorkload, workload, logKeyContainer, id,
 		logKeyDrift, fmt.Sprintf("%s=%q %s=%q", LabelManaged, labels[LabelManaged], LabelWorkload, labels[LabelWorkload]))

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -49,8 +50,8 @@ func TestDriftIsSeenAndRepaired(t *testing.T) {
 			e.setLabels(t, id, map[string]string{LabelSpecHash: "sha256:0000000000000000"})
 			return true, status.StateRunning
 		}},
-		{"managed-label-removed", func(t *testing.T, e *env, id string) (bool, string) {
-			e.setLabels(t, id, map[string]string{LabelManaged: ""})
+		{"workload-label-edited", func(t *testing.T, e *env, id string) (bool, string) {
+			e.setLabels(t, id, map[string]string{LabelWorkload: "someone-else"})
 			return false, ""
 		}},
 		{"task-deleted", func(t *testing.T, e *env, id string) (bool, string) {
@@ -124,6 +125,63 @@ func TestDriftIsSeenAndRepaired(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A container the agent does not own that holds the ID a workload needs is
+// never stopped nor deleted: Run refuses that workload, naming the
+// container, and the other workloads go on.
+func TestForeignContainerLeftAlone(t *testing.T) {
+	e := setup(t)
+	e.pull(t)
+	port := freePort(t)
+	d := desired("clash", port, map[string]string{"WHO": "gitfleet"})
+	e.run(t, d, "rev1")
+	before := e.only(t, d)
+	// Someone takes the container over: it no longer carries the
+	// ownership label, and its spec is stale for the agent.
+	e.setLabels(t, before.ID, map[string]string{LabelManaged: ""})
+	if ins := e.list(t); len(ins) != 0 {
+		t.Fatalf("List after the ownership label was removed = %+v, want nothing", ins)
+	}
+
+	err := e.c.Run(t.Context(), d, "rev1")
+	var clash *ClashError
+	if !errors.As(err, &clash) || clash.Container != before.ID || !strings.Contains(err.Error(), "clash") || !strings.Contains(err.Error(), before.ID) {
+		t.Fatalf("Run with the ID held by a foreign container: %v, want a *ClashError naming %s", err, before.ID)
+	}
+	ctx := e.c.ns(t.Context())
+	ctr, err := e.c.client.LoadContainer(ctx, before.ID)
+	if err != nil {
+		t.Fatalf("foreign container gone: %v", err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		t.Fatalf("foreign container's task gone: %v", err)
+	}
+	if st, err := task.Status(ctx); err != nil || st.Status != containerd.Running || task.Pid() != before.PID {
+		t.Errorf("foreign container after Run: %v %v pid %d, want running as pid %d", st.Status, err, task.Pid(), before.PID)
+	}
+	if _, body := get(t, port, "/env"); !strings.Contains(body, "WHO=gitfleet") {
+		t.Errorf("foreign container stopped serving:\n%s", body)
+	}
+
+	// Another workload is not held up by the clash.
+	other := desired("other", freePort(t), nil)
+	e.run(t, other, "rev1")
+	e.only(t, other)
+	if err := e.c.Remove(t.Context(), "clash"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.client.LoadContainer(ctx, before.ID); err != nil {
+		t.Errorf("Remove of the workload deleted the foreign container: %v", err)
+	}
+	// Clean up by hand, as its owner would.
+	if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+		t.Fatal(err)
 	}
 }
 

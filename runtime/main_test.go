@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,22 +61,45 @@ func registries() []spec.Registry {
 
 // env is one test's private containerd and a client of it.
 type env struct {
-	d      *runtimetest.Daemon
-	c      *Containerd
-	logDir string
+	d        *runtimetest.Daemon
+	c        *Containerd
+	logDir   string
+	mountDir string
 }
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	e := &env{d: runtimetest.StartT(t), logDir: t.TempDir()}
+	e := &env{d: runtimetest.StartT(t), logDir: t.TempDir(), mountDir: t.TempDir()}
+	// Runs before the temporary directories are removed: a staged bind
+	// left behind must never let their removal reach into a host folder.
+	t.Cleanup(func() { unmountBelow(t, e.mountDir) })
 	e.c = e.connect(t)
 	return e
+}
+
+// unmountBelow detaches every mount below dir.
+func unmountBelow(t *testing.T, dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
 }
 
 // connect makes a new client, as an agent does when it starts.
 func (e *env) connect(t *testing.T) *Containerd {
 	t.Helper()
-	c, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, StopTimeout: 5 * time.Second},
+	c, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, MountDir: e.mountDir, StopTimeout: 5 * time.Second},
 		slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)

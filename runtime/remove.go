@@ -74,6 +74,9 @@ func (c *Containerd) remove(ctx context.Context, ctr containerd.Container) error
 	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); ignoreNotFound(err) != nil {
 		return fmt.Errorf("delete container %s: %w", ctr.ID(), err)
 	}
+	if err := c.unstageMounts(ctr.ID()); err != nil {
+		return err
+	}
 	c.setStopping(ctr.ID(), false)
 	if s := c.sup.Load(); s != nil {
 		s.forget(ctr.ID())

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -123,13 +122,28 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 			return nil, nil, fmt.Errorf("unpack %s: %w", ref, err)
 		}
 	}
-	specOpts, err := c.specOpts(image, d)
+	refs, err := mountRefs(d.Name, d.Spec.Mounts, d.HostPaths)
+	if err != nil {
+		return nil, nil, err
+	}
+	specOpts, err := c.specOpts(image, id, d)
 	if err != nil {
 		return nil, nil, err
 	}
 	policy := d.Spec.Restart
 	if policy == "" {
 		policy = spec.RestartAlways
+	}
+	labels := map[string]string{
+		LabelManaged:  "true",
+		LabelWorkload: d.Name,
+		LabelSpecHash: d.Hash,
+		LabelRevision: revision,
+		LabelPorts:    portsLabel(d.Spec.Ports),
+		LabelRestart:  policy,
+	}
+	if v := mountsLabel(refs); v != "" {
+		labels[LabelMounts] = v
 	}
 	// A snapshot left by an agent that died between creating it and its
 	// container would block the new one.
@@ -140,21 +154,13 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 		containerd.WithNewSnapshot(id, image),
 		containerd.WithRuntime(c.cfg.Runtime, nil),
 		containerd.WithNewSpec(specOpts...),
-		containerd.WithContainerLabels(map[string]string{
-			LabelManaged:  "true",
-			LabelWorkload: d.Name,
-			LabelSpecHash: d.Hash,
-			LabelRevision: revision,
-			LabelPorts:    portsLabel(d.Spec.Ports),
-			LabelRestart:  policy,
-		}),
+		containerd.WithContainerLabels(labels),
 		withOCISpecHash)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create container %s: %w", id, err)
 	}
-	task, err := ctr.NewTask(ctx, cio.LogFile(c.Logs(d.Name)))
+	task, err := c.newTask(ctx, ctr, labels)
 	if err != nil {
-		err = fmt.Errorf("create task %s: %w", id, err)
 		return nil, nil, errors.Join(err, c.remove(ctx, ctr))
 	}
 	return ctr, task, nil
@@ -163,7 +169,7 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 // specOpts turns a workload spec into OCI spec options: the image's
 // entrypoint with the spec's args in place of its CMD, env merged over the
 // image's, host networking, bind mounts and resource limits.
-func (c *Containerd) specOpts(image containerd.Image, d spec.Desired) ([]oci.SpecOpts, error) {
+func (c *Containerd) specOpts(image containerd.Image, id string, d spec.Desired) ([]oci.SpecOpts, error) {
 	ws := d.Spec
 	env := make([]string, 0, len(ws.Env))
 	for k, v := range ws.Env {
@@ -184,7 +190,8 @@ func (c *Containerd) specOpts(image containerd.Image, d spec.Desired) ([]oci.Spe
 			if m.ReadOnly {
 				mode = "ro"
 			}
-			mounts[i] = specs.Mount{Type: "bind", Source: m.Source, Destination: m.Target,
+			// The source is staged by newTask: see mount.go.
+			mounts[i] = specs.Mount{Type: "bind", Source: c.stagePath(id, i), Destination: m.Target,
 				Options: []string{"rbind", "rprivate", mode}}
 		}
 		opts = append(opts, oci.WithMounts(mounts))
@@ -240,7 +247,11 @@ func taskStatus(ctx context.Context, ctr containerd.Container) (containerd.Proce
 func (c *Containerd) restart(ctx context.Context, workload string, ctrs []containerd.Container) error {
 	var errs []error
 	for _, ctr := range ctrs {
-		task, err := ctr.NewTask(ctx, cio.LogFile(c.Logs(workload)))
+		var task containerd.Task
+		labels, err := ctr.Labels(ctx)
+		if err == nil {
+			task, err = c.newTask(ctx, ctr, labels)
+		}
 		if err == nil {
 			err = task.Start(ctx)
 		}

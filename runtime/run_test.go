@@ -55,6 +55,7 @@ func TestRunSeesArgsEnvMountsAndLimits(t *testing.T) {
 	d.Spec.Mounts = []spec.Mount{{Source: host, Target: "/models", ReadOnly: true}}
 	d.Spec.Resources = spec.Resources{Memory: "64Mi", CPU: "500m"}
 	d = withHash(d.Name, d.Spec)
+	d.HostPaths = []string{host}
 	e.run(t, d, "rev1")
 
 	if _, body := get(t, port, "/args"); !strings.HasPrefix(body, "/echo\n--port\n") || strings.Contains(body, "8080") {
@@ -226,8 +227,10 @@ func TestRunFailedReplacementKeepsOld(t *testing.T) {
 	before := e.only(t, v1)
 
 	v2 := desired("detector", port, map[string]string{"VERSION": "2"})
-	v2.Spec.Mounts = []spec.Mount{{Source: filepath.Join(t.TempDir(), "missing"), Target: "/models"}}
+	hostDir := t.TempDir()
+	v2.Spec.Mounts = []spec.Mount{{Source: filepath.Join(hostDir, "missing"), Target: "/models"}}
 	v2 = withHash(v2.Name, v2.Spec)
+	v2.HostPaths = []string{hostDir}
 	err := e.c.Run(t.Context(), v2, "rev2")
 	if err == nil || !strings.Contains(err.Error(), "run detector") {
 		t.Fatalf("Run with a missing mount source: %v, want an error naming the workload", err)

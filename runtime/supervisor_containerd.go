@@ -9,7 +9,6 @@ import (
 
 	containerd "github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
-	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/events"
 	"github.com/containerd/typeurl/v2"
@@ -188,9 +187,9 @@ func (b *containerdBackend) restart(ctx context.Context, id string, restarts int
 	} else if !errdefs.IsNotFound(err) {
 		return false, time.Time{}, fmt.Errorf("container %s: task: %w", id, err)
 	}
-	task, err := ctr.NewTask(ctx, cio.LogFile(c.Logs(labels[LabelWorkload])))
+	task, err := c.newTask(ctx, ctr, labels)
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("create task %s: %w", id, err)
+		return false, time.Time{}, err
 	}
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(ctx)

@@ -82,7 +82,7 @@ func (r *Repo) Resolve(node string, localLabels map[string]string) ([]Desired, e
 			o := d.origin(p)
 			r.report(&errs, o.key, o.at.join(p), fmt.Errorf("workload %s on node %s: %w", name, node, err))
 		}, nil, &d.spec, hosts, false)
-		out = append(out, Desired{Name: name, Spec: d.spec, Hash: HashSpec(d.spec)})
+		out = append(out, Desired{Name: name, Spec: d.spec, Hash: HashSpec(d.spec), HostPaths: slices.Clone(hosts.paths)})
 	}
 	if err := errs.err(); err != nil {
 		return nil, err

@@ -324,4 +324,9 @@ type Desired struct {
 	// Hash is a stable hash of Spec ("sha256:<hex>" of its canonical JSON);
 	// it changes exactly when the container must be replaced.
 	Hash string
+	// HostPaths are fleet.yaml's spec.hostPaths when the workload was
+	// resolved: the roots the runtime resolves each mount source beneath,
+	// again at every start, without following links. They decide where a
+	// mount may come from, not what runs, so they are not part of Hash.
+	HostPaths []string `json:",omitempty"`
 }

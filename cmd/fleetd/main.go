@@ -122,6 +122,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	rt, err := runtime.New(ctx, runtime.Config{
 		Address: cfg.ContainerdAddress, Namespace: cfg.Namespace,
 		LogDir:          filepath.Join(cfg.StateDir, "logs"),
+		MountDir:        filepath.Join(cfg.StateDir, "mounts"),
 		CDIDevicePrefix: cfg.CDIDevicePrefix, CDISpecDirs: cfg.CDISpecDirs,
 		ReserveBytes: reserve,
 	}, log)

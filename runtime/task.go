@@ -1,0 +1,30 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+)
+
+// newTask creates ctr's task, not yet started. Every task the agent
+// creates goes through it (Run, the restarts of Run and of the
+// Supervisor), so that each start checks the host again: the mount sources
+// are opened anew beneath their allowed roots and staged (mount.go).
+// labels are ctr's.
+func (c *Containerd) newTask(ctx context.Context, ctr containerd.Container, labels map[string]string) (containerd.Task, error) {
+	workload := labels[LabelWorkload]
+	refs, err := parseMountsLabel(labels[LabelMounts])
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", ctr.ID(), err)
+	}
+	if err := c.stageMounts(workload, ctr.ID(), refs); err != nil {
+		return nil, err
+	}
+	task, err := ctr.NewTask(ctx, cio.LogFile(c.Logs(workload)))
+	if err != nil {
+		return nil, fmt.Errorf("create task %s: %w", ctr.ID(), err)
+	}
+	return task, nil
+}
