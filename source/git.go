@@ -43,6 +43,7 @@ type Git struct {
 	log  *slog.Logger
 	auth transport.AuthMethod
 	ref  plumbing.ReferenceName
+	refs *refLister
 
 	mu    sync.Mutex // guards store: go-git storage is not safe for concurrent use
 	store *store
@@ -61,6 +62,10 @@ func New(cfg Config, log *slog.Logger) (*Git, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", Redact(cfg.URL), err)
 	}
+	refs, err := newRefLister(cfg.URL, auth, cfg.PollTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", Redact(cfg.URL), err)
+	}
 	st, err := openStore(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -70,16 +75,19 @@ func New(cfg Config, log *slog.Logger) (*Git, error) {
 		log:   log.With(logURL, Redact(cfg.URL)),
 		auth:  auth,
 		ref:   plumbing.NewBranchReferenceName(cfg.Branch),
+		refs:  refs,
 		store: st,
 	}, nil
 }
 
-// Head returns the commit the branch points at on the remote. It costs one
-// ref advertisement, bounded by Config.PollTimeout, and nothing else.
+// Head returns the commit the branch points at on the remote, bounded by
+// Config.PollTimeout. It asks for that one ref with protocol v2 (ls-refs),
+// so its cost does not grow with the refs the repository holds; a server
+// without v2 sends its whole ref advertisement instead (protocol v0).
 func (g *Git) Head(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PollTimeout)
 	defer cancel()
-	refs, err := advertisedRefs(ctx, g.cfg.URL, g.auth)
+	refs, err := g.refs.list(ctx, g.ref.String())
 	if err != nil {
 		return "", remoteError("poll", g.cfg.URL, g.ref.String(), g.cfg.Auth, err)
 	}

@@ -96,6 +96,7 @@ type StatusWriter struct {
 	cfg  StatusConfig
 	log  *slog.Logger
 	auth transport.AuthMethod
+	refs *refLister
 	ref  plumbing.ReferenceName
 	file string // status/<node>.yaml
 
@@ -124,10 +125,15 @@ func NewStatusWriter(cfg StatusConfig, log *slog.Logger) (*StatusWriter, error) 
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", Redact(cfg.URL), err)
 	}
+	refs, err := newRefLister(cfg.URL, auth, cfg.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("status %s: %w", Redact(cfg.URL), err)
+	}
 	return &StatusWriter{
 		cfg:  cfg,
 		log:  log.With(logURL, Redact(cfg.URL)),
 		auth: auth,
+		refs: refs,
 		ref:  plumbing.NewBranchReferenceName("status/" + cfg.Node),
 		file: cfg.Node + ".yaml",
 	}, nil
@@ -169,10 +175,11 @@ func (w *StatusWriter) Report(ctx context.Context, st *status.NodeStatus) error 
 	}
 }
 
-// load reads the remote's report: one ref advertisement, and a depth-1
-// fetch of the ref into a fresh store in Dir when it exists.
+// load reads the remote's report: the node's ref alone (protocol v2
+// ls-refs), and a depth-1 fetch of the ref into a fresh store in Dir when
+// it exists.
 func (w *StatusWriter) load(ctx context.Context) error {
-	refs, err := advertisedRefs(ctx, w.cfg.URL, w.auth)
+	refs, err := w.refs.list(ctx, w.ref.String())
 	if err != nil {
 		return remoteError("fetch", w.cfg.URL, w.ref.String(), w.cfg.Auth, err)
 	}

@@ -41,6 +41,24 @@ func ServeDaemon(t testing.TB, bareParent string) string {
 // by basic auth.
 func ServeHTTP(t testing.TB, bareParent, user, pass string) string {
 	t.Helper()
+	return ServeHTTPWith(t, bareParent, HTTPOptions{User: user, Pass: pass})
+}
+
+// HTTPOptions tune ServeHTTPWith.
+type HTTPOptions struct {
+	// User and Pass, when User is set, are required by basic auth.
+	User, Pass string
+	// ProtocolV0 drops the Git-Protocol request header before git sees it:
+	// the server then speaks protocol v0 only, like a git older than 2.18
+	// or one behind a proxy that does not pass the header on.
+	ProtocolV0 bool
+	// Requests, when set, records every request the server answers.
+	Requests *RequestLog
+}
+
+// ServeHTTPWith is ServeHTTP with options.
+func ServeHTTPWith(t testing.TB, bareParent string, o HTTPOptions) string {
+	t.Helper()
 	if _, err := os.Stat(HTTPBackend); err != nil {
 		t.Fatalf("git http-backend: %v", err)
 	}
@@ -57,19 +75,21 @@ func ServeHTTP(t testing.TB, bareParent, user, pass string) string {
 		},
 		InheritEnv: []string{"PATH"},
 	}
-	h := http.Handler(backend)
-	if user != "" {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.Requests.add(r)
+		if o.User != "" {
 			u, p, ok := r.BasicAuth()
-			if !ok || u != user || p != pass {
+			if !ok || u != o.User || p != o.Pass {
 				w.Header().Set("WWW-Authenticate", `Basic realm="gittest"`)
 				http.Error(w, "unauthorized", http.StatusUnauthorized)
 				return
 			}
-			backend.ServeHTTP(w, r)
-		})
-	}
-	srv := httptest.NewServer(h)
+		}
+		if o.ProtocolV0 {
+			r.Header.Del("Git-Protocol")
+		}
+		backend.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -78,7 +98,9 @@ func ServeHTTP(t testing.TB, bareParent, user, pass string) string {
 // key and configuration, accepting one freshly generated client key for
 // root. It returns the ssh:// URL of bareParent (append "/<repo>.git"), the
 // client's private key file and a known_hosts file for the server.
-func ServeSSH(t testing.TB, bareParent string) (url, keyFile, knownHostsFile string) {
+// extraConfig lines are added to sshd_config, e.g. "AcceptEnv GIT_PROTOCOL"
+// (without it the server speaks git protocol v0 only).
+func ServeSSH(t testing.TB, bareParent string, extraConfig ...string) (url, keyFile, knownHostsFile string) {
 	t.Helper()
 	dir := t.TempDir()
 	hostKey := filepath.Join(dir, "host_ed25519")
@@ -123,8 +145,7 @@ func ServeSSH(t testing.TB, bareParent string) (url, keyFile, knownHostsFile str
 		"KbdInteractiveAuthentication no",
 		"AllowUsers root",
 		"LogLevel ERROR",
-		"",
-	}, "\n")
+	}, "\n") + "\n" + strings.Join(append(extraConfig, ""), "\n")
 	if err := os.WriteFile(config, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
