@@ -8,9 +8,12 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/gitfleet/gitfleet/fault"
 )
 
-// ErrRefused matches (errors.Is) every refusal: the image is unsigned,
+// ErrRefused matches (errors.Is) every refusal (a *RefusedError, of class
+// fault.Refused): the image is unsigned,
 // signed by no trusted key, signed for another digest, only attested, not
 // what its digest says, or too large to read. Retrying does not help; a new
 // signature or a new reference does.
@@ -45,6 +48,9 @@ func (e *RefusedError) Error() string {
 // Is makes errors.Is(err, ErrRefused) hold.
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
+// Fault classifies a refusal: fault.Refused.
+func (e *RefusedError) Fault() fault.Class { return fault.Refused }
+
 // UnavailableError is a registry answering with a server error (5xx) or
 // asking the client to slow down (429). It satisfies net.Error, like a
 // connection that could not be made, so callers retry both alike.
@@ -65,6 +71,9 @@ func (e *UnavailableError) Timeout() bool { return false }
 
 // Temporary reports true.
 func (e *UnavailableError) Temporary() bool { return true }
+
+// Fault classifies an unavailable registry: fault.Transient.
+func (e *UnavailableError) Fault() fault.Class { return fault.Transient }
 
 // errTooLarge is a manifest or blob over its cap.
 var errTooLarge = errors.New("over the size cap")

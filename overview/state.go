@@ -17,10 +17,10 @@ import (
 //   - Stale: its last report is older than StaleAfter (2 heartbeats). What
 //     that old report said is kept in the reason.
 //   - Failing: the report names another node; or its Ready condition is
-//     False with reason Refused or Failing; or a workload is not running
-//     (stopped, failed, missing, created; pending, which fleetd writes
-//     while it replaces a container, does not count) or reports health
-//     "unhealthy"; or the report lists errors.
+//     False with reason Refused or Retrying (Failing from older agents);
+//     or a workload is not running (stopped, failed, missing, created;
+//     pending, which fleetd writes while it replaces a container, does not
+//     count) or reports health "unhealthy"; or the report lists errors.
 //   - Updating: the applied revision is not the branch head (or nothing
 //     was applied yet), or Ready is False for another reason (Progressing:
 //     the head is applied and workloads are still starting), or a
@@ -101,7 +101,7 @@ func failing(n *Node, st *status.NodeStatus) string {
 	if st.Metadata.Name != n.Name {
 		return fmt.Sprintf("report names node %q", st.Metadata.Name)
 	}
-	if c := n.Ready; c != nil && c.Status == "False" && (c.Reason == "Refused" || c.Reason == "Failing") {
+	if c := n.Ready; c != nil && c.Status == status.ConditionFalse && (c.Reason == status.ReasonRefused || c.Reason == status.ReasonRetrying || c.Reason == "Failing") {
 		return conditionText(*c)
 	}
 	var bad []string

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -65,8 +65,8 @@ func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, err
 func (r *Reconciler) note(a Action) string {
 	_, known := r.fallback[a.Workload]
 	switch {
-	case strings.HasPrefix(a.Reason, "drift"):
-		return "drift corrected: " + strings.TrimPrefix(a.Reason, "drift: ")
+	case a.Drift:
+		return "drift corrected: " + a.Reason
 	case a.Restart:
 		return "restarted: " + a.Reason
 	case a.Kind == Start && known:
@@ -121,8 +121,8 @@ func (r *Reconciler) stage(ctx context.Context, target *revision, plan []Action)
 // refuses a new revision; a registry that cannot be reached is transient,
 // and so is any failure while repairing the current revision.
 func (r *Reconciler) imageError(target *revision, img string, err error) error {
-	if !IsStalled(err) || target == r.current {
-		return fmt.Errorf("image %s: %w", img, err)
+	if fault.ClassOf(err) != fault.Refused || target == r.current {
+		return fault.Retry("", fmt.Errorf("image %s: %w", img, err))
 	}
 	return r.refuse(target.id, err)
 }
@@ -145,6 +145,11 @@ func (r *Reconciler) do(ctx context.Context, target *revision, a Action) error {
 	d := *a.Desired
 	delete(r.pendingSince, d.Name)
 	if err := r.deps.Runtime.Run(ctx, d, target.id); err != nil {
+		if fault.ClassOf(err) != fault.Refused {
+			// The runtime's trouble, not the workload's: retried, and
+			// the spec does not count as failed.
+			return fmt.Errorf("run %s: %w", d.Name, err)
+		}
 		return r.rollback(ctx, target, d, fmt.Sprintf("cannot start: %v", err))
 	}
 	if a.Restart {
@@ -184,7 +189,7 @@ func (r *Reconciler) rollback(ctx context.Context, target *revision, bad spec.De
 		return fmt.Errorf("workload %s: %s; removing the failed version: %w", bad.Name, reason, err)
 	}
 	r.watch(fb)
-	return &RollbackError{Workload: bad.Name, failure: f}
+	return fault.Refuse(bad.Name, &RollbackError{Workload: bad.Name, failure: f})
 }
 
 // instancesByWorkload indexes the running view for the report.

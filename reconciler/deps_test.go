@@ -13,7 +13,8 @@ func TestDependenciesPointInward(t *testing.T) {
 		"github.com/gitfleet/gitfleet/spec":       {"sigs.k8s.io/yaml", "go.yaml.in/yaml/"},
 		"github.com/gitfleet/gitfleet/status":     {"sigs.k8s.io/yaml", "go.yaml.in/yaml/"},
 		"github.com/gitfleet/gitfleet/rollout":    {"sigs.k8s.io/yaml", "go.yaml.in/yaml/", "github.com/gitfleet/gitfleet/spec", "github.com/gitfleet/gitfleet/status"},
-		"github.com/gitfleet/gitfleet/reconciler": {"sigs.k8s.io/yaml", "go.yaml.in/yaml/", "github.com/gitfleet/gitfleet/spec", "github.com/gitfleet/gitfleet/status", "github.com/gitfleet/gitfleet/rollout"},
+		"github.com/gitfleet/gitfleet/fault":      {},
+		"github.com/gitfleet/gitfleet/reconciler": {"sigs.k8s.io/yaml", "go.yaml.in/yaml/", "github.com/gitfleet/gitfleet/spec", "github.com/gitfleet/gitfleet/status", "github.com/gitfleet/gitfleet/rollout", "github.com/gitfleet/gitfleet/fault"},
 	}
 	for pkg, ok := range allowed {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).Output()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
 )
 
 // fakeHealth gives scripted verdicts by spec hash.
@@ -98,7 +99,7 @@ func TestUnhealthyVersionIsRolledBackAndSurvivesRestart(t *testing.T) {
 	if h.rt.runs != runs {
 		t.Error("a restarted agent retried the version that had been rolled back")
 	}
-	if st := h.rep.last().Status; len(st.Errors) != 1 || st.Conditions[0].Reason != ReasonRolledBack {
+	if st := h.rep.last().Status; len(st.Errors) != 1 || st.Conditions[0].Reason != status.ReasonRolledBack {
 		t.Errorf("status after restart = %+v", st)
 	}
 }

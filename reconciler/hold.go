@@ -2,13 +2,13 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"sort"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/rollout"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
@@ -20,23 +20,12 @@ type ReportReader interface {
 	Reports(ctx context.Context, nodes []string) (map[string]*status.NodeStatus, error)
 }
 
-// HeldError says a new revision waits: for an earlier rollout wave to be
+// held says a new revision waits: for an earlier rollout wave to be
 // healthy on it, or for a workload's update lock. It is neither a refusal
-// nor a failure; the next poll (or RetryAfter, if sooner) asks again.
-type HeldError struct {
-	Revision   string
-	Reason     string
-	RetryAfter time.Duration
-}
-
-func (e *HeldError) Error() string {
-	return fmt.Sprintf("revision %s held: %s", short(e.Revision), e.Reason)
-}
-
-// IsHeld reports whether err is a revision waiting for a wave or a lock.
-func IsHeld(err error) bool {
-	var h *HeldError
-	return errors.As(err, &h)
+// nor a failure (class fault.Held); the next poll, or after if sooner,
+// asks again.
+func held(rev string, after time.Duration, format string, args ...any) error {
+	return fault.Hold(rev, fmt.Errorf(format, args...), after)
 }
 
 // gate is a rollout group that selects this node, with the nodes it selects.
@@ -108,7 +97,7 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 		return nil
 	}
 	if r.deps.Reports == nil {
-		return &HeldError{Revision: target.id, Reason: fmt.Sprintf("group %s has rollout waves but this agent cannot read other nodes' reports", g.group.Metadata.Name)}
+		return held(target.id, 0, "group %s has rollout waves but this agent cannot read other nodes' reports", g.group.Metadata.Name)
 	}
 	var earlier []string
 	for _, w := range waves[:k] {
@@ -122,7 +111,7 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 	if d.Allowed {
 		return nil
 	}
-	return &HeldError{Revision: target.id, Reason: fmt.Sprintf("group %s, wave %s: %s", g.group.Metadata.Name, d.WaveName, d.Reason), RetryAfter: d.RetryAfter}
+	return held(target.id, d.RetryAfter, "group %s, wave %s: %s", g.group.Metadata.Name, d.WaveName, d.Reason)
 }
 
 // waitLock defers a workload's update while its lock file exists, up to
@@ -141,8 +130,7 @@ func (r *Reconciler) waitLock(target *revision, a Action, now time.Time) error {
 		return nil
 	}
 	r.acted[a.Workload] = why
-	return &HeldError{Revision: target.id, Reason: fmt.Sprintf("workload %s: %s", a.Workload, why),
-		RetryAfter: p.since.Add(lock.MaxDeferral.Duration).Sub(now)}
+	return held(target.id, p.since.Add(lock.MaxDeferral.Duration).Sub(now), "workload %s: %s", a.Workload, why)
 }
 
 // pendingUpdate is when a workload's update to a spec was first wanted.

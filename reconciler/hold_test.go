@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/status"
 )
 
@@ -33,7 +34,7 @@ func (f *fakeReports) Reports(_ context.Context, nodes []string) (map[string]*st
 func healthyReport(node, rev string, since, seen time.Time) *status.NodeStatus {
 	return &status.NodeStatus{APIVersion: status.APIVersion, Kind: status.Kind, Metadata: status.Meta{Name: node},
 		Status: status.Status{AppliedRevision: rev, ObservedRevision: rev, LastSeen: seen,
-			Conditions: []status.Condition{{Type: status.ConditionReady, Status: "True", Reason: ReasonApplied, LastTransitionTime: since}},
+			Conditions: []status.Condition{{Type: status.ConditionReady, Status: "True", Reason: status.ReasonApplied, LastTransitionTime: since}},
 			Workloads:  []status.Workload{{Name: "detector", State: status.StateRunning, Health: "healthy"}}}}
 }
 
@@ -74,14 +75,14 @@ func TestWaveGateHoldsThenOpens(t *testing.T) {
 
 	h.src.trees["rev2"], h.src.head = wavedTree("debug"), "rev2"
 	err := h.pass(t)
-	if !IsHeld(err) || IsStalled(err) {
+	if fault.ClassOf(err) != fault.Held || fault.ClassOf(err) == fault.Refused {
 		t.Fatalf("pass = %v; want the revision held", err)
 	}
 	if in, _ := h.rt.get("detector"); in.PID != before.PID {
 		t.Error("a held revision changed the container")
 	}
 	st := h.rep.last().Status
-	if c := st.Conditions[0]; c.Reason != ReasonWaiting || !strings.Contains(c.Message, "group all, wave rest: waiting for wave canary") {
+	if c := st.Conditions[0]; c.Reason != status.ReasonWaiting || !strings.Contains(c.Message, "group all, wave rest: waiting for wave canary") {
 		t.Errorf("condition = %+v", c)
 	}
 	if st.AppliedRevision != "rev1" || len(st.Errors) != 0 {
@@ -93,7 +94,7 @@ func TestWaveGateHoldsThenOpens(t *testing.T) {
 
 	// The canary applies rev2; healthy for 5 minutes is not enough yet.
 	reports.reports["canary-01"] = healthyReport("canary-01", "rev2", now.Add(-5*time.Minute), now)
-	if err := h.pass(t); !IsHeld(err) {
+	if err := h.pass(t); fault.ClassOf(err) != fault.Held {
 		t.Fatalf("pass = %v; want still held", err)
 	}
 	trees := h.src.treeN
@@ -130,7 +131,7 @@ func TestUpdateLockDefersThenExpires(t *testing.T) {
 	}
 	before, _ := h.rt.get("detector")
 	h.src.trees["rev2"], h.src.head = withLock("debug"), "rev2"
-	if err := h.pass(t); !IsHeld(err) {
+	if err := h.pass(t); fault.ClassOf(err) != fault.Held {
 		t.Fatalf("pass with the lock held = %v; want held", err)
 	}
 	if in, _ := h.rt.get("detector"); in.PID != before.PID {

@@ -1,7 +1,8 @@
 // Package reconciler turns a node's desired workloads into running
 // containers. It owns the small interfaces the adapters satisfy (Source,
 // Images, Runtime, Reporter), a pure Plan, one idempotent Pass and the Run
-// loop. It imports only spec, status and the standard library.
+// loop. It imports only spec, status, rollout, fault and the standard
+// library; errors are classified with package fault (see errors.go).
 package reconciler
 
 import (
@@ -23,9 +24,9 @@ type Source interface {
 
 // CommitVerifier decides whether a revision may be applied (signature,
 // ancestry). The revision has been fetched (Source.Tree) before it is asked.
-// A refusal is returned as a *StalledError; any other error is taken as
-// transient and retried. nil means verification is off, which the agent
-// allows only when told so.
+// A refusal is an error of class fault.Refused; any other error is taken as
+// transient and retried. A nil CommitVerifier means verification is off,
+// which the agent allows only when told so.
 type CommitVerifier interface {
 	VerifyCommit(ctx context.Context, rev, lastApplied string) error
 }
@@ -33,8 +34,9 @@ type CommitVerifier interface {
 // ImageVerifier decides whether an image may run before it is pulled. keys
 // are the PEM public keys the revision names (fleet.yaml
 // spec.trust.images.keys), by path; minSignatures is how many distinct
-// trusted keys must have signed it (0 means 1). A refusal is returned as a
-// *StalledError; any other error (a registry that is down) is transient.
+// trusted keys must have signed it (0 means 1). A refusal is an error of
+// class fault.Refused; any other error (a registry that is down) is
+// transient.
 type ImageVerifier interface {
 	VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte, minSignatures int) error
 }
@@ -47,7 +49,10 @@ type Runtime interface {
 	Pull(ctx context.Context, ref string, registries []spec.Registry) error
 	// Run creates and starts the workload's container. An older container
 	// of the workload that holds the same ports is stopped first and
-	// removed; any other keeps serving until Retire.
+	// removed; any other keeps serving until Retire. An error of class
+	// fault.Refused says the workload itself cannot start (its process,
+	// its image, its mounts) and counts against its spec; any other is the
+	// runtime's trouble and is retried.
 	Run(ctx context.Context, d spec.Desired, revision string) error
 	// Retire removes the workload's containers other than the one of spec
 	// hash keep, once that one is healthy.

@@ -2,9 +2,10 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/gitfleet/gitfleet/fault"
 )
 
 // Run repeats passes until ctx ends. After a transient failure it retries
@@ -21,18 +22,17 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			return nil
 		}
 		wait := r.interval()
-		var held *HeldError
 		switch {
-		case errors.As(err, &held):
+		case err == nil, fault.ClassOf(err) == fault.Refused:
 			backoff = 0
-			if held.RetryAfter > 0 && held.RetryAfter < wait {
-				wait = held.RetryAfter
+		case fault.ClassOf(err) == fault.Held:
+			backoff = 0
+			if after := fault.RetryAfter(err); after > 0 && after < wait {
+				wait = after
 			}
-		case err != nil && !IsStalled(err):
+		default:
 			backoff = nextBackoff(backoff, r.cfg.MinBackoff, wait)
 			wait = backoff
-		default:
-			backoff = 0
 		}
 		t := time.NewTimer(jitter(wait, r.cfg.Jitter))
 		select {

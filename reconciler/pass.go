@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -18,12 +19,14 @@ const (
 	keyErr      = "err"
 	keyActions  = "actions"
 	keyElapsed  = "elapsed"
+	keyResult   = "result"
 )
 
 // Pass runs one level-based, idempotent reconcile: poll the branch, parse
 // and verify a new revision if the branch moved, bring the containers to
-// the target, and report. It returns nil, a *StalledError (wait for a new
-// revision) or a transient error (retry with backoff).
+// the target, and report. It returns nil or an error whose class
+// (fault.ClassOf) says what to do: refused (wait for the branch to move),
+// held (ask again at the next poll) or transient (retry with backoff).
 //
 // Whatever fails, the last good workloads keep running: a new revision
 // replaces them only after all its images have been verified and pulled.
@@ -32,7 +35,7 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 	var applied []Action
 	defer func() {
 		err = errors.Join(err, r.report(ctx, err))
-		r.log.Info("pass", keyRevision, short(r.applied), keyActions, len(applied),
+		r.log.Info("pass", keyResult, outcome(err), keyRevision, short(r.applied), keyActions, len(applied),
 			keyElapsed, r.deps.Now().Sub(start).Round(time.Millisecond), keyErr, err)
 	}()
 
@@ -45,20 +48,16 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 		return pollErr
 	}
 	applied, err = r.apply(ctx, target)
-	rollbacks := onlyRollbacks(err)
-	if err != nil && !rollbacks {
-		if next != nil && !IsStalled(err) {
+	if err != nil && !onlyRollbacks(err) {
+		if next != nil && fault.ClassOf(err) != fault.Refused {
 			r.pending = next
 		}
 		return errors.Join(pollErr, err, r.saveIf(len(applied) > 0))
 	}
+	// Applied; a workload that is back on its fallback is a refusal of its
+	// spec (class refused): nothing to retry until that spec changes.
 	if next != nil {
 		r.applied, r.current, r.pending = next.id, next, nil
-	}
-	if rollbacks {
-		// The revision is applied, but a workload is back on its fallback:
-		// nothing to retry until its spec changes.
-		err = &StalledError{Revision: target.id, Err: err}
 	}
 	return errors.Join(pollErr, err, r.saveIf(next != nil || len(applied) > 0))
 }
@@ -77,6 +76,9 @@ func onlyRollbacks(err error) bool {
 		return false
 	}
 	var rb *RollbackError
+	if f, ok := err.(*fault.Error); ok {
+		return onlyRollbacks(f.Err)
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range j.Unwrap() {
 			if !onlyRollbacks(e) {
@@ -124,7 +126,7 @@ func (r *Reconciler) poll(ctx context.Context) (*revision, error) {
 	}
 	if r.deps.Commits != nil {
 		if err := r.deps.Commits.VerifyCommit(ctx, head, r.applied); err != nil {
-			if IsStalled(err) {
+			if fault.ClassOf(err) == fault.Refused {
 				return nil, r.refuse(head, err)
 			}
 			return nil, fmt.Errorf("verify %s: %w", short(head), err)
@@ -199,15 +201,10 @@ func (r *Reconciler) imageKeys(fsys fs.FS, paths []string) (map[string][]byte, e
 	return keys, errors.Join(errs...)
 }
 
-// refuse remembers that rev failed for good.
+// refuse remembers that rev failed for good and returns err as its
+// refusal.
 func (r *Reconciler) refuse(rev string, err error) error {
-	var stalled *StalledError
-	if !errors.As(err, &stalled) {
-		stalled = &StalledError{Err: err}
-	}
-	if stalled.Revision == "" {
-		stalled.Revision = rev
-	}
-	r.refused, r.refusedErr = rev, stalled
-	return stalled
+	refused := fault.Refuse(rev, err)
+	r.refused, r.refusedErr = rev, refused
+	return refused
 }

@@ -31,6 +31,8 @@ type Action struct {
 	Reason string
 	// Restart is true when the desired container exists but stopped.
 	Restart bool
+	// Drift is true when the container was changed outside gitfleet.
+	Drift bool
 }
 
 func (a Action) String() string { return fmt.Sprintf("%s %s: %s", a.Kind, a.Workload, a.Reason) }
@@ -89,7 +91,7 @@ func planOne(d *spec.Desired, have []status.Instance, opts PlanOptions) (Action,
 	}
 	switch {
 	case same == nil && len(have) == 1 && have[0].SpecHash == "":
-		return Action{Kind: Replace, Workload: d.Name, Desired: d, Reason: "drift: container changed outside gitfleet"}, true
+		return Action{Kind: Replace, Workload: d.Name, Desired: d, Drift: true, Reason: "container changed outside gitfleet"}, true
 	case same == nil:
 		return Action{Kind: Replace, Workload: d.Name, Desired: d, Reason: "spec changed"}, true
 	case same.State == status.StateStopped && !restarts(d.Spec.Restart, same.ExitCode, opts):

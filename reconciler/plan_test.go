@@ -94,7 +94,7 @@ func TestPlanRestartPolicy(t *testing.T) {
 
 func TestPlanNamesDrift(t *testing.T) {
 	p := Plan([]spec.Desired{{Name: "a", Hash: "h"}}, []status.Instance{{Workload: "a", State: status.StateRunning}}, PlanOptions{})
-	if len(p) != 1 || p[0].Kind != Replace || p[0].Reason != "drift: container changed outside gitfleet" {
+	if len(p) != 1 || p[0].Kind != Replace || !p[0].Drift || p[0].Reason != "container changed outside gitfleet" {
 		t.Errorf("Plan() = %+v", p)
 	}
 }

@@ -5,18 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
-)
-
-// Condition reasons of the Ready condition.
-const (
-	ReasonApplied     = "Applied"
-	ReasonRefused     = "Refused"
-	ReasonFailing     = "Failing"
-	ReasonProgressing = "Progressing"
-	ReasonRolledBack  = "RolledBack"
-	ReasonWaiting     = "Waiting"
 )
 
 // report builds the node's status from the runtime and the pass's error and
@@ -123,65 +114,67 @@ func (r *Reconciler) workloads(desired []spec.Desired, actual []status.Instance)
 }
 
 func (r *Reconciler) ready(passErr error, ready, total, rolledBack int) status.Condition {
-	c := status.Condition{Type: status.ConditionReady, Status: "True", Reason: ReasonApplied,
+	c := status.Condition{Type: status.ConditionReady, Status: status.ConditionTrue, Reason: status.ReasonApplied,
 		Message: fmt.Sprintf("%d/%d workloads running and healthy", ready, total)}
-	var held *HeldError
+	class := fault.ClassOf(passErr)
 	switch {
-	case errors.As(passErr, &held):
-		c.Status, c.Reason = "False", ReasonWaiting
-		c.Message = held.Reason + "; " + c.Message
-	case rolledBack > 0 && (passErr == nil || isRollbackStall(passErr)):
-		c.Status, c.Reason = "False", ReasonRolledBack
+	case passErr != nil && class == fault.Held:
+		c.Status, c.Reason = status.ConditionFalse, status.ReasonWaiting
+		if h := find(passErr, fault.Held); h != nil {
+			c.Message = h.Err.Error() + "; " + c.Message
+		}
+	case rolledBack > 0 && (passErr == nil || onlyRollbacks(passErr)):
+		c.Status, c.Reason = status.ConditionFalse, status.ReasonRolledBack
 		c.Message = fmt.Sprintf("%d workload(s) rolled back to their last known good version; %s", rolledBack, c.Message)
-	case IsStalled(passErr):
-		c.Status, c.Reason = "False", ReasonRefused
-		c.Message = fmt.Sprintf("revision %s refused; %s", short(r.refused), c.Message)
+	case passErr != nil && class == fault.Refused:
+		c.Status, c.Reason = status.ConditionFalse, status.ReasonRefused
+		if r.refused != "" {
+			c.Message = fmt.Sprintf("revision %s refused; %s", short(r.refused), c.Message)
+		}
 	case passErr != nil:
-		c.Status, c.Reason = "False", ReasonFailing
+		c.Status, c.Reason = status.ConditionFalse, status.ReasonRetrying
 	case ready < total:
-		c.Status, c.Reason = "False", ReasonProgressing
+		c.Status, c.Reason = status.ConditionFalse, status.ReasonProgressing
 	}
 	return c
 }
 
 // StatusErrors flattens err into report entries: a spec error keeps its
-// file, line and field; a refused revision names its commit.
+// file, line and field; a refused revision names its commit as the ref.
+// Held revisions (in the Ready condition) and rollbacks (reported from the
+// failure record, which outlives the pass) are left out.
 func StatusErrors(err error) []status.Error {
 	out := []status.Error{}
 	var walk func(err error, ref string)
 	walk = func(err error, ref string) {
-		var stalled *StalledError
-		var se *spec.Error
 		var rb *RollbackError
+		var se *spec.Error
 		switch e := err.(type) {
-		case nil, *RollbackError, *HeldError:
-		case *StalledError:
-			walk(e.Err, e.Revision)
+		case nil, *RollbackError:
+			return
+		case *fault.Error:
+			if e.Class == fault.Held {
+				return
+			}
+			if ref == "" {
+				ref = e.Ref
+			}
+			walk(e.Err, ref)
+			return
 		case interface{ Unwrap() []error }:
 			for _, inner := range e.Unwrap() {
 				walk(inner, ref)
 			}
+			return
+		}
+		switch {
+		case errors.As(err, &rb), fault.ClassOf(err) == fault.Held:
+		case errors.As(err, &se):
+			out = append(out, status.Error{File: se.File, Line: se.Line, Field: se.Field, Ref: ref, Reason: se.Err.Error()})
 		default:
-			switch {
-			case errors.As(err, &rb), IsHeld(err):
-				// a rollback is reported from the failure record, which
-				// outlives the pass; a held revision in the Ready condition
-			case errors.As(err, &stalled):
-				walk(stalled.Err, stalled.Revision)
-			case errors.As(err, &se):
-				out = append(out, status.Error{File: se.File, Line: se.Line, Field: se.Field, Ref: ref, Reason: se.Err.Error()})
-			default:
-				out = append(out, status.Error{Ref: ref, Reason: err.Error()})
-			}
+			out = append(out, status.Error{Ref: ref, Reason: err.Error()})
 		}
 	}
 	walk(err, "")
 	return out
-}
-
-// isRollbackStall reports whether err is the stall a pass returns after
-// rolling back: nothing else went wrong.
-func isRollbackStall(err error) bool {
-	var s *StalledError
-	return errors.As(err, &s) && onlyRollbacks(s.Err)
 }

@@ -85,7 +85,7 @@ func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) e
 	start := time.Now()
 	ctr, task, err := c.create(ctx, id, ref, d, revision)
 	if err != nil {
-		return fmt.Errorf("run %s: %w", d.Name, err)
+		return startFault(d.Name, fmt.Errorf("run %s: %w", d.Name, err))
 	}
 	var stopped []containerd.Container
 	for _, o := range old {
@@ -100,7 +100,7 @@ func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) e
 		}
 	}
 	if err := task.Start(ctx); err != nil {
-		err = fmt.Errorf("run %s: start: %w", d.Name, err)
+		err = startFault(d.Name, fmt.Errorf("run %s: start: %w", d.Name, err))
 		return errors.Join(err, c.remove(ctx, ctr), c.restart(ctx, d.Name, stopped))
 	}
 	if _, err := ctr.SetLabels(ctx, map[string]string{LabelStartedAt: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/gitfleet/gitfleet/fault"
 )
 
 // Errors a caller may test for with errors.Is.
@@ -33,8 +35,8 @@ var (
 // someone to change the configuration or the remote. Unknown errors count
 // as transient: a retry costs one more request.
 //
-// Callers branch with IsTransient, or without importing this package with
-// errors.As(err, &t) for t of type interface{ Temporary() bool }.
+// Its class (fault.ClassOf) is fault.Transient or, for a permanent error,
+// fault.Refused.
 type Error struct {
 	Op        string // "poll", "fetch", "push"
 	URL       string // without credentials
@@ -57,17 +59,13 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Temporary reports whether retrying may succeed.
-func (e *Error) Temporary() bool { return e.Transient }
-
-// IsTransient reports whether err is worth retrying with backoff: a
-// transient *Error, or a deadline that expired.
-func IsTransient(err error) bool {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Transient
+// Fault classifies e: fault.Transient when retrying may succeed, else
+// fault.Refused.
+func (e *Error) Fault() fault.Class {
+	if e.Transient {
+		return fault.Transient
 	}
-	return errors.Is(err, context.DeadlineExceeded)
+	return fault.Refused
 }
 
 // remoteError wraps err, which came from talking to url about ref.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/source"
 )
@@ -228,8 +229,8 @@ func TestTreeRevisionGone(t *testing.T) {
 	if !errors.Is(err, source.ErrRevisionNotFound) {
 		t.Fatalf("Tree(old rev) = %v, want ErrRevisionNotFound", err)
 	}
-	if !source.IsTransient(err) {
-		t.Errorf("IsTransient(%v) = false, want true", err)
+	if !fault.Is(err, fault.Transient) {
+		t.Errorf("class of %q = %s, want retrying", err, fault.ClassOf(err))
 	}
 }
 
@@ -269,8 +270,8 @@ func checkAuthError(t *testing.T, err error, secret string) {
 	if !errors.Is(err, transport.ErrAuthenticationRequired) {
 		t.Errorf("error %q does not wrap ErrAuthenticationRequired", err)
 	}
-	if source.IsTransient(err) {
-		t.Errorf("IsTransient(%q) = true, want false", err)
+	if fault.Is(err, fault.Transient) {
+		t.Errorf("class of %q = %s, want refused", err, fault.ClassOf(err))
 	}
 	msg := err.Error()
 	if secret != "" && strings.Contains(msg, secret) {
@@ -301,8 +302,8 @@ func TestWrongHostKey(t *testing.T) {
 		t.Fatal("no error with a wrong host key")
 	}
 	t.Logf("error: %v", err)
-	if source.IsTransient(err) {
-		t.Errorf("IsTransient(%q) = true, want false", err)
+	if fault.Is(err, fault.Transient) {
+		t.Errorf("class of %q = %s, want refused", err, fault.ClassOf(err))
 	}
 }
 
@@ -318,12 +319,8 @@ func TestServerDown(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: Head succeeded", url)
 		}
-		if !source.IsTransient(err) {
-			t.Errorf("IsTransient(%q) = false, want true", err)
-		}
-		var e interface{ Temporary() bool }
-		if !errors.As(err, &e) || !e.Temporary() {
-			t.Errorf("%q has no Temporary() true", err)
+		if !fault.Is(err, fault.Transient) {
+			t.Errorf("class of %q = %s, want retrying", err, fault.ClassOf(err))
 		}
 	}
 }
@@ -332,11 +329,11 @@ func TestMissingRepoAndBranch(t *testing.T) {
 	r, _ := fleetRepo(t)
 	base := gittest.ServeHTTP(t, r.BareParent, "", "")
 	_, err := newGit(t, source.Config{URL: base + "/nope.git"}).Head(context.Background())
-	if err == nil || source.IsTransient(err) {
+	if err == nil || fault.Is(err, fault.Transient) {
 		t.Errorf("missing repo: err = %v, want a permanent error", err)
 	}
 	_, err = newGit(t, source.Config{URL: base + "/" + r.Name, Branch: "nope"}).Head(context.Background())
-	if !errors.Is(err, source.ErrBranchNotFound) || source.IsTransient(err) {
+	if !errors.Is(err, source.ErrBranchNotFound) || fault.Is(err, fault.Transient) {
 		t.Errorf("missing branch: err = %v, want permanent ErrBranchNotFound", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/status"
@@ -157,7 +158,7 @@ func TestReportsWrongPassword(t *testing.T) {
 		Auth: source.Auth{Username: "fleetd", Password: "wrong-password"}}, "reader", clk)
 	_, err := w.Reports(context.Background(), []string{"c1"})
 	var e *source.Error
-	if !errors.As(err, &e) || !errors.Is(err, transport.ErrAuthenticationRequired) || source.IsTransient(err) {
+	if !errors.As(err, &e) || !errors.Is(err, transport.ErrAuthenticationRequired) || fault.Is(err, fault.Transient) {
 		t.Fatalf("Reports = %v, want a permanent *source.Error wrapping ErrAuthenticationRequired", err)
 	}
 	if msg := err.Error(); strings.Contains(msg, "wrong-password") || !strings.Contains(msg, "refs/heads/status/") {

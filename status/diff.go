@@ -11,7 +11,8 @@ import (
 
 // Changes lists, for a commit message, what differs between two reports,
 // ignoring LastSeen: "applied 1a2b3c4", "refused 9f8e7d6: workloads/x.yaml:7:
-// spec.image: …", "detector running", "Ready False (PullFailed)". With old nil
+// spec.image: …", "retrying: …", "detector running", "Ready False
+// (Retrying)". With old nil
 // (the first report) it describes new. The list is deterministic and empty
 // exactly when the reports are equal apart from LastSeen.
 func Changes(old, new *NodeStatus) []string {
@@ -36,11 +37,7 @@ func Changes(old, new *NodeStatus) []string {
 		if len(ns.Errors) > 1 {
 			msg += fmt.Sprintf(" (and %d more)", len(ns.Errors)-1)
 		}
-		if ns.ObservedRevision != "" && ns.ObservedRevision != ns.AppliedRevision {
-			out = append(out, "refused "+short(ns.ObservedRevision)+": "+msg)
-		} else {
-			out = append(out, "failed: "+msg)
-		}
+		out = append(out, errorChange(ns, msg))
 	case errorsChanged && old != nil:
 		out = append(out, "errors cleared")
 	case ns.ObservedRevision != os.ObservedRevision && ns.ObservedRevision != ns.AppliedRevision && ns.ObservedRevision != "":
@@ -60,6 +57,35 @@ func Changes(old, new *NodeStatus) []string {
 		out = append(out, "status updated")
 	}
 	return out
+}
+
+// errorChange says what a report's errors mean in the words of the Ready
+// condition's reason: "refused 9f8e7d6: …", "retrying: …", "waiting: …",
+// or the rollback itself. A report whose condition does not say (an older
+// agent's) reads as refused when it observed a revision it did not apply.
+func errorChange(st Status, msg string) string {
+	refused := "refused: " + msg
+	if st.ObservedRevision != "" && st.ObservedRevision != st.AppliedRevision {
+		refused = "refused " + short(st.ObservedRevision) + ": " + msg
+	}
+	reason := ""
+	if c := st.Condition(ConditionReady); c != nil {
+		reason = c.Reason
+	}
+	switch reason {
+	case ReasonRefused:
+		return refused
+	case ReasonRetrying, "Failing":
+		return "retrying: " + msg
+	case ReasonWaiting:
+		return "waiting: " + msg
+	case ReasonRolledBack:
+		return msg
+	}
+	if st.ObservedRevision != "" && st.ObservedRevision != st.AppliedRevision {
+		return refused
+	}
+	return "failed: " + msg
 }
 
 func workloadChanges(old, new []Workload) []string {

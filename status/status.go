@@ -70,6 +70,29 @@ const (
 	ConditionFalse = "False"
 )
 
+// Reasons of the Ready condition: what the agent's last pass came to. The
+// three that are False for an error follow the agent's error classes
+// (refused, retrying, waiting).
+const (
+	// ReasonApplied: the applied revision's workloads run and are healthy.
+	ReasonApplied = "Applied"
+	// ReasonProgressing: applied, but not every workload is healthy yet.
+	ReasonProgressing = "Progressing"
+	// ReasonRefused: a new revision (or a setting the agent needs) was
+	// refused; it is not tried again until the branch moves.
+	ReasonRefused = "Refused"
+	// ReasonRetrying: something failed that a retry may fix (a server or
+	// registry down, containerd busy); the agent retries with backoff.
+	// Agents before it wrote "Failing".
+	ReasonRetrying = "Retrying"
+	// ReasonWaiting: a new revision waits for a rollout wave or an update
+	// lock.
+	ReasonWaiting = "Waiting"
+	// ReasonRolledBack: a workload's new version failed and its last known
+	// good version runs again.
+	ReasonRolledBack = "RolledBack"
+)
+
 // Condition returns the condition of type typ, or nil.
 func (s *Status) Condition(typ string) *Condition {
 	for i := range s.Conditions {

@@ -92,6 +92,19 @@ func TestChanges(t *testing.T) {
 			}
 			s.Status.Conditions[0] = Condition{Type: "Ready", Status: "False", Reason: "Refused"}
 		}, []string{"refused 9f8e7d6: workloads/x.yaml:7: spec.image: must be pinned by digest (and 1 more)", "Ready False (Refused)"}},
+		{"retrying", sample(), func(s *NodeStatus) {
+			s.Status.ObservedRevision = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
+			s.Status.Errors = []Error{{Ref: "r.example/m@sha256:ab", Reason: "registry r.example unavailable: 503 Service Unavailable"}}
+			s.Status.Conditions[0] = Condition{Type: "Ready", Status: "False", Reason: ReasonRetrying}
+		}, []string{"retrying: r.example/m@sha256:ab: registry r.example unavailable: 503 Service Unavailable", "Ready False (Retrying)"}},
+		{"older agent's Failing", sample(), func(s *NodeStatus) {
+			s.Status.Errors = []Error{{Reason: "list containers: connection refused"}}
+			s.Status.Conditions[0] = Condition{Type: "Ready", Status: "False", Reason: "Failing"}
+		}, []string{"retrying: list containers: connection refused", "Ready False (Failing)"}},
+		{"refused while applied", sample(), func(s *NodeStatus) {
+			s.Status.Errors = []Error{{Reason: "poll: authentication required"}}
+			s.Status.Conditions[0] = Condition{Type: "Ready", Status: "False", Reason: ReasonRefused}
+		}, []string{"refused: poll: authentication required", "Ready False (Refused)"}},
 		{"workload failed and added", sample(), func(s *NodeStatus) {
 			s.Status.Workloads[0].State = StateFailed
 			s.Status.Workloads[0].ExitCode = &exit1

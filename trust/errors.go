@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gitfleet/gitfleet/fault"
 )
 
 // ErrRefused matches (errors.Is) every refusal: a revision that must not be
@@ -50,3 +52,6 @@ func (e *Refusal) Is(target error) bool { return target == ErrRefused }
 
 // Unwrap returns the underlying cause.
 func (e *Refusal) Unwrap() error { return e.Err }
+
+// Fault classifies a refusal: fault.Refused, whatever its cause.
+func (e *Refusal) Fault() fault.Class { return fault.Refused }

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/image"
-	"github.com/gitfleet/gitfleet/reconciler"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/trust"
@@ -43,11 +43,11 @@ func (c *commitVerifier) VerifyCommit(ctx context.Context, rev, lastApplied stri
 		case err == nil:
 			return nil
 		case errors.Is(err, trust.ErrRefused):
-			return &reconciler.StalledError{Revision: rev, Err: err}
+			return fault.Refuse(rev, err)
 		case !errors.Is(err, trust.ErrHistoryMissing):
 			return err
 		case depth > maxVerifyDepth:
-			return &reconciler.StalledError{Revision: rev, Err: fmt.Errorf("%w: the last applied revision %s is more than %d commits back", err, lastApplied, maxVerifyDepth)}
+			return fault.Refuse(rev, fmt.Errorf("%w: the last applied revision %s is more than %d commits back", err, lastApplied, maxVerifyDepth))
 		}
 		if err := c.src.Deepen(ctx, depth); err != nil {
 			return err
@@ -88,15 +88,15 @@ func (v *imageVerifier) VerifyImage(ctx context.Context, ref string, registries 
 		all[name] = pem
 	}
 	if len(all) == 0 {
-		return &reconciler.StalledError{Err: errors.New("no trusted image keys: list them in fleet.yaml spec.trust.images.keys or put *.pub files in --trust-dir")}
+		return fault.Refuse("", errors.New("no trusted image keys: list them in fleet.yaml spec.trust.images.keys or put *.pub files in --trust-dir"))
 	}
 	ks, err := image.ParsePublicKeys(all)
 	if err != nil {
-		return &reconciler.StalledError{Err: err}
+		return fault.Refuse("", err)
 	}
 	if _, err := image.NewVerifier(ks, image.Options{Transport: v.transport, MinSignatures: minSignatures}).Verify(ctx, ref, registries); err != nil {
 		if errors.Is(err, image.ErrRefused) {
-			return &reconciler.StalledError{Err: err}
+			return fault.Refuse("", err)
 		}
 		return err
 	}
