@@ -64,8 +64,14 @@ func TestPassLogSaysTheClass(t *testing.T) {
 		want  string
 	}{
 		{func() {}, "result=applied"},
-		{func() { h.rt.pullErr = netErr{}; h.commit("rev2", map[string]string{"detector": workloadYAML("detector", digest("b"), "info")}) }, "result=retrying"},
-		{func() { h.rt.pullErr = nil; h.commit("rev3", map[string]string{"detector": workloadYAML("detector", "r/m:latest", "info")}) }, "result=refused"},
+		{func() {
+			h.rt.pullErr = netErr{}
+			h.commit("rev2", map[string]string{"detector": workloadYAML("detector", digest("b"), "info")})
+		}, "result=retrying"},
+		{func() {
+			h.rt.pullErr = nil
+			h.commit("rev3", map[string]string{"detector": workloadYAML("detector", "r/m:latest", "info")})
+		}, "result=refused"},
 	} {
 		buf.Reset()
 		step.setup()
