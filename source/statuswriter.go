@@ -143,8 +143,10 @@ func NewStatusWriter(cfg StatusConfig, log *slog.Logger) (*StatusWriter, error) 
 var errMoved = errors.New("status ref moved")
 
 // Report commits st if it differs from the last report written (LastSeen
-// aside) or the heartbeat is due, and pushes it. If someone else moved the
-// node's ref, it reads the ref again and retries once.
+// aside) or the heartbeat is due, and pushes it; otherwise it sends
+// nothing. The last report is remembered in Dir, so a restarted agent
+// does not ask the remote either. If someone else moved the node's ref,
+// the push is refused; Report then reads the ref again and retries once.
 func (w *StatusWriter) Report(ctx context.Context, st *status.NodeStatus) error {
 	if st.Metadata.Name != "" && st.Metadata.Name != w.cfg.Node {
 		return fmt.Errorf("status: report names node %q, writer is for %q", st.Metadata.Name, w.cfg.Node)
@@ -157,7 +159,7 @@ func (w *StatusWriter) Report(ctx context.Context, st *status.NodeStatus) error 
 	defer w.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		if !w.loaded {
-			if err := w.load(ctx); err != nil {
+			if err := w.load(ctx, attempt > 0); err != nil {
 				return err
 			}
 		}
@@ -175,10 +177,14 @@ func (w *StatusWriter) Report(ctx context.Context, st *status.NodeStatus) error 
 	}
 }
 
-// load reads the remote's report: the node's ref alone (protocol v2
-// ls-refs), and a depth-1 fetch of the ref into a fresh store in Dir when
-// it exists.
-func (w *StatusWriter) load(ctx context.Context) error {
+// load reads the node's last report: from lastReportFile unless remote is
+// set, else from the remote: the node's ref alone (protocol v2 ls-refs),
+// and a depth-1 fetch of the ref into the store in Dir when it exists.
+func (w *StatusWriter) load(ctx context.Context, remote bool) error {
+	if !remote && w.loadLocal() {
+		return nil
+	}
+	w.forgetLocal()
 	refs, err := w.refs.list(ctx, w.ref.String())
 	if err != nil {
 		return remoteError("fetch", w.cfg.URL, w.ref.String(), w.cfg.Auth, err)
@@ -189,7 +195,10 @@ func (w *StatusWriter) load(ctx context.Context) error {
 		w.loaded = true
 		return nil
 	}
-	st, err := recreateStore(w.cfg.Dir)
+	st, err := openStore(w.cfg.Dir)
+	if err == nil && st.packs() >= maxPacks {
+		st, err = recreateStore(w.cfg.Dir)
+	}
 	if err != nil {
 		return err
 	}
@@ -217,8 +226,9 @@ func (w *StatusWriter) load(ctx context.Context) error {
 	if err != nil {
 		// Not ours, or unreadable: the next report replaces it.
 		w.log.Warn("remote status unreadable", logRef, w.ref.String(), logErr, err)
-		w.last = nil
+		w.last, prev = nil, nil
 	}
+	w.saveLocal(prev)
 	return nil
 }
 
@@ -249,12 +259,22 @@ func (w *StatusWriter) commit(ctx context.Context, st *status.NodeStatus, change
 		return err
 	}
 	w.last, w.head, w.when = last, commit, now
+	w.saveLocal(data)
 	return nil
 }
 
-// push updates the ref from w.head to commit in one receive-pack exchange.
+// push updates the ref from w.head to commit in one receive-pack exchange:
+// over HTTP(S) one request (pushHTTP); over ssh and file:// receive-pack
+// first advertises every ref of the repository, as it always does.
 func (w *StatusWriter) push(ctx context.Context, commit plumbing.Hash, pack []byte) (err error) {
 	fail := func(err error) error { return remoteError("push", w.cfg.URL, w.ref.String(), w.cfg.Auth, err) }
+	if w.refs.client != nil {
+		err := w.pushHTTP(ctx, commit, pack)
+		if !errors.Is(err, errUseGoGit) {
+			return fail(err)
+		}
+		w.log.Debug("push over HTTP with the ref advertisement", logErr, err)
+	}
 	c, ep, err := newClient(w.cfg.URL)
 	if err != nil {
 		return fail(err)
