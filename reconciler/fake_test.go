@@ -18,13 +18,18 @@ type fakeSource struct {
 	head    string
 	headErr error
 	trees   map[string]fstest.MapFS
-	treeN   int
+	// other serves revisions as any fs.FS, before trees.
+	other map[string]fs.FS
+	treeN int
 }
 
 func (s *fakeSource) Head(context.Context) (string, error) { return s.head, s.headErr }
 
 func (s *fakeSource) Tree(_ context.Context, rev string) (fs.FS, error) {
 	s.treeN++
+	if f, ok := s.other[rev]; ok {
+		return f, nil
+	}
 	t, ok := s.trees[rev]
 	if !ok {
 		return nil, fmt.Errorf("no revision %s", rev)

@@ -34,9 +34,11 @@ type gate struct {
 	members map[string]map[string]string
 }
 
-// gates finds the rollout groups that select this node. They need every
-// node file (waves by percentage count the group's nodes), so the repo is
-// parsed in full only when there is one.
+// gates finds the rollout groups that select this node, with their
+// members. Waves count a group's nodes by their labels, so the other
+// nodes' files are read, only when such a group exists, and a file that
+// does not parse leaves that node out of every wave: it is that node's
+// revision to refuse, not this one's (spec.Repo.ParseNodes).
 func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
 	labels := map[string]string{}
 	if n, ok := repo.Nodes[r.cfg.Node]; ok {
@@ -57,14 +59,17 @@ func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
 		return nil, nil
 	}
 	sort.Strings(names)
-	full, err := spec.Parse(fsys)
+	nodes, broken, err := repo.ParseNodes(fsys)
 	if err != nil {
 		return nil, err
 	}
+	if broken != nil {
+		r.log.Warn("node files left out of rollout waves", keyErr, broken)
+	}
 	out := make([]gate, 0, len(names))
 	for _, name := range names {
-		g := full.Groups[name]
-		out = append(out, gate{group: g, members: rollout.Members(full, g, r.cfg.Node, labels)})
+		g := repo.Groups[name]
+		out = append(out, gate{group: g, members: rollout.MembersOf(nodes, g, r.cfg.Node, r.cfg.Labels)})
 	}
 	return out, nil
 }

@@ -23,12 +23,15 @@ type Source interface {
 }
 
 // CommitVerifier decides whether a revision may be applied (signature,
-// ancestry). The revision has been fetched (Source.Tree) before it is asked.
+// ancestry). The revision has been fetched (Source.Tree) and parsed before
+// it is asked: mode is the commit mode its own fleet.yaml asks for
+// (spec.CommitModeHead or spec.CommitModeAll), or "" when the revision
+// could not be parsed, and then the verifier must take its strictest mode.
 // A refusal is an error of class fault.Refused; any other error is taken as
 // transient and retried. A nil CommitVerifier means verification is off,
 // which the agent allows only when told so.
 type CommitVerifier interface {
-	VerifyCommit(ctx context.Context, rev, lastApplied string) error
+	VerifyCommit(ctx context.Context, rev, lastApplied, mode string) error
 }
 
 // ImageVerifier decides whether an image may run before it is pulled. keys

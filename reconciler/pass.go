@@ -124,21 +124,27 @@ func (r *Reconciler) poll(ctx context.Context) (*revision, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The revision is parsed once, before its commit is verified: the
+	// verifier needs the commit mode its fleet.yaml asks for.
+	rev, parseErr := r.parse(head, fsys)
+	var se *spec.Error
+	if parseErr != nil && !errors.As(parseErr, &se) {
+		return nil, fmt.Errorf("read %s: %w", short(head), parseErr) // reading the tree failed, not the spec
+	}
 	if r.deps.Commits != nil {
-		if err := r.deps.Commits.VerifyCommit(ctx, head, r.applied); err != nil {
+		mode := ""
+		if rev != nil {
+			mode = rev.fleet.Trust.Commits.Mode
+		}
+		if err := r.deps.Commits.VerifyCommit(ctx, head, r.applied, mode); err != nil {
 			if fault.ClassOf(err) == fault.Refused {
-				return nil, r.refuse(head, err)
+				return nil, r.refuse(head, errors.Join(err, parseErr))
 			}
 			return nil, fmt.Errorf("verify %s: %w", short(head), err)
 		}
 	}
-	rev, err := r.parse(head, fsys)
-	var se *spec.Error
-	switch {
-	case errors.As(err, &se):
-		return nil, r.refuse(head, err)
-	case err != nil: // reading the tree failed, not the spec
-		return nil, fmt.Errorf("read %s: %w", short(head), err)
+	if parseErr != nil {
+		return nil, r.refuse(head, parseErr)
 	}
 	return rev, nil
 }
@@ -160,8 +166,9 @@ func (r *Reconciler) fetch(ctx context.Context, rev string) (fs.FS, error) {
 	return fsys, nil
 }
 
-// parse resolves this node's workloads and reads the image keys the
-// revision names.
+// parse reads a revision once for everything a pass needs: the fleet
+// settings (the commit mode among them), this node's workloads, the rollout
+// groups that select it and the image keys the revision names.
 func (r *Reconciler) parse(rev string, fsys fs.FS) (*revision, error) {
 	repo, err := spec.ParseForNode(fsys, r.cfg.Node)
 	if err != nil {

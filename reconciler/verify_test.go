@@ -11,15 +11,18 @@ import (
 	"github.com/gitfleet/gitfleet/spec"
 )
 
-// fakeCommits refuses revisions by id, or fails every call with fail.
+// fakeCommits refuses revisions by id, or fails every call with fail, and
+// records the modes it was asked in.
 type fakeCommits struct {
 	refuse map[string]bool
 	fail   error
 	calls  []string
+	modes  []string
 }
 
-func (f *fakeCommits) VerifyCommit(_ context.Context, rev, last string) error {
+func (f *fakeCommits) VerifyCommit(_ context.Context, rev, last, mode string) error {
 	f.calls = append(f.calls, rev+"<-"+last)
+	f.modes = append(f.modes, mode)
 	if f.fail != nil {
 		return f.fail
 	}

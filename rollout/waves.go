@@ -120,17 +120,24 @@ func withNode(members map[string]map[string]string, node string) map[string]map[
 	return m
 }
 
-// Members returns the nodes of repo that g selects, by name, with their
-// labels: the metadata.labels of nodes/<name>.yaml, and for self (the node
-// asking) those overlaid with selfLabels (its --labels), as spec.Resolve
-// sees them. self is included when its labels match, even without a file.
-//
-// repo must hold every node file (spec.Parse, not spec.ParseForNode). The
-// --labels of other nodes are not known: a node selected by them alone is
-// not counted.
+// Members returns the nodes of repo that g selects; see MembersOf. repo
+// must hold every node file (spec.Parse, not spec.ParseForNode).
 func Members(repo *spec.Repo, g spec.Group, self string, selfLabels map[string]string) map[string]map[string]string {
+	return MembersOf(repo.Nodes, g, self, selfLabels)
+}
+
+// MembersOf returns the nodes of nodes (by name, as in nodes/<name>.yaml)
+// that g selects, with their labels: each node file's metadata.labels, and
+// for self (the node asking) those overlaid with selfLabels (its --labels),
+// as spec.Resolve sees them. self is included when its labels match, even
+// without a file.
+//
+// The --labels of other nodes are not known: a node selected by them alone
+// is not counted. Neither is a node missing from nodes, such as one whose
+// file does not parse (spec.Repo.ParseNodes leaves it out).
+func MembersOf(nodes map[string]spec.Node, g spec.Group, self string, selfLabels map[string]string) map[string]map[string]string {
 	out := map[string]map[string]string{}
-	for name, n := range repo.Nodes {
+	for name, n := range nodes {
 		labels := n.Metadata.Labels
 		if name == self {
 			continue
@@ -140,7 +147,7 @@ func Members(repo *spec.Repo, g spec.Group, self string, selfLabels map[string]s
 		}
 	}
 	if self != "" {
-		labels := maps.Clone(repo.Nodes[self].Metadata.Labels)
+		labels := maps.Clone(nodes[self].Metadata.Labels)
 		if labels == nil {
 			labels = map[string]string{}
 		}

@@ -57,8 +57,9 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Verifier decides whether a revision of the fleet repo may be applied. It
-// satisfies reconciler.CommitVerifier.
+// Verifier decides whether a revision of the fleet repo may be applied,
+// over a repository that holds the history it needs (a Checker fetches
+// more when it does not).
 //
 // Key rotation: a commit is first checked against the node's own keys. If
 // that fails and the commit has a trust/ folder, the keys in it are added

@@ -14,7 +14,7 @@ import (
 	"github.com/gitfleet/gitfleet/reconciler"
 )
 
-var _ reconciler.CommitVerifier = (*Verifier)(nil)
+var _ reconciler.CommitVerifier = (*Checker)(nil)
 
 // wantRefused fails unless err is a refusal naming commit and saying want.
 func wantRefused(t *testing.T, err error, commit, want string) {

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/health"
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/version"
 	"github.com/gitfleet/gitfleet/reconciler"
 	"github.com/gitfleet/gitfleet/runtime"
@@ -134,21 +134,8 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	deps := reconciler.Deps{Source: src, Runtime: rt, Reporter: rep, Reports: rep, Log: log}
 	if cfg.InsecureSkipVerify {
 		log.Warn("signature verification is OFF (--insecure-skip-verify): every status report says so")
-	} else {
-		commitKeys, imageKeys, err := loadTrust(cfg.TrustDir)
-		if err != nil {
-			return err
-		}
-		opts := trust.Options{Mode: trust.Mode(cfg.VerifyMode), AllowRevisions: cfg.AllowRevisions}
-		if err := opts.Validate(); err != nil {
-			return err
-		}
-		if commitKeys != nil && commitKeys.Len() > 0 {
-			deps.Commits = &commitVerifier{src: src, local: commitKeys, opts: opts, node: cfg.Node}
-		} else {
-			log.Warn("no commit keys in the trust dir: every revision will be refused", "trustDir", cfg.TrustDir)
-		}
-		deps.Images = &imageVerifier{local: imageKeys, transport: http.DefaultTransport.(*http.Transport).Clone()}
+	} else if err := verifiers(cfg, src, &deps, log); err != nil {
+		return err
 	}
 	mon := health.NewMonitor(health.Config{Exec: rt, Log: log})
 	go mon.Run(ctx)
@@ -209,8 +196,8 @@ var (
 	_ reconciler.ReportReader = (*source.StatusWriter)(nil)
 	_ reconciler.Runtime      = (*runtime.Containerd)(nil)
 
-	_ reconciler.CommitVerifier = (*commitVerifier)(nil)
-	_ reconciler.ImageVerifier  = (*imageVerifier)(nil)
+	_ reconciler.CommitVerifier = (*trust.Checker)(nil)
+	_ reconciler.ImageVerifier  = (*image.RevisionVerifier)(nil)
 	_ reconciler.Supervisor     = (*runtime.Supervisor)(nil)
 	_ reconciler.ImageCollector = (*runtime.Containerd)(nil)
 )

@@ -1,0 +1,57 @@
+package spec
+
+import (
+	"io/fs"
+)
+
+// ParseNodes reads every file in nodes/ of the revision r was read from
+// (by ParseForNode), for what needs the whole fleet's nodes: rollout waves
+// count a group's nodes by their labels. Each file is checked as Parse
+// checks it, against r's workloads and hostPaths. Unlike Parse, a file with
+// errors does not fail the others: its node is left out of nodes and the
+// errors are returned, joined, in broken. err is an I/O error of fsys.
+//
+// So a broken nodes/other.yaml refuses the revision on node other alone,
+// which reports why; every other node applies the revision as if other had
+// no file.
+func (r *Repo) ParseNodes(fsys fs.FS) (nodes map[string]Node, broken error, err error) {
+	p := &parser{
+		fsys:  fsys,
+		repo:  &Repo{Nodes: map[string]Node{}, files: map[string]sourceFile{}},
+		known: map[string]bool{},
+		hosts: hostPolicy{known: true},
+	}
+	for name := range r.Workloads {
+		p.known[name] = true
+	}
+	for _, h := range r.Fleet.Spec.HostPaths {
+		if checkAbs(h) == nil && h != "/" {
+			p.hosts.paths = append(p.hosts.paths, h)
+		}
+	}
+	entries, err := p.list(dirNodes)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		if n, ok := r.Nodes[e.name]; ok { // read already, by ParseForNode
+			p.repo.Nodes[e.name] = n
+			continue
+		}
+		if err := p.node(e); err != nil {
+			return nil, nil, err
+		}
+	}
+	// A node counts only if no error names its file; a name given by two
+	// files (a.yaml and a.yml) counts for neither.
+	bad := map[string]bool{}
+	for _, e := range p.errs {
+		bad[e.File] = true
+	}
+	for name := range p.repo.Nodes {
+		if bad[dirNodes+"/"+name+".yaml"] || bad[dirNodes+"/"+name+".yml"] {
+			delete(p.repo.Nodes, name)
+		}
+	}
+	return p.repo.Nodes, p.errs.err(), nil
+}
