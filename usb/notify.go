@@ -1,0 +1,236 @@
+package usb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
+)
+
+// Watcher finds USB sticks under mount roots and hands each one over once
+// it has stopped changing.
+//
+// It learns of changes three ways: fsnotify on the roots, the folders down
+// to two levels below them and everything inside a gitfleet/ folder (a
+// folder copied in, an export written in place); the mount table
+// (/proc/self/mountinfo signals a change with POLLPRI), since a stick
+// mounted over an existing empty folder makes no fsnotify event; and a
+// slow rescan in case either missed something.
+type Watcher struct {
+	cfg WatchConfig
+}
+
+// NewWatcher validates cfg.
+func NewWatcher(cfg WatchConfig) (*Watcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Watcher{cfg: cfg}, nil
+}
+
+// Run watches until ctx ends and calls found for every stick that appears
+// (or is there at the start) once it has been quiet for Quiet. A stick is
+// handed over again only when its manifest.json changes (a new export) or
+// after it was removed and came back; a node's own writes to it do not
+// count. Run returns nil when ctx ends, after found has returned.
+func (w *Watcher) Run(ctx context.Context, found Found) error {
+	fw, err := fsnotify.NewBufferedWatcher(1024)
+	if err != nil {
+		return fmt.Errorf("usb: watch: %w", err)
+	}
+	defer fw.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan event, 64)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	n := &notifier{w: fw, watched: map[string]bool{}}
+	scan := func() []string {
+		sticks, dirs := scanRoots(w.cfg.Roots)
+		n.watch(dirs)
+		return sticks
+	}
+	wg.Go(func() { n.forward(ctx, events, w.cfg) })
+	// The mount table is armed before the first scan, so that no mount
+	// falls between the two.
+	mounts, err := openMounts()
+	if err != nil {
+		w.cfg.Log.Warn("cannot watch the mount table; new mounts are found by the slow rescan", "err", err, "rescan", w.cfg.Rescan)
+	} else {
+		wg.Go(func() {
+			defer mounts.Close()
+			if err := watchMounts(ctx, mounts, events); err != nil {
+				w.cfg.Log.Warn("mount table watch failed; new mounts are found by the slow rescan", "err", err, "rescan", w.cfg.Rescan)
+			}
+		})
+	}
+	wg.Go(func() {
+		t := time.NewTicker(w.cfg.Rescan)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				send(ctx, events, event{rescan: true})
+			}
+		}
+	})
+	w.cfg.Log.Info("watching for usb sticks", "roots", w.cfg.Roots, "quiet", w.cfg.Quiet)
+	tr := &tracker{cfg: w.cfg, sticks: map[string]*stick{}, waiting: map[string]bool{}}
+	tr.loop(ctx, events, scan, found)
+	return nil
+}
+
+// notifier keeps the fsnotify watches and turns its events into the
+// tracker's.
+type notifier struct {
+	w       *fsnotify.Watcher
+	mu      sync.Mutex
+	watched map[string]bool
+}
+
+// watch (re)adds a watch on each of dirs. Adding again matters after a
+// mount: the watch on the folder beneath a mount sees nothing of it.
+func (n *notifier) watch(dirs []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	keep := map[string]bool{}
+	for _, d := range dirs {
+		keep[d] = true
+		_ = n.w.Remove(d)
+		if err := n.w.Add(d); err == nil {
+			n.watched[d] = true
+		}
+	}
+	for d := range n.watched {
+		if !keep[d] {
+			_ = n.w.Remove(d)
+			delete(n.watched, d)
+		}
+	}
+}
+
+// forward passes fsnotify's events on. A change inside a gitfleet/ folder
+// restarts its quiet period (a new folder there is watched too); anything
+// else, or lost events, asks for a rescan.
+func (n *notifier) forward(ctx context.Context, events chan<- event, cfg WatchConfig) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-n.w.Events:
+			if !ok {
+				return
+			}
+			inStick := insideStick(ev.Name)
+			if inStick && ev.Has(fsnotify.Create) {
+				if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
+					n.add(subdirs(ev.Name))
+				}
+			}
+			send(ctx, events, event{path: ev.Name, rescan: !inStick})
+		case err, ok := <-n.w.Errors:
+			if !ok {
+				return
+			}
+			cfg.Log.Debug("fsnotify", "err", err)
+			send(ctx, events, event{rescan: true})
+		}
+	}
+}
+
+// add watches dirs that are not watched yet.
+func (n *notifier) add(dirs []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, d := range dirs {
+		if !n.watched[d] && n.w.Add(d) == nil {
+			n.watched[d] = true
+		}
+	}
+}
+
+// insideStick reports whether path is below a gitfleet/ folder.
+func insideStick(path string) bool {
+	for d := filepath.Dir(path); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if filepath.Base(d) == Dir {
+			return true
+		}
+	}
+	return false
+}
+
+func send(ctx context.Context, ch chan<- event, ev event) {
+	select {
+	case ch <- ev:
+	case <-ctx.Done():
+	}
+}
+
+// openMounts opens the mount table and reads it once, which arms its
+// change notification.
+func openMounts() (*os.File, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// watchMounts sends a rescan each time the mount table f (from openMounts)
+// changes: the kernel marks /proc/self/mountinfo with POLLPRI (and
+// POLLERR) then. It returns when ctx ends.
+func watchMounts(ctx context.Context, f *os.File, events chan<- event) error {
+	var stop [2]int
+	if err := unix.Pipe2(stop[:], unix.O_CLOEXEC); err != nil {
+		return err
+	}
+	defer unix.Close(stop[0])
+	var once sync.Once
+	closeW := func() { once.Do(func() { unix.Close(stop[1]) }) }
+	defer closeW()
+	go func() {
+		<-ctx.Done()
+		closeW()
+	}()
+	for {
+		fds := []unix.PollFd{
+			{Fd: int32(f.Fd()), Events: unix.POLLPRI},
+			{Fd: int32(stop[0]), Events: unix.POLLIN},
+		}
+		_, err := unix.Poll(fds, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fds[1].Revents != 0 || ctx.Err() != nil {
+			return nil
+		}
+		if fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0 {
+			// Reading the table again re-arms the notification.
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			if _, err := io.Copy(io.Discard, f); err != nil {
+				return err
+			}
+			send(ctx, events, event{rescan: true})
+		}
+	}
+}
