@@ -25,6 +25,16 @@ const maxManifest = 4 << 20
 // Config.ReserveBytes to spare. It runs before anything is downloaded, so
 // a node that is short of space keeps what it runs and says why.
 func (c *Containerd) checkSpace(ctx context.Context, name string, res remotes.Resolver) error {
+	layers, err := imageSize(ctx, res, name)
+	if err != nil {
+		return fmt.Errorf("size of %s: %w", name, err)
+	}
+	return c.checkFree(ctx, name, layers)
+}
+
+// checkFree refuses to store name, whose layers take layers bytes, when
+// they would not fit stored and unpacked with Config.ReserveBytes to spare.
+func (c *Containerd) checkFree(ctx context.Context, name string, layers int64) error {
 	root, err := c.contentRoot(ctx)
 	if err != nil || root == "" {
 		c.log.DebugContext(ctx, "cannot find containerd's content root; skipping the disk space check", logKeyError, err)
@@ -35,10 +45,6 @@ func (c *Containerd) checkSpace(ctx context.Context, name string, res remotes.Re
 		return fmt.Errorf("disk space of %s: %w", root, err)
 	}
 	free := int64(st.Bavail) * int64(st.Bsize) // Bsize is int32 on 32-bit ARM
-	layers, err := imageSize(ctx, res, name)
-	if err != nil {
-		return fmt.Errorf("size of %s: %w", name, err)
-	}
 	// Compressed layers in the content store, plus the unpacked snapshot,
 	// which is about as large again or more.
 	need := 2*layers + c.cfg.ReserveBytes
