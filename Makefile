@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin
 CMDS := fleetd fleetctl
-PKGS_APT := containerd runc docker-registry openssh-server git gnupg time chromium fonts-dejavu-core fonts-liberation
+PKGS_APT := containerd runc docker-registry openssh-server git gnupg time chromium fonts-dejavu-core fonts-liberation e2fsprogs dosfstools fusefat
 GOTEST_FLAGS ?= -count=1 -timeout 18m
 
 .DEFAULT_GOAL := help

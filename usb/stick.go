@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/gitfleet/gitfleet/fault"
 )
 
 // ErrBadStick matches (errors.Is) every refusal of a stick's content: an
@@ -34,6 +36,9 @@ func (e *StickError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrBadStick) hold.
 func (e *StickError) Is(target error) bool { return target == ErrBadStick }
+
+// Fault classes a bad stick as refused: reading it again does not help.
+func (e *StickError) Fault() fault.Class { return fault.Refused }
 
 // checkDigestBelow is the size under which Open checks a file's sha256;
 // larger files (image layers) are checked by digest as they are imported.
