@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"slices"
 	"sync"
 	"testing/fstest"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -37,29 +39,49 @@ func (s *fakeSource) Tree(_ context.Context, rev string) (fs.FS, error) {
 	return t, nil
 }
 
-// fakeRuntime is a scripted runtime: it keeps containers in a map.
+// fakeRuntime is a scripted runtime that keeps the contract of
+// reconcilertest.TestRuntime (fake_contract_test.go runs it): containers by
+// ID, a workload's old version serving beside the new one until Retire
+// unless their ports clash, images listed in broken unable to start.
 type fakeRuntime struct {
 	mu      sync.Mutex
-	byName  map[string]status.Instance
+	ctrs    map[string]fakeContainer // by ID
 	pulled  []string
 	pullErr error
 	runErr  map[string]error // by spec hash
+	broken  map[string]bool  // images whose process cannot start
 	runs    int
 	pid     uint32
 }
 
+type fakeContainer struct {
+	in    status.Instance
+	ports []int
+}
+
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{byName: map[string]status.Instance{}, runErr: map[string]error{}}
+	return &fakeRuntime{ctrs: map[string]fakeContainer{}, runErr: map[string]error{}, broken: map[string]bool{}}
+}
+
+// fakeID is a container's ID: the workload and its spec hash.
+func fakeID(d spec.Desired) string {
+	h := strings.TrimPrefix(d.Hash, "sha256:")
+	return d.Name + "-" + h[:min(12, len(h))]
 }
 
 func (f *fakeRuntime) List(context.Context) ([]status.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []status.Instance
-	for _, in := range f.byName {
-		out = append(out, in)
+	out := make([]status.Instance, 0, len(f.ctrs))
+	for _, c := range f.ctrs {
+		out = append(out, c.in)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Workload < out[j].Workload })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Workload != out[j].Workload {
+			return out[i].Workload < out[j].Workload
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out, nil
 }
 
@@ -67,38 +89,94 @@ func (f *fakeRuntime) Pull(_ context.Context, ref string, _ []spec.Registry) err
 	if f.pullErr != nil {
 		return f.pullErr
 	}
+	if !strings.Contains(ref, "@sha256:") {
+		return fmt.Errorf("pull %s: not pinned by digest", ref)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.pulled = append(f.pulled, ref)
 	return nil
 }
 
+// Run leaves a running container of d's spec alone; otherwise it removes
+// the workload's containers whose ports clash with d's and starts d.
 func (f *fakeRuntime) Run(_ context.Context, d spec.Desired, rev string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.runErr[d.Hash]; err != nil {
 		return err
 	}
+	if f.broken[d.Spec.Image] {
+		return fault.Refuse(d.Name, fmt.Errorf("run %s: OCI runtime create failed: exec: no such file or directory", d.Name))
+	}
+	id := fakeID(d)
+	if c, ok := f.ctrs[id]; ok && c.in.State == status.StateRunning && c.in.SpecHash == d.Hash {
+		return nil
+	}
+	delete(f.ctrs, id)
+	for cid, c := range f.ctrs {
+		if c.in.Workload == d.Name && slices.ContainsFunc(c.ports, func(p int) bool { return slices.Contains(d.Spec.Ports, p) }) {
+			delete(f.ctrs, cid)
+		}
+	}
 	f.runs++
 	f.pid++
-	f.byName[d.Name] = status.Instance{Workload: d.Name, ID: d.Name + "-" + d.Hash[7:19], SpecHash: d.Hash,
-		Revision: rev, Image: d.Spec.Image, State: status.StateRunning, PID: f.pid}
+	f.ctrs[id] = fakeContainer{ports: d.Spec.Ports, in: status.Instance{Workload: d.Name, ID: id, SpecHash: d.Hash,
+		Revision: rev, Image: d.Spec.Image, State: status.StateRunning, PID: f.pid}}
 	return nil
 }
 
-// Retire has nothing to do: the fake keeps one container per workload.
-func (f *fakeRuntime) Retire(context.Context, string, string) error { return nil }
-
-func (f *fakeRuntime) Remove(_ context.Context, name string) error {
+// Retire removes the workload's containers but keep's.
+func (f *fakeRuntime) Retire(_ context.Context, workload, keep string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.byName, name)
+	keepID := fakeID(spec.Desired{Name: workload, Hash: keep})
+	for id, c := range f.ctrs {
+		if c.in.Workload == workload && id != keepID {
+			delete(f.ctrs, id)
+		}
+	}
 	return nil
 }
 
+func (f *fakeRuntime) Remove(_ context.Context, workload string) error {
+	f.drop(workload)
+	return nil
+}
+
+// drop deletes every container of workload, as a person might by hand.
+func (f *fakeRuntime) drop(workload string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, c := range f.ctrs {
+		if c.in.Workload == workload {
+			delete(f.ctrs, id)
+		}
+	}
+}
+
+// get returns the workload's newest container.
 func (f *fakeRuntime) get(name string) (status.Instance, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	in, ok := f.byName[name]
-	return in, ok
+	var newest status.Instance
+	found := false
+	for _, c := range f.ctrs {
+		if c.in.Workload == name && (!found || c.in.PID > newest.PID) {
+			newest, found = c.in, true
+		}
+	}
+	return newest, found
+}
+
+// set replaces the container in.ID with in, as a change by hand or an exit
+// would.
+func (f *fakeRuntime) set(in status.Instance) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.ctrs[in.ID]
+	c.in = in
+	f.ctrs[in.ID] = c
 }
 
 // fakeReporter keeps every report.

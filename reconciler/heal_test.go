@@ -173,7 +173,7 @@ func TestDriftIsCorrectedAndReported(t *testing.T) {
 	if w := h.rep.last().Status.Workloads[0]; w.Message != "" {
 		t.Errorf("a first deploy carries a note: %q", w.Message)
 	}
-	delete(h.rt.byName, "detector") // removed by hand
+	h.rt.drop("detector") // removed by hand
 	if err := h.pass(t); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestDriftIsCorrectedAndReported(t *testing.T) {
 	}
 	in, _ := h.rt.get("detector")
 	in.SpecHash = "" // its spec changed by hand
-	h.rt.byName["detector"] = in
+	h.rt.set(in)
 	if err := h.pass(t); err != nil {
 		t.Fatal(err)
 	}

@@ -102,6 +102,9 @@ func TestPassEnvChangeReplacesAndRemovalRemoves(t *testing.T) {
 	if _, ok := h.rt.get("classifier"); ok {
 		t.Error("classifier still runs after it was removed from the repo")
 	}
+	if ins, _ := h.rt.List(context.Background()); len(ins) != 1 {
+		t.Errorf("containers after the switch = %+v; want the old version retired", ins)
+	}
 	if got := h.rep.last().Status.AppliedRevision; got != "rev2" {
 		t.Errorf("applied = %s, want rev2", got)
 	}
@@ -220,7 +223,7 @@ func TestPassRestartsStoppedContainer(t *testing.T) {
 	}
 	in, _ := h.rt.get("detector")
 	in.State, in.ExitCode = status.StateStopped, 137
-	h.rt.byName["detector"] = in
+	h.rt.set(in)
 	if err := h.pass(t); err != nil {
 		t.Fatal(err)
 	}
@@ -238,18 +241,17 @@ func TestPassFailedRunRollsBackToLastGood(t *testing.T) {
 	}
 	good, _ := h.rt.get("detector")
 	h.commit("rev2", map[string]string{"detector": workloadYAML("detector", digest("a"), "debug")})
-	// Every run of the new spec fails; the fake replaces in place, so the
-	// old container is gone unless the reconciler restores it.
+	// Every run of the new spec fails as the workload's own failure; the
+	// old container keeps serving and stays the workload's container.
 	newHash := resolveHash(t, h, "rev2", "detector")
 	h.rt.runErr[newHash] = fault.Refuse("", errors.New("runc: exec format error"))
-	delete(h.rt.byName, "detector")
 	err := h.pass(t)
 	var rb *RollbackError
 	if !errors.As(err, &rb) || fault.ClassOf(err) != fault.Refused || !strings.Contains(err.Error(), "cannot start: runc: exec format error") {
 		t.Fatalf("pass = %v; want a rollback that waits for a new spec", err)
 	}
-	if in, ok := h.rt.get("detector"); !ok || in.SpecHash != good.SpecHash {
-		t.Errorf("detector = %+v; want the rev1 spec restored", in)
+	if in, ok := h.rt.get("detector"); !ok || in.SpecHash != good.SpecHash || in.PID != good.PID {
+		t.Errorf("detector = %+v; want the rev1 container serving on", in)
 	}
 	st := h.rep.last().Status
 	if c := st.Conditions[0]; c.Reason != status.ReasonRolledBack || c.Status != "False" {
