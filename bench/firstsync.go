@@ -114,7 +114,11 @@ func child() int {
 }
 
 func syncOnce(ctx context.Context, url, dir, node string) (int, error) {
-	g, err := source.New(source.Config{URL: url, Dir: dir}, slog.New(slog.DiscardHandler))
+	loc, err := source.ParseLocation(url, source.Auth{})
+	if err != nil {
+		return 0, err
+	}
+	g, err := source.New(source.Config{Location: loc, Dir: dir}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return 0, err
 	}

@@ -15,7 +15,11 @@ import (
 // noopPoll measures the poll that finds nothing new: source.Git.Head
 // beside `git ls-remote` against the same server, through the same proxy.
 func noopPoll(ctx context.Context, e *env) (string, error) {
-	g, err := source.New(source.Config{URL: e.url, Dir: filepath.Join(e.tmp, "noop-state")}, slog.New(slog.DiscardHandler))
+	loc, err := source.ParseLocation(e.url, source.Auth{})
+	if err != nil {
+		return "", err
+	}
+	g, err := source.New(source.Config{Location: loc, Dir: filepath.Join(e.tmp, "noop-state")}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return "", err
 	}

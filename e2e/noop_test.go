@@ -64,7 +64,11 @@ func TestPassCostDoesNotGrowWithTheFleet(t *testing.T) {
 		take()
 
 		// A poll alone, as a fresh agent process makes it.
-		g, err := source.New(source.Config{URL: url, Dir: t.TempDir()}, nil)
+		l, err := source.ParseLocation(url, source.Auth{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := source.New(source.Config{Location: l, Dir: t.TempDir()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

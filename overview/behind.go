@@ -4,9 +4,7 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/gitfleet/gitfleet/source"
 )
 
 // Behind counts the commits of the branch head that a node's applied
@@ -27,42 +25,53 @@ func (b Behind) String() string {
 	return strconv.Itoa(b.Commits)
 }
 
-// history is the fetched window of the branch: the head's ancestors down
-// to the shallow boundary.
+// history is the window of the branch the overview looks at: the head's
+// ancestors less than depth commits away (what a fetch of that depth
+// brings).
 type history struct {
-	s        storer.EncodedObjectStorer
-	head     plumbing.Hash
-	parents  map[plumbing.Hash][]plumbing.Hash // every commit of the window
-	complete bool                              // the window reaches the root commits
+	head     string
+	parents  map[string][]string // every commit of the window
+	complete bool                // the window reaches the root commits
 	cache    map[string]*Behind
 }
 
-func newHistory(s storer.EncodedObjectStorer, head plumbing.Hash) (*history, error) {
-	h := &history{s: s, head: head, parents: map[plumbing.Hash][]plumbing.Hash{}, complete: true, cache: map[string]*Behind{}}
-	queue := []plumbing.Hash{head}
-	for len(queue) > 0 {
-		c := queue[0]
-		queue = queue[1:]
-		if _, ok := h.parents[c]; ok {
-			continue
+// parentReader is source.Repo's Parents.
+type parentReader interface {
+	Parents(hash string) ([]string, error)
+}
+
+func newHistory(repo parentReader, head string, depth int) (*history, error) {
+	h := &history{head: head, parents: map[string][]string{}, complete: true, cache: map[string]*Behind{}}
+	level := []string{head}
+	for d := 0; len(level) > 0; d++ {
+		if d == depth {
+			h.complete = false
+			break
 		}
-		commit, err := object.GetCommit(s, c)
-		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			h.complete = false // a parent of a shallow commit
-			continue
+		var next []string
+		for _, c := range level {
+			if _, ok := h.parents[c]; ok {
+				continue
+			}
+			parents, err := repo.Parents(c)
+			if errors.Is(err, source.ErrRevisionNotFound) {
+				h.complete = false // a parent of a shallow commit
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			h.parents[c] = parents
+			next = append(next, parents...)
 		}
-		if err != nil {
-			return nil, err
-		}
-		h.parents[c] = commit.ParentHashes
-		queue = append(queue, commit.ParentHashes...)
+		level = next
 	}
 	return h, nil
 }
 
 // behind returns how far rev is behind the head: nil when rev is empty or
-// cannot be placed (the whole history was fetched and rev is not in it:
-// the branch was rewritten).
+// cannot be placed (the whole history was read and rev is not in it: the
+// branch was rewritten).
 func (h *history) behind(rev string) *Behind {
 	if rev == "" {
 		return nil
@@ -71,13 +80,10 @@ func (h *history) behind(rev string) *Behind {
 		return b
 	}
 	var b *Behind
-	r := plumbing.NewHash(rev)
-	switch _, ok := h.parents[r]; {
-	case r.String() != rev:
-		// not a hash
+	switch _, ok := h.parents[rev]; {
 	case ok:
-		b = &Behind{Commits: len(h.parents) - len(h.ancestors(r))}
-	case !h.complete:
+		b = &Behind{Commits: len(h.parents) - len(h.ancestors(rev))}
+	case !h.complete && isHash(rev):
 		b = &Behind{Commits: len(h.parents), AtLeast: true}
 	}
 	h.cache[rev] = b
@@ -85,9 +91,9 @@ func (h *history) behind(rev string) *Behind {
 }
 
 // ancestors returns rev and its ancestors inside the window.
-func (h *history) ancestors(rev plumbing.Hash) map[plumbing.Hash]bool {
-	seen := map[plumbing.Hash]bool{}
-	queue := []plumbing.Hash{rev}
+func (h *history) ancestors(rev string) map[string]bool {
+	seen := map[string]bool{}
+	queue := []string{rev}
 	for len(queue) > 0 {
 		c := queue[0]
 		queue = queue[1:]
@@ -99,4 +105,17 @@ func (h *history) ancestors(rev plumbing.Hash) map[plumbing.Hash]bool {
 		queue = append(queue, parents...)
 	}
 	return seen
+}
+
+// isHash reports whether s is a full commit hash in lower case.
+func isHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -55,7 +55,7 @@ func bigFleet(tb testing.TB, n int) (url string, head string) {
 func TestThousandNodes(t *testing.T) {
 	url, head := bigFleet(t, 1000)
 	start := time.Now()
-	f := collect(t, overview.Options{RepoURL: url})
+	f := collect(t, overview.Options{Repo: loc(t, url)})
 	t.Logf("Collect over 1,000 status refs (smart HTTP, loopback): %s", time.Since(start).Round(time.Millisecond))
 	if f.Head != head || len(f.Nodes) != 1000 {
 		t.Fatalf("head %s, %d nodes; want %s, 1000", f.Head, len(f.Nodes), head)
@@ -70,7 +70,7 @@ func TestThousandNodes(t *testing.T) {
 
 func BenchmarkCollect1000(b *testing.B) {
 	url, _ := bigFleet(b, 1000)
-	opts := overview.Options{RepoURL: url, Now: func() time.Time { return now }}
+	opts := overview.Options{Repo: loc(b, url), Now: func() time.Time { return now }}
 	for b.Loop() {
 		if _, err := overview.Collect(context.Background(), opts); err != nil {
 			b.Fatal(err)

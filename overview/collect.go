@@ -4,22 +4,15 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
+	"io/fs"
 	"maps"
 	"slices"
 	"time"
-
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
-
-// maxReport bounds one status report.
-const maxReport = 1 << 20
 
 // Fleet is the fleet at one moment: the branch head and every node known
 // from nodes/*.yaml or from a status ref.
@@ -92,30 +85,36 @@ type Node struct {
 	VerificationDisabled bool `json:"verificationDisabled,omitempty"`
 }
 
+// ErrBranchNotFound: the fleet repo has no such branch.
+var ErrBranchNotFound = source.ErrBranchNotFound
+
 // Collect reads the fleet: the tracked branch (HistoryDepth commits) and
-// every status ref (depth 1, one fetch), fetched in parallel into memory.
-// It fails only when the branch cannot be read or the status refs cannot
-// be fetched; a malformed report makes its node failing.
+// every status report (source.ReadReports: one fetch), in parallel. A
+// remote fleet repo is fetched into memory, a local one read in place. It
+// fails only when the branch cannot be read or the status refs cannot be
+// fetched; a malformed report makes its node failing.
 func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	statusURL := cmp.Or(o.StatusRepoURL, o.RepoURL)
+	statusLoc := o.StatusRepo
+	if statusLoc.IsZero() {
+		statusLoc = o.Repo
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	type statusResult struct {
-		s    storer.EncodedObjectStorer
-		refs map[string]plumbing.Hash
-		err  error
+		reports map[string]source.Report
+		err     error
 	}
 	done := make(chan statusResult, 1)
 	go func() {
-		s, refs, err := fetchStatus(ctx, statusURL, *o.StatusAuth)
-		done <- statusResult{s, refs, err}
+		reps, err := source.ReadReports(ctx, statusLoc)
+		done <- statusResult{reps, err}
 	}()
-	bs, head, berr := fetchBranch(ctx, o.RepoURL, o.Auth, o.Branch, o.HistoryDepth)
+	repo, head, fsys, berr := readBranch(ctx, o)
 	if berr != nil {
 		cancel()
 	}
@@ -127,21 +126,18 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 		return nil, sr.err
 	}
 
-	repo, err := readFleetRepo(bs, head)
-	if err != nil {
-		return nil, err
-	}
-	hist, err := newHistory(bs, head)
+	fr := readFleetRepo(fsys, head)
+	hist, err := newHistory(repo, head, o.HistoryDepth)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", o.Branch, err)
 	}
-	o.thresholds(repo.heartbeat)
+	o.thresholds(fr.heartbeat)
 	now := o.Now()
 
 	f := &Fleet{
-		Repo:         source.Redact(o.RepoURL),
+		Repo:         o.Repo.String(),
 		Branch:       o.Branch,
-		Head:         head.String(),
+		Head:         head,
 		GeneratedAt:  now,
 		Heartbeat:    spec.Duration{Duration: o.Heartbeat},
 		StaleAfter:   spec.Duration{Duration: o.StaleAfter},
@@ -150,37 +146,37 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 		Counts:       map[State]int{},
 		Warnings:     []string{},
 	}
-	if o.StatusRepoURL != "" {
-		f.StatusRepo = source.Redact(o.StatusRepoURL)
+	if !o.StatusRepo.IsZero() {
+		f.StatusRepo = o.StatusRepo.String()
 	}
-	if repo.warning != "" {
-		f.Warnings = append(f.Warnings, repo.warning)
+	if fr.warning != "" {
+		f.Warnings = append(f.Warnings, fr.warning)
 	}
 
 	names := map[string]bool{}
-	for name := range repo.nodes {
+	for name := range fr.nodes {
 		names[name] = true
 	}
-	for name := range sr.refs {
+	for name := range sr.reports {
 		names[name] = true
 	}
-	groupNames := slices.Sorted(maps.Keys(repo.groups))
+	groupNames := slices.Sorted(maps.Keys(fr.groups))
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		n := Node{Name: name, Workloads: []status.Workload{}, Errors: []string{}}
-		if spec, ok := repo.nodes[name]; ok {
+		if spec, ok := fr.nodes[name]; ok {
 			n.Declared = true
 			n.Labels = spec.Metadata.Labels
 			n.Site = n.Labels[o.GroupBy]
 			for _, g := range groupNames {
-				if repo.groups[g].Spec.Selector.Matches(n.Labels) {
+				if fr.groups[g].Spec.Selector.Matches(n.Labels) {
 					n.Groups = append(n.Groups, g)
 				}
 			}
 		}
 		var rep *report
-		if h, ok := sr.refs[name]; ok {
+		if r, ok := sr.reports[name]; ok {
 			n.Reported = true
-			rep = readReport(sr.s, name, h)
+			rep = newReport(r)
 			n.fill(rep, hist)
 		}
 		classify(&n, rep, f.Head, now, o)
@@ -240,50 +236,30 @@ func (n *Node) fill(rep *report, hist *history) {
 	}
 }
 
-// readReport reads status/<node>.yaml from the tree of commit h. Every
-// failure ends up in report.err: a bad report never fails the overview.
-func readReport(s storer.EncodedObjectStorer, node string, h plumbing.Hash) *report {
-	rep := &report{commit: h.String()}
-	c, err := object.GetCommit(s, h)
+// readBranch opens the fleet repo and reads the branch head's commit and
+// tree.
+func readBranch(ctx context.Context, o Options) (*source.Repo, string, fs.FS, error) {
+	repo, err := source.Open(ctx, o.Repo, source.OpenOptions{Branch: o.Branch, Depth: o.HistoryDepth})
 	if err != nil {
-		rep.err = fmt.Errorf("status ref %s%s: %w", statusRefPrefix, node, err)
-		return rep
+		return nil, "", nil, err
 	}
-	rep.lastSeen = c.Committer.When
-	file := "status/" + node + ".yaml"
-	b, err := readBlob(c, file)
+	head, err := repo.Branch(o.Branch)
 	if err != nil {
-		rep.err = fmt.Errorf("%s%s: %s: %w", statusRefPrefix, node, file, err)
-		return rep
+		return nil, "", nil, err
 	}
-	st, err := status.Unmarshal(b)
+	fsys, _, err := repo.Tree(head)
 	if err != nil {
-		rep.err = fmt.Errorf("%s: %w", file, err)
-		return rep
+		return nil, "", nil, fmt.Errorf("read head %s: %w", short(head), err)
 	}
-	rep.st = st
-	if !st.Status.LastSeen.IsZero() {
-		rep.lastSeen = st.Status.LastSeen
-	}
-	return rep
+	return repo, head, fsys, nil
 }
 
-func readBlob(c *object.Commit, name string) ([]byte, error) {
-	t, err := c.Tree()
-	if err != nil {
-		return nil, err
+// newReport keeps what the overview needs of a status report: lastSeen is
+// the report's own, else its commit's time.
+func newReport(r source.Report) *report {
+	rep := &report{commit: r.Commit, st: r.Status, err: r.Err, lastSeen: r.Committed}
+	if r.Status != nil && !r.Status.Status.LastSeen.IsZero() {
+		rep.lastSeen = r.Status.Status.LastSeen
 	}
-	f, err := t.File(name)
-	if err != nil {
-		return nil, err
-	}
-	if f.Size > maxReport {
-		return nil, fmt.Errorf("report is %d bytes, more than %d", f.Size, maxReport)
-	}
-	r, err := f.Reader()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(r)
+	return rep
 }

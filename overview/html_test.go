@@ -51,7 +51,7 @@ func chromium(t *testing.T, page string, args ...string) []byte {
 // with each state's colour.
 func TestHTMLInChromium(t *testing.T) {
 	fx := newFixture(t)
-	f := collect(t, overview.Options{RepoURL: gittest.FileURL(fx.repo.BareDir), HistoryDepth: 3})
+	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
 	var page bytes.Buffer
 	if err := f.WriteHTML(&page); err != nil {
 		t.Fatal(err)

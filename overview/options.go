@@ -18,22 +18,17 @@ const (
 	DefaultGroupBy      = "site"
 )
 
-// Options configures Collect. The zero value of every field but RepoURL
-// has a documented default.
+// Options configures Collect. The zero value of every field but Repo has
+// a documented default.
 type Options struct {
-	// RepoURL is the fleet repo: file://, git://, http(s)://, ssh://.
-	// Credentials in an http(s) URL are used and never printed.
-	RepoURL string
-	// StatusRepoURL holds the status refs when they live in a repository of
-	// their own (fleetd's --status-repo). Default: RepoURL.
-	StatusRepoURL string
+	// Repo is the fleet repo (source.ParseLocation: a URL or a local
+	// path). Its credentials are used and never printed.
+	Repo source.Location
+	// StatusRepo holds the status refs when they live in a repository of
+	// their own (fleetd's --status-repo). Default (zero): Repo.
+	StatusRepo source.Location
 	// Branch is the tracked branch. Default "main".
 	Branch string
-	// Auth holds the credentials for RepoURL, and for StatusRepoURL unless
-	// StatusAuth is set. Secrets never appear in output or errors.
-	Auth source.Auth
-	// StatusAuth, when not nil, holds the credentials for StatusRepoURL.
-	StatusAuth *source.Auth
 
 	// Heartbeat is how often fleetd commits a report when nothing changed.
 	// Default: fleet.yaml's spec.status.heartbeat at the branch head, else 1h.
@@ -56,7 +51,7 @@ type Options struct {
 
 // withDefaults returns a copy of o with defaults filled in (Heartbeat,
 // StaleAfter and OfflineAfter only when the fleet's heartbeat is known:
-// see thresholds) and its URLs checked, credentials moved into Auth.
+// see thresholds) and the rest checked.
 func (o Options) withDefaults() (Options, error) {
 	if o.Branch == "" {
 		o.Branch = DefaultBranch
@@ -71,27 +66,14 @@ func (o Options) withDefaults() (Options, error) {
 		o.Now = time.Now
 	}
 	var errs []error
+	if o.Repo.IsZero() {
+		errs = append(errs, errors.New("overview: no fleet repo given"))
+	}
 	if strings.HasPrefix(o.Branch, "refs/") || strings.ContainsAny(o.Branch, " ~^:?*[\\") {
 		errs = append(errs, fmt.Errorf("overview: invalid branch %q (give a name such as main)", o.Branch))
 	}
 	if o.Heartbeat < 0 || o.StaleAfter < 0 || o.OfflineAfter < 0 {
 		errs = append(errs, errors.New("overview: heartbeat, stale and offline thresholds must not be negative"))
-	}
-	statusAuth := o.Auth
-	if o.StatusAuth != nil {
-		statusAuth = *o.StatusAuth
-	}
-	var err error
-	if o.RepoURL, err = source.NormalizeURL(o.RepoURL, &o.Auth); err != nil {
-		errs = append(errs, err)
-	}
-	if o.StatusRepoURL != "" {
-		if o.StatusRepoURL, err = source.NormalizeURL(o.StatusRepoURL, &statusAuth); err != nil {
-			errs = append(errs, err)
-		}
-		o.StatusAuth = &statusAuth
-	} else {
-		o.StatusAuth = &o.Auth
 	}
 	return o, errors.Join(errs...)
 }
@@ -115,31 +97,3 @@ func (o *Options) thresholds(fleetBeat time.Duration) {
 		o.OfflineAfter = o.StaleAfter
 	}
 }
-
-// scrub removes url and the secrets of a from err's text.
-func scrub(err error, url string, a source.Auth) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if url != "" {
-		msg = strings.ReplaceAll(msg, url, source.Redact(url))
-	}
-	if a.Password != "" {
-		msg = strings.ReplaceAll(msg, a.Password, "***")
-	} else if len(a.Username) >= 8 {
-		// A token given as the user name.
-		msg = strings.ReplaceAll(msg, a.Username, "***")
-	}
-	return &remoteError{msg: strings.TrimSpace(msg), err: err}
-}
-
-// remoteError keeps the wrapped error for errors.Is/As while its text is
-// scrubbed of secrets.
-type remoteError struct {
-	msg string
-	err error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.err }

@@ -12,9 +12,24 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/overview"
+	"github.com/gitfleet/gitfleet/source"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// loc parses a location with auth (at most one), failing the test on error.
+func loc(t testing.TB, s string, auth ...source.Auth) source.Location {
+	t.Helper()
+	var a source.Auth
+	if len(auth) > 0 {
+		a = auth[0]
+	}
+	l, err := source.ParseLocation(s, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
 
 func collect(t *testing.T, opts overview.Options) *overview.Fleet {
 	t.Helper()
@@ -79,7 +94,7 @@ func TestGolden(t *testing.T) {
 		{"http", httpURL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := collect(t, overview.Options{RepoURL: tc.url, HistoryDepth: 3})
+			f := collect(t, overview.Options{Repo: loc(t, tc.url), HistoryDepth: 3})
 			if f.Head != fx.revs[4] {
 				t.Errorf("Head = %s, want %s", f.Head, fx.revs[4])
 			}
@@ -96,7 +111,7 @@ func TestGolden(t *testing.T) {
 
 func TestStates(t *testing.T) {
 	fx := newFixture(t)
-	f := collect(t, overview.Options{RepoURL: gittest.FileURL(fx.repo.BareDir), HistoryDepth: 3})
+	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
 	want := map[string]overview.State{
 		"press-01": overview.UpToDate,
 		"press-02": overview.Updating,

@@ -39,10 +39,9 @@ func TestStatusRepoWithCredentials(t *testing.T) {
 	withCreds := strings.Replace(base, "http://", "http://fleet:"+password+"@", 1)
 
 	f := collect(t, overview.Options{
-		RepoURL:       withCreds + "/fleet.git",
-		StatusRepoURL: base + "/status.git",
-		StatusAuth:    &source.Auth{Username: "fleet", Password: password},
-		HistoryDepth:  3,
+		Repo:         loc(t, withCreds+"/fleet.git"),
+		StatusRepo:   loc(t, base+"/status.git", source.Auth{Username: "fleet", Password: password}),
+		HistoryDepth: 3,
 	})
 	if f.Repo != base+"/fleet.git" || f.StatusRepo != base+"/status.git" {
 		t.Errorf("Repo, StatusRepo = %s, %s; want them without credentials", f.Repo, f.StatusRepo)
@@ -65,7 +64,7 @@ func TestStatusRepoWithCredentials(t *testing.T) {
 func goldenText(t *testing.T) string {
 	t.Helper()
 	fx := newFixture(t)
-	return render(t, collect(t, overview.Options{RepoURL: gittest.FileURL(fx.repo.BareDir), HistoryDepth: 3}))["txt"]
+	return render(t, collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3}))["txt"]
 }
 
 // nodeLines drops the header lines that name repositories.
@@ -78,8 +77,7 @@ func TestWrongPassword(t *testing.T) {
 	fx := newFixture(t)
 	base := gittest.ServeHTTP(t, fx.repo.BareParent, "fleet", "right")
 	_, err := overview.Collect(context.Background(), overview.Options{
-		RepoURL: base + "/fleet.git",
-		Auth:    source.Auth{Username: "fleet", Password: password},
+		Repo: loc(t, base+"/fleet.git", source.Auth{Username: "fleet", Password: password}),
 	})
 	if err == nil {
 		t.Fatal("Collect with a wrong password succeeded")
@@ -92,7 +90,7 @@ func TestWrongPassword(t *testing.T) {
 func TestEmptyStatusRepo(t *testing.T) {
 	fx := newFixture(t)
 	dir := statusRepo(t, fx)
-	f := collect(t, overview.Options{RepoURL: gittest.FileURL(fx.repo.BareDir), StatusRepoURL: gittest.FileURL(dir)})
+	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), StatusRepo: loc(t, gittest.FileURL(dir))})
 	if f.Counts[overview.Offline] != len(fleetNodes) || len(f.Nodes) != len(fleetNodes) {
 		t.Errorf("counts %v for %d nodes, want all %d offline", f.Counts, len(f.Nodes), len(fleetNodes))
 	}
@@ -105,7 +103,7 @@ func TestEmptyStatusRepo(t *testing.T) {
 
 func TestBranchNotFound(t *testing.T) {
 	fx := newFixture(t)
-	_, err := overview.Collect(context.Background(), overview.Options{RepoURL: gittest.FileURL(fx.repo.BareDir), Branch: "prod"})
+	_, err := overview.Collect(context.Background(), overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), Branch: "prod"})
 	if !errors.Is(err, overview.ErrBranchNotFound) {
 		t.Errorf("Collect of a missing branch: %v, want ErrBranchNotFound", err)
 	}
@@ -117,7 +115,7 @@ func TestHeadDoesNotParse(t *testing.T) {
 	fx := newFixture(t)
 	fx.repo.Write("workloads/broken.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: broken}\nspec: {image: latest, bogus: 1}\n")
 	fx.repo.Commit("broken")
-	f := collect(t, overview.Options{RepoURL: gittest.FileURL(fx.repo.BareDir), HistoryDepth: 3})
+	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
 	if len(f.Warnings) != 1 || !strings.Contains(f.Warnings[0], "workloads/broken.yaml") {
 		t.Errorf("warnings = %q, want one naming workloads/broken.yaml", f.Warnings)
 	}
@@ -135,7 +133,7 @@ func TestRewrittenHistory(t *testing.T) {
 	gone := strings.Repeat("ab", 20)
 	writeStatusRefs(t, fx.repo.BareDir, []statusReport{{node: "press-01", age: time.Minute,
 		st: report("press-01", gone, gone, status.Condition{Type: "Ready", Status: "True", Reason: "Applied"})}})
-	f := collect(t, overview.Options{RepoURL: gittest.FileURL(fx.repo.BareDir)})
+	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir))})
 	for _, n := range f.Nodes {
 		if n.Name == "press-01" && (n.Behind != nil || n.State != overview.Updating) {
 			t.Errorf("press-01: behind %v, state %s; want unknown, updating", n.Behind, n.State)

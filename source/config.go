@@ -1,10 +1,3 @@
-// Package source is the go-git adapter for the fleet repo: a cheap change
-// check (one ref advertisement), a depth-1 fetch into a bare repository on
-// disk, an fs.FS over a commit's tree (never a work tree), and the status
-// channel that commits each node's report to its own ref.
-//
-// It satisfies reconciler.Source (Git) and reconciler.Reporter
-// (StatusWriter) without importing the reconciler.
 package source
 
 import (
@@ -30,7 +23,8 @@ const (
 // Auth holds the credentials for one remote. Which fields apply depends on
 // the URL's scheme: Username and Password (or a token in Password) for
 // http(s); SSHKeyFile and KnownHostsFile for ssh. Credentials written into
-// an http(s) URL (https://user:token@host/…) are moved here by Validate.
+// an http(s) URL (https://user:token@host/…) are moved here by
+// ParseLocation.
 type Auth struct {
 	// Username for basic auth; "git" when only Password is set.
 	Username string
@@ -45,11 +39,10 @@ type Auth struct {
 
 // Config configures a Git source.
 type Config struct {
-	// URL of the fleet repo: file://, git://, http(s):// or ssh:// (or scp-like user@host:path).
-	URL string
+	// Location of the fleet repo (ParseLocation). Required.
+	Location Location
 	// Branch is the tracked branch. Default "main".
 	Branch string
-	Auth   Auth
 	// Dir holds the bare repository the commits are fetched into (the
 	// agent's state dir). Required.
 	Dir string
@@ -59,8 +52,7 @@ type Config struct {
 	FetchTimeout time.Duration
 }
 
-// Validate fills in defaults, moves credentials out of an http(s) URL into
-// Auth, and checks the rest.
+// Validate fills in defaults and checks the rest.
 func (c *Config) Validate() error {
 	if c.Branch == "" {
 		c.Branch = DefaultBranch
@@ -72,85 +64,34 @@ func (c *Config) Validate() error {
 		c.FetchTimeout = DefaultFetchTimeout
 	}
 	var errs []error
+	if c.Location.IsZero() {
+		errs = append(errs, errors.New("source: location is required"))
+	}
 	if c.Dir == "" {
 		errs = append(errs, errors.New("source: dir is required"))
 	}
-	if strings.HasPrefix(c.Branch, "refs/") || strings.ContainsAny(c.Branch, " ~^:?*[\\") {
-		errs = append(errs, fmt.Errorf("source: invalid branch %q (give a name such as main)", c.Branch))
-	}
-	url, err := NormalizeURL(c.URL, &c.Auth)
-	if err != nil {
+	if err := checkBranch(c.Branch); err != nil {
 		errs = append(errs, err)
 	}
-	c.URL = url
 	return errors.Join(errs...)
 }
 
-// NormalizeURL checks url (file, git, http(s) or ssh) and moves the
-// credentials of an http(s) URL into auth, unless auth has its own; it
-// returns the URL without them.
-func NormalizeURL(url string, auth *Auth) (string, error) {
-	if url == "" {
-		return "", errors.New("source: url is required")
+// checkBranch refuses what cannot be a branch's short name.
+func checkBranch(b string) error {
+	if strings.HasPrefix(b, "refs/") || strings.ContainsAny(b, " ~^:?*[\\") {
+		return fmt.Errorf("source: invalid branch %q (give a name such as main)", b)
 	}
-	ep, err := transport.NewEndpoint(url)
-	if err != nil {
-		// The endpoint parser's error would repeat the URL with its secrets.
-		return "", fmt.Errorf("source: invalid url %s", redactRaw(url))
-	}
-	switch ep.Protocol {
-	case "file", "git", "http", "https", "ssh":
-	default:
-		return "", fmt.Errorf("source: unsupported url scheme %q in %s", ep.Protocol, Redact(url))
-	}
-	if (ep.Protocol == "http" || ep.Protocol == "https") && (ep.User != "" || ep.Password != "") {
-		if auth.Username == "" && auth.Password == "" {
-			auth.Username, auth.Password = ep.User, ep.Password
-		}
-		ep.User, ep.Password = "", ""
-		return ep.String(), nil
-	}
-	return url, nil
+	return nil
 }
 
-// Redact returns url without credentials: the whole user-info of an
-// http(s) URL (a token is often written as the user name) and the password
-// of any other.
-func Redact(url string) string {
-	ep, err := transport.NewEndpoint(url)
-	if err != nil {
-		return redactRaw(url)
-	}
-	ep.Password = ""
-	if ep.Protocol == "http" || ep.Protocol == "https" {
-		ep.User = ""
-	}
-	if ep.Protocol == "file" {
-		return "file://" + ep.Path
-	}
-	return ep.String()
-}
-
-// redactRaw drops anything between "://" and the last "@" of the authority.
-func redactRaw(url string) string {
-	scheme, rest, ok := strings.Cut(url, "://")
-	if !ok {
-		return url
-	}
-	host, path, _ := strings.Cut(rest, "/")
-	if i := strings.LastIndex(host, "@"); i >= 0 {
-		host = "***@" + host[i+1:]
-	}
-	if path != "" || strings.Contains(rest, "/") {
-		return scheme + "://" + host + "/" + path
-	}
-	return scheme + "://" + host
-}
-
-// AuthMethod builds go-git's auth for url; nil means none (or the ssh
+// authMethod builds go-git's auth for l; nil means none (or the ssh
 // agent). connectTimeout bounds an ssh connection's setup.
-func AuthMethod(url string, a Auth, connectTimeout time.Duration) (transport.AuthMethod, error) {
-	ep, err := transport.NewEndpoint(url)
+func authMethod(l Location, connectTimeout time.Duration) (transport.AuthMethod, error) {
+	if l.dir != "" {
+		return nil, nil
+	}
+	a := l.auth
+	ep, err := transport.NewEndpoint(l.url)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ func TestDeepenBringsHistory(t *testing.T) {
 		revs = append(revs, r.Commit("change"))
 	}
 	url := gittest.ServeHTTP(t, r.BareParent, "", "") + "/" + r.Name
-	g := newGit(t, source.Config{URL: url})
+	g := newGit(t, source.Config{Location: loc(t, url)})
 	head := revs[len(revs)-1]
 	if _, err := g.Tree(ctx, head); err != nil {
 		t.Fatal(err)

@@ -39,7 +39,7 @@ var (
 // fault.Refused.
 type Error struct {
 	Op        string // "poll", "fetch", "push"
-	URL       string // without credentials
+	URL       string // the Location, without credentials
 	Ref       string // "refs/heads/main", or a commit
 	Transient bool
 	Err       error
@@ -68,8 +68,8 @@ func (e *Error) Fault() fault.Class {
 	return fault.Refused
 }
 
-// remoteError wraps err, which came from talking to url about ref.
-func remoteError(op, url, ref string, auth Auth, err error) error {
+// remoteError wraps err, which came from talking to l about ref.
+func remoteError(op string, l Location, ref string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -80,23 +80,12 @@ func remoteError(op, url, ref string, auth Auth, err error) error {
 	}
 	return &Error{
 		Op:        op,
-		URL:       Redact(url),
+		URL:       l.String(),
 		Ref:       ref,
 		Transient: transient(err),
 		Err:       err,
-		secrets:   secretsOf(url, auth),
+		secrets:   l.secrets(),
 	}
-}
-
-func secretsOf(url string, a Auth) []string {
-	s := []string{url}
-	if a.Password != "" {
-		s = append(s, a.Password)
-	} else if a.Username != "" && len(a.Username) >= 8 {
-		// A token given as the user name.
-		s = append(s, a.Username)
-	}
-	return s
 }
 
 // transient classifies an error from go-git's transports.

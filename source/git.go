@@ -58,13 +58,13 @@ func New(cfg Config, log *slog.Logger) (*Git, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	auth, err := AuthMethod(cfg.URL, cfg.Auth, cfg.PollTimeout)
+	auth, err := authMethod(cfg.Location, cfg.PollTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", Redact(cfg.URL), err)
+		return nil, fmt.Errorf("source %s: %w", cfg.Location, err)
 	}
-	refs, err := newRefLister(cfg.URL, auth, cfg.PollTimeout)
+	refs, err := newRefLister(cfg.Location, auth, cfg.PollTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", Redact(cfg.URL), err)
+		return nil, fmt.Errorf("source %s: %w", cfg.Location, err)
 	}
 	st, err := openStore(cfg.Dir)
 	if err != nil {
@@ -72,7 +72,7 @@ func New(cfg Config, log *slog.Logger) (*Git, error) {
 	}
 	return &Git{
 		cfg:   cfg,
-		log:   log.With(logURL, Redact(cfg.URL)),
+		log:   log.With(logURL, cfg.Location.String()),
 		auth:  auth,
 		ref:   plumbing.NewBranchReferenceName(cfg.Branch),
 		refs:  refs,
@@ -89,11 +89,11 @@ func (g *Git) Head(ctx context.Context) (string, error) {
 	defer cancel()
 	refs, err := g.refs.list(ctx, g.ref.String())
 	if err != nil {
-		return "", remoteError("poll", g.cfg.URL, g.ref.String(), g.cfg.Auth, err)
+		return "", remoteError("poll", g.cfg.Location, g.ref.String(), err)
 	}
 	h, ok := refs[g.ref.String()]
 	if !ok {
-		return "", remoteError("poll", g.cfg.URL, g.ref.String(), g.cfg.Auth, ErrBranchNotFound)
+		return "", remoteError("poll", g.cfg.Location, g.ref.String(), ErrBranchNotFound)
 	}
 	return h.String(), nil
 }
@@ -121,14 +121,14 @@ func (g *Git) Tree(ctx context.Context, rev string) (fs.FS, error) {
 		}
 		c, err = object.GetCommit(g.store.s, h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, &Error{Op: "fetch", URL: Redact(g.cfg.URL), Ref: g.ref.String(), Transient: true,
+			return nil, &Error{Op: "fetch", URL: g.cfg.Location.String(), Ref: g.ref.String(), Transient: true,
 				Err: fmt.Errorf("%w: %s is no longer the branch head", ErrRevisionNotFound, rev)}
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", rev, err)
 	}
-	return &treeFS{mu: &g.mu, s: g.store.s, root: c.TreeHash}, nil
+	return newTreeFS(&g.mu, g.store.s, c.TreeHash), nil
 }
 
 // fetch brings the branch head into the store. A local failure (go-git's
@@ -152,7 +152,7 @@ func (g *Git) fetch(ctx context.Context, rev string) error {
 		err = g.fetchOnce(ctx, 1)
 	}
 	if err != nil {
-		return remoteError("fetch", g.cfg.URL, g.ref.String(), g.cfg.Auth, err)
+		return remoteError("fetch", g.cfg.Location, g.ref.String(), err)
 	}
 	g.log.Info("fetched", logRef, g.ref.String(), logRev, short(rev), logDuration, time.Since(start).Round(time.Millisecond))
 	return nil
@@ -172,7 +172,7 @@ func (g *Git) Deepen(ctx context.Context, depth int) error {
 	defer cancel()
 	start := time.Now()
 	if err := g.fetchOnce(ctx, depth); err != nil {
-		return remoteError("deepen", g.cfg.URL, g.ref.String(), g.cfg.Auth, err)
+		return remoteError("deepen", g.cfg.Location, g.ref.String(), err)
 	}
 	if err := g.trimShallow(); err != nil {
 		return fmt.Errorf("deepen: %w", err)
@@ -217,7 +217,7 @@ func (g *Git) Repository() (*git.Repository, error) {
 
 func (g *Git) fetchOnce(ctx context.Context, depth int) error {
 	g.store.cleanTemp()
-	rem := git.NewRemote(g.store.s, &config.RemoteConfig{Name: "origin", URLs: []string{g.cfg.URL}})
+	rem := git.NewRemote(g.store.s, &config.RemoteConfig{Name: "origin", URLs: []string{g.cfg.Location.url}})
 	spec := config.RefSpec("+" + g.ref.String() + ":" + g.ref.String())
 	err := rem.FetchContext(ctx, &git.FetchOptions{
 		RefSpecs: []config.RefSpec{spec},
@@ -270,8 +270,8 @@ func isLocalFailure(err error) bool {
 
 // advertisedRefs opens one upload-pack session and returns the refs the
 // server advertises (none for an empty repository).
-func advertisedRefs(ctx context.Context, url string, auth transport.AuthMethod) (map[string]plumbing.Hash, error) {
-	c, ep, err := newClient(url)
+func advertisedRefs(ctx context.Context, l Location, auth transport.AuthMethod) (map[string]plumbing.Hash, error) {
+	c, ep, err := newClient(l)
 	if err != nil {
 		return nil, err
 	}

@@ -62,12 +62,13 @@ func TestTransports(t *testing.T) {
 		name string
 		cfg  source.Config
 	}{
-		{"file", source.Config{URL: gittest.FileURL(r.BareDir)}},
-		{"daemon", source.Config{URL: gittest.ServeDaemon(t, r.BareParent) + "/" + r.Name}},
-		{"http", source.Config{URL: gittest.ServeHTTP(t, r.BareParent, "", "") + "/" + r.Name}},
-		{"http-auth", source.Config{URL: gittest.ServeHTTP(t, r.BareParent, "fleetd", "s3cret-token") + "/" + r.Name,
-			Auth: source.Auth{Username: "fleetd", Password: "s3cret-token"}}},
-		{"ssh", source.Config{URL: sshURL + "/" + r.Name, Auth: source.Auth{SSHKeyFile: key, KnownHostsFile: knownHosts}}},
+		{"file", source.Config{Location: loc(t, gittest.FileURL(r.BareDir))}},
+		{"daemon", source.Config{Location: loc(t, gittest.ServeDaemon(t, r.BareParent)+"/"+r.Name)}},
+		{"http", source.Config{Location: loc(t, gittest.ServeHTTP(t, r.BareParent, "", "")+"/"+r.Name)}},
+		{"http-auth", source.Config{Location: loc(t, gittest.ServeHTTP(t, r.BareParent, "fleetd", "s3cret-token")+"/"+r.Name, source.Auth{Username: "fleetd", Password: "s3cret-token"})}},
+		{"http-url-creds", source.Config{Location: loc(t, strings.Replace(gittest.ServeHTTP(t, r.BareParent, "fleetd", "s3cret-token"), "http://", "http://fleetd:s3cret-token@", 1)+"/"+r.Name)}},
+		{"ssh", source.Config{Location: loc(t, sshURL+"/"+r.Name, source.Auth{SSHKeyFile: key, KnownHostsFile: knownHosts})}},
+		{"path", source.Config{Location: loc(t, r.BareDir)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +98,7 @@ func TestTransports(t *testing.T) {
 
 func TestTreeFSDetails(t *testing.T) {
 	r, sha := fleetRepo(t)
-	g := newGit(t, source.Config{URL: gittest.FileURL(r.BareDir)})
+	g := newGit(t, source.Config{Location: loc(t, gittest.FileURL(r.BareDir))})
 	fsys, err := g.Tree(context.Background(), sha)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ func objects(t *testing.T, dir string) []string {
 func TestNoOpPollDoesNotFetch(t *testing.T) {
 	r, sha := fleetRepo(t)
 	dir := t.TempDir()
-	g := newGit(t, source.Config{URL: gittest.ServeHTTP(t, r.BareParent, "", "") + "/" + r.Name, Dir: dir})
+	g := newGit(t, source.Config{Location: loc(t, gittest.ServeHTTP(t, r.BareParent, "", "")+"/"+r.Name), Dir: dir})
 	ctx := context.Background()
 	if _, err := g.Tree(ctx, sha); err != nil {
 		t.Fatal(err)
@@ -162,7 +163,7 @@ func TestNoOpPollDoesNotFetch(t *testing.T) {
 		t.Errorf("objects changed by no-op polls:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	// The same store also serves a new Git (an agent restart) without fetching.
-	g2 := newGit(t, source.Config{URL: "http://127.0.0.1:1/unreachable.git", Dir: dir})
+	g2 := newGit(t, source.Config{Location: loc(t, "http://127.0.0.1:1/unreachable.git"), Dir: dir})
 	if _, err := g2.Tree(ctx, sha); err != nil {
 		t.Fatalf("Tree of a stored commit after restart: %v", err)
 	}
@@ -176,7 +177,7 @@ func TestNewCommitsAndForcePush(t *testing.T) {
 	} {
 		t.Run(tr.name, func(t *testing.T) {
 			dir := t.TempDir()
-			g := newGit(t, source.Config{URL: tr.url, Dir: dir})
+			g := newGit(t, source.Config{Location: loc(t, tr.url), Dir: dir})
 			ctx := context.Background()
 			check := func(rev, file, want string) {
 				t.Helper()
@@ -222,7 +223,7 @@ func TestNewCommitsAndForcePush(t *testing.T) {
 
 func TestTreeRevisionGone(t *testing.T) {
 	r, first := fleetRepo(t)
-	g := newGit(t, source.Config{URL: gittest.FileURL(r.BareDir)})
+	g := newGit(t, source.Config{Location: loc(t, gittest.FileURL(r.BareDir))})
 	r.Write("fleet.yaml", "two\n")
 	r.Commit("two")
 	_, err := g.Tree(context.Background(), first)
@@ -238,8 +239,8 @@ func TestWrongPassword(t *testing.T) {
 	r, _ := fleetRepo(t)
 	base := gittest.ServeHTTP(t, r.BareParent, "fleetd", "right-password")
 	for _, cfg := range []source.Config{
-		{URL: base + "/" + r.Name, Auth: source.Auth{Username: "fleetd", Password: "wrong-password"}},
-		{URL: strings.Replace(base, "http://", "http://fleetd:wrong-password@", 1) + "/" + r.Name},
+		{Location: loc(t, base+"/"+r.Name, source.Auth{Username: "fleetd", Password: "wrong-password"})},
+		{Location: loc(t, strings.Replace(base, "http://", "http://fleetd:wrong-password@", 1)+"/"+r.Name)},
 	} {
 		g := newGit(t, cfg)
 		_, err := g.Head(context.Background())
@@ -256,7 +257,7 @@ func TestWrongSSHKey(t *testing.T) {
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
-	g := newGit(t, source.Config{URL: url + "/" + r.Name, Auth: source.Auth{SSHKeyFile: other, KnownHostsFile: knownHosts}})
+	g := newGit(t, source.Config{Location: loc(t, url+"/"+r.Name, source.Auth{SSHKeyFile: other, KnownHostsFile: knownHosts})})
 	_, err := g.Head(context.Background())
 	checkAuthError(t, err, "")
 }
@@ -296,7 +297,7 @@ func TestWrongHostKey(t *testing.T) {
 	fields := strings.Fields(string(b))
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	os.WriteFile(kh, []byte("[127.0.0.1]:"+port+" "+fields[1]+" "+fields[2]+"\n"), 0o600)
-	g := newGit(t, source.Config{URL: url + "/" + r.Name, Auth: source.Auth{SSHKeyFile: key, KnownHostsFile: kh}})
+	g := newGit(t, source.Config{Location: loc(t, url+"/"+r.Name, source.Auth{SSHKeyFile: key, KnownHostsFile: kh})})
 	_, err = g.Head(context.Background())
 	if err == nil {
 		t.Fatal("no error with a wrong host key")
@@ -314,7 +315,7 @@ func TestServerDown(t *testing.T) {
 		"git://127.0.0.1:" + itoa(port) + "/fleet.git",
 		"ssh://root@127.0.0.1:" + itoa(port) + "/fleet.git",
 	} {
-		g := newGit(t, source.Config{URL: url})
+		g := newGit(t, source.Config{Location: loc(t, url)})
 		_, err := g.Head(context.Background())
 		if err == nil {
 			t.Fatalf("%s: Head succeeded", url)
@@ -328,11 +329,11 @@ func TestServerDown(t *testing.T) {
 func TestMissingRepoAndBranch(t *testing.T) {
 	r, _ := fleetRepo(t)
 	base := gittest.ServeHTTP(t, r.BareParent, "", "")
-	_, err := newGit(t, source.Config{URL: base + "/nope.git"}).Head(context.Background())
+	_, err := newGit(t, source.Config{Location: loc(t, base+"/nope.git")}).Head(context.Background())
 	if err == nil || fault.Is(err, fault.Transient) {
 		t.Errorf("missing repo: err = %v, want a permanent error", err)
 	}
-	_, err = newGit(t, source.Config{URL: base + "/" + r.Name, Branch: "nope"}).Head(context.Background())
+	_, err = newGit(t, source.Config{Location: loc(t, base+"/"+r.Name), Branch: "nope"}).Head(context.Background())
 	if !errors.Is(err, source.ErrBranchNotFound) || fault.Is(err, fault.Transient) {
 		t.Errorf("missing branch: err = %v, want permanent ErrBranchNotFound", err)
 	}

@@ -35,7 +35,7 @@ var errUseGoGit = errors.New("left to go-git")
 // then starts with the capability advertisement (`GET info/refs`). It is
 // safe for concurrent use.
 type refLister struct {
-	url     string
+	loc     Location
 	ep      *transport.Endpoint
 	auth    transport.AuthMethod
 	timeout time.Duration // ssh connection setup
@@ -46,12 +46,12 @@ type refLister struct {
 	discover bool   // http: start with GET info/refs
 }
 
-func newRefLister(url string, auth transport.AuthMethod, timeout time.Duration) (*refLister, error) {
-	ep, err := transport.NewEndpoint(url)
+func newRefLister(loc Location, auth transport.AuthMethod, timeout time.Duration) (*refLister, error) {
+	ep, err := transport.NewEndpoint(loc.url)
 	if err != nil {
 		return nil, err
 	}
-	l := &refLister{url: url, ep: ep, auth: auth, timeout: timeout}
+	l := &refLister{loc: loc, ep: ep, auth: auth, timeout: timeout}
 	if ep.Protocol == "http" || ep.Protocol == "https" {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		l.client = &http.Client{
@@ -77,7 +77,7 @@ func (l *refLister) list(ctx context.Context, names ...string) (map[string]plumb
 		refs, proto, err = l.listStream(ctx, names)
 	}
 	if errors.Is(err, errUseGoGit) {
-		refs, err = advertisedRefs(ctx, l.url, l.auth)
+		refs, err = advertisedRefs(ctx, l.loc, l.auth)
 		proto = ProtocolV0
 	}
 	if err != nil {

@@ -30,20 +30,20 @@ type pollTarget struct {
 func servers(t *testing.T, r *gittest.Repo, httpOpts gittest.HTTPOptions, sshConfig ...string) map[string]pollTarget {
 	t.Helper()
 	out := map[string]pollTarget{}
-	viaProxy := func(name, raw string, auth source.Auth) {
+	viaProxy := func(name, raw string, auth func(url string) source.Auth) {
 		url, p := gittest.ProxyURL(t, raw)
-		out[name] = pollTarget{cfg: source.Config{URL: url + "/" + r.Name, Auth: auth},
+		out[name] = pollTarget{cfg: source.Config{Location: loc(t, url+"/"+r.Name, auth(url+"/"+r.Name))},
 			bytes: func() int64 { n, _ := p.Take(); return n }}
 	}
-	viaProxy("daemon", gittest.ServeDaemon(t, r.BareParent), source.Auth{})
-	viaProxy("http", gittest.ServeHTTPWith(t, r.BareParent, httpOpts), source.Auth{})
+	none := func(string) source.Auth { return source.Auth{} }
+	viaProxy("daemon", gittest.ServeDaemon(t, r.BareParent), none)
+	viaProxy("http", gittest.ServeHTTPWith(t, r.BareParent, httpOpts), none)
 	sshURL, key, knownHosts := gittest.ServeSSH(t, r.BareParent, sshConfig...)
-	viaProxy("ssh", sshURL, source.Auth{SSHKeyFile: key})
-	ssh := out["ssh"]
-	ssh.cfg.Auth.KnownHostsFile = knownHostsFor(t, knownHosts, ssh.cfg.URL)
-	out["ssh"] = ssh
+	viaProxy("ssh", sshURL, func(url string) source.Auth {
+		return source.Auth{SSHKeyFile: key, KnownHostsFile: knownHostsFor(t, knownHosts, url)}
+	})
 	count := filepath.Join(r.BareParent, "upload-pack.bytes")
-	out["file"] = pollTarget{cfg: source.Config{URL: gittest.FileURL(r.BareDir)}, bytes: func() int64 {
+	out["file"] = pollTarget{cfg: source.Config{Location: loc(t, gittest.FileURL(r.BareDir))}, bytes: func() int64 {
 		fi, err := os.Stat(count)
 		if err != nil {
 			return 0

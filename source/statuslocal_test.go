@@ -33,7 +33,7 @@ func TestStatusWriterRemembersItsLastReport(t *testing.T) {
 			clk := &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 			dir := t.TempDir()
 			open := func(url string) *source.StatusWriter {
-				w, err := source.NewStatusWriter(source.StatusConfig{URL: url, Node: node, Dir: dir, Now: clk.Now}, nil)
+				w, err := source.NewStatusWriter(source.StatusConfig{Location: loc(t, url), Node: node, Dir: dir, Now: clk.Now}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -70,7 +70,7 @@ func TestStatusWriterRemembersItsLastReport(t *testing.T) {
 			}
 
 			// Someone else commits to the node's ref.
-			other, err := source.NewStatusWriter(source.StatusConfig{URL: url, Node: node, Dir: t.TempDir(), Now: clk.Now}, nil)
+			other, err := source.NewStatusWriter(source.StatusConfig{Location: loc(t, url), Node: node, Dir: t.TempDir(), Now: clk.Now}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

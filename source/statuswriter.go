@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage"
 
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -30,9 +31,8 @@ const (
 
 // StatusConfig configures a StatusWriter.
 type StatusConfig struct {
-	// URL is the fleet repo, or a separate status repo.
-	URL  string
-	Auth Auth
+	// Location is the fleet repo, or a separate status repo. Required.
+	Location Location
 	// Node names the report file status/<Node>.yaml and the ref
 	// refs/heads/status/<Node>.
 	Node string
@@ -53,21 +53,23 @@ type StatusConfig struct {
 
 var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// Validate fills in defaults, moves credentials out of an http(s) URL into
-// Auth, and checks the rest.
+// validNode reports whether node can name a status ref and file.
+func validNode(node string) bool {
+	return nodeName.MatchString(node) && !strings.HasSuffix(node, ".lock") && !strings.Contains(node, "..")
+}
+
+// Validate fills in defaults and checks the rest.
 func (c *StatusConfig) Validate() error {
 	var errs []error
-	if !nodeName.MatchString(c.Node) || strings.HasSuffix(c.Node, ".lock") || strings.Contains(c.Node, "..") {
+	if !validNode(c.Node) {
 		errs = append(errs, fmt.Errorf("status: invalid node name %q", c.Node))
 	}
 	if c.Dir == "" {
 		errs = append(errs, errors.New("status: dir is required"))
 	}
-	url, err := NormalizeURL(c.URL, &c.Auth)
-	if err != nil {
-		errs = append(errs, err)
+	if c.Location.IsZero() {
+		errs = append(errs, errors.New("status: location is required"))
 	}
-	c.URL = url
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = DefaultHeartbeat
 	}
@@ -121,20 +123,20 @@ func NewStatusWriter(cfg StatusConfig, log *slog.Logger) (*StatusWriter, error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	auth, err := AuthMethod(cfg.URL, cfg.Auth, cfg.Timeout)
+	auth, err := authMethod(cfg.Location, cfg.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("status %s: %w", Redact(cfg.URL), err)
+		return nil, fmt.Errorf("status %s: %w", cfg.Location, err)
 	}
-	refs, err := newRefLister(cfg.URL, auth, cfg.Timeout)
+	refs, err := newRefLister(cfg.Location, auth, cfg.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("status %s: %w", Redact(cfg.URL), err)
+		return nil, fmt.Errorf("status %s: %w", cfg.Location, err)
 	}
 	return &StatusWriter{
 		cfg:  cfg,
-		log:  log.With(logURL, Redact(cfg.URL)),
+		log:  log.With(logURL, cfg.Location.String()),
 		auth: auth,
 		refs: refs,
-		ref:  plumbing.NewBranchReferenceName("status/" + cfg.Node),
+		ref:  statusRef(cfg.Node),
 		file: cfg.Node + ".yaml",
 	}, nil
 }
@@ -187,7 +189,7 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 	w.forgetLocal()
 	refs, err := w.refs.list(ctx, w.ref.String())
 	if err != nil {
-		return remoteError("fetch", w.cfg.URL, w.ref.String(), w.cfg.Auth, err)
+		return remoteError("fetch", w.cfg.Location, w.ref.String(), err)
 	}
 	w.last, w.head, w.when = nil, plumbing.ZeroHash, time.Time{}
 	_, ok := refs[w.ref.String()]
@@ -202,13 +204,13 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 	if err != nil {
 		return err
 	}
-	rem := git.NewRemote(st.s, &config.RemoteConfig{Name: "origin", URLs: []string{w.cfg.URL}})
+	rem := git.NewRemote(st.s, &config.RemoteConfig{Name: "origin", URLs: []string{w.cfg.Location.url}})
 	err = rem.FetchContext(ctx, &git.FetchOptions{
 		RefSpecs: []config.RefSpec{config.RefSpec("+" + w.ref.String() + ":" + w.ref.String())},
 		Depth:    1, Auth: w.auth, Tags: git.NoTags, Force: true,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return remoteError("fetch", w.cfg.URL, w.ref.String(), w.cfg.Auth, err)
+		return remoteError("fetch", w.cfg.Location, w.ref.String(), err)
 	}
 	ref, err := st.s.Reference(w.ref)
 	if err != nil {
@@ -219,7 +221,7 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 		return fmt.Errorf("status: read %s: %w", w.ref, err)
 	}
 	w.head, w.when, w.loaded = c.Hash, c.Committer.When, true
-	prev, err := (&treeFS{mu: &sync.Mutex{}, s: st.s, root: c.TreeHash}).ReadFile("status/" + w.file)
+	prev, err := newTreeFS(&sync.Mutex{}, st.s, c.TreeHash).ReadFile("status/" + w.file)
 	if err == nil {
 		w.last, err = status.Unmarshal(prev)
 	}
@@ -267,7 +269,7 @@ func (w *StatusWriter) commit(ctx context.Context, st *status.NodeStatus, change
 // over HTTP(S) one request (pushHTTP); over ssh and file:// receive-pack
 // first advertises every ref of the repository, as it always does.
 func (w *StatusWriter) push(ctx context.Context, commit plumbing.Hash, pack []byte) (err error) {
-	fail := func(err error) error { return remoteError("push", w.cfg.URL, w.ref.String(), w.cfg.Auth, err) }
+	fail := func(err error) error { return remoteError("push", w.cfg.Location, w.ref.String(), err) }
 	if w.refs.client != nil {
 		err := w.pushHTTP(ctx, commit, pack)
 		if !errors.Is(err, errUseGoGit) {
@@ -275,7 +277,7 @@ func (w *StatusWriter) push(ctx context.Context, commit plumbing.Hash, pack []by
 		}
 		w.log.Debug("push over HTTP with the ref advertisement", logErr, err)
 	}
-	c, ep, err := newClient(w.cfg.URL)
+	c, ep, err := newClient(w.cfg.Location)
 	if err != nil {
 		return fail(err)
 	}
@@ -336,7 +338,7 @@ func (w *StatusWriter) message(st *status.NodeStatus, changes []string) string {
 
 // scrub removes this writer's own credentials should a report carry them.
 func (w *StatusWriter) scrub(b []byte) []byte {
-	for _, s := range secretsOf(w.cfg.URL, w.cfg.Auth)[1:] {
+	for _, s := range w.cfg.Location.secrets() {
 		b = bytes.ReplaceAll(b, []byte(s), []byte("***"))
 	}
 	return b
@@ -345,4 +347,52 @@ func (w *StatusWriter) scrub(b []byte) []byte {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// Reports returns the latest report of each of nodes, read from its ref
+// refs/heads/status/<node> on the writer's remote, keyed by node name
+// (reconciler.ReportReader, for rollout gates). A node without a ref, or
+// whose report cannot be read (not a NodeStatus, naming another node), is
+// absent; such reports are logged at debug level and do not fail the call.
+//
+// It is ReadReports' exchange with the commits kept in the writer's store:
+// one ref advertisement and, when some of those refs point at commits not
+// yet fetched, one depth-1 fetch of just those commits in the same
+// session. Polling an unchanged set of reports costs the advertisement
+// alone. Bounded by StatusConfig.Timeout.
+func (w *StatusWriter) Reports(ctx context.Context, nodes []string) (map[string]*status.NodeStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(nodes) == 1 && nodes[0] == w.cfg.Node {
+		return w.ownReport(ctx) // what this writer committed last
+	}
+	open := func() (storage.Storer, error) {
+		st, err := openStore(w.cfg.Dir)
+		if err == nil && st.packs() >= maxPacks {
+			st, err = recreateStore(w.cfg.Dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		st.cleanTemp()
+		return st.s, nil
+	}
+	reps, err := readReports(ctx, w.cfg.Location, w.auth, nodes, open)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*status.NodeStatus, len(reps))
+	for n, r := range reps {
+		switch {
+		case r.Err != nil:
+			w.log.Debug("status report unreadable", logRef, statusRef(n).String(), logRev, short(r.Commit), logErr, r.Err)
+		case r.Status.Metadata.Name != n:
+			w.log.Debug("status report names another node", logRef, statusRef(n).String(), logRev, short(r.Commit), "names", r.Status.Metadata.Name)
+		default:
+			out[n] = r.Status
+		}
+	}
+	return out, nil
 }

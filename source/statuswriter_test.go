@@ -41,9 +41,8 @@ func report(node, applied string, state string, now time.Time) *status.NodeStatu
 func statusRemotes(t *testing.T) (*gittest.Repo, map[string]source.StatusConfig) {
 	r, _ := fleetRepo(t)
 	return r, map[string]source.StatusConfig{
-		"file": {URL: gittest.FileURL(r.BareDir)},
-		"http": {URL: gittest.ServeHTTP(t, r.BareParent, "fleetd", "s3cret-token") + "/" + r.Name,
-			Auth: source.Auth{Username: "fleetd", Password: "s3cret-token"}},
+		"file": {Location: loc(t, gittest.FileURL(r.BareDir))},
+		"http": {Location: loc(t, gittest.ServeHTTP(t, r.BareParent, "fleetd", "s3cret-token")+"/"+r.Name, source.Auth{Username: "fleetd", Password: "s3cret-token"})},
 	}
 }
 
@@ -211,7 +210,7 @@ func TestStatusWriterEmptyRepo(t *testing.T) {
 	clk := &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	for _, url := range []string{gittest.FileURL(r.BareDir), gittest.ServeHTTP(t, r.BareParent, "", "") + "/" + r.Name} {
 		node := fmt.Sprintf("n%d", len(url))
-		w := newWriter(t, source.StatusConfig{URL: url}, node, clk)
+		w := newWriter(t, source.StatusConfig{Location: loc(t, url)}, node, clk)
 		if err := w.Report(context.Background(), report(node, strings.Repeat("a", 40), status.StateRunning, clk.Now())); err != nil {
 			t.Fatalf("%s: %v", url, err)
 		}

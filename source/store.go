@@ -74,9 +74,11 @@ func (st *store) cleanTemp() {
 	}
 }
 
-// newClient returns go-git's transport for url's scheme and the parsed endpoint.
-func newClient(url string) (transport.Transport, *transport.Endpoint, error) {
-	ep, err := transport.NewEndpoint(url)
+// newClient returns go-git's transport for l's scheme and its endpoint: a
+// local repository is reached through git's file transport, like a
+// file:// URL.
+func newClient(l Location) (transport.Transport, *transport.Endpoint, error) {
+	ep, err := transport.NewEndpoint(l.url)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,13 +1,13 @@
 package source
 
 import (
-	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -15,22 +15,43 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
-// treeFS is an fs.FS over a git tree in a store. Open resolves one path
-// component at a time, so opening nodes/<node>.yaml decodes the root tree,
-// the nodes/ tree and one blob: nothing else of the commit is read. Files
-// are read whole on Open (fleet repo files are small). Submodule entries
-// are left out; symbolic links appear as such and read as their target.
+// ErrSymlink: a path names a symbolic link, which the tree's file system
+// reports but never follows.
+var ErrSymlink = errors.New("symbolic link, not followed")
+
+// treeFS is the one fs.FS over a git tree: the agent's revisions, Open's
+// revisions and status reports are all read through it. Open resolves one
+// path component at a time, so opening nodes/<node>.yaml decodes the root
+// tree, the nodes/ tree and one blob: nothing else of the commit is read.
+// Each tree is decoded once per FS, so reading every file of a large
+// folder costs one decode of it. Files are read whole on Open (fleet repo
+// files are small). ReadDir lists entries sorted by name.
+//
+// Submodule entries are left out. A symbolic link is reported as one
+// (fs.ModeSymlink in ReadDir, Stat and Lstat; ReadLink gives its target)
+// and never followed: Open returns a file that describes the link and
+// whose Read fails with ErrSymlink naming the path, ReadFile fails the
+// same way, and a path through a linked folder does not exist. Nothing
+// read through the FS can leave the tree.
+//
+// It implements review.FileHasher with the blob ids.
 type treeFS struct {
-	mu   *sync.Mutex // the Git's: the store is not safe for concurrent use
-	s    storer.EncodedObjectStorer
-	root plumbing.Hash
+	mu    *sync.Mutex // the owner's: go-git storage is not safe for concurrent use
+	s     storer.EncodedObjectStorer
+	root  plumbing.Hash
+	trees map[plumbing.Hash]*object.Tree // guarded by mu
 }
 
 var (
-	_ fs.FS         = (*treeFS)(nil)
+	_ fs.ReadDirFS  = (*treeFS)(nil)
 	_ fs.ReadFileFS = (*treeFS)(nil)
 	_ fs.StatFS     = (*treeFS)(nil)
+	_ fs.ReadLinkFS = (*treeFS)(nil)
 )
+
+func newTreeFS(mu *sync.Mutex, s storer.EncodedObjectStorer, root plumbing.Hash) *treeFS {
+	return &treeFS{mu: mu, s: s, root: root, trees: map[plumbing.Hash]*object.Tree{}}
+}
 
 // entry is one resolved path.
 type entry struct {
@@ -39,6 +60,14 @@ type entry struct {
 	hash plumbing.Hash
 }
 
+func (e entry) isDir() bool  { return e.mode == filemode.Dir }
+func (e entry) isLink() bool { return e.mode == filemode.Symlink }
+
+var (
+	errIsDir  = errors.New("is a directory")
+	errNotDir = errors.New("not a directory")
+)
+
 func (f *treeFS) Open(name string) (fs.File, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -46,24 +75,25 @@ func (f *treeFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.mode == filemode.Dir {
-		t, err := object.GetTree(f.s, e.hash)
+	switch {
+	case e.isDir():
+		des, err := f.entries(e)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
-		d := &dir{fsys: f, info: info{name: e.name, mode: e.mode}}
-		for _, te := range t.Entries {
-			if te.Mode != filemode.Submodule {
-				d.entries = append(d.entries, entry{name: te.Name, mode: te.Mode, hash: te.Hash})
-			}
+		return &dir{info: info{name: e.name, mode: e.mode}, path: name, entries: des}, nil
+	case e.isLink():
+		fi, err := f.info(e)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
-		return d, nil
+		return &link{info: fi, path: name}, nil
 	}
 	data, err := f.blob(e.hash)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &file{Reader: bytes.NewReader(data), info: info{name: e.name, mode: e.mode, size: int64(len(data))}}, nil
+	return newFile(data, info{name: e.name, mode: e.mode, size: int64(len(data))}), nil
 }
 
 func (f *treeFS) ReadFile(name string) ([]byte, error) {
@@ -73,8 +103,11 @@ func (f *treeFS) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.mode == filemode.Dir {
+	switch {
+	case e.isDir():
 		return nil, &fs.PathError{Op: "readfile", Path: name, Err: errIsDir}
+	case e.isLink():
+		return nil, &fs.PathError{Op: "readfile", Path: name, Err: ErrSymlink}
 	}
 	data, err := f.blob(e.hash)
 	if err != nil {
@@ -83,17 +116,74 @@ func (f *treeFS) ReadFile(name string) ([]byte, error) {
 	return data, nil
 }
 
-func (f *treeFS) Stat(name string) (fs.FileInfo, error) {
+func (f *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e, err := f.lookup("stat", name)
+	e, err := f.lookup("readdir", name)
 	if err != nil {
 		return nil, err
 	}
-	return f.info(e)
+	if !e.isDir() {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errNotDir}
+	}
+	des, err := f.entries(e)
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	return des, nil
 }
 
-var errIsDir = errors.New("is a directory")
+// Stat describes name without following a symbolic link (as Lstat does):
+// it is the same as Open and Stat, which never follow one either.
+func (f *treeFS) Stat(name string) (fs.FileInfo, error) { return f.stat("stat", name) }
+
+// Lstat describes name; a symbolic link is described, not followed.
+func (f *treeFS) Lstat(name string) (fs.FileInfo, error) { return f.stat("lstat", name) }
+
+func (f *treeFS) stat(op, name string) (fs.FileInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, err := f.lookup(op, name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.info(e)
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return fi, nil
+}
+
+// ReadLink returns the target a symbolic link names, as written in the
+// commit; it is not resolved.
+func (f *treeFS) ReadLink(name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, err := f.lookup("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	if !e.isLink() {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	data, err := f.blob(e.hash)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return string(data), nil
+}
+
+// FileHash returns the id of name's blob (or tree), which changes exactly
+// when its content does (review.FileHasher).
+func (f *treeFS) FileHash(name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, err := f.lookup("hash", name)
+	if err != nil {
+		return "", err
+	}
+	return e.hash.String(), nil
+}
 
 // lookup resolves name to its tree entry. The caller holds f.mu.
 func (f *treeFS) lookup(op, name string) (entry, error) {
@@ -104,26 +194,60 @@ func (f *treeFS) lookup(op, name string) (entry, error) {
 	if name == "." {
 		return cur, nil
 	}
+	walked := ""
 	for elem := range strings.SplitSeq(name, "/") {
-		if cur.mode != filemode.Dir {
+		switch {
+		case cur.isLink():
+			return entry{}, &fs.PathError{Op: op, Path: name,
+				Err: fmt.Errorf("%w: %s is a %w", fs.ErrNotExist, walked, ErrSymlink)}
+		case !cur.isDir():
 			return entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
-		t, err := object.GetTree(f.s, cur.hash)
+		t, err := f.tree(cur.hash)
 		if err != nil {
 			return entry{}, &fs.PathError{Op: op, Path: name, Err: err}
 		}
-		found := false
-		for _, te := range t.Entries {
-			if te.Name == elem && te.Mode != filemode.Submodule {
-				cur, found = entry{name: te.Name, mode: te.Mode, hash: te.Hash}, true
-				break
-			}
-		}
-		if !found {
+		te, err := t.FindEntry(elem)
+		if errors.Is(err, object.ErrEntryNotFound) || err == nil && te.Mode == filemode.Submodule {
 			return entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
+		if err != nil {
+			return entry{}, &fs.PathError{Op: op, Path: name, Err: err}
+		}
+		cur = entry{name: te.Name, mode: te.Mode, hash: te.Hash}
+		walked = strings.TrimPrefix(walked+"/"+elem, "/")
 	}
 	return cur, nil
+}
+
+// tree decodes the tree h once per FS. The caller holds f.mu.
+func (f *treeFS) tree(h plumbing.Hash) (*object.Tree, error) {
+	if t, ok := f.trees[h]; ok {
+		return t, nil
+	}
+	t, err := object.GetTree(f.s, h)
+	if err != nil {
+		return nil, err
+	}
+	f.trees[h] = t
+	return t, nil
+}
+
+// entries lists the folder e, sorted by name. The caller holds f.mu.
+func (f *treeFS) entries(e entry) ([]fs.DirEntry, error) {
+	t, err := f.tree(e.hash)
+	if err != nil {
+		return nil, err
+	}
+	des := make([]fs.DirEntry, 0, len(t.Entries))
+	for _, te := range t.Entries {
+		if te.Mode != filemode.Submodule {
+			des = append(des, dirEntry{fsys: f, e: entry{name: te.Name, mode: te.Mode, hash: te.Hash}})
+		}
+	}
+	// Git sorts a folder as if its name ended in "/".
+	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return des, nil
 }
 
 // blob reads a blob whole. The caller holds f.mu.
@@ -142,91 +266,14 @@ func (f *treeFS) blob(h plumbing.Hash) ([]byte, error) {
 
 // info describes e; a blob's size costs a look at its object header. The
 // caller holds f.mu.
-func (f *treeFS) info(e entry) (fs.FileInfo, error) {
+func (f *treeFS) info(e entry) (info, error) {
 	fi := info{name: e.name, mode: e.mode}
-	if e.mode != filemode.Dir {
+	if !e.isDir() {
 		o, err := f.s.EncodedObject(plumbing.BlobObject, e.hash)
 		if err != nil {
-			return nil, &fs.PathError{Op: "stat", Path: e.name, Err: err}
+			return info{}, err
 		}
 		fi.size = o.Size()
 	}
 	return fi, nil
-}
-
-// info is an fs.FileInfo and fs.DirEntry.
-type info struct {
-	name string
-	mode filemode.FileMode
-	size int64
-}
-
-func (i info) Name() string       { return i.name }
-func (i info) Size() int64        { return i.size }
-func (i info) ModTime() time.Time { return time.Time{} }
-func (i info) IsDir() bool        { return i.mode == filemode.Dir }
-func (i info) Sys() any           { return nil }
-func (i info) Mode() fs.FileMode {
-	switch i.mode {
-	case filemode.Dir:
-		return fs.ModeDir | 0o555
-	case filemode.Executable:
-		return 0o555
-	case filemode.Symlink:
-		return fs.ModeSymlink | 0o777
-	}
-	return 0o444
-}
-
-type file struct {
-	*bytes.Reader
-	info info
-}
-
-func (f *file) Stat() (fs.FileInfo, error) { return f.info, nil }
-func (f *file) Close() error               { return nil }
-
-type dir struct {
-	fsys    *treeFS
-	info    info
-	entries []entry
-	off     int
-}
-
-func (d *dir) Stat() (fs.FileInfo, error) { return d.info, nil }
-func (d *dir) Close() error               { return nil }
-func (d *dir) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: d.info.name, Err: errIsDir}
-}
-
-// ReadDir lists entries in git's order, which is by name except that a
-// directory sorts as if its name ended in "/"; fs.ReadDir sorts by name.
-func (d *dir) ReadDir(n int) ([]fs.DirEntry, error) {
-	rest := d.entries[d.off:]
-	if n > 0 && len(rest) == 0 {
-		return nil, io.EOF
-	}
-	if n > 0 && n < len(rest) {
-		rest = rest[:n]
-	}
-	d.off += len(rest)
-	out := make([]fs.DirEntry, len(rest))
-	for i, e := range rest {
-		out[i] = dirEntry{fsys: d.fsys, e: e}
-	}
-	return out, nil
-}
-
-type dirEntry struct {
-	fsys *treeFS
-	e    entry
-}
-
-func (de dirEntry) Name() string      { return de.e.name }
-func (de dirEntry) IsDir() bool       { return de.e.mode == filemode.Dir }
-func (de dirEntry) Type() fs.FileMode { return info{mode: de.e.mode}.Mode().Type() }
-func (de dirEntry) Info() (fs.FileInfo, error) {
-	de.fsys.mu.Lock()
-	defer de.fsys.mu.Unlock()
-	return de.fsys.info(de.e)
 }

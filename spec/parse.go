@@ -197,14 +197,19 @@ func yamlName(base string) (name string, ok bool) {
 	return "", false
 }
 
-// read returns a file's bytes; a file too large to be a spec is reported
-// and returns nil.
+// read returns a file's bytes; a file too large to be a spec, or a
+// symbolic link a git tree reports without following it, is reported and
+// returns nil.
 func (p *parser) read(file string) ([]byte, error) {
 	f, err := p.fsys.Open(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		p.errs.add(file, 0, "", errors.New("is a symbolic link: only regular files are read"))
+		return nil, nil
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err

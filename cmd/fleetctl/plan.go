@@ -72,11 +72,11 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 	if err != nil {
 		return err
 	}
-	baseFS, baseRev, err := g.tree(o.base)
+	baseFS, baseRev, err := g.Tree(o.base)
 	if err != nil {
 		return err
 	}
-	headFS, headRev, err := g.tree(o.head)
+	headFS, headRev, err := g.Tree(o.head)
 	if err != nil {
 		return err
 	}

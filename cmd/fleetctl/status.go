@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,27 +200,33 @@ func (o statusOptions) collectOptions() (overview.Options, error) {
 	if strings.TrimSpace(o.groupBy) == "" {
 		return overview.Options{}, usageError("--group-by: want a label name")
 	}
+	auth := source.Auth{Username: o.username, SSHKeyFile: o.sshKey, KnownHostsFile: o.knownHosts}
+	if o.passwordFile != "" {
+		b, err := os.ReadFile(o.passwordFile)
+		if err != nil {
+			return overview.Options{}, fmt.Errorf("--git-password-file: %w", err)
+		}
+		auth.Password = strings.TrimSpace(string(b))
+		if auth.Password == "" {
+			return overview.Options{}, fmt.Errorf("--git-password-file %s is empty", o.passwordFile)
+		}
+	}
+	repo, err := source.ParseLocation(o.repo, auth)
+	if err != nil {
+		return overview.Options{}, fmt.Errorf("--repo: %w", err)
+	}
 	opts := overview.Options{
-		RepoURL:      repoURL(o.repo),
+		Repo:         repo,
 		Branch:       o.branch,
 		Heartbeat:    o.heartbeat,
 		StaleAfter:   o.staleAfter,
 		OfflineAfter: o.offlineAfter,
 		HistoryDepth: o.historyDepth,
 		GroupBy:      o.groupBy,
-		Auth:         source.Auth{Username: o.username, SSHKeyFile: o.sshKey, KnownHostsFile: o.knownHosts},
 	}
 	if o.statusRepo != "" {
-		opts.StatusRepoURL = repoURL(o.statusRepo)
-	}
-	if o.passwordFile != "" {
-		b, err := os.ReadFile(o.passwordFile)
-		if err != nil {
-			return overview.Options{}, fmt.Errorf("--git-password-file: %w", err)
-		}
-		opts.Auth.Password = strings.TrimSpace(string(b))
-		if opts.Auth.Password == "" {
-			return overview.Options{}, fmt.Errorf("--git-password-file %s is empty", o.passwordFile)
+		if opts.StatusRepo, err = source.ParseLocation(o.statusRepo, auth); err != nil {
+			return overview.Options{}, fmt.Errorf("--status-repo: %w", err)
 		}
 	}
 	if o.now != "" {
@@ -232,20 +237,6 @@ func (o statusOptions) collectOptions() (overview.Options, error) {
 		opts.Now = func() time.Time { return t }
 	}
 	return opts, nil
-}
-
-// repoURL turns a local directory into its file:// URL; anything else is
-// passed on as a URL.
-func repoURL(loc string) string {
-	if strings.Contains(loc, "://") {
-		return loc
-	}
-	if fi, err := os.Stat(loc); err == nil && fi.IsDir() {
-		if abs, err := filepath.Abs(loc); err == nil {
-			return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
-		}
-	}
-	return loc
 }
 
 // writeFileAtomic writes data to a temporary file next to path and renames

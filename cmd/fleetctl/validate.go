@@ -82,7 +82,7 @@ func runValidate(ctx context.Context, w io.Writer, o validateOptions) error {
 		if err != nil {
 			return err
 		}
-		t, _, err := g.tree(rev)
+		t, _, err := g.Tree(rev)
 		if err != nil {
 			return err
 		}

@@ -166,7 +166,7 @@ func runVerifyCommit(ctx context.Context, w io.Writer, o verifyCommitOptions) er
 	if err != nil {
 		return err
 	}
-	c, err := g.commit(o.rev)
+	c, err := g.Commit(o.rev)
 	if err != nil {
 		return err
 	}

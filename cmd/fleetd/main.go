@@ -96,19 +96,25 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	repo, err := source.ParseLocation(cfg.Repo, auth)
+	if err != nil {
+		return err
+	}
+	statusRepo := repo
+	if cfg.StatusRepo != "" {
+		if statusRepo, err = source.ParseLocation(cfg.StatusRepo, auth); err != nil {
+			return err
+		}
+	}
 	src, err := source.New(source.Config{
-		URL: cfg.Repo, Branch: cfg.Branch, Auth: auth,
+		Location: repo, Branch: cfg.Branch,
 		Dir: filepath.Join(cfg.StateDir, "repo"),
 	}, log)
 	if err != nil {
 		return err
 	}
-	statusURL := cfg.Repo
-	if cfg.StatusRepo != "" {
-		statusURL = cfg.StatusRepo
-	}
 	rep, err := source.NewStatusWriter(source.StatusConfig{
-		URL: statusURL, Auth: auth, Node: cfg.Node,
+		Location: statusRepo, Node: cfg.Node,
 		Dir:       filepath.Join(cfg.StateDir, "status"),
 		Heartbeat: cfg.Heartbeat.Duration,
 	}, log)
@@ -159,7 +165,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	log.Info("fleetd started", "node", cfg.Node, "repo", source.Redact(cfg.Repo), "branch", cfg.Branch)
+	log.Info("fleetd started", "node", cfg.Node, "repo", repo.String(), "branch", cfg.Branch)
 	if opt.once {
 		return rec.Pass(ctx)
 	}

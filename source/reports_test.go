@@ -73,6 +73,9 @@ func TestReports(t *testing.T) {
 			if r.RemoteRef("refs/heads/status/"+bad) == "" {
 				t.Fatal("no malformed report pushed")
 			}
+			// A report on one node's ref that names another is not that node's.
+			impostor := "imp-" + name
+			pushRaw(t, r, impostor, marshal(t, report(a, rev2, status.StateRunning, clk.Now())))
 
 			rcfg := cfg
 			rcfg.Node, rcfg.Dir, rcfg.Now = "reader-"+name, t.TempDir(), clk.Now
@@ -83,7 +86,7 @@ func TestReports(t *testing.T) {
 			}
 			read := func() map[string]*status.NodeStatus {
 				t.Helper()
-				got, err := reader.Reports(ctx, []string{a, b, bad, missing})
+				got, err := reader.Reports(ctx, []string{a, b, bad, missing, impostor})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -140,7 +143,7 @@ func TestReportsNone(t *testing.T) {
 	r := gittest.NewRepo(t) // empty
 	for _, url := range []string{gittest.FileURL(r.BareDir), gittest.ServeHTTP(t, r.BareParent, "", "") + "/" + r.Name} {
 		clk := &clock{now: time.Now()}
-		w := newWriter(t, source.StatusConfig{URL: url}, "reader", clk)
+		w := newWriter(t, source.StatusConfig{Location: loc(t, url)}, "reader", clk)
 		for _, nodes := range [][]string{nil, {"c1", "c2"}, {"../main", "x.lock"}} {
 			got, err := w.Reports(context.Background(), nodes)
 			if err != nil || got == nil || len(got) != 0 {
@@ -154,8 +157,7 @@ func TestReportsWrongPassword(t *testing.T) {
 	r, _ := fleetRepo(t)
 	base := gittest.ServeHTTP(t, r.BareParent, "fleetd", "right-password")
 	clk := &clock{now: time.Now()}
-	w := newWriter(t, source.StatusConfig{URL: base + "/" + r.Name,
-		Auth: source.Auth{Username: "fleetd", Password: "wrong-password"}}, "reader", clk)
+	w := newWriter(t, source.StatusConfig{Location: loc(t, base+"/"+r.Name, source.Auth{Username: "fleetd", Password: "wrong-password"})}, "reader", clk)
 	_, err := w.Reports(context.Background(), []string{"c1"})
 	var e *source.Error
 	if !errors.As(err, &e) || !errors.Is(err, transport.ErrAuthenticationRequired) || fault.Is(err, fault.Transient) {
@@ -163,5 +165,87 @@ func TestReportsWrongPassword(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Contains(msg, "wrong-password") || !strings.Contains(msg, "refs/heads/status/") {
 		t.Errorf("error %q shows the password or does not name the refs", msg)
+	}
+}
+
+func marshal(t *testing.T, st *status.NodeStatus) string {
+	t.Helper()
+	b, err := status.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestReadReports reads every status ref at once, as fleetctl status does,
+// from each kind of location.
+func TestReadReports(t *testing.T) {
+	ctx := context.Background()
+	r, _ := fleetRepo(t)
+	clk := &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	rev := strings.Repeat("1a", 20)
+	for _, n := range []string{"press-01", "press-02"} {
+		w := newWriter(t, source.StatusConfig{Location: loc(t, r.BareDir)}, n, clk)
+		if err := w.Report(ctx, report(n, rev, status.StateRunning, clk.Now())); err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(time.Minute)
+	}
+	pushRaw(t, r, "bad", "status: [not, a, map\n")
+	pushRaw(t, r, "impostor", marshal(t, report("press-01", rev, status.StateRunning, clk.Now())))
+
+	sshURL, key, knownHosts := gittest.ServeSSH(t, r.BareParent)
+	locs := map[string]source.Location{
+		"path":   loc(t, r.BareDir),
+		"file":   loc(t, gittest.FileURL(r.BareDir)),
+		"daemon": loc(t, gittest.ServeDaemon(t, r.BareParent)+"/"+r.Name),
+		"http":   loc(t, gittest.ServeHTTP(t, r.BareParent, "fleet", "s3cret-token")+"/"+r.Name, source.Auth{Username: "fleet", Password: "s3cret-token"}),
+		"ssh":    loc(t, sshURL+"/"+r.Name, source.Auth{SSHKeyFile: key, KnownHostsFile: knownHosts}),
+	}
+	for name, l := range locs {
+		t.Run(name, func(t *testing.T) {
+			got, err := source.ReadReports(ctx, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 4 {
+				t.Errorf("ReadReports = %d reports, want 4: %v", len(got), got)
+			}
+			for _, n := range []string{"press-01", "press-02"} {
+				rep := got[n]
+				ref := "refs/heads/status/" + n
+				if rep.Err != nil || rep.Status == nil || rep.Status.Metadata.Name != n || rep.Status.Status.AppliedRevision != rev {
+					t.Errorf("%s: %+v, want %s's report applying %s", n, rep, n, rev)
+				}
+				if want := r.RemoteRef(ref); rep.Commit != want {
+					t.Errorf("%s: commit %s, want %s", n, rep.Commit, want)
+				}
+				when, err := time.Parse(time.RFC3339, strings.TrimSpace(r.BareGit("log", "-1", "--format=%cI", ref)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !rep.Committed.Equal(when) {
+					t.Errorf("%s: committed %s, want %s", n, rep.Committed, when)
+				}
+			}
+			if rep := got["bad"]; rep.Err == nil || rep.Status != nil || !strings.Contains(rep.Err.Error(), "status/bad.yaml") {
+				t.Errorf("bad: %+v, want an error naming status/bad.yaml", rep)
+			}
+			if rep := got["impostor"]; rep.Err != nil || rep.Status == nil || rep.Status.Metadata.Name != "press-01" {
+				t.Errorf("impostor: %+v, want the report as written (naming press-01)", rep)
+			}
+		})
+	}
+
+	empty := gittest.NewRepo(t)
+	for _, l := range []source.Location{loc(t, empty.BareDir), loc(t, r.Dir)} {
+		if got, err := source.ReadReports(ctx, l); err != nil || got == nil || len(got) != 0 {
+			t.Errorf("ReadReports(%s) = %v, %v; want none", l, got, err)
+		}
+	}
+	_, err := source.ReadReports(ctx, loc(t, "http://127.0.0.1:"+itoa(gittest.FreePort(t))+"/fleet.git"))
+	var e *source.Error
+	if !errors.As(err, &e) || !fault.Is(err, fault.Transient) || !strings.Contains(err.Error(), "refs/heads/status/*") {
+		t.Errorf("ReadReports of a server that is down = %v, want a transient *source.Error naming the refs", err)
 	}
 }

@@ -1,0 +1,199 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// OpenOptions says what Open fetches from a remote repository. A local one
+// is read in place, whole, and ignores them.
+type OpenOptions struct {
+	// Branch, when set, is the only branch fetched (the overview); else
+	// every branch and tag but the status branches (refs/heads/status/*).
+	// A remote without it fails with ErrBranchNotFound.
+	Branch string
+	// Refs are more refs to fetch when the remote has them: full names
+	// such as refs/pull/42/head. Anything else (a hash, main~1) is ignored.
+	Refs []string
+	// Depth is how many commits of history are fetched; 0 means all.
+	Depth int
+}
+
+// Repo is a repository opened for reading revisions, by the operator's
+// tools: fleetctl's validate, plan and verify, and the fleet overview. It
+// is safe for concurrent use.
+type Repo struct {
+	mu   sync.Mutex // go-git storage is not safe for concurrent use
+	repo *git.Repository
+	loc  Location
+}
+
+// Open opens the repository at loc. A local one (a work tree, any folder
+// inside one, or a bare repository) is read in place and never written. A
+// remote one is fetched into memory as opts say, keeping the refs' names,
+// and its HEAD too.
+func Open(ctx context.Context, loc Location, opts OpenOptions) (*Repo, error) {
+	if loc.IsZero() {
+		return nil, errors.New("source: open: no location")
+	}
+	if dir := loc.Dir(); dir != "" {
+		r, err := git.PlainOpen(dir)
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			r, err = git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open repository %s: %w", dir, err)
+		}
+		return &Repo{repo: r, loc: loc}, nil
+	}
+	return fetchRepo(ctx, loc, opts)
+}
+
+// fetchRepo fetches what opts name from the remote loc into memory.
+func fetchRepo(ctx context.Context, loc Location, opts OpenOptions) (*Repo, error) {
+	ref := "refs/heads/*"
+	if opts.Branch != "" {
+		if err := checkBranch(opts.Branch); err != nil {
+			return nil, err
+		}
+		ref = plumbing.NewBranchReferenceName(opts.Branch).String()
+	}
+	fail := func(err error) error { return remoteError("fetch", loc, ref, err) }
+	auth, err := authMethod(loc, sshConnectTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", loc, err)
+	}
+	st := memory.NewStorage()
+	r, err := git.Init(st, nil)
+	if err != nil {
+		return nil, err
+	}
+	rem := git.NewRemote(st, &config.RemoteConfig{Name: "origin", URLs: []string{loc.url}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		refs, err = nil, nil
+	}
+	if err != nil {
+		return nil, fail(err)
+	}
+	var specs []config.RefSpec
+	var head *plumbing.Reference
+	for _, rf := range refs {
+		n := rf.Name()
+		switch {
+		case n == plumbing.HEAD:
+			head = rf
+		case opts.Branch != "" && n.String() == ref,
+			opts.Branch == "" && (n.IsBranch() && !strings.HasPrefix(n.String(), statusPrefix) || n.IsTag()),
+			slices.Contains(opts.Refs, n.String()):
+			specs = append(specs, config.RefSpec("+"+n.String()+":"+n.String()))
+		}
+	}
+	switch {
+	case opts.Branch != "" && !slices.ContainsFunc(specs, func(s config.RefSpec) bool { return s.Src() == ref }):
+		return nil, fail(ErrBranchNotFound)
+	case len(specs) == 0:
+		return nil, fail(errors.New("the repository has no branch"))
+	}
+	err = rem.FetchContext(ctx, &git.FetchOptions{RefSpecs: specs, Depth: opts.Depth, Auth: auth, Tags: git.NoTags, Force: true})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, fail(err)
+	}
+	if head != nil {
+		if head.Type() == plumbing.HashReference {
+			err = st.SetReference(plumbing.NewHashReference(plumbing.HEAD, head.Hash()))
+		} else {
+			err = st.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, head.Target()))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &Repo{repo: r, loc: loc}, nil
+}
+
+// Location is where the repository was opened.
+func (r *Repo) Location() Location { return r.loc }
+
+// Branch returns the commit refs/heads/<name> points at; the error wraps
+// ErrBranchNotFound when there is no such branch.
+func (r *Repo) Branch(name string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ref, err := r.repo.Reference(plumbing.NewBranchReferenceName(name), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return "", fmt.Errorf("%s branch %s: %w", r.loc, name, ErrBranchNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s branch %s: %w", r.loc, name, err)
+	}
+	return ref.Hash().String(), nil
+}
+
+// Commit resolves rev (a hash, branch, tag, ref or expression such as
+// main~1) to its commit, for signature checks (trust).
+func (r *Repo) Commit(rev string) (*object.Commit, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.commit(rev)
+}
+
+func (r *Repo) commit(rev string) (*object.Commit, error) {
+	h, err := r.repo.ResolveRevision(plumbing.Revision(rev))
+	if err != nil {
+		return nil, fmt.Errorf("revision %q in %s: %w", rev, r.loc, err)
+	}
+	c, err := r.repo.CommitObject(*h)
+	if err != nil {
+		return nil, fmt.Errorf("revision %q in %s: %w", rev, r.loc, err)
+	}
+	return c, nil
+}
+
+// Tree returns the files of rev's commit and the commit's hash. The FS
+// is the same one the agent reads (see the package doc).
+func (r *Repo) Tree(rev string) (fs.FS, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.commit(rev)
+	if err != nil {
+		return nil, "", err
+	}
+	return newTreeFS(&r.mu, r.repo.Storer, c.TreeHash), c.Hash.String(), nil
+}
+
+// Parents returns the parents of commit hash. The error wraps
+// ErrRevisionNotFound when the commit is not in the repository (beyond
+// the history a shallow fetch brought).
+func (r *Repo) Parents(hash string) ([]string, error) {
+	h, err := parseHash(hash)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := object.GetCommit(r.repo.Storer, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil, fmt.Errorf("%w: %s in %s", ErrRevisionNotFound, hash, r.loc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", hash, err)
+	}
+	out := make([]string, len(c.ParentHashes))
+	for i, p := range c.ParentHashes {
+		out[i] = p.String()
+	}
+	return out, nil
+}

@@ -1,0 +1,215 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/gitfleet/gitfleet/status"
+)
+
+const (
+	// statusPrefix is where each node's ref lives: refs/heads/status/<node>.
+	statusPrefix = "refs/heads/status/"
+	// statusRefs names the status refs in errors.
+	statusRefs = statusPrefix + "*"
+	// maxReport bounds one status report.
+	maxReport = 1 << 20
+	// sshConnectTimeout bounds an ssh connection's setup for callers that
+	// give no timeout of their own.
+	sshConnectTimeout = 30 * time.Second
+)
+
+// Report is one node's latest status report, as its ref holds it.
+type Report struct {
+	// Commit is the status ref's commit; Committed, its committer time.
+	Commit    string
+	Committed time.Time
+	// Status is the report, nil when Err says why it could not be read. It
+	// may name another node than its ref's: the caller decides.
+	Status *status.NodeStatus
+	Err    error
+}
+
+// ReadReports reads the latest status report of every node from the
+// status refs (refs/heads/status/<node>) at loc, keyed by node name: one
+// ref advertisement and one depth-1 fetch of the reports' commits into
+// memory, in the same session. A report that cannot be read is returned
+// with its Err and does not fail the call; a repository without status
+// refs (or an empty one) yields none. fleetctl status and the overview use
+// it; the agent's rollout gates use StatusWriter.Reports, the same
+// exchange with the commits kept on disk between polls.
+func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
+	auth, err := authMethod(loc, sshConnectTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("status %s: %w", loc, err)
+	}
+	mem := func() (storage.Storer, error) { return memory.NewStorage(), nil }
+	return readReports(ctx, loc, auth, nil, mem)
+}
+
+// readReports is the one exchange that reads status reports: the ref
+// advertisement, then, when some of the wanted refs point at commits the
+// store lacks, one depth-1 fetch of just those commits in the same session
+// (remembered as refs/remotes/status/<node>). nodes nil means every status
+// ref; else only theirs (names no StatusWriter could have written are
+// skipped). open gives the store, and is called only when a report exists.
+func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, nodes []string, open func() (storage.Storer, error)) (map[string]Report, error) {
+	fail := func(err error) error { return remoteError("fetch", loc, statusRefs, err) }
+	c, ep, err := newClient(loc)
+	if err != nil {
+		return nil, fail(err)
+	}
+	sess, err := c.NewUploadPackSession(ep, auth)
+	if err != nil {
+		return nil, fail(err)
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return map[string]Report{}, nil
+	}
+	if err != nil {
+		return nil, fail(err)
+	}
+
+	heads := map[string]plumbing.Hash{} // node → its report's commit
+	if nodes == nil {
+		for ref, h := range ar.References {
+			if node, ok := strings.CutPrefix(ref, statusPrefix); ok && node != "" {
+				heads[node] = h
+			}
+		}
+	}
+	for _, n := range nodes {
+		if !validNode(n) {
+			continue
+		}
+		if h, ok := ar.References[statusRef(n).String()]; ok {
+			heads[n] = h
+		}
+	}
+	if len(heads) == 0 {
+		return map[string]Report{}, nil
+	}
+
+	st, err := open()
+	if err != nil {
+		return nil, err
+	}
+	var wants []plumbing.Hash
+	for _, h := range heads {
+		if _, err := st.EncodedObject(plumbing.CommitObject, h); err != nil && !slices.Contains(wants, h) {
+			wants = append(wants, h)
+		}
+	}
+	if len(wants) > 0 {
+		if err := fetchCommits(ctx, sess, ar, st, wants); err != nil {
+			return nil, fail(err)
+		}
+	}
+
+	reports := make(map[string]Report, len(heads))
+	for n, h := range heads {
+		remote := plumbing.ReferenceName("refs/remotes/status/" + n)
+		if cur, err := st.Reference(remote); err != nil || cur.Hash() != h {
+			if err := st.SetReference(plumbing.NewHashReference(remote, h)); err != nil {
+				return nil, fmt.Errorf("status: store %s: %w", statusRef(n), err)
+			}
+		}
+		reports[n] = readReport(st, n, h)
+	}
+	return reports, nil
+}
+
+// fetchCommits asks the session that advertised ar for wants at depth 1
+// and stores the pack and the new shallow boundary in st.
+func fetchCommits(ctx context.Context, sess transport.UploadPackSession, ar *packp.AdvRefs, st storage.Storer, wants []plumbing.Hash) (err error) {
+	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	req.Wants = wants
+	req.Depth = packp.DepthCommits(1)
+	if err := req.Capabilities.Set(capability.Shallow); err != nil {
+		return err
+	}
+	if ar.Capabilities.Supports(capability.NoProgress) {
+		if err := req.Capabilities.Set(capability.NoProgress); err != nil {
+			return err
+		}
+	}
+	if req.Shallows, err = st.Shallow(); err != nil {
+		return err
+	}
+	resp, err := sess.UploadPack(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := resp.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	shallows := req.Shallows
+	for _, h := range resp.Shallows {
+		if !slices.Contains(shallows, h) {
+			shallows = append(shallows, h)
+		}
+	}
+	if err := st.SetShallow(shallows); err != nil {
+		return err
+	}
+	var pack io.Reader = resp
+	switch {
+	case req.Capabilities.Supports(capability.Sideband64k):
+		pack = sideband.NewDemuxer(sideband.Sideband64k, resp)
+	case req.Capabilities.Supports(capability.Sideband):
+		pack = sideband.NewDemuxer(sideband.Sideband, resp)
+	}
+	return packfile.UpdateObjectStorage(st, pack)
+}
+
+// readReport reads status/<node>.yaml from commit h. Every failure ends up
+// in Report.Err.
+func readReport(st storage.Storer, node string, h plumbing.Hash) Report {
+	rep := Report{Commit: h.String()}
+	ref := statusRef(node)
+	c, err := object.GetCommit(st, h)
+	if err != nil {
+		rep.Err = fmt.Errorf("%s: %w", ref, err)
+		return rep
+	}
+	rep.Committed = c.Committer.When
+	file := "status/" + node + ".yaml"
+	fsys := newTreeFS(&sync.Mutex{}, st, c.TreeHash)
+	if fi, err := fsys.Stat(file); err == nil && fi.Size() > maxReport {
+		rep.Err = fmt.Errorf("%s: %s is %d bytes, more than %d", ref, file, fi.Size(), maxReport)
+		return rep
+	}
+	data, err := fsys.ReadFile(file)
+	if err != nil {
+		rep.Err = fmt.Errorf("%s: %w", ref, err)
+		return rep
+	}
+	if rep.Status, err = status.Unmarshal(data); err != nil {
+		rep.Err = fmt.Errorf("%s: %w", file, err)
+	}
+	return rep
+}
+
+func statusRef(node string) plumbing.ReferenceName {
+	return plumbing.ReferenceName(statusPrefix + node)
+}
