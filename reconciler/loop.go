@@ -13,7 +13,9 @@ import (
 // refused revision is not retried (the next poll sees whether the ref
 // moved); a held revision is asked again at the next poll, or sooner when
 // the gate says when it may open. Every wait is jittered so a fleet's nodes do not poll in step.
-// Run returns nil when ctx ends; it leaves every workload running.
+// A receive from Config.Wake ends a wait at once: the next pass starts now
+// (a USB stick arrived, say). Run returns nil when ctx ends; it leaves
+// every workload running.
 func (r *Reconciler) Run(ctx context.Context) error {
 	var backoff time.Duration
 	for {
@@ -40,6 +42,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			t.Stop()
 			return nil
 		case <-t.C:
+		case <-r.cfg.Wake:
+			t.Stop()
 		}
 	}
 }

@@ -87,3 +87,33 @@ func TestJitterStaysInBounds(t *testing.T) {
 		t.Errorf("capped backoff = %s", got)
 	}
 }
+
+func TestRunWakesForAPassAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &countingSource{fakeSource: fakeSource{head: "rev1", trees: map[string]fstest.MapFS{}}}
+		src.trees["rev1"] = tree(map[string]string{"detector": workloadYAML("detector", digest("a"), "info")})
+		wake := make(chan struct{})
+		r, err := New(Config{Node: "n", InsecureSkipVerify: true, Interval: time.Hour, Jitter: 0.0001, Wake: wake},
+			Deps{Source: src, Runtime: newFakeRuntime(), Reporter: &fakeReporter{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(src.calls) != 1 {
+			t.Fatalf("%d passes in the first minute of an hourly loop, want 1", len(src.calls))
+		}
+		wake <- struct{}{}
+		synctest.Wait()
+		if len(src.calls) != 2 || src.calls[1].Sub(src.calls[0]) != time.Minute {
+			t.Fatalf("passes at %v, want the second one when woken, a minute after the first", src.calls)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	})
+}

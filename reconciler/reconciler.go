@@ -26,6 +26,9 @@ type Config struct {
 	// InsecureSkipVerify applies revisions although no CommitVerifier is
 	// set. Every status report then says verification is off.
 	InsecureSkipVerify bool
+	// Wake, when set, starts the next pass at once whenever it delivers,
+	// instead of at the end of the wait.
+	Wake <-chan struct{}
 	// StateFile keeps the last applied revision across agent restarts.
 	// Empty keeps it in memory only.
 	StateFile string
