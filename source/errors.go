@@ -103,7 +103,7 @@ func transient(err error) bool {
 		errors.Is(err, transport.ErrInvalidAuthMethod),
 		errors.Is(err, transport.ErrRepositoryNotFound),
 		errors.Is(err, transport.ErrEmptyRemoteRepository),
-		errors.Is(err, ErrBranchNotFound),
+		errors.Is(err, ErrBranchNotFound), errors.Is(err, ErrIncomplete),
 		errors.As(err, &keyErr), errors.As(err, &revoked):
 		return false
 	case errors.As(err, &httpErr):

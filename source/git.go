@@ -217,6 +217,9 @@ func (g *Git) Repository() (*git.Repository, error) {
 
 func (g *Git) fetchOnce(ctx context.Context, depth int) error {
 	g.store.cleanTemp()
+	if g.cfg.Location.inProcess {
+		return g.fetchInProcess(ctx, depth)
+	}
 	rem := git.NewRemote(g.store.s, &config.RemoteConfig{Name: "origin", URLs: []string{g.cfg.Location.url}})
 	spec := config.RefSpec("+" + g.ref.String() + ":" + g.ref.String())
 	err := rem.FetchContext(ctx, &git.FetchOptions{
@@ -249,7 +252,8 @@ func (g *Git) resetStore() error {
 // pack decoding, shallow bookkeeping) rather than in talking to the remote.
 func isLocalFailure(err error) bool {
 	switch {
-	case errors.Is(err, ErrBranchNotFound), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrBranchNotFound), errors.Is(err, ErrIncomplete),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
 	case errors.Is(err, plumbing.ErrObjectNotFound):
 		return true

@@ -26,6 +26,8 @@ type Location struct {
 	url  string // without credentials: what go-git is given and what is printed
 	dir  string // absolute path of a repository on this machine; "" for a remote
 	auth Auth
+	// inProcess: read and written by go-git alone (LocalRepository).
+	inProcess bool
 }
 
 // ParseLocation parses s: a URL (file://, git://, http(s)://, ssh://), an

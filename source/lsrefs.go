@@ -21,6 +21,9 @@ import (
 const (
 	ProtocolV2 = "v2"
 	ProtocolV0 = "v0"
+	// ProtocolLocal: no protocol, the refs of a LocalRepository read in
+	// process.
+	ProtocolLocal = "local"
 )
 
 // errUseGoGit: this client does not handle the exchange (an HTTP
@@ -70,8 +73,11 @@ func (l *refLister) list(ctx context.Context, names ...string) (map[string]plumb
 	var refs map[string]plumbing.Hash
 	var proto string
 	var err error
-	switch l.ep.Protocol {
-	case "http", "https":
+	switch {
+	case l.loc.inProcess:
+		refs, err = localRefs(l.loc, names)
+		proto = ProtocolLocal
+	case l.ep.Protocol == "http" || l.ep.Protocol == "https":
 		refs, proto, err = l.listHTTP(ctx, names)
 	default:
 		refs, proto, err = l.listStream(ctx, names)

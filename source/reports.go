@@ -71,6 +71,13 @@ func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
 // skipped). open gives the store, and is called only when a report exists.
 func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, nodes []string, open func() (storage.Storer, error)) (map[string]Report, error) {
 	fail := func(err error) error { return remoteError("fetch", loc, statusRefs, err) }
+	if loc.inProcess {
+		reports, err := readReportsInProcess(loc, nodes)
+		if err != nil {
+			return nil, fail(err)
+		}
+		return reports, nil
+	}
 	c, ep, err := newClient(loc)
 	if err != nil {
 		return nil, fail(err)

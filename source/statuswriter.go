@@ -204,12 +204,7 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 	if err != nil {
 		return err
 	}
-	rem := git.NewRemote(st.s, &config.RemoteConfig{Name: "origin", URLs: []string{w.cfg.Location.url}})
-	err = rem.FetchContext(ctx, &git.FetchOptions{
-		RefSpecs: []config.RefSpec{config.RefSpec("+" + w.ref.String() + ":" + w.ref.String())},
-		Depth:    1, Auth: w.auth, Tags: git.NoTags, Force: true,
-	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if err := w.fetchRef(ctx, st); err != nil {
 		return remoteError("fetch", w.cfg.Location, w.ref.String(), err)
 	}
 	ref, err := st.s.Reference(w.ref)
@@ -232,6 +227,34 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 	}
 	w.saveLocal(prev)
 	return nil
+}
+
+// fetchRef brings the node's ref and its commit (depth 1) into st.
+func (w *StatusWriter) fetchRef(ctx context.Context, st *store) error {
+	if w.cfg.Location.inProcess {
+		src, err := openInProcess(w.cfg.Location)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		ref, err := src.Reference(w.ref)
+		if err != nil {
+			return err
+		}
+		if err := copyHistory(ctx, src, st.s, ref.Hash(), 1); err != nil {
+			return err
+		}
+		return st.s.SetReference(plumbing.NewHashReference(w.ref, ref.Hash()))
+	}
+	rem := git.NewRemote(st.s, &config.RemoteConfig{Name: "origin", URLs: []string{w.cfg.Location.url}})
+	err := rem.FetchContext(ctx, &git.FetchOptions{
+		RefSpecs: []config.RefSpec{config.RefSpec("+" + w.ref.String() + ":" + w.ref.String())},
+		Depth:    1, Auth: w.auth, Tags: git.NoTags, Force: true,
+	})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	return err
 }
 
 // commit builds blob, trees and commit on top of w.head and pushes the ref.
@@ -270,6 +293,12 @@ func (w *StatusWriter) commit(ctx context.Context, st *status.NodeStatus, change
 // first advertises every ref of the repository, as it always does.
 func (w *StatusWriter) push(ctx context.Context, commit plumbing.Hash, pack []byte) (err error) {
 	fail := func(err error) error { return remoteError("push", w.cfg.Location, w.ref.String(), err) }
+	if w.cfg.Location.inProcess {
+		if err := writeLocal(w.cfg.Location, w.ref, w.head, commit, pack); err != nil {
+			return fail(err)
+		}
+		return nil
+	}
 	if w.refs.client != nil {
 		err := w.pushHTTP(ctx, commit, pack)
 		if !errors.Is(err, errUseGoGit) {
