@@ -9,6 +9,17 @@ BIN := bin
 CMDS := fleetd fleetctl
 PKGS_APT := containerd runc docker-registry openssh-server git gnupg time chromium fonts-dejavu-core fonts-liberation e2fsprogs dosfstools fusefat
 GOTEST_FLAGS ?= -count=1 -timeout 18m
+# Releases: the version stamped into the binaries (fleetd --version) and
+# the packages; where they go; the architectures (armv7 is GOARCH=arm
+# GOARM=7, Debian's armhf).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DIST ?= dist
+RELEASE_ARCHES ?= amd64 arm64 armv7
+NFPM_VERSION := v2.45.2
+NFPM := $(abspath $(BIN))/tools/nfpm
+# A Debian version must start with a digit: tag v0.2.0 -> 0.2.0,
+# v0.2.0-3-gabc -> 0.2.0+3+gabc; an untagged commit abc1234 -> 0.0.0+gitabc1234.
+DEB_VERSION = $(subst -,+,$(if $(filter v0% v1% v2% v3% v4% v5% v6% v7% v8% v9%,$(VERSION)),$(VERSION:v%=%),0.0.0+git$(VERSION)))
 
 .DEFAULT_GOAL := help
 
@@ -37,6 +48,27 @@ cross: ## Cross-build the binaries for linux/arm64 and linux/arm
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/linux-$$arch/$$c ./cmd/$$c || exit 1; \
 	done; done; ls -l $(BIN)/linux-*
 
+.PHONY: release
+release: ## Static stripped binaries for linux amd64/arm64/armv7, .deb packages and SHA256SUMS in dist/
+	@rm -rf $(DIST) && mkdir -p $(DIST) $(BIN)/tools
+	@test -x $(NFPM) && $(NFPM) --version 2>&1 | grep -q '$(NFPM_VERSION:v%=%)' || \
+		GOBIN=$(abspath $(BIN))/tools $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	@set -e; for arch in $(RELEASE_ARCHES); do \
+		case $$arch in armv7) goarch=arm goarm=7 debarch=armhf;; *) goarch=$$arch goarm= debarch=$$arch;; esac; \
+		for c in $(CMDS); do \
+			echo "build $(DIST)/$$c-linux-$$arch"; \
+			CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=$$goarm $(GO) build -trimpath -buildvcs=false \
+				-ldflags='-s -w -X github.com/gitfleet/gitfleet/internal/version.version=$(VERSION)' \
+				-o $(DIST)/$$c-linux-$$arch ./cmd/$$c; \
+			mkdir -p $(BIN)/stage && cp $(DIST)/$$c-linux-$$arch $(BIN)/stage/$$c; \
+			DEB_ARCH=$$debarch DEB_VERSION='$(DEB_VERSION)' \
+				$(NFPM) package --config packaging/nfpm-$$c.yaml --packager deb --target $(DIST)/$${c}_$(DEB_VERSION)_$$debarch.deb >/dev/null; \
+			rm -f $(BIN)/stage/$$c; \
+			echo "package $(DIST)/$${c}_$(DEB_VERSION)_$$debarch.deb"; \
+		done; \
+	done
+	@cd $(DIST) && sha256sum -- * > SHA256SUMS && cat SHA256SUMS
+
 .PHONY: test
 test: deps ## Run every test, real containerd, git servers and registry included (as root)
 	$(GO) vet ./...
@@ -62,4 +94,4 @@ lint: ## gofmt, go vet and staticcheck
 
 .PHONY: clean
 clean: ## Remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

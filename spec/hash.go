@@ -28,6 +28,7 @@ func HashSpec(s WorkloadSpec) string {
 		Mounts:  s.Mounts,
 		GPUs:    s.Resources.GPUs,
 		Restart: s.Restart,
+		Secrets: canonicalSecrets(s.Secrets),
 	}
 	if h := s.Health; h != nil {
 		c.Health = &canonicalHealth{
@@ -74,6 +75,7 @@ type canonicalSpec struct {
 	GPUs    int               `json:"gpus,omitempty"`
 	Health  *canonicalHealth  `json:"health,omitempty"`
 	Restart string            `json:"restart,omitempty"`
+	Secrets []canonicalSecret `json:"secrets,omitempty"`
 }
 
 // canonicalHealth is Health with durations in nanoseconds.

@@ -278,6 +278,9 @@ func (p *parser) workload(e entry) error {
 	w.Spec.setDefaults()
 	checkHeader(c.report, w.TypeMeta, w.Metadata, KindWorkload, dirWorkloads+"/", e.name)
 	checkSpec(c.report, fieldPath{}.key("spec"), &w.Spec, p.hosts, false)
+	if err := p.readSecrets(c.report, fieldPath{}.key("spec").key("secrets"), w.Spec.Secrets); err != nil {
+		return err
+	}
 	p.repo.Workloads[e.name] = w
 	return nil
 }
@@ -307,6 +310,9 @@ func (p *parser) group(e entry) error {
 		}
 		s := overrideSpec(g.Spec.Overrides[name])
 		checkSpec(c.report, op, &s, p.hosts, true)
+		if err := p.readSecrets(c.report, op.key("secrets"), g.Spec.Overrides[name].Secrets); err != nil {
+			return err
+		}
 	}
 	if g.Spec.Rollout != nil {
 		checkRollout(c.report, sp.key("rollout"), g.Spec.Rollout, c.doc.root)
@@ -337,7 +343,11 @@ func (p *parser) node(e entry) error {
 		}
 		s := overrideSpec(n.Spec.Overrides[name])
 		checkSpec(c.report, op, &s, p.hosts, true)
+		if err := p.readSecrets(c.report, op.key("secrets"), n.Spec.Overrides[name].Secrets); err != nil {
+			return err
+		}
 	}
+	checkAgeRecipient(c.report, sp.key("ageRecipient"), n.Spec.AgeRecipient)
 	p.repo.Nodes[e.name] = n
 	return nil
 }

@@ -160,6 +160,10 @@ func (d *resolved) apply(o Override, from origin) {
 		d.spec.UpdateLock = &l
 		set("updateLock")
 	}
+	if o.Secrets != nil {
+		d.spec.Secrets = slices.Clone(o.Secrets)
+		set("secrets")
+	}
 }
 
 // origin returns where the value at p (relative to the spec) was set.
@@ -202,6 +206,7 @@ func cloneSpec(s WorkloadSpec) WorkloadSpec {
 	s.Ports = slices.Clone(s.Ports)
 	s.Mounts = slices.Clone(s.Mounts)
 	s.Health = cloneHealth(s.Health)
+	s.Secrets = slices.Clone(s.Secrets)
 	if s.UpdateLock != nil {
 		l := *s.UpdateLock
 		s.UpdateLock = &l

@@ -150,6 +150,8 @@ type WorkloadSpec struct {
 	// the image (default 1). It decides whether the image runs, not how, so
 	// it is not part of HashSpec.
 	MinSignatures int `json:"minSignatures,omitempty"`
+	// Secrets are values the repo holds encrypted (see Secret).
+	Secrets []Secret `json:"secrets,omitempty"`
 }
 
 // UpdateLock defers a workload's updates while a file exists on the host.
@@ -302,6 +304,9 @@ type Override struct {
 	Restart   string            `json:"restart,omitempty"`
 	// UpdateLock replaces the workload's update lock.
 	UpdateLock *UpdateLock `json:"updateLock,omitempty"`
+	// Secrets replaces the workload's secrets, e.g. with a value of the
+	// node's own.
+	Secrets []Secret `json:"secrets,omitempty"`
 }
 
 // Node is nodes/<name>.yaml: a node's labels and its own overrides.
@@ -315,6 +320,10 @@ type Node struct {
 type NodeSpec struct {
 	Workloads []string            `json:"workloads,omitempty"`
 	Overrides map[string]Override `json:"overrides,omitempty"`
+	// AgeRecipient is the node's age public key ("age1…", printed by
+	// `fleetd --print-age-recipient`): secrets for the node are encrypted
+	// to it.
+	AgeRecipient string `json:"ageRecipient,omitempty"`
 }
 
 // Desired is one workload as a node must run it: overrides applied.

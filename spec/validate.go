@@ -254,6 +254,7 @@ func checkSpec(rep reporter, p fieldPath, s *WorkloadSpec, hosts hostPolicy, par
 	if s.UpdateLock != nil {
 		checkUpdateLock(rep, p.key("updateLock"), s.UpdateLock, hosts)
 	}
+	checkSecrets(rep, p.key("secrets"), s)
 	if s.MinSignatures < 0 || s.MinSignatures > maxMinSignatures {
 		rep(p.key("minSignatures"), fmt.Errorf("must be between 1 and %d, not %d", maxMinSignatures, s.MinSignatures))
 	}
@@ -330,7 +331,7 @@ func checkPort(rep reporter, p fieldPath, port int) {
 
 // overrideSpec views an override as a partial workload spec for checkSpec.
 func overrideSpec(o Override) WorkloadSpec {
-	s := WorkloadSpec{Image: o.Image, Args: o.Args, Env: o.Env, Ports: o.Ports, Mounts: o.Mounts, Health: o.Health, Restart: o.Restart, UpdateLock: o.UpdateLock}
+	s := WorkloadSpec{Image: o.Image, Args: o.Args, Env: o.Env, Ports: o.Ports, Mounts: o.Mounts, Health: o.Health, Restart: o.Restart, UpdateLock: o.UpdateLock, Secrets: o.Secrets}
 	if o.Resources != nil {
 		s.Resources = *o.Resources
 	}
