@@ -96,7 +96,7 @@ func fieldChanges(a, b spec.WorkloadSpec) []FieldChange {
 	if !sameField(spec.WorkloadSpec{Restart: a.Restart}, spec.WorkloadSpec{Restart: b.Restart}) {
 		out = append(out, FieldChange{Field: "restart", Old: a.Restart, New: b.Restart})
 	}
-	return out
+	return append(out, secretChanges(a.Secrets, b.Secrets)...)
 }
 
 // sameField compares two specs that hold one field each, with HashSpec's

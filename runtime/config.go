@@ -68,6 +68,12 @@ type Config struct {
 	// ReserveBytes is disk space a pull must leave free on the filesystem
 	// of containerd's content store. Default DefaultReserveBytes.
 	ReserveBytes int64
+	// Secrets decrypts workloads' secrets (spec.Secret); a workload with
+	// secrets fails to start without it.
+	Secrets Decrypter
+	// SecretDir holds decrypted secret files, a folder per container. It
+	// must be on tmpfs. Default DefaultSecretDir.
+	SecretDir string
 }
 
 // Validate reports whether c is usable once the defaults are filled in.
@@ -113,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReserveBytes == 0 {
 		c.ReserveBytes = DefaultReserveBytes
+	}
+	if c.SecretDir == "" {
+		c.SecretDir = DefaultSecretDir
 	}
 	if len(c.CDISpecDirs) == 0 {
 		c.CDISpecDirs = DefaultCDISpecDirs

@@ -81,7 +81,7 @@ func (c *Containerd) remove(ctx context.Context, ctr containerd.Container) error
 	if s := c.sup.Load(); s != nil {
 		s.forget(ctr.ID())
 	}
-	return nil
+	return c.removeSecrets(ctr.ID())
 }
 
 // setStopping records whether the agent itself is stopping the container's

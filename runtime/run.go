@@ -130,6 +130,12 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 	if err != nil {
 		return nil, nil, err
 	}
+	secrets, err := c.openSecrets(d, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer secrets.wipe()
+	specOpts = append(specOpts, secrets.specOpts()...)
 	policy := d.Spec.Restart
 	if policy == "" {
 		policy = spec.RestartAlways
@@ -158,6 +164,9 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 		withOCISpecHash)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	if err := c.writeSecrets(ctx, ctr, secrets); err != nil {
+		return nil, nil, errors.Join(err, c.remove(ctx, ctr))
 	}
 	task, err := c.newTask(ctx, ctr, labels)
 	if err != nil {

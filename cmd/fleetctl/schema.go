@@ -139,6 +139,12 @@ var descriptions = map[string]string{
 	"NodeSpec.workloads":       "workloads no group gives this node",
 	"NodeSpec.overrides":       "per workload, applied after every group's",
 	"ObjectMeta.name":          "a DNS label; must equal the file name without .yaml (except fleet.yaml)",
+	"WorkloadSpec.secrets":     "values the repo holds age-encrypted (fleetctl secret encrypt), given to the container as env or a file",
+	"Override.secrets":         "replaces the workload's secrets, e.g. with a value of the node's own",
+	"Secret.file":              "the age-encrypted file in this repo, e.g. secrets/db-password.age",
+	"Secret.env":               "the environment variable that holds the value (or give path)",
+	"Secret.path":              "absolute path of a read-only file in the container holding the value, e.g. /run/secrets/db (or give env)",
+	"NodeSpec.ageRecipient":    "the node's age public key (age1…, fleetd --print-age-recipient): its secrets are encrypted to it",
 }
 
 // durationPattern matches Go duration strings ("30s", "1h30m", "1.5s").
