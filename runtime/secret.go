@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -47,20 +48,21 @@ type secretFile struct {
 }
 
 // openSecrets decrypts d's secrets for container id. Its errors name the
-// secret and its file, never a value.
+// secret and its file, never a value; a value this node cannot open is
+// fault.Refused (only a new revision can fix it).
 func (c *Containerd) openSecrets(d spec.Desired, id string) (*openSecrets, error) {
 	if len(d.Spec.Secrets) == 0 {
 		return nil, nil
 	}
 	if c.cfg.Secrets == nil {
-		return nil, errors.New("secrets: this agent has no age identity to decrypt them")
+		return nil, fault.Refuse(d.Name, errors.New("secrets: this agent has no age identity to decrypt them"))
 	}
 	o := &openSecrets{}
 	for _, s := range d.Spec.Secrets {
 		b, err := c.cfg.Secrets.Decrypt(s.Data)
 		if err != nil {
 			o.wipe()
-			return nil, fmt.Errorf("secret %s (%s): %w", s.Name, s.File, err)
+			return nil, fault.Refuse(d.Name, fmt.Errorf("secret %s (%s): %w", s.Name, s.File, err))
 		}
 		if s.Env != "" {
 			o.env = append(o.env, s.Env+"="+string(b))
@@ -112,7 +114,7 @@ func (c *Containerd) writeSecrets(ctx context.Context, ctr containerd.Container,
 		return fmt.Errorf("secrets: %w", err)
 	}
 	if st.Type != tmpfsMagic && uint32(st.Type) != ramfsMagic {
-		return fmt.Errorf("secrets: %s is %w: decrypted values would reach the disk (mount a tmpfs there or use a folder on /run)", c.cfg.SecretDir, ErrNotTmpfs)
+		return fault.Refuse(ctr.ID(), fmt.Errorf("secrets: %s is %w: decrypted values would reach the disk (mount a tmpfs there or use a folder on /run)", c.cfg.SecretDir, ErrNotTmpfs))
 	}
 	s, err := ctr.Spec(ctx)
 	if err != nil {

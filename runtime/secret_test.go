@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/secret"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -101,7 +102,8 @@ func TestSecretsReachContainer(t *testing.T) {
 }
 
 // TestSecretsRefused: a value not encrypted to this node, or a secret dir
-// that is not tmpfs, fails the start with the secret's name; nothing runs.
+// that is not tmpfs, fails the start with the secret's name, refused (not
+// retried until the spec changes); nothing runs.
 func TestSecretsRefused(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
@@ -122,7 +124,7 @@ func TestSecretsRefused(t *testing.T) {
 	d.Spec.Secrets = []spec.Secret{{Name: "token", File: "secrets/token.age", Path: "/run/secrets/token", Data: enc}}
 	d.Hash = spec.HashSpec(d.Spec)
 	err = e.secretsClient(t, node, tmpfs(t)).Run(t.Context(), d, "rev1")
-	if !errors.Is(err, secret.ErrNotRecipient) || !strings.Contains(err.Error(), "secret token (secrets/token.age)") {
+	if !errors.Is(err, secret.ErrNotRecipient) || !strings.Contains(err.Error(), "secret token (secrets/token.age)") || fault.ClassOf(err) != fault.Refused {
 		t.Errorf("Run with a value for another node: %v, want not encrypted to this node, naming the secret", err)
 	}
 
@@ -141,7 +143,7 @@ func TestSecretsRefused(t *testing.T) {
 	diskDir := filepath.Join(disk, "gitfleet-secrets-"+filepath.Base(keys))
 	t.Cleanup(func() { os.RemoveAll(diskDir) })
 	err = e.secretsClient(t, node, diskDir).Run(t.Context(), d, "rev1")
-	if !errors.Is(err, ErrNotTmpfs) {
+	if !errors.Is(err, ErrNotTmpfs) || fault.ClassOf(err) != fault.Refused {
 		t.Errorf("Run with the secret dir on disk: %v, want %v", err, ErrNotTmpfs)
 	}
 	if got := e.list(t); len(got) != 0 {
