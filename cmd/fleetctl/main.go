@@ -111,6 +111,7 @@ fleetctl makes a pull request reviewable and its images trustworthy.
   sign       sign an image with a cosign key (legacy .sig or sigstore bundle)
   verify     verify an image's signatures or a commit's signature, offline
   keygen     make an image signing key pair (cosign.key, cosign.pub) without cosign
+  secret     encrypt a value with age to the nodes that may read it (spec.secrets)
 
 Output that is data takes --output (text, json, markdown; github for validate).
 Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
@@ -155,6 +156,7 @@ Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
 		newVerifyCmd(),
 		newStatusCmd(),
 		newKeygenCmd(),
+		newSecretCmd(),
 	)
 	return root
 }

@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	CDISpecDirs        []string          `json:"cdiSpecDirs,omitempty"`
 	DiskReserve        string            `json:"diskReserve,omitempty"`
 	LogLevel           string            `json:"logLevel,omitempty"`
+	AgeIdentity        string            `json:"ageIdentity,omitempty"`
+	SecretsDir         string            `json:"secretsDir,omitempty"`
 }
 
 // AuthConfig holds git credentials. Secrets are read from files, never
@@ -95,6 +98,9 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	fs.StringVar(&flagCfg.DiskReserve, "disk-reserve", "", "disk `space` a pull must leave free where containerd keeps images, e.g. 512Mi (default 256Mi)")
 	fs.BoolVar(&opt.once, "once", false, "run one pass and exit; the exit status says whether it succeeded")
 	fs.BoolVar(&opt.version, "version", false, "print the version and exit")
+	fs.StringVar(&flagCfg.AgeIdentity, "age-identity", "", "this node's age identity `file`, made on first start (default <state-dir>/age.key)")
+	fs.StringVar(&flagCfg.SecretsDir, "secrets-dir", "", "tmpfs `dir` for decrypted secret files (default "+runtime.DefaultSecretDir+")")
+	fs.BoolVar(&opt.printAgeRecipient, "print-age-recipient", false, "print this node's age recipient for nodes/<node>.yaml spec.ageRecipient (making its identity on first use) and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -138,6 +144,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	override("log-level", &cfg.LogLevel, flagCfg.LogLevel)
 	override("cdi-device-prefix", &cfg.CDIDevicePrefix, flagCfg.CDIDevicePrefix)
 	override("disk-reserve", &cfg.DiskReserve, flagCfg.DiskReserve)
+	override("age-identity", &cfg.AgeIdentity, flagCfg.AgeIdentity)
+	override("secrets-dir", &cfg.SecretsDir, flagCfg.SecretsDir)
 	if set["cdi-spec-dir"] {
 		cfg.CDISpecDirs = flagCfg.CDISpecDirs
 	}
@@ -168,7 +176,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	return cfg, &opt, cfg.complete()
+	return cfg, &opt, cfg.complete(!opt.printAgeRecipient)
 }
 
 // options are flags that are not settings.
@@ -176,10 +184,12 @@ type options struct {
 	configFile string
 	once       bool
 	version    bool
+	// printAgeRecipient prints the node's age recipient and exits.
+	printAgeRecipient bool
 }
 
 // complete fills defaults and checks the result.
-func (c *Config) complete() error {
+func (c *Config) complete(needRepo bool) error {
 	def := func(dst *string, v string) {
 		if *dst == "" {
 			*dst = v
@@ -203,7 +213,7 @@ func (c *Config) complete() error {
 		c.Heartbeat.Duration = defaultHeartbeat
 	}
 	var errs []error
-	if c.Repo == "" {
+	if c.Repo == "" && needRepo {
 		errs = append(errs, errors.New("--repo is required"))
 	}
 	if c.DiskReserve != "" {
@@ -219,6 +229,8 @@ func (c *Config) complete() error {
 		errs = append(errs, err)
 		c.StateDir = abs
 	}
+	def(&c.AgeIdentity, filepath.Join(c.StateDir, "age.key"))
+	def(&c.SecretsDir, runtime.DefaultSecretDir)
 	return errors.Join(errs...)
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/gitfleet/gitfleet/internal/version"
 	"github.com/gitfleet/gitfleet/reconciler"
 	"github.com/gitfleet/gitfleet/runtime"
+	"github.com/gitfleet/gitfleet/secret"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/trust"
@@ -58,6 +59,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if opt.version {
 		fmt.Fprintln(stdout, version.Get().String("fleetd"))
+		return 0
+	}
+	if opt.printAgeRecipient {
+		id, _, err := secret.LoadOrCreateIdentity(cfg.AgeIdentity)
+		if err != nil {
+			fmt.Fprintf(stderr, "fleetd: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, id.Recipient())
 		return 0
 	}
 	log := newLogger(stderr, cfg.LogLevel)
@@ -125,12 +135,21 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if cfg.DiskReserve != "" {
 		reserve, _ = spec.ParseMemory(cfg.DiskReserve) // checked by complete
 	}
+	ageID, created, err := secret.LoadOrCreateIdentity(cfg.AgeIdentity)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("made this node's age identity: put its recipient in nodes/<node>.yaml spec.ageRecipient",
+			"file", cfg.AgeIdentity, "ageRecipient", ageID.Recipient())
+	}
 	rt, err := runtime.New(ctx, runtime.Config{
 		Address: cfg.ContainerdAddress, Namespace: cfg.Namespace,
 		LogDir:          filepath.Join(cfg.StateDir, "logs"),
 		MountDir:        filepath.Join(cfg.StateDir, "mounts"),
 		CDIDevicePrefix: cfg.CDIDevicePrefix, CDISpecDirs: cfg.CDISpecDirs,
 		ReserveBytes: reserve,
+		Secrets:      ageID, SecretDir: cfg.SecretsDir,
 	}, log)
 	if err != nil {
 		return err
