@@ -169,6 +169,9 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 	if err != nil {
 		return nil, err
 	}
+	if err := d.markSecretChanges(base, head, headRepo); err != nil {
+		return nil, err
+	}
 	baseRepo, err := loadNodes(base.FS, d.unchangedNodeFile)
 	if err != nil {
 		return nil, &RevisionError{Which: "base", Rev: base.Name, Err: err}

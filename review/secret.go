@@ -54,3 +54,70 @@ func secretTarget(s spec.Secret) string {
 	}
 	return "file " + s.Path
 }
+
+// markSecretChanges counts a workload, group or node as changed when a
+// secret file its spec names at head changed: those files live outside
+// workloads/, groups/ and nodes/, which the differ compares.
+func (d *differ) markSecretChanges(base, head Revision, headRepo *spec.Repo) error {
+	changed := map[string]bool{}
+	anyChanged := func(secrets []spec.Secret) (bool, error) {
+		for _, s := range secrets {
+			c, seen := changed[s.File]
+			if !seen {
+				b, err := fileID(base.FS, s.File)
+				if err != nil {
+					return false, err
+				}
+				h, err := fileID(head.FS, s.File)
+				if err != nil {
+					return false, err
+				}
+				c = b != h
+				changed[s.File] = c
+			}
+			if c {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if d.workloadsChanged == nil {
+		d.workloadsChanged = map[string]bool{}
+	}
+	if d.groupsChanged == nil {
+		d.groupsChanged = map[string]bool{}
+	}
+	for name, w := range headRepo.Workloads {
+		c, err := anyChanged(w.Spec.Secrets)
+		if err != nil {
+			return err
+		}
+		if c {
+			d.workloadsChanged[name] = true
+		}
+	}
+	for name, g := range headRepo.Groups {
+		for _, o := range g.Spec.Overrides {
+			c, err := anyChanged(o.Secrets)
+			if err != nil {
+				return err
+			}
+			if c {
+				d.groupsChanged[name] = true
+			}
+		}
+	}
+	for name, n := range headRepo.Nodes {
+		for _, o := range n.Spec.Overrides {
+			c, err := anyChanged(o.Secrets)
+			if err != nil {
+				return err
+			}
+			if c {
+				delete(d.nodeSame, name+".yaml")
+				delete(d.nodeSame, name+".yml")
+			}
+		}
+	}
+	return nil
+}
