@@ -1,6 +1,7 @@
 package packaging_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -189,7 +190,7 @@ func TestGitLabCI(t *testing.T) {
 	for _, vars := range []any{ci["variables"], job["variables"]} {
 		m, _ := vars.(map[string]any)
 		for k, v := range m {
-			env[k] = os.Expand(v.(string), func(k string) string { return env[k] })
+			env[k] = os.Expand(fmt.Sprint(v), func(k string) string { return env[k] })
 		}
 	}
 	env["FLEETCTL_RELEASES"] = serveRelease(t, env["FLEETCTL_VERSION"])
