@@ -105,3 +105,23 @@ func TestVersion(t *testing.T) {
 		t.Errorf("--version printed %q, want one line \"fleetd <version> (… %s …)\"", line, goruntime.Version())
 	}
 }
+
+// TestPrintAgeRecipient: the node's recipient needs no repo; the identity
+// is made once, in the state dir, and printed the same on every call.
+func TestPrintAgeRecipient(t *testing.T) {
+	state := t.TempDir()
+	var first, second bytes.Buffer
+	if code := run([]string{"--print-age-recipient", "--state-dir", state}, &first, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if code := run([]string{"--print-age-recipient", "--state-dir", state}, &second, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.HasPrefix(first.String(), "age1") || first.String() != second.String() {
+		t.Errorf("printed %q then %q, want the same age1… twice", first.String(), second.String())
+	}
+	fi, err := os.Stat(filepath.Join(state, "age.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("identity file: %v %v, want mode 0600 in the state dir", fi, err)
+	}
+}
