@@ -178,6 +178,7 @@ func TestProbesAgainstModelServer(t *testing.T) {
 		}))
 	}
 	for _, w := range ws {
+		w.HostPaths = []string{readyDir} // fleet.yaml's spec.hostPaths allow the mount
 		if err := rt.Run(ctx, w, "rev1"); err != nil {
 			t.Fatal(err)
 		}
