@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,9 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/gitfleet/gitfleet/internal/imagebuild"
+	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/status"
@@ -145,7 +144,7 @@ func newLive(ctx context.Context, e *env, opts liveOptions) (_ *live, err error)
 	if err != nil {
 		return nil, err
 	}
-	l.reg = &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	l.reg = &http.Server{Handler: ocitest.Handler()}
 	go l.reg.Serve(ln)
 	weights, err := os.ReadFile("examples/model-server/weights/defect-v1.json")
 	if err != nil {

@@ -119,7 +119,7 @@ func TestProbesAgainstModelServer(t *testing.T) {
 	host := ocitest.NewRegistry(t)
 	image := ocitest.ModelServerImage(t, host, "models/server", "defect-v1.json")
 	regs := []spec.Registry{{Host: host, PlainHTTP: true}}
-	if err := rt.Pull(ctx, image, regs); err != nil {
+	if err := rt.Pull(ctx, originOf(t, image, regs)); err != nil {
 		t.Fatal(err)
 	}
 	readyDir := t.TempDir()
@@ -266,7 +266,7 @@ func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 	t.Cleanup(func() { rt.Close() })
 	host := ocitest.NewRegistry(t)
 	image := ocitest.ModelServerImage(t, host, "models/server", "defect-v1.json")
-	if err := rt.Pull(ctx, image, []spec.Registry{{Host: host, PlainHTTP: true}}); err != nil {
+	if err := rt.Pull(ctx, originOf(t, image, []spec.Registry{{Host: host, PlainHTTP: true}})); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)
@@ -292,4 +292,14 @@ func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 	if _, err := rt.Exec(ctx, "missing", []string{"/model-server", "-h"}, time.Second); err == nil {
 		t.Error("Exec in a workload that does not run succeeded")
 	}
+}
+
+// originOf is where image is pulled from: its own registry.
+func originOf(t *testing.T, image string, regs []spec.Registry) spec.ImageSource {
+	t.Helper()
+	img, err := spec.ParseImageRef(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec.Origin(regs, img)
 }

@@ -97,3 +97,50 @@ func transient(err error) bool {
 	var ne interface{ Timeout() bool }
 	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
+
+// statusError is an answer that is neither the content nor a sign of an
+// unreachable registry (401, 403…): not a refusal of the image, and not
+// worth a quick retry either.
+type statusError struct {
+	host   string
+	status int
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("registry %s answered %d %s", e.host, e.status, http.StatusText(e.status))
+}
+
+// errBadContent is content that is not what was asked for: bytes that do
+// not match their digest, JSON that does not parse.
+var errBadContent = errors.New("bad content")
+
+// isCandidateRefusal reports whether err refuses one candidate (a
+// signature, a referrer) rather than failing the whole check: the store
+// does not hold it, or holds something oversized or wrong.
+func isCandidateRefusal(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, errTooLarge) || errors.Is(err, errBadContent)
+}
+
+// joined is errors.Join written on one line: each source's failure, in
+// the order they were tried.
+type joined []error
+
+func (j joined) Error() string {
+	msgs := make([]string, len(j))
+	for i, err := range j {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }
+
+func joinErrors(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return joined(errs)
+}

@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -54,7 +54,7 @@ func (v *verification) legacy(ctx context.Context) {
 			break
 		}
 		wg.Go(func() {
-			payload, err := v.c.getByDigest(ctx, "blob", l.Digest.String(), l.Size, nil, v.c.opts.MaxBlobBytes)
+			payload, err := byDigest(ctx, v.st, "blob", l.Digest.String(), l.Size, v.opts.MaxBlobBytes)
 			if err != nil {
 				v.fail(what, err)
 				return
@@ -93,33 +93,20 @@ func (v *verification) checkLegacy(what, source string, payload []byte, sigB64 s
 // getManifest fetches an image manifest by tag; false when there is none
 // or it could not be read (recorded).
 func (v *verification) getManifest(ctx context.Context, tag string) (*v1.Manifest, bool) {
-	resp, err := v.c.get(ctx, "/manifests/"+tag, manifestTypes, v.c.opts.MaxManifestBytes)
+	b, err := v.st.Manifest(ctx, tag, v.opts.MaxManifestBytes)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false
+	}
 	if err != nil {
 		v.fail(tag, err)
 		return nil, false
 	}
-	switch resp.status {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		return nil, false
-	default:
-		v.failStatus(tag, resp.status)
-		return nil, false
-	}
 	var m v1.Manifest
-	if err := json.Unmarshal(resp.body, &m); err != nil {
+	if err := json.Unmarshal(b, &m); err != nil {
 		v.detail("%s: %v", tag, err)
 		return nil, false
 	}
 	return &m, true
-}
-
-// failStatus records an unexpected answer (401, 403…): not a refusal of
-// the image, not a network failure either.
-func (v *verification) failStatus(what string, status int) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.errs = append(v.errs, fmt.Errorf("%s: registry answered %d %s", what, status, http.StatusText(status)))
 }
 
 // bundles lists the image's referrers, through the referrers API and the
@@ -128,8 +115,8 @@ func (v *verification) failStatus(what string, status int) {
 func (v *verification) bundles(ctx context.Context) {
 	var api, tag []v1.Descriptor
 	var wg sync.WaitGroup
-	wg.Go(func() { api = v.getIndex(ctx, "/referrers/"+v.digest, "referrers API") })
-	wg.Go(func() { tag = v.getIndex(ctx, "/manifests/sha256-"+v.hex(), "fallback tag sha256-"+v.hex()) })
+	wg.Go(func() { api = v.referrersAPI(ctx) })
+	wg.Go(func() { tag = v.fallbackTag(ctx) })
 	wg.Wait()
 
 	seen := map[v1.Hash]bool{}
@@ -148,25 +135,29 @@ func (v *verification) bundles(ctx context.Context) {
 	wg.Wait()
 }
 
-// getIndex reads an image index; a registry without the referrers API, or
-// without the fallback tag, gives none.
-func (v *verification) getIndex(ctx context.Context, path, what string) []v1.Descriptor {
-	resp, err := v.c.get(ctx, path, indexTypes, v.c.opts.MaxManifestBytes)
+// referrersAPI lists the image's referrers as the store keeps them.
+func (v *verification) referrersAPI(ctx context.Context) []v1.Descriptor {
+	ds, err := v.st.Referrers(ctx, v.digest, v.opts.MaxManifestBytes)
+	if err != nil {
+		v.fail("referrers API", err)
+	}
+	return ds
+}
+
+// fallbackTag reads the image index tagged sha256-<hex>, where registries
+// without the referrers API list them; none when there is no such tag.
+func (v *verification) fallbackTag(ctx context.Context) []v1.Descriptor {
+	what := "fallback tag sha256-" + v.hex()
+	b, err := v.st.Manifest(ctx, "sha256-"+v.hex(), v.opts.MaxManifestBytes)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		v.fail(what, err)
 		return nil
 	}
-	switch resp.status {
-	case http.StatusOK:
-	case http.StatusNotFound, http.StatusBadRequest, http.StatusMethodNotAllowed:
-		// distribution 2.8 answers 404 for /referrers/: no API.
-		return nil
-	default:
-		v.failStatus(what, resp.status)
-		return nil
-	}
 	var idx v1.IndexManifest
-	if err := json.Unmarshal(resp.body, &idx); err != nil {
+	if err := json.Unmarshal(b, &idx); err != nil {
 		v.detail("%s: %v", what, err)
 		return nil
 	}
@@ -177,7 +168,7 @@ func (v *verification) getIndex(ctx context.Context, path, what string) []v1.Des
 // and checks its bundle layers.
 func (v *verification) referrer(ctx context.Context, d v1.Descriptor) {
 	what := "referrer " + d.Digest.String()
-	body, err := v.c.getByDigest(ctx, "manifest", d.Digest.String(), d.Size, manifestTypes, v.c.opts.MaxManifestBytes)
+	body, err := byDigest(ctx, v.st, "manifest", d.Digest.String(), d.Size, v.opts.MaxManifestBytes)
 	if err != nil {
 		v.fail(what, err)
 		return
@@ -205,7 +196,7 @@ func (v *verification) referrer(ctx context.Context, d v1.Descriptor) {
 			break
 		}
 		wg.Go(func() {
-			b, err := v.c.getByDigest(ctx, "blob", l.Digest.String(), l.Size, nil, v.c.opts.MaxBlobBytes)
+			b, err := byDigest(ctx, v.st, "blob", l.Digest.String(), l.Size, v.opts.MaxBlobBytes)
 			if err != nil {
 				v.fail(what, err)
 				return

@@ -26,30 +26,30 @@ type RevisionVerifier struct {
 // NewRevisionVerifier returns a RevisionVerifier trusting local (PEM
 // public keys by name, see LoadKeyDir) besides each revision's keys.
 func NewRevisionVerifier(local map[string][]byte) *RevisionVerifier {
-	return &RevisionVerifier{local: local, transport: http.DefaultTransport.(*http.Transport).Clone()}
+	return &RevisionVerifier{local: local, transport: defaultTransport()}
 }
 
 // VerifyImage accepts ref, pinned by digest, only if at least
 // minSignatures distinct trusted keys (0 means 1) signed it: the node's
 // own keys and keys, the PEM keys the revision names (fleet.yaml
-// spec.trust.images.keys) by path. Refusals, a bad key among them, and no
-// key at all are of class fault.Refused; a registry that cannot be reached
-// is transient.
-func (v *RevisionVerifier) VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte, minSignatures int) error {
+// spec.trust.images.keys) by path. It returns the source the image was
+// verified at, which the runtime pulls from. Refusals, a bad key among
+// them, and no key at all are of class fault.Refused; a registry that
+// cannot be reached is transient.
+func (v *RevisionVerifier) VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte, minSignatures int) (spec.ImageSource, error) {
 	all := maps.Clone(v.local)
 	if all == nil {
 		all = map[string][]byte{}
 	}
 	maps.Copy(all, keys)
 	if len(all) == 0 {
-		return &RefusedError{Ref: ref, Reason: "no trusted image keys: list them in fleet.yaml spec.trust.images.keys or put *.pub files in the node's trust dir"}
+		return spec.ImageSource{}, &RefusedError{Ref: ref, Reason: "no trusted image keys: list them in fleet.yaml spec.trust.images.keys or put *.pub files in the node's trust dir"}
 	}
 	ks, err := ParsePublicKeys(all)
 	if err != nil {
-		return fault.Refuse(ref, fmt.Errorf("image keys: %w", err))
+		return spec.ImageSource{}, fault.Refuse(ref, fmt.Errorf("image keys: %w", err))
 	}
-	_, err = NewVerifier(ks, Options{Transport: v.transport, MinSignatures: minSignatures}).Verify(ctx, ref, registries)
-	return err
+	return NewVerifier(ks, Options{Transport: v.transport, MinSignatures: minSignatures}).VerifyImage(ctx, ref, registries)
 }
 
 // LoadKeyDir reads the image keys of a node's trust directory: every *.pub

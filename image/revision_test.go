@@ -61,7 +61,10 @@ func TestRevisionVerifier(t *testing.T) {
 		{"no keys at all", NewRevisionVerifier(nil), both, nil, 1, fault.Refused, "no trusted image keys"},
 		{"a bad key in the revision", v, both, map[string][]byte{"trust/bad.pub": []byte("not a key")}, 1, fault.Refused, "trust/bad.pub"},
 	} {
-		err := c.v.VerifyImage(ctx, c.ref, opts.Registries, c.keys, c.min)
+		src, err := c.v.VerifyImage(ctx, c.ref, opts.Registries, c.keys, c.min)
+		if err == nil && src.Ref() != c.ref {
+			t.Errorf("%s: verified at %s, want %s handed on", c.name, src, c.ref)
+		}
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%s: %v", c.name, err)
@@ -78,7 +81,7 @@ func TestRevisionVerifier(t *testing.T) {
 	down := l.Addr().String()
 	l.Close()
 	ref := down + both[strings.Index(both, "/"):]
-	err = v.VerifyImage(ctx, ref, []spec.Registry{{Host: down, PlainHTTP: true}}, nil, 1)
+	_, err = v.VerifyImage(ctx, ref, []spec.Registry{{Host: down, PlainHTTP: true}}, nil, 1)
 	if err == nil || fault.ClassOf(err) != fault.Transient || errors.Is(err, ErrRefused) {
 		t.Errorf("registry down: err = %v (class %s); want transient", err, fault.ClassOf(err))
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -20,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
@@ -36,19 +37,29 @@ func (t signTarget) hex() string { return t.desc.Digest.Hex }
 // target resolves ref for signing, with the credentials of the local
 // Docker config (pushing usually needs them).
 func target(ctx context.Context, ref string, opts Options) (signTarget, error) {
-	r, err := name.ParseReference(ref)
+	img, err := spec.ParseImageRef(ref)
 	if err != nil {
 		return signTarget{}, err
 	}
-	if registryConf(r.Context().Registry, opts.Registries).PlainHTTP {
-		if r, err = name.ParseReference(ref, name.Insecure); err != nil {
-			return signTarget{}, err
-		}
+	// Signatures are written to the image's own registry, never a mirror.
+	src := spec.Origin(opts.Registries, img)
+	var nopts []name.Option
+	if src.PlainHTTP {
+		nopts = append(nopts, name.Insecure)
+	}
+	r, err := name.ParseReference(src.Ref(), nopts...)
+	if err != nil {
+		return signTarget{}, err
+	}
+	opts.DockerConfig = true
+	auth, err := opts.authenticator(r.Context())
+	if err != nil {
+		return signTarget{}, fmt.Errorf("registry %s: credentials: %w", src.Host, err)
 	}
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithTransport(opts.transport()),
-		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithAuth(auth),
 	}
 	d, err := remote.Head(r, ropts...)
 	if err != nil {

@@ -91,11 +91,15 @@ func TestTagMoved(t *testing.T) {
 			}
 			// The adapter takes only pinned refs.
 			v := NewVerifier(e.onlyA, Options{})
-			if err := v.VerifyImage(ctx, tagRef, e.opts.Registries); !errors.Is(err, ErrRefused) {
+			if _, err := v.VerifyImage(ctx, tagRef, e.opts.Registries); !errors.Is(err, ErrRefused) {
 				t.Errorf("VerifyImage(tag) = %v, want refused", err)
 			}
-			if err := v.VerifyImage(ctx, res.Ref, e.opts.Registries); err != nil {
+			src, err := v.VerifyImage(ctx, res.Ref, e.opts.Registries)
+			if err != nil {
 				t.Errorf("VerifyImage(%s) = %v", res.Ref, err)
+			}
+			if src.Digest != res.Digest || src.Ref() != res.Ref {
+				t.Errorf("VerifyImage(%s) hands on %s, want exactly %s", res.Ref, src, res.Ref)
 			}
 		})
 	}

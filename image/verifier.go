@@ -2,9 +2,6 @@ package image
 
 import (
 	"context"
-	"net/http"
-
-	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -21,20 +18,24 @@ type Verifier struct {
 // unless opts.Transport is set.
 func NewVerifier(keys *KeySet, opts Options) *Verifier {
 	if opts.Transport == nil {
-		opts.Transport = http.DefaultTransport.(*http.Transport).Clone()
+		opts.Transport = defaultTransport()
 	}
 	return &Verifier{keys: keys, opts: opts}
 }
 
-// VerifyImage accepts ref only if Verify does. ref must be pinned by
-// digest (fleet specs are), so that what was verified is what is pulled; a
-// ref with only a tag is refused.
-func (v *Verifier) VerifyImage(ctx context.Context, ref string, registries []spec.Registry) error {
-	if _, err := name.NewDigest(ref); err != nil {
-		return &RefusedError{Ref: ref, Keys: v.keys.Names(), Reason: "not pinned by digest (@sha256:…)"}
+// VerifyImage accepts ref only if Verify does and returns the source the
+// image was verified at, to pull exactly from there. ref must be pinned by
+// digest (fleet specs are), so that what was verified is what is pulled;
+// a ref with only a tag is refused.
+func (v *Verifier) VerifyImage(ctx context.Context, ref string, registries []spec.Registry) (spec.ImageSource, error) {
+	if img, err := spec.ParseImageRef(ref); err != nil || img.Digest == "" {
+		return spec.ImageSource{}, &RefusedError{Ref: ref, Keys: v.keys.Names(), Reason: "not pinned by digest (@sha256:…)"}
 	}
-	_, err := v.Verify(ctx, ref, registries)
-	return err
+	res, err := v.Verify(ctx, ref, registries)
+	if err != nil {
+		return spec.ImageSource{}, err
+	}
+	return res.Source, nil
 }
 
 // Verify is VerifyImage with the Result.

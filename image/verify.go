@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -23,11 +21,11 @@ const (
 // per image, and so the requests one verification makes.
 const maxCandidates = 32
 
-// Options configure Verify, SignLegacy and SignBundle.
+// Options configure every registry read and write of the package.
 type Options struct {
 	// Registries configures plain HTTP and mirrors per registry host, as
-	// in fleet.yaml. Mirrors are tried first; the first that answers is
-	// used for the whole verification.
+	// in fleet.yaml. The sources spec.Sources lists are tried in order;
+	// the first that holds the image is used for everything.
 	Registries []spec.Registry
 	// MinSignatures is how many distinct trusted keys must have signed the
 	// image. Default 1.
@@ -40,6 +38,10 @@ type Options struct {
 	// Transport carries the requests. Default: a clone of
 	// http.DefaultTransport per call; share one to reuse connections.
 	Transport http.RoundTripper
+	// DockerConfig reads registry credentials from the Docker config
+	// (~/.docker/config.json, or $DOCKER_CONFIG), as docker login writes
+	// them. Default: anonymous.
+	DockerConfig bool
 }
 
 // Validate reports options that cannot work.
@@ -71,8 +73,10 @@ func (o Options) transport() http.RoundTripper {
 	if o.Transport != nil {
 		return o.Transport
 	}
-	return http.DefaultTransport.(*http.Transport).Clone()
+	return defaultTransport()
 }
+
+func defaultTransport() http.RoundTripper { return http.DefaultTransport.(*http.Transport).Clone() }
 
 // Result is an accepted image.
 type Result struct {
@@ -84,6 +88,9 @@ type Result struct {
 	// Signatures lists every valid signature found, in a stable order; a
 	// key may appear more than once (in both formats, say).
 	Signatures []Found
+	// Source is where the image and its signatures were read: pull
+	// exactly from there (Verify sets it; VerifyStore leaves it empty).
+	Source spec.ImageSource
 }
 
 // Found is one valid signature of the image.
@@ -96,64 +103,93 @@ type Found struct {
 
 // Verify resolves ref to a digest and accepts the image only if at least
 // opts.MinSignatures distinct trusted keys signed that digest, in the
-// legacy or the sigstore bundle format. A ref with a digest must be served
-// by the registry under that digest; a ref with only a tag is resolved once
-// and the Result says which digest was verified.
+// legacy or the sigstore bundle format. The image is looked for at the
+// sources spec.Sources lists (mirrors first); the first that holds it is
+// where everything is read, and Result.Source names it for the pull. A ref
+// with a digest must be served under that digest; a ref with only a tag is
+// resolved once and the Result says which digest was verified.
 //
 // A refusal matches ErrRefused (and is a *RefusedError naming the digest
 // and the keys tried); an unreachable registry matches net.Error or the
 // context's error.
 func Verify(ctx context.Context, ref string, keys *KeySet, opts Options) (*Result, error) {
+	img, opts, refused, err := prepare(ref, keys, opts)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := locate(ctx, img, opts)
+	if err != nil {
+		return nil, verifyError(refused, err)
+	}
+	res, err := verifyAt(ctx, loc.st, img, loc.src.Digest, keys, opts, refused)
+	if err != nil {
+		return nil, err
+	}
+	res.Source = loc.src
+	return res, nil
+}
+
+// VerifyStore is Verify for an image held in st, another kind of Store
+// than a registry (an OCI image layout): the same checks, on what st holds
+// for ref.
+func VerifyStore(ctx context.Context, st Store, ref string, keys *KeySet, opts Options) (*Result, error) {
+	img, opts, refused, err := prepare(ref, keys, opts)
+	if err != nil {
+		return nil, err
+	}
+	m, err := imageManifest(ctx, st, img, opts.MaxManifestBytes)
+	if err != nil {
+		return nil, verifyError(refused, err)
+	}
+	return verifyAt(ctx, st, img, sha256Digest(m), keys, opts, refused)
+}
+
+// prepare checks the inputs of a verification.
+func prepare(ref string, keys *KeySet, opts Options) (spec.ImageRef, Options, *RefusedError, error) {
 	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("verify image %s: %w", ref, err)
+		return spec.ImageRef{}, opts, nil, fmt.Errorf("verify image %s: %w", ref, err)
 	}
 	opts = opts.withDefaults()
 	refused := &RefusedError{Ref: ref, Keys: keys.Names()}
 	if keys.Len() == 0 {
 		refused.Reason = "no trusted keys"
-		return nil, refused
+		return spec.ImageRef{}, opts, nil, refused
 	}
-	r, err := name.ParseReference(ref)
+	img, err := spec.ParseImageRef(ref)
 	if err != nil {
 		refused.Reason = err.Error()
-		return nil, refused
+		return spec.ImageRef{}, opts, nil, refused
 	}
-	c, err := dial(ctx, r.Context(), opts)
-	if err != nil {
-		return nil, fmt.Errorf("verify image %s: %w", ref, err)
-	}
-	v := &verification{c: c, keys: keys, refused: refused}
+	refused.Digest = img.Digest
+	return img, opts, refused, nil
+}
 
-	if d, ok := r.(name.Digest); ok {
-		v.digest = d.DigestStr()
-		if !digestRE.MatchString(v.digest) {
-			refused.Reason = fmt.Sprintf("digest %s: want sha256:<64 hex>", v.digest)
-			return nil, refused
-		}
-		refused.Digest = v.digest
-		// The digest is known: check that the registry serves it while
-		// looking for signatures.
-		var resolveErr error
-		var wg sync.WaitGroup
-		wg.Go(func() { _, resolveErr = v.resolve(ctx, v.digest) })
-		v.lookup(ctx)
-		wg.Wait()
-		if resolveErr != nil {
-			return nil, resolveErr
-		}
-	} else {
-		if v.digest, err = v.resolve(ctx, r.Identifier()); err != nil {
-			return nil, err
-		}
-		refused.Digest = v.digest
-		v.lookup(ctx)
+// verifyError turns a failure to find the image manifest into a refusal
+// when the store served something wrong or oversized.
+func verifyError(refused *RefusedError, err error) error {
+	switch {
+	case errors.Is(err, errBadContent):
+		refused.Reason = strings.TrimPrefix(err.Error(), errBadContent.Error()+": ")
+		return refused
+	case errors.Is(err, errTooLarge):
+		refused.Reason = "image " + err.Error()
+		return refused
 	}
-	return v.result(r.Context(), opts.MinSignatures)
+	return fmt.Errorf("verify image %s: %w", refused.Ref, err)
+}
+
+// verifyAt looks for the signatures of the image with digest dgst in st.
+func verifyAt(ctx context.Context, st Store, img spec.ImageRef, dgst string, keys *KeySet, opts Options, refused *RefusedError) (*Result, error) {
+	refused.Digest = dgst
+	v := &verification{st: st, opts: opts, keys: keys, digest: dgst, refused: refused}
+	v.lookup(ctx)
+	return v.result(img, opts.MinSignatures)
 }
 
 // verification is one Verify call's state.
 type verification struct {
-	c       *client
+	st      Store
+	opts    Options
 	keys    *KeySet
 	digest  string
 	refused *RefusedError
@@ -169,28 +205,6 @@ type foundKey struct {
 	der string
 }
 
-// resolve fetches the image manifest by tag or digest and returns the
-// digest of the bytes served.
-func (v *verification) resolve(ctx context.Context, id string) (string, error) {
-	resp, err := v.c.get(ctx, "/manifests/"+id, imageManifestTypes, v.c.opts.MaxManifestBytes)
-	if errors.Is(err, errTooLarge) {
-		v.refused.Reason = "image manifest " + err.Error()
-		return "", v.refused
-	}
-	if err != nil {
-		return "", fmt.Errorf("verify image %s: %w", v.refused.Ref, err)
-	}
-	if resp.status != http.StatusOK {
-		return "", fmt.Errorf("verify image %s: manifest %s: registry answered %d %s", v.refused.Ref, id, resp.status, http.StatusText(resp.status))
-	}
-	got := sha256Digest(resp.body)
-	if strings.HasPrefix(id, "sha256:") && got != id {
-		v.refused.Reason = fmt.Sprintf("registry serves a manifest with digest %s for %s", got, id)
-		return "", v.refused
-	}
-	return got, nil
-}
-
 func (v *verification) add(f Found, der []byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -203,10 +217,11 @@ func (v *verification) detail(format string, args ...any) {
 	v.details = append(v.details, fmt.Sprintf(format, args...))
 }
 
-// fail records err as a detail when it is a refusal of one candidate (too
-// large, wrong digest) and as a failure of the verification otherwise.
+// fail records err as a detail when it refuses one candidate (missing,
+// too large, wrong digest) and as a failure of the verification
+// otherwise.
 func (v *verification) fail(what string, err error) {
-	if transient(err) {
+	if !isCandidateRefusal(err) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		v.errs = append(v.errs, fmt.Errorf("%s: %w", what, err))
@@ -216,9 +231,9 @@ func (v *verification) fail(what string, err error) {
 }
 
 // result decides.
-func (v *verification) result(repo name.Repository, min int) (*Result, error) {
+func (v *verification) result(img spec.ImageRef, min int) (*Result, error) {
 	byKey := map[string]bool{}
-	res := &Result{Digest: v.digest, Ref: repo.Digest(v.digest).String()}
+	res := &Result{Digest: v.digest, Ref: img.Name() + "@" + v.digest}
 	for _, f := range v.found {
 		byKey[f.der] = true
 		res.Signatures = append(res.Signatures, f.Found)

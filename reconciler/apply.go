@@ -105,16 +105,48 @@ func (r *Reconciler) stage(ctx context.Context, target *revision, plan []Action)
 			continue
 		}
 		seen[img] = min
-		if r.deps.Images != nil {
-			if err := r.deps.Images.VerifyImage(ctx, img, target.fleet.Registries, target.imageKeys, min); err != nil {
-				return r.imageError(target, img, err)
-			}
+		srcs, err := r.sources(ctx, target, img, min)
+		if err != nil {
+			return err
 		}
-		if err := r.deps.Runtime.Pull(ctx, img, target.fleet.Registries); err != nil {
+		if err := r.pullFirst(ctx, srcs); err != nil {
 			return fmt.Errorf("workload %s: %w", a.Workload, err)
 		}
 	}
 	return nil
+}
+
+// sources returns where img is pulled from: the one source it was verified
+// at, or, with verification off, every source spec.Sources lists.
+func (r *Reconciler) sources(ctx context.Context, target *revision, img string, min int) ([]spec.ImageSource, error) {
+	if r.deps.Images != nil {
+		src, err := r.deps.Images.VerifyImage(ctx, img, target.fleet.Registries, target.imageKeys, min)
+		if err != nil {
+			return nil, r.imageError(target, img, err)
+		}
+		return []spec.ImageSource{src}, nil
+	}
+	ref, err := spec.ParseImageRef(img)
+	if err != nil {
+		return nil, err
+	}
+	return spec.Sources(target.fleet.Registries, ref), nil
+}
+
+// pullFirst pulls from the first of srcs that serves the image.
+func (r *Reconciler) pullFirst(ctx context.Context, srcs []spec.ImageSource) error {
+	var errs []error
+	for _, src := range srcs {
+		err := r.deps.Runtime.Pull(ctx, src)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // imageError classifies a failed image verification: a refused image

@@ -46,12 +46,15 @@ func (s *fakeSource) Tree(_ context.Context, rev string) (fs.FS, error) {
 type fakeRuntime struct {
 	mu      sync.Mutex
 	ctrs    map[string]fakeContainer // by ID
-	pulled  []string
+	pulled  []spec.ImageSource       // the sources pulls succeeded from
+	tried   []spec.ImageSource       // every source a pull was asked of
 	pullErr error
-	runErr  map[string]error // by spec hash
-	broken  map[string]bool  // images whose process cannot start
-	runs    int
-	pid     uint32
+	// pullErrAt fails pulls from one host.
+	pullErrAt map[string]error
+	runErr    map[string]error // by spec hash
+	broken    map[string]bool  // images whose process cannot start
+	runs      int
+	pid       uint32
 }
 
 type fakeContainer struct {
@@ -85,16 +88,20 @@ func (f *fakeRuntime) List(context.Context) ([]status.Instance, error) {
 	return out, nil
 }
 
-func (f *fakeRuntime) Pull(_ context.Context, ref string, _ []spec.Registry) error {
+func (f *fakeRuntime) Pull(_ context.Context, src spec.ImageSource) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tried = append(f.tried, src)
+	if err := f.pullErrAt[src.Host]; err != nil {
+		return err
+	}
 	if f.pullErr != nil {
 		return f.pullErr
 	}
-	if !strings.Contains(ref, "@sha256:") {
-		return fmt.Errorf("pull %s: not pinned by digest", ref)
+	if src.Digest == "" || src.Image.Digest != src.Digest {
+		return fmt.Errorf("pull %s: not pinned by digest", src.Image)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.pulled = append(f.pulled, ref)
+	f.pulled = append(f.pulled, src)
 	return nil
 }
 

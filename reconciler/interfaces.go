@@ -37,19 +37,21 @@ type CommitVerifier interface {
 // ImageVerifier decides whether an image may run before it is pulled. keys
 // are the PEM public keys the revision names (fleet.yaml
 // spec.trust.images.keys), by path; minSignatures is how many distinct
-// trusted keys must have signed it (0 means 1). A refusal is an error of
-// class fault.Refused; any other error (a registry that is down) is
-// transient.
+// trusted keys must have signed it (0 means 1). It returns the source the
+// image was verified at (one of spec.Sources), which is exactly where it
+// is pulled from. A refusal is an error of class fault.Refused; any other
+// error (a registry that is down) is transient.
 type ImageVerifier interface {
-	VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte, minSignatures int) error
+	VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte, minSignatures int) (spec.ImageSource, error)
 }
 
 // Runtime runs containers and reports the ones the agent owns.
 type Runtime interface {
 	// List returns every container the agent owns, from the runtime alone.
 	List(ctx context.Context) ([]status.Instance, error)
-	// Pull makes the image available locally; ref is pinned by digest.
-	Pull(ctx context.Context, ref string, registries []spec.Registry) error
+	// Pull makes the image available locally, fetching it from exactly
+	// src (pinned by digest); it decides no source itself.
+	Pull(ctx context.Context, src spec.ImageSource) error
 	// Run creates and starts the workload's container. An older container
 	// of the workload that holds the same ports is stopped first and
 	// removed; any other keeps serving until Retire. An error of class

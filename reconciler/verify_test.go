@@ -39,15 +39,22 @@ type fakeImages struct {
 	min    map[string]int
 }
 
-func (f *fakeImages) VerifyImage(_ context.Context, ref string, _ []spec.Registry, keys map[string][]byte, min int) error {
+// verifiedHost is where fakeImages says it verified every image.
+const verifiedHost = "verified.invalid:5000"
+
+func (f *fakeImages) VerifyImage(_ context.Context, ref string, _ []spec.Registry, keys map[string][]byte, min int) (spec.ImageSource, error) {
 	f.keys = keys
 	if f.min != nil {
 		f.min[ref] = min
 	}
 	if f.refuse[ref] {
-		return fault.Refuse(ref, errors.New("not signed by a trusted key"))
+		return spec.ImageSource{}, fault.Refuse(ref, errors.New("not signed by a trusted key"))
 	}
-	return nil
+	img, err := spec.ParseImageRef(ref)
+	if err != nil {
+		return spec.ImageSource{}, err
+	}
+	return spec.ImageSource{Image: img, Host: verifiedHost, Repository: "verified/" + img.Repository, Digest: img.Digest}, nil
 }
 
 func TestPassCommitVerification(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -57,7 +58,7 @@ func BenchmarkPlan10k(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		reg, err := NewRegistry([]spec.Registry{{Host: host, PlainHTTP: true}}, "")
+		reg, err := image.NewSizer(image.Options{}, "")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,20 +5,22 @@ import (
 	"maps"
 	"slices"
 	"sync"
+
+	"github.com/gitfleet/gitfleet/image"
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 // Layer is one layer of an image manifest.
-type Layer struct {
-	Digest string
-	Size   int64 // compressed, as the manifest says
-}
+type Layer = image.Layer
 
-// Manifests reads the layers of an image from its registry. NewRegistry is
-// the implementation over go-containerregistry.
+// Manifests reads the layers of an image from its registry. image.Sizer is
+// the implementation, reading each image where fleetd would verify and
+// pull it (mirrors included).
 type Manifests interface {
 	// Layers returns the layers of the image ref ("host/repo@sha256:…")
-	// for the platform the implementation was made for.
-	Layers(ctx context.Context, ref string) ([]Layer, error)
+	// for the platform the implementation was made for, read where
+	// registries (fleet.yaml's spec.registries) send it.
+	Layers(ctx context.Context, ref string, registries []spec.Registry) ([]Layer, error)
 }
 
 // imageKey identifies an image by its digest (its repository does not
@@ -37,7 +39,7 @@ type layersResult struct {
 
 // countBytes fills in the bytes each node downloads: the layers of its new
 // images that none of the images it ran at base has, each layer once.
-func countBytes(ctx context.Context, p *Plan, opts Options) error {
+func countBytes(ctx context.Context, p *Plan, opts Options, registries []spec.Registry) error {
 	if opts.Manifests == nil {
 		p.Notes = append(p.Notes, "Download sizes: not computed (no registry access).")
 		for i := range p.Nodes {
@@ -64,7 +66,7 @@ func countBytes(ctx context.Context, p *Plan, opts Options) error {
 			}
 		}
 	}
-	results := fetchAll(ctx, opts, refs)
+	results := fetchAll(ctx, opts, refs, registries)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func countBytes(ctx context.Context, p *Plan, opts Options) error {
 
 // fetchAll reads the layers of every image in refs (by key), at most
 // opts.Concurrency at once.
-func fetchAll(ctx context.Context, opts Options, refs map[string]string) map[string]layersResult {
+func fetchAll(ctx context.Context, opts Options, refs map[string]string, registries []spec.Registry) map[string]layersResult {
 	out := make(map[string]layersResult, len(refs))
 	var mu sync.Mutex
 	sem := make(chan struct{}, opts.Concurrency)
@@ -124,7 +126,7 @@ func fetchAll(ctx context.Context, opts Options, refs map[string]string) map[str
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			layers, err := opts.Manifests.Layers(ctx, refs[k])
+			layers, err := opts.Manifests.Layers(ctx, refs[k], registries)
 			mu.Lock()
 			out[k] = layersResult{layers: layers, err: err}
 			mu.Unlock()

@@ -6,6 +6,6 @@
 // CPUs.
 //
 // review reads revisions as fs.FS and registries through a small Manifests
-// interface (NewRegistry is the go-containerregistry implementation), so it
-// is tested and benchmarked without a command line. It never logs.
+// interface (image.Sizer, the registry adapter, is the implementation), so
+// it is tested and benchmarked without a command line. It never logs.
 package review

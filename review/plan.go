@@ -218,7 +218,7 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 		p.Nodes = append(p.Nodes, *np)
 		p.Errors = append(p.Errors, np.Errors...)
 	}
-	if err := countBytes(ctx, p, opts); err != nil {
+	if err := countBytes(ctx, p, opts, headRepo.Fleet.Spec.Registries); err != nil {
 		return nil, err
 	}
 	p.Notes = append([]string{addWaves(p, headRepo)}, p.Notes...)

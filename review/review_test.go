@@ -47,7 +47,7 @@ type fakeManifests struct {
 	calls  int
 }
 
-func (f *fakeManifests) Layers(_ context.Context, ref string) ([]Layer, error) {
+func (f *fakeManifests) Layers(_ context.Context, ref string, _ []spec.Registry) ([]Layer, error) {
 	f.calls++
 	l, ok := f.layers[digestOf(ref)]
 	if !ok {

@@ -61,6 +61,7 @@ const (
 	logKeyWorkload  = "workload"
 	logKeyContainer = "container"
 	logKeyRef       = "ref"
+	logKeySource    = "source"
 	logKeyDuration  = "duration"
 	logKeyPID       = "pid"
 	logKeyError     = "err"

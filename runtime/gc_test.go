@@ -19,7 +19,7 @@ func TestGCRemovesWhatNothingNeeds(t *testing.T) {
 	fallback := ocitest.RandomImage(t, reg.host, "test/fallback")
 	unused := ocitest.RandomImage(t, reg.host, "test/unused")
 	for _, ref := range []string{fallback, unused} {
-		if err := e.c.Pull(t.Context(), ref, registries()); err != nil {
+		if err := e.c.Pull(t.Context(), source(t, ref, registries())); err != nil {
 			t.Fatal(err)
 		}
 	}

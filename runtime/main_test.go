@@ -59,6 +59,17 @@ func registries() []spec.Registry {
 	return []spec.Registry{{Host: reg.host, PlainHTTP: true}}
 }
 
+// source is the first place regs say ref is read from, as the image
+// adapter would hand it on.
+func source(t testing.TB, ref string, regs []spec.Registry) spec.ImageSource {
+	t.Helper()
+	img, err := spec.ParseImageRef(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec.Sources(regs, img)[0]
+}
+
 // env is one test's private containerd and a client of it.
 type env struct {
 	d        *runtimetest.Daemon
@@ -111,7 +122,7 @@ func (e *env) connect(t *testing.T) *Containerd {
 // pull pulls the echo image.
 func (e *env) pull(t *testing.T) {
 	t.Helper()
-	if err := e.c.Pull(t.Context(), echo.ref, registries()); err != nil {
+	if err := e.c.Pull(t.Context(), source(t, echo.ref, registries())); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -14,6 +12,7 @@ import (
 	"github.com/containerd/containerd/remotes"
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -29,13 +28,18 @@ func PullLeaseID(dgst digest.Digest) string {
 	return "gitfleet-pull-" + dgst.Encoded()
 }
 
-// Pull fetches the image ref, which must be pinned by digest, and unpacks it
-// into the snapshotter. It makes no request when the image is already there
-// and unpacked.
-func (c *Containerd) Pull(ctx context.Context, ref string, registries []spec.Registry) error {
-	name, dgst, err := pinned(ref)
+// Pull fetches the image src names, which must be pinned by digest, from
+// exactly src (the host, scheme and repository path the image was
+// verified at; a mirror's prefix included) and unpacks it into the
+// snapshotter, stored under the name the fleet gives it. It makes no
+// request when the image is already there and unpacked.
+func (c *Containerd) Pull(ctx context.Context, src spec.ImageSource) error {
+	name, dgst, err := pinned(src.Image.String())
 	if err != nil {
 		return fmt.Errorf("pull: %w", err)
+	}
+	if src.Digest != dgst.String() {
+		return fmt.Errorf("pull %s: source %s is for digest %q", name, src, src.Digest)
 	}
 	ctx = c.ns(ctx)
 	if img, err := c.client.GetImage(ctx, name); err == nil {
@@ -47,13 +51,13 @@ func (c *Containerd) Pull(ctx context.Context, ref string, registries []spec.Reg
 	ls := c.client.LeasesService()
 	lease := leases.Lease{ID: PullLeaseID(dgst)}
 	if _, err := ls.Create(ctx, leases.WithID(lease.ID), leases.WithExpiration(pullLeaseExpiry)); err != nil && !errdefs.IsAlreadyExists(err) {
-		return fmt.Errorf("pull %s: lease: %w", ref, err)
+		return fmt.Errorf("pull %s: lease: %w", name, err)
 	}
 	resumed, err := ingests(ctx, ls, lease)
 	if err != nil {
-		return fmt.Errorf("pull %s: lease: %w", ref, err)
+		return fmt.Errorf("pull %s: lease: %w", name, err)
 	}
-	err = c.pull(leases.WithLease(ctx, lease.ID), name, registries)
+	err = c.pull(leases.WithLease(ctx, lease.ID), name, src)
 	if err != nil && len(resumed) > 0 && ctx.Err() == nil {
 		// Resuming can fail where a fresh download works (a registry or
 		// proxy that refuses Range requests): drop the partial downloads
@@ -63,24 +67,24 @@ func (c *Containerd) Pull(ctx context.Context, ref string, registries []spec.Reg
 		for _, ref := range resumed {
 			_ = cs.Abort(ctx, ref)
 		}
-		err = c.pull(leases.WithLease(ctx, lease.ID), name, registries)
+		err = c.pull(leases.WithLease(ctx, lease.ID), name, src)
 	}
 	if err != nil {
 		// The lease stays: the next pull resumes from the stored content.
-		return fmt.Errorf("pull %s: %w", ref, err)
+		return fmt.Errorf("pull %s from %s: %w", name, src, err)
 	}
 	// The image record and its unpacked snapshots now hold the content.
 	if err := ls.Delete(ctx, lease); ignoreNotFound(err) != nil {
-		return fmt.Errorf("pull %s: delete lease: %w", ref, err)
+		return fmt.Errorf("pull %s: delete lease: %w", name, err)
 	}
-	c.log.InfoContext(ctx, "pulled image", logKeyRef, name, logKeyDuration, time.Since(start).Round(time.Millisecond))
+	c.log.InfoContext(ctx, "pulled image", logKeyRef, name, logKeySource, src.String(), logKeyDuration, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// pull pulls and unpacks name with the lease on ctx, after checking that
-// it fits on the disk.
-func (c *Containerd) pull(ctx context.Context, name string, registries []spec.Registry) error {
-	res := resolver(registries)
+// pull pulls and unpacks name from src with the lease on ctx, after
+// checking that it fits on the disk.
+func (c *Containerd) pull(ctx context.Context, name string, src spec.ImageSource) error {
+	res := resolver(name, src)
 	if err := c.checkSpace(ctx, name, res); err != nil {
 		return err
 	}
@@ -106,66 +110,52 @@ func ingests(ctx context.Context, ls leases.Manager, lease leases.Lease) ([]stri
 	return refs, nil
 }
 
-// resolver resolves and fetches through each host's mirrors first, then the
-// host itself, speaking plain HTTP where registries say so. No credentials:
-// fleet images are public to the node or served by a local mirror.
-func resolver(registries []spec.Registry) remotes.Resolver {
+// resolver resolves and fetches the image name from src alone: one host,
+// at src's scheme, the repository at src's path there. containerd's
+// docker resolver does the requests (Range requests resume a download);
+// the image keeps name. No credentials yet: fleet images are public to
+// the node or served by a local mirror.
+func resolver(name string, src spec.ImageSource) remotes.Resolver {
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	return docker.NewResolver(docker.ResolverOptions{Hosts: registryHosts(registries, client)})
-}
-
-// registryHosts configures the hosts an image host is reached through.
-func registryHosts(registries []spec.Registry, client *http.Client) docker.RegistryHosts {
-	byHost := make(map[string]spec.Registry, len(registries))
-	for _, r := range registries {
-		byHost[r.Host] = r
+	host := docker.RegistryHost{
+		Client:       client,
+		Authorizer:   docker.NewDockerAuthorizer(docker.WithAuthClient(client)),
+		Host:         src.Host,
+		Scheme:       src.Scheme(),
+		Path:         "/v2",
+		Capabilities: docker.HostCapabilityPull | docker.HostCapabilityResolve,
 	}
-	auth := docker.NewDockerAuthorizer(docker.WithAuthClient(client))
-	caps := docker.HostCapabilityPull | docker.HostCapabilityResolve
-	return func(host string) ([]docker.RegistryHost, error) {
-		reg := byHost[host]
-		var hosts []docker.RegistryHost
-		for _, m := range reg.Mirrors {
-			h, err := mirrorHost(m, byHost)
-			if err != nil {
-				return nil, err
-			}
-			h.Client, h.Authorizer, h.Capabilities = client, auth, caps
-			hosts = append(hosts, h)
+	hosts := func(h string) ([]docker.RegistryHost, error) {
+		if h != src.Host {
+			return nil, fmt.Errorf("registry %s is not the source %s", h, src)
 		}
-		origin := host
-		if origin == "docker.io" {
-			origin = "registry-1.docker.io"
-		}
-		hosts = append(hosts, docker.RegistryHost{
-			Client: client, Authorizer: auth, Capabilities: caps,
-			Host: origin, Scheme: scheme(reg.PlainHTTP), Path: "/v2",
-		})
-		return hosts, nil
+		return []docker.RegistryHost{host}, nil
+	}
+	return &sourceResolver{
+		Resolver: docker.NewResolver(docker.ResolverOptions{Hosts: hosts}),
+		name:     name,
+		at:       src.Ref(),
 	}
 }
 
-// mirrorHost reads a mirror written as host[:port], or as a URL
-// (http://host:port/path) whose path defaults to /v2. A bare host speaks
-// plain HTTP when registries say so for that host.
-func mirrorHost(m string, byHost map[string]spec.Registry) (docker.RegistryHost, error) {
-	if !strings.Contains(m, "://") {
-		return docker.RegistryHost{Host: m, Scheme: scheme(byHost[m].PlainHTTP), Path: "/v2"}, nil
-	}
-	u, err := url.Parse(m)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return docker.RegistryHost{}, fmt.Errorf("mirror %q: want host[:port] or an http(s) URL", m)
-	}
-	path := strings.TrimSuffix(u.Path, "/")
-	if path == "" {
-		path = "/v2"
-	}
-	return docker.RegistryHost{Host: u.Host, Scheme: u.Scheme, Path: path}, nil
+// sourceResolver reads the image called name at the reference at (the
+// same image at its source) and reports it under name.
+type sourceResolver struct {
+	remotes.Resolver
+	name, at string
 }
 
-func scheme(plainHTTP bool) string {
-	if plainHTTP {
-		return "http"
+func (r *sourceResolver) Resolve(ctx context.Context, ref string) (string, ocispec.Descriptor, error) {
+	if ref != r.name {
+		return "", ocispec.Descriptor{}, fmt.Errorf("resolve %s: only %s is pulled here", ref, r.name)
 	}
-	return "https"
+	_, desc, err := r.Resolver.Resolve(ctx, r.at)
+	return ref, desc, err
+}
+
+func (r *sourceResolver) Fetcher(ctx context.Context, ref string) (remotes.Fetcher, error) {
+	if ref != r.name {
+		return nil, fmt.Errorf("fetch %s: only %s is pulled here", ref, r.name)
+	}
+	return r.Resolver.Fetcher(ctx, r.at)
 }

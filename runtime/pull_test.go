@@ -37,7 +37,7 @@ func TestPullRefusesUnpinned(t *testing.T) {
 	e := setup(t)
 	tagged := reg.host + "/test/echo:latest"
 	before := reg.requests.Load()
-	err := e.c.Pull(t.Context(), tagged, registries())
+	err := e.c.Pull(t.Context(), source(t, tagged, registries()))
 	if err == nil || !strings.Contains(err.Error(), tagged) || !strings.Contains(err.Error(), "digest") {
 		t.Errorf("Pull(%s) = %v, want an error naming the ref and the digest", tagged, err)
 	}
@@ -66,7 +66,7 @@ func interruptPull(t *testing.T, e *env) {
 			}
 		}
 	}()
-	if err := e.c.Pull(ctx, echo.ref, registries()); err == nil {
+	if err := e.c.Pull(ctx, source(t, echo.ref, registries())); err == nil {
 		t.Fatal("pull with a stalled layer and cancelled context succeeded")
 	}
 	_, dgst, _ := pinned(echo.ref)

@@ -14,7 +14,7 @@ func TestPullRefusedWithoutDiskSpace(t *testing.T) {
 	}
 	// Ask for more free space than any disk here has.
 	e.c.cfg.ReserveBytes = 1 << 60
-	err = e.c.Pull(t.Context(), echo.ref, registries())
+	err = e.c.Pull(t.Context(), source(t, echo.ref, registries()))
 	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), echo.ref) || !strings.Contains(err.Error(), "free on "+root) {
 		t.Fatalf("Pull = %v; want ErrNoSpace naming the image and the filesystem", err)
 	}
@@ -27,7 +27,8 @@ func TestPullRefusedWithoutDiskSpace(t *testing.T) {
 }
 
 func TestImageSizeCountsLayers(t *testing.T) {
-	size, err := imageSize(t.Context(), resolver(registries()), echo.ref)
+	name, _, _ := pinned(echo.ref)
+	size, err := imageSize(t.Context(), resolver(name, source(t, echo.ref, registries())), name)
 	if err != nil {
 		t.Fatal(err)
 	}

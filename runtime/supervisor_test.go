@@ -23,7 +23,7 @@ func (e *env) modelServer(t *testing.T) string {
 	t.Helper()
 	host := ocitest.NewRegistry(t)
 	image := ocitest.ModelServerImage(t, host, "models/server", "defect-v1.json")
-	if err := e.c.Pull(t.Context(), image, []spec.Registry{{Host: host, PlainHTTP: true}}); err != nil {
+	if err := e.c.Pull(t.Context(), source(t, image, []spec.Registry{{Host: host, PlainHTTP: true}})); err != nil {
 		t.Fatal(err)
 	}
 	return image

@@ -111,7 +111,10 @@ func yamlError(err error) (int, string) {
 	return 0, "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	mirrorType   = reflect.TypeFor[Mirror]()
+)
 
 // walker checks a YAML tree against a Go type and converts it to the JSON
 // value encoding/json expects for that type. Scalars bound for strings keep
@@ -157,6 +160,16 @@ func (w *walker) value(n *yamlv3.Node, t reflect.Type, p fieldPath) (v any, ok b
 		}
 		if _, err := time.ParseDuration(n.Value); err != nil {
 			w.fail(n, p, "invalid duration %q: want a number with a unit such as 30s, 5m or 1h", n.Value)
+			return nil, false
+		}
+		return n.Value, true
+	case t == mirrorType:
+		if n.Kind != yamlv3.ScalarNode || n.Tag != "!!str" {
+			w.fail(n, p, "want a mirror such as \"mirror.local:5000/cache\", got %s", describe(n))
+			return nil, false
+		}
+		if _, err := ParseMirror(n.Value); err != nil {
+			w.fail(n, p, "%v", err)
 			return nil, false
 		}
 		return n.Value, true

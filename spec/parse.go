@@ -57,6 +57,20 @@ func ParseForNode(fsys fs.FS, node string) (*Repo, error) {
 	return parse(fsys, node)
 }
 
+// ParseFleet reads fleet.yaml alone, as Parse does, for tools that need
+// the fleet's settings (its registries) from a repo whose other files may
+// not parse yet: fleetctl pin rewrites unpinned images.
+func ParseFleet(fsys fs.FS) (*Fleet, error) {
+	p := &parser{fsys: fsys, repo: &Repo{files: map[string]sourceFile{}}}
+	if err := p.fleet(); err != nil {
+		return nil, err
+	}
+	if err := p.errs.err(); err != nil {
+		return nil, err
+	}
+	return &p.repo.Fleet, nil
+}
+
 type parser struct {
 	fsys  fs.FS
 	repo  *Repo

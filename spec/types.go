@@ -92,13 +92,6 @@ type FleetSpec struct {
 	Status StatusSettings `json:"status,omitempty"`
 }
 
-// Registry configures access to one registry host.
-type Registry struct {
-	Host      string   `json:"host"`
-	PlainHTTP bool     `json:"plainHTTP,omitempty"`
-	Mirrors   []string `json:"mirrors,omitempty"`
-}
-
 // Trust names the repo's keys, as paths relative to the repo root.
 type Trust struct {
 	Commits CommitTrust `json:"commits,omitempty"`

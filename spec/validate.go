@@ -87,15 +87,10 @@ func checkFleet(rep reporter, s *FleetSpec) {
 		switch err := checkHost(r.Host); {
 		case err != nil:
 			rep(rp.key("host"), err)
-		case hosts[r.Host]:
+		case hosts[canonicalHost(r.Host)]:
 			rep(rp.key("host"), fmt.Errorf("duplicate registry %q", r.Host))
 		}
-		hosts[r.Host] = true
-		for j, m := range r.Mirrors {
-			if err := checkMirror(m); err != nil {
-				rep(rp.key("mirrors").index(j), err)
-			}
-		}
+		hosts[canonicalHost(r.Host)] = true
 	}
 	seen := map[string]bool{}
 	for i, h := range s.HostPaths {
@@ -139,19 +134,6 @@ func checkHost(h string) error {
 		return fmt.Errorf("invalid host %q: write host[:port] without a scheme (use plainHTTP: true for http)", h)
 	case strings.ContainsAny(h, "/@ \t"):
 		return fmt.Errorf("invalid host %q: want host[:port]", h)
-	}
-	return nil
-}
-
-// checkMirror checks a mirror: host[:port][/path], no scheme.
-func checkMirror(m string) error {
-	switch {
-	case m == "":
-		return errors.New("must not be empty")
-	case strings.Contains(m, "://"):
-		return fmt.Errorf("invalid mirror %q: write host[:port][/path] without a scheme", m)
-	case strings.ContainsAny(m, "@ \t"):
-		return fmt.Errorf("invalid mirror %q: want host[:port][/path]", m)
 	}
 	return nil
 }

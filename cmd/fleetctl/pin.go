@@ -12,12 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 	yamlv3 "go.yaml.in/yaml/v3"
 
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -73,7 +71,11 @@ func runPin(ctx context.Context, w io.Writer, o pinOptions) error {
 	if err != nil {
 		return err
 	}
-	registries := registriesOf(root)
+	fleet, err := spec.ParseFleet(root)
+	if err != nil {
+		return err
+	}
+	registries := fleet.Spec.Registries
 	digests := map[string]string{}
 	var failed []string
 	for _, s := range sites {
@@ -290,24 +292,14 @@ func siteOf(file string, lines []string, at imageNode) (imageSite, bool) {
 	return imageSite{file: file, line: n.Line, offset: start + len(n.Value), ref: n.Value, field: at.field}, true
 }
 
-// resolveTag asks ref's registry for the digest its tag points at.
+// resolveTag asks ref's registry, or the mirror fleetd would verify and
+// pull it from, for the digest its tag points at.
 func resolveTag(ctx context.Context, ref string, registries []spec.Registry) (string, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return "", err
-	}
-	for _, reg := range registries {
-		if reg.Host == r.Context().RegistryStr() && reg.PlainHTTP {
-			if r, err = name.ParseReference(ref, name.Insecure); err != nil {
-				return "", err
-			}
-		}
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	d, err := remote.Head(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	src, err := image.Resolve(ctx, ref, image.Options{Registries: registries, DockerConfig: true})
 	if err != nil {
 		return "", err
 	}
-	return d.Digest.String(), nil
+	return src.Digest, nil
 }

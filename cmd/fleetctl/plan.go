@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/review"
-	"github.com/gitfleet/gitfleet/spec"
 )
 
 type planOptions struct {
@@ -59,7 +56,7 @@ cannot resolve it.`,
 	cmd.Flags().StringVar(&o.repo, "repo", ".", "the fleet repo: a local clone or a URL")
 	cmd.Flags().StringVar(&o.base, "base", "", "the revision the change applies to (required)")
 	cmd.Flags().StringVar(&o.head, "head", "", "the revision with the change (required)")
-	cmd.Flags().StringVar(&o.platform, "platform", review.DefaultPlatform, "platform picked from multi-platform images when counting bytes")
+	cmd.Flags().StringVar(&o.platform, "platform", image.DefaultPlatform, "platform picked from multi-platform images when counting bytes")
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "do not contact registries (no download sizes)")
 	_ = cmd.MarkFlagRequired("base")
 	_ = cmd.MarkFlagRequired("head")
@@ -82,7 +79,7 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 	}
 	var opts review.Options
 	if !o.offline {
-		reg, err := review.NewRegistry(registriesOf(headFS), o.platform)
+		reg, err := image.NewSizer(image.Options{DockerConfig: true}, o.platform)
 		if err != nil {
 			return usageError("--platform: %v", err)
 		}
@@ -141,24 +138,6 @@ func writeRefusedPlan(w io.Writer, format string, re *review.RevisionError, base
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// registriesOf reads spec.registries from fleet.yaml leniently (the plan
-// reports parse errors itself); none when it cannot.
-func registriesOf(fsys fs.FS) []spec.Registry {
-	b, err := fs.ReadFile(fsys, "fleet.yaml")
-	if err != nil {
-		return nil
-	}
-	var f struct {
-		Spec struct {
-			Registries []spec.Registry `json:"registries"`
-		} `json:"spec"`
-	}
-	if yaml.Unmarshal(b, &f) != nil {
-		return nil
-	}
-	return f.Spec.Registries
 }
 
 func short(rev string) string {

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/review"
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 // TestPlanGolden plans the pull request that moves group line-a to
@@ -49,11 +51,15 @@ func TestPlanGolden(t *testing.T) {
 // layerSize is the compressed size of layer i of the image ref.
 func layerSize(t *testing.T, ref string, i int) int64 {
 	t.Helper()
-	reg, err := review.NewRegistry(nil, "")
+	sizer, err := image.NewSizer(image.Options{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, err := reg.Layers(t.Context(), strings.Replace(ref, "127.0.0.1", "localhost", 1))
+	img, err := spec.ParseImageRef(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := sizer.Layers(t.Context(), ref, []spec.Registry{{Host: img.Host, PlainHTTP: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,6 +150,9 @@ var descriptions = map[string]string{
 // durationPattern matches Go duration strings ("30s", "1h30m", "1.5s").
 const durationPattern = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 
+// mirrorPattern matches host[:port][/path] (spec.ParseMirror decides).
+const mirrorPattern = `^[^/:@\s]+(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$`
+
 // schemaGen turns Go types into schemas, named struct types into $defs.
 type schemaGen struct {
 	defs map[string]any
@@ -161,6 +164,10 @@ func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
 	}
 	if t == reflect.TypeFor[spec.Duration]() {
 		return map[string]any{"type": "string", "pattern": durationPattern, "description": "a Go duration such as 30s or 1h"}
+	}
+	if t == reflect.TypeFor[spec.Mirror]() {
+		return map[string]any{"type": "string", "pattern": mirrorPattern,
+			"description": "host[:port][/path], no scheme: the registry's repository R is read from host at path/R"}
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -42,7 +42,8 @@ func TestSchemaCoversTypes(t *testing.T) {
 		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
 			typ = typ.Elem()
 		}
-		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[spec.Duration]() || seen[typ] {
+		// Duration and Mirror are strings in YAML.
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[spec.Duration]() || typ == reflect.TypeFor[spec.Mirror]() || seen[typ] {
 			return
 		}
 		seen[typ] = true
@@ -250,4 +251,15 @@ func hasType(v any, typ string) bool {
 		return ok && f == math.Trunc(f)
 	}
 	return false
+}
+
+// TestSchemaMirrorPattern: editors flag the mirrors the parser refuses.
+func TestSchemaMirrorPattern(t *testing.T) {
+	re := regexp.MustCompile(mirrorPattern)
+	for _, m := range []string{"mirror.local", "10.0.0.1:5000/cache", "h.example/proxy/hub", "http://m", "m/Cache", "m//a", "m@x", "m/", "m/a_b"} {
+		_, err := spec.ParseMirror(m)
+		if re.MatchString(m) != (err == nil) {
+			t.Errorf("%q: pattern matches %v, ParseMirror error %v", m, re.MatchString(m), err)
+		}
+	}
 }

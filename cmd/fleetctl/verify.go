@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/gitfleet/gitfleet/image"
@@ -64,14 +63,14 @@ exits 1 with the reason when the image is refused.`,
 
 // registriesFor is the registry settings for ref's host.
 func registriesFor(ref string, plainHTTP bool) ([]spec.Registry, error) {
-	r, err := name.ParseReference(ref)
+	img, err := spec.ParseImageRef(ref)
 	if err != nil {
-		return nil, usageError("image reference %q: %v", ref, err)
+		return nil, usageError("%v", err)
 	}
 	if !plainHTTP {
 		return nil, nil
 	}
-	return []spec.Registry{{Host: r.Context().RegistryStr(), PlainHTTP: true}}, nil
+	return []spec.Registry{{Host: img.Host, PlainHTTP: true}}, nil
 }
 
 func runVerifyImage(ctx context.Context, w io.Writer, o verifyImageOptions) error {
@@ -109,9 +108,9 @@ func runVerifyImage(ctx context.Context, w io.Writer, o verifyImageOptions) erro
 		return err
 	}
 	if o.output == outJSON {
-		return writeJSON(w, map[string]any{"ref": o.ref, "verified": true, "result": res})
+		return writeJSON(w, map[string]any{"ref": o.ref, "verified": true, "result": res, "source": res.Source.String()})
 	}
-	fmt.Fprintf(w, "verified %s\ndigest %s\n", res.Ref, res.Digest)
+	fmt.Fprintf(w, "verified %s\ndigest %s\nsource %s\n", res.Ref, res.Digest, res.Source)
 	for _, s := range res.Signatures {
 		fmt.Fprintf(w, "  %s signature by %s (%s)\n", s.Format, s.KeyName, s.Source)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -22,10 +21,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/imagebuild"
+	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
@@ -171,7 +170,7 @@ func (d *demo) startRegistry() error {
 		return err
 	}
 	d.host = ln.Addr().String()
-	d.registry = &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	d.registry = &http.Server{Handler: ocitest.Handler()}
 	go d.registry.Serve(ln)
 	return nil
 }

@@ -20,15 +20,22 @@ func NewRegistry(t testing.TB) (host string) {
 	return NewRegistryWith(t, nil)
 }
 
+// Handler is go-containerregistry's in-memory registry (referrers API on)
+// as an http.Handler, for programs that serve it themselves: the demo and
+// the benchmarks.
+func Handler() http.Handler {
+	return registry.New(
+		registry.Logger(log.New(io.Discard, "", 0)),
+		registry.WithReferrersSupport(true),
+	)
+}
+
 // NewRegistryWith is NewRegistry with the registry's handler passed through
 // wrap (when not nil), so a test can count, delay or fail requests.
 // A Recorder's Wrap method fits.
 func NewRegistryWith(t testing.TB, wrap func(http.Handler) http.Handler) (host string) {
 	t.Helper()
-	var h http.Handler = registry.New(
-		registry.Logger(log.New(io.Discard, "", 0)),
-		registry.WithReferrersSupport(true),
-	)
+	h := Handler()
 	if wrap != nil {
 		h = wrap(h)
 	}

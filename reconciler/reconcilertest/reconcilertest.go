@@ -29,7 +29,8 @@ type Options struct {
 	// start at all (say an image without the executable it names), with
 	// Ports [port]; its image pinned by digest and pullable.
 	Unstartable func(port int) spec.WorkloadSpec
-	// Registries are passed to every Pull.
+	// Registries say where images are pulled from: each Pull gets the
+	// first of spec.Sources.
 	Registries []spec.Registry
 	// Timeout bounds each case; it only turns a hang into a failure.
 	// Default 3 minutes.
@@ -111,9 +112,20 @@ func (s *suite) workload(name, version string, port int) spec.Desired {
 	return desired(name, ws)
 }
 
+// source is where the suite pulls ref from: the first source the
+// registries give it, as the image adapter hands it on.
+func (s *suite) source(ref string) spec.ImageSource {
+	s.t.Helper()
+	img, err := spec.ParseImageRef(ref)
+	if err != nil {
+		s.t.Fatalf("image %s: %v", ref, err)
+	}
+	return spec.Sources(s.opts.Registries, img)[0]
+}
+
 func (s *suite) pullAndRun(d spec.Desired, rev string) {
 	s.t.Helper()
-	if err := s.rt.Pull(s.ctx, d.Spec.Image, s.opts.Registries); err != nil {
+	if err := s.rt.Pull(s.ctx, s.source(d.Spec.Image)); err != nil {
 		s.t.Fatalf("Pull(%s): %v", d.Spec.Image, err)
 	}
 	if err := s.rt.Run(s.ctx, d, rev); err != nil {
@@ -167,12 +179,12 @@ func (s *suite) byHash(d spec.Desired) (status.Instance, bool) {
 func (s *suite) pull() {
 	d := s.workload("puller", "1", freePort(s.t))
 	for range 2 {
-		if err := s.rt.Pull(s.ctx, d.Spec.Image, s.opts.Registries); err != nil {
+		if err := s.rt.Pull(s.ctx, s.source(d.Spec.Image)); err != nil {
 			s.t.Fatalf("Pull(%s): %v", d.Spec.Image, err)
 		}
 	}
 	repo, _, _ := strings.Cut(d.Spec.Image, "@")
-	if err := s.rt.Pull(s.ctx, repo+":latest", s.opts.Registries); err == nil {
+	if err := s.rt.Pull(s.ctx, s.source(repo+":latest")); err == nil {
 		s.t.Errorf("Pull(%s:latest) succeeded; want a reference that is not pinned refused", repo)
 	}
 	if ins := s.list(); len(ins) != 0 {
@@ -265,7 +277,7 @@ func (s *suite) unstartable() {
 			badPort = port
 		}
 		bad := desired(name, s.opts.Unstartable(badPort))
-		if err := s.rt.Pull(s.ctx, bad.Spec.Image, s.opts.Registries); err != nil {
+		if err := s.rt.Pull(s.ctx, s.source(bad.Spec.Image)); err != nil {
 			s.t.Fatalf("Pull(%s): %v", bad.Spec.Image, err)
 		}
 		err := s.rt.Run(s.ctx, bad, "rev-2")
