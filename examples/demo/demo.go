@@ -21,7 +21,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/imagebuild"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
