@@ -99,8 +99,8 @@ func transient(err error) bool {
 }
 
 // statusError is an answer that is neither the content nor a sign of an
-// unreachable registry (401, 403…): not a refusal of the image, and not
-// worth a quick retry either.
+// unreachable registry (401, 403…): not a refusal of the image's
+// signatures.
 type statusError struct {
 	host   string
 	status int
@@ -108,6 +108,16 @@ type statusError struct {
 
 func (e *statusError) Error() string {
 	return fmt.Sprintf("registry %s answered %d %s", e.host, e.status, http.StatusText(e.status))
+}
+
+// Fault classifies the answer: credentials the registry rejects are
+// refused (retrying cannot help until someone fixes them); any other is
+// transient.
+func (e *statusError) Fault() fault.Class {
+	if e.status == http.StatusUnauthorized || e.status == http.StatusForbidden {
+		return fault.Refused
+	}
+	return fault.Transient
 }
 
 // errBadContent is content that is not what was asked for: bytes that do
