@@ -31,7 +31,6 @@ const latencyInterval = time.Second
 // pulled, the time from `git push` returning to the new container running
 // and to its model answering /healthz. Beside it, `ctr run -d` of the same
 // image on the same containerd: the cost of starting a container alone.
-// Then it leaves the agent idle and reads its resident memory.
 func commitToRunning(ctx context.Context, e *env) (string, error) {
 	l, err := newLive(ctx, e, liveOptions{name: "live", workloads: 1, interval: latencyInterval})
 	if err != nil {
@@ -62,18 +61,6 @@ func commitToRunning(ctx context.Context, e *env) (string, error) {
 		ctrRun = append(ctrRun, d)
 	}
 
-	// Idle: let the agent poll for 70 s (fleetd returns freed heap to the
-	// kernel once a minute), then read its memory.
-	time.Sleep(70 * time.Second)
-	rss, hwm, err := procMemory(l.agent.Process.Pid)
-	if err != nil {
-		return "", err
-	}
-	anon, file, err := procRollup(l.agent.Process.Pid)
-	if err != nil {
-		return "", err
-	}
-
 	var b strings.Builder
 	b.WriteString("## Commit to running (image already pulled)\n\n")
 	fmt.Fprintf(&b, "The real `fleetd` (poll interval %s, ±10%% jitter) against a private containerd %s with runc, over smart HTTP on loopback. Each run commits an env change to the workload (the container must be replaced: the old one is stopped with SIGTERM, the new one created and started) and pushes it; the clock starts when `git push` returns. `ctr run -d` of the same image on the same containerd is the reference cost of starting one container.\n\n", latencyInterval, l.containerdVersion)
@@ -82,11 +69,6 @@ func commitToRunning(ctx context.Context, e *env) (string, error) {
 	fmt.Fprintf(&b, "| push → model answers `/healthz` | %s | %s |\n", ms(median(serving)), ms(slicesMax(serving)))
 	fmt.Fprintf(&b, "| `ctr run -d` (start one container, reference) | %s | %s |\n", ms(median(ctrRun)), ms(slicesMax(ctrRun)))
 	fmt.Fprintf(&b, "\nTarget: under the poll interval plus 2 s (%s).\n", ms(latencyInterval+2*time.Second))
-	b.WriteString("\n## Idle agent memory\n\n")
-	b.WriteString("`fleetd` after the runs above and 70 s of no-op polls (one a second), one workload running; from `/proc/<pid>/status`.\n\n")
-	b.WriteString("| measure | value |\n|---|---|\n")
-	fmt.Fprintf(&b, "| resident (VmRSS) | %s |\n| of which anonymous (heap, stacks) | %s |\n| of which file-backed (the binary's pages) | %s |\n| peak resident (VmHWM) | %s |\n", mib(rss), mib(anon), mib(file), mib(hwm))
-	b.WriteString("\nTarget: idle RSS under 25 MB.\n")
 	return b.String(), nil
 }
 
@@ -378,12 +360,6 @@ func (l *live) close() {
 func procMemory(pid int) (rss, hwm int64, err error) {
 	f, err := procFields(fmt.Sprintf("/proc/%d/status", pid))
 	return f["VmRSS:"], f["VmHWM:"], err
-}
-
-// procRollup reads the anonymous and file-backed resident memory (KiB).
-func procRollup(pid int) (anon, file int64, err error) {
-	f, err := procFields(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	return f["Pss_Anon:"], f["Pss_File:"], err
 }
 
 // procFields reads "Name: value kB" lines of a /proc file.

@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/gitfleet/gitfleet/health"
 	"github.com/gitfleet/gitfleet/image"
@@ -96,9 +95,6 @@ Examples:
 
 Flags:
 `
-
-// memoryPeriod is how often an idle agent gives memory back.
-const memoryPeriod = time.Minute
 
 // agent wires the adapters into a reconciler and runs it.
 func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) error {
@@ -188,7 +184,6 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if opt.once {
 		return rec.Pass(ctx)
 	}
-	go releaseMemory(ctx, memoryPeriod)
 	return rec.Run(ctx)
 }
 
