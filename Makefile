@@ -20,6 +20,13 @@ NFPM := $(abspath $(BIN))/tools/nfpm
 # A Debian version must start with a digit: tag v0.2.0 -> 0.2.0,
 # v0.2.0-3-gabc -> 0.2.0+3+gabc; an untagged commit abc1234 -> 0.0.0+gitabc1234.
 DEB_VERSION = $(subst -,+,$(if $(filter v0% v1% v2% v3% v4% v5% v6% v7% v8% v9%,$(VERSION)),$(VERSION:v%=%),0.0.0+git$(VERSION)))
+# Tools built once from the Go module proxy and kept between runs (a new
+# version builds anew beside the old one).
+CACHE ?= $(HOME)/.cache/gitfleet
+COSIGN_VERSION := v2.6.5
+COSIGN := $(CACHE)/cosign-$(COSIGN_VERSION)/cosign
+# Fuzz targets: every `func Fuzz…` in a test file, each for FUZZTIME.
+FUZZTIME ?= 60s
 
 .DEFAULT_GOAL := help
 
@@ -70,9 +77,17 @@ release: ## Static stripped binaries for linux amd64/arm64/armv7, .deb packages 
 	@cd $(DIST) && sha256sum -- * > SHA256SUMS && cat SHA256SUMS
 
 .PHONY: test
-test: deps ## Run every test, real containerd, git servers and registry included (as root)
+test: deps $(COSIGN) ## Run every test, real containerd, git servers, registry and cosign included (as root)
 	$(GO) vet ./...
-	$(GO) test $(GOTEST_FLAGS) ./...
+	GITFLEET_COSIGN=$(COSIGN) $(GO) test $(GOTEST_FLAGS) ./...
+
+.PHONY: cosign
+cosign: $(COSIGN) ## Build the cosign binary the interoperability tests check against (once, cached)
+	@echo $(COSIGN)
+
+$(COSIGN):
+	@echo "building cosign $(COSIGN_VERSION) into $(@D) (once; later runs reuse it)"
+	CGO_ENABLED=0 GOBIN=$(@D) $(GO) install -trimpath -ldflags='-s -w' github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
 
 .PHONY: demo
 demo: deps build ## Run the demo: private containerd, registry, fleet repo, fleetd, a model answering
@@ -83,8 +98,15 @@ bench: deps ## Run the benchmarks and write bench/RESULTS.md
 	$(GO) run ./bench
 
 .PHONY: fuzz
-fuzz: ## Fuzz the fleet-repo parser for 60 s
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./spec
+fuzz: ## Run every fuzz target in the repo, FUZZTIME each (default 60s)
+	@failed=""; \
+	for file in $$(grep -rl --include='*_test.go' --exclude-dir=testdata '^func Fuzz' . | sort); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== $$(dirname $$file) $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file) || failed="$$failed $$(dirname $$file):$$target"; \
+		done; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz failures:$$failed"; exit 1; fi
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
