@@ -155,6 +155,12 @@ func sectionNames() string {
 
 func command() string {
 	args := []string{"go run ./bench"}
-	flag.Visit(func(f *flag.Flag) { args = append(args, "-"+f.Name+" "+f.Value.String()) })
+	flag.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		if strings.ContainsAny(v, " \"'") {
+			v = strconv.Quote(v)
+		}
+		args = append(args, "-"+f.Name+" "+v)
+	})
 	return strings.Join(args, " ")
 }
