@@ -39,6 +39,7 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 			keyElapsed, r.deps.Now().Sub(start).Round(time.Millisecond), keyErr, err)
 	}()
 
+	r.hintHead()
 	next, pollErr := r.poll(ctx)
 	target := r.current
 	if next != nil {

@@ -22,6 +22,7 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 			AppliedRevision:      r.applied,
 			LastSeen:             r.deps.Now().UTC(),
 			VerificationDisabled: r.deps.Commits == nil && r.cfg.InsecureSkipVerify,
+			Poll:                 r.pollStatus(),
 			Errors:               StatusErrors(passErr),
 		},
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/gitfleet/gitfleet/status"
 )
 
 // Git protocol versions a listing used, as the status report names them.
@@ -279,3 +281,9 @@ func hasCapability(caps []string, name string) bool {
 // Protocol is the git protocol of the last successful Head: ProtocolV2,
 // ProtocolV0 for a server without v2, "" before the first.
 func (g *Git) Protocol() string { return g.refs.Protocol() }
+
+// PollStatus says, for the status report, that the node polls git and
+// with which protocol.
+func (g *Git) PollStatus() *status.Poll {
+	return &status.Poll{Via: status.PollViaGit, Protocol: g.Protocol()}
+}

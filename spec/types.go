@@ -90,6 +90,20 @@ type FleetSpec struct {
 	Trust Trust `json:"trust,omitempty"`
 	// Status configures the status reports agents write back.
 	Status StatusSettings `json:"status,omitempty"`
+	// Poll configures how agents learn of a new head; nil: by git polls alone.
+	Poll *PollSettings `json:"poll,omitempty"`
+}
+
+// PollSettings configures how agents learn of a new head.
+type PollSettings struct {
+	// URL is an http(s) URL whose body is the tracked branch's head commit
+	// id, published on every push (docs/scale.md). Agents poll it with
+	// conditional requests and ask Git only when it changes or fails; it
+	// is a hint: what runs is still fetched from Git and verified.
+	URL string `json:"url,omitempty"`
+	// MaxStale is how long a head read from URL may go unconfirmed by a
+	// git poll. Zero means 10 × pollInterval.
+	MaxStale Duration `json:"maxStale,omitempty"`
 }
 
 // Trust names the repo's keys, as paths relative to the repo root.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -123,6 +124,36 @@ func checkFleet(rep reporter, s *FleetSpec) {
 	if s.Status.Heartbeat.Duration < time.Second {
 		rep(p.key("status").key("heartbeat"), fmt.Errorf("must be at least 1s, got %s", s.Status.Heartbeat))
 	}
+	if pl := s.Poll; pl != nil {
+		if err := CheckHeadURL(pl.URL); err != nil {
+			rep(p.key("poll").key("url"), err)
+		}
+		if d := pl.MaxStale.Duration; d != 0 && d < s.PollInterval.Duration {
+			rep(p.key("poll").key("maxStale"), fmt.Errorf("must be at least pollInterval (%s), got %s", s.PollInterval, pl.MaxStale))
+		}
+	}
+}
+
+// CheckHeadURL checks a head URL (fleet.yaml spec.poll.url, fleetd
+// --poll-url): http or https, a host, no credentials (every node and every
+// reader of the fleet repo sees it).
+func CheckHeadURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return errRequired
+	case err != nil:
+		return fmt.Errorf("invalid URL %q", raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("must be an http or https URL, got %q", raw)
+	case u.Host == "":
+		return fmt.Errorf("must name a host, got %q", raw)
+	case u.User != nil:
+		return errors.New("must not carry credentials: every node reads it")
+	case u.Fragment != "":
+		return fmt.Errorf("must not have a fragment, got %q", raw)
+	}
+	return nil
 }
 
 // checkHost checks a registry host: host[:port], no scheme, no path.

@@ -50,6 +50,16 @@ func Changes(old, new *NodeStatus) []string {
 			out = append(out, "verification enabled")
 		}
 	}
+	if p := ns.Poll; p != nil && (os.Poll == nil || *os.Poll != *p) && (old != nil || p.Via != PollViaGit || p.Message != "") {
+		msg := "polls via " + p.Via
+		if p.Protocol != "" {
+			msg += " (protocol " + p.Protocol + ")"
+		}
+		if p.Message != "" {
+			msg += ": " + p.Message
+		}
+		out = append(out, msg)
+	}
 	out = append(out, workloadChanges(os.Workloads, ns.Workloads)...)
 	out = append(out, conditionChanges(os.Conditions, ns.Conditions)...)
 

@@ -43,10 +43,12 @@ type Status struct {
 	// LastSeen is when the report was made.
 	LastSeen time.Time `json:"lastSeen"`
 	// VerificationDisabled is true when fleetd runs with --insecure-skip-verify.
-	VerificationDisabled bool        `json:"verificationDisabled,omitempty"`
-	Conditions           []Condition `json:"conditions,omitempty"`
-	Workloads            []Workload  `json:"workloads,omitempty"`
-	Errors               []Error     `json:"errors"`
+	VerificationDisabled bool `json:"verificationDisabled,omitempty"`
+	// Poll says how the node learns of new revisions.
+	Poll       *Poll       `json:"poll,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
+	Workloads  []Workload  `json:"workloads,omitempty"`
+	Errors     []Error     `json:"errors"`
 }
 
 // Condition is a Kubernetes-style condition ("Ready", "True", reason, message).
@@ -102,6 +104,26 @@ func (s *Status) Condition(typ string) *Condition {
 	}
 	return nil
 }
+
+// Poll says how a node learns of new revisions: which path its polls take
+// and, for git polls, which protocol the server speaks.
+type Poll struct {
+	// Via is PollViaHeadURL while the fleet's static head URL answers and
+	// agrees with the branch (git is asked only when it changes, and now
+	// and then to confirm it), else PollViaGit.
+	Via string `json:"via"`
+	// Protocol is the git protocol of the node's git polls: "v2" (the
+	// tracked branch alone) or "v0" (every ref of the repository).
+	Protocol string `json:"protocol,omitempty"`
+	// Message says why a configured head URL is not used.
+	Message string `json:"message,omitempty"`
+}
+
+// Poll paths.
+const (
+	PollViaGit     = "git"
+	PollViaHeadURL = "head-url"
+)
 
 // Workload is one workload's state on the node.
 type Workload struct {
