@@ -28,6 +28,8 @@ type Config struct {
 	StateDir           string            `json:"stateDir,omitempty"`
 	TrustDir           string            `json:"trustDir,omitempty"`
 	StatusRepo         string            `json:"statusRepo,omitempty"`
+	PollURL            string            `json:"pollURL,omitempty"`
+	PollMaxStale       spec.Duration     `json:"pollMaxStale,omitempty"`
 	Interval           spec.Duration     `json:"interval,omitempty"`
 	Heartbeat          spec.Duration     `json:"heartbeat,omitempty"`
 	InsecureSkipVerify bool              `json:"insecureSkipVerify,omitempty"`
@@ -66,7 +68,7 @@ const (
 func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	var opt options
 	var flagCfg Config
-	var labels, interval, heartbeat string
+	var labels, interval, heartbeat, pollMaxStale string
 	fs.StringVar(&opt.configFile, "config", "", "read settings from this YAML `file`; flags override it")
 	fs.StringVar(&flagCfg.Repo, "repo", "", "fleet repo `URL` (file://, git://, http(s)://, ssh://)")
 	fs.StringVar(&flagCfg.Branch, "branch", "", "branch to track (default \"main\")")
@@ -77,6 +79,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	fs.StringVar(&flagCfg.StateDir, "state-dir", "", "`dir` for the repo cache, logs and state (default "+defaultStateDir+")")
 	fs.StringVar(&flagCfg.TrustDir, "trust-dir", "", "`dir` with the node's trusted keys (default "+defaultTrustDir+")")
 	fs.StringVar(&flagCfg.StatusRepo, "status-repo", "", "push status reports to this repo `URL` instead of the fleet repo")
+	fs.StringVar(&flagCfg.PollURL, "poll-url", "", "static head `URL` to poll before asking git (wins over fleet.yaml spec.poll.url; docs/scale.md)")
+	fs.StringVar(&pollMaxStale, "poll-max-stale", "", "confirm a head read from the head URL with a git poll at least this often (default: fleet.yaml spec.poll.maxStale, else 10 × the poll interval)")
 	fs.StringVar(&interval, "interval", "", "poll `interval` (default: the fleet's pollInterval, 30s)")
 	fs.StringVar(&heartbeat, "heartbeat", "", "commit a status report at least this often (default 1h)")
 	fs.StringVar(&flagCfg.VerifyMode, "verify-mode", "", "verify the signature of the new head only (\"head\", default) or of every new commit (\"all\"); fleet.yaml may ask for \"all\" too")
@@ -137,6 +141,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	override("state-dir", &cfg.StateDir, flagCfg.StateDir)
 	override("trust-dir", &cfg.TrustDir, flagCfg.TrustDir)
 	override("status-repo", &cfg.StatusRepo, flagCfg.StatusRepo)
+	override("poll-url", &cfg.PollURL, flagCfg.PollURL)
 	override("git-username", &cfg.Auth.Username, flagCfg.Auth.Username)
 	override("git-password-file", &cfg.Auth.PasswordFile, flagCfg.Auth.PasswordFile)
 	override("ssh-key", &cfg.Auth.SSHKeyFile, flagCfg.Auth.SSHKeyFile)
@@ -164,7 +169,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, *options, error) {
 	for name, pair := range map[string]struct {
 		s   string
 		dst *spec.Duration
-	}{"interval": {interval, &cfg.Interval}, "heartbeat": {heartbeat, &cfg.Heartbeat}} {
+	}{"interval": {interval, &cfg.Interval}, "heartbeat": {heartbeat, &cfg.Heartbeat}, "poll-max-stale": {pollMaxStale, &cfg.PollMaxStale}} {
 		if set[name] {
 			d, err := time.ParseDuration(pair.s)
 			if err != nil {
@@ -221,7 +226,12 @@ func (c *Config) complete(needRepo bool) error {
 			errs = append(errs, fmt.Errorf("disk reserve: %w", err))
 		}
 	}
-	if c.Interval.Duration < 0 || c.Heartbeat.Duration < 0 {
+	if c.PollURL != "" {
+		if err := spec.CheckHeadURL(c.PollURL); err != nil {
+			errs = append(errs, fmt.Errorf("--poll-url: %w", err))
+		}
+	}
+	if c.Interval.Duration < 0 || c.Heartbeat.Duration < 0 || c.PollMaxStale.Duration < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if !filepath.IsAbs(c.StateDir) {

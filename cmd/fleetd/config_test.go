@@ -32,6 +32,7 @@ auth: {username: fleetd}
 		t.Fatal(err)
 	}
 	cfg, opt, err := load(t, "--config", file, "--labels", "line=a,site=plant-2", "--interval", "10s",
+		"--poll-url", "https://heads.example.com/plant-1/main", "--poll-max-stale", "5m",
 		"--once", "--allow-revision", strings.Repeat("a", 40), "--verify-mode", "all")
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +45,9 @@ auth: {username: fleetd}
 	}
 	if want := map[string]string{"line": "a", "site": "plant-2"}; !reflect.DeepEqual(cfg.Labels, want) {
 		t.Errorf("labels = %v, want the flag's %v", cfg.Labels, want)
+	}
+	if cfg.PollURL != "https://heads.example.com/plant-1/main" || cfg.PollMaxStale.Duration != 5*time.Minute {
+		t.Errorf("poll url, max stale = %q, %s", cfg.PollURL, cfg.PollMaxStale.Duration)
 	}
 	if cfg.Interval.Duration != 10*time.Second {
 		t.Errorf("interval = %s, want the flag's 10s", cfg.Interval.Duration)
@@ -70,6 +74,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--config", file}, `unknown field "repos"`},
 		{[]string{"--repo", "file:///x", "extra"}, `unexpected argument "extra"`},
 		{[]string{"--repo", "file:///x", "--disk-reserve", "lots"}, "disk reserve"},
+		{[]string{"--repo", "file:///x", "--poll-url", "ftp://heads.example.com/main"}, "--poll-url: must be an http or https URL"},
+		{[]string{"--repo", "file:///x", "--poll-url", "https://tok@heads.example.com/main"}, "--poll-url: must not carry credentials"},
+		{[]string{"--repo", "file:///x", "--poll-max-stale", "-1m"}, "must not be negative"},
 	} {
 		_, _, err := load(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

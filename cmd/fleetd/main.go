@@ -120,6 +120,12 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	// Every head comes from git; a head URL only spares the git server
+	// polls that would find nothing new.
+	poller, err := source.NewHeadURL(src, source.HeadURLConfig{URL: cfg.PollURL, MaxStale: cfg.PollMaxStale.Duration}, log)
+	if err != nil {
+		return err
+	}
 	rep, err := source.NewStatusWriter(source.StatusConfig{
 		Location: statusRepo, Node: cfg.Node,
 		Dir:       filepath.Join(cfg.StateDir, "status"),
@@ -153,7 +159,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	}
 	defer rt.Close()
 
-	deps := reconciler.Deps{Source: src, Runtime: rt, Reporter: rep, Reports: rep, Log: log}
+	deps := reconciler.Deps{Source: poller, Runtime: rt, Reporter: rep, Reports: rep, Log: log}
 	if cfg.InsecureSkipVerify {
 		log.Warn("signature verification is OFF (--insecure-skip-verify): every status report says so")
 	} else if err := verifiers(cfg, src, &deps, log); err != nil {
@@ -211,8 +217,12 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 // The adapters satisfy the reconciler's interfaces.
 var (
-	_ reconciler.Source   = (*source.Git)(nil)
-	_ reconciler.Reporter = (*source.StatusWriter)(nil)
+	_ reconciler.Source       = (*source.Git)(nil)
+	_ reconciler.Source       = (*source.HeadURL)(nil)
+	_ reconciler.HeadHinter   = (*source.HeadURL)(nil)
+	_ reconciler.PollReporter = (*source.HeadURL)(nil)
+	_ reconciler.PollReporter = (*source.Git)(nil)
+	_ reconciler.Reporter     = (*source.StatusWriter)(nil)
 
 	_ reconciler.ReportReader = (*source.StatusWriter)(nil)
 	_ reconciler.Runtime      = (*runtime.Containerd)(nil)
