@@ -15,8 +15,8 @@ import (
 
 // Source is the fleet repo.
 type Source interface {
-	// Head returns the commit the tracked branch points at. It costs one ref
-	// advertisement and nothing else.
+	// Head returns the commit the tracked branch points at. It asks for
+	// that one ref and nothing else (a HeadHinter often not even that).
 	Head(ctx context.Context) (string, error)
 	// Tree fetches rev if needed and returns its file tree.
 	Tree(ctx context.Context, rev string) (fs.FS, error)
