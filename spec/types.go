@@ -1,6 +1,9 @@
 // Package spec is the fleet-repo format: the kinds Fleet, Workload, Group and
 // Node, their strict decoding with errors that name file, line and field, and
-// the resolution of one node's desired workloads.
+// the resolution of one node's desired workloads. It also gives registry
+// settings their one meaning: ParseImageRef splits an image reference, and
+// Sources lists where an image is read (its registry's mirrors, with their
+// path prefixes, then the registry; plain HTTP where fleet.yaml says so).
 //
 // spec is pure data: it reads an fs.FS and never touches the network, the
 // disk outside that FS, or a logger.
