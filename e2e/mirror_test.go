@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitfleet/gitfleet/image"
+	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/runtime/runtimetest"
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// TestFleetdThroughMirror: the workload names its image at
+// registry.invalid, which does not exist; fleet.yaml sends that registry
+// to a mirror (Debian's docker-registry) under the path prefix cache/.
+// fleetd verifies the signed image at the mirror and runs exactly it.
+func TestFleetdThroughMirror(t *testing.T) {
+	ctx := context.Background()
+	ctd := runtimetest.StartT(t)
+	mirror := ocitest.StartDockerRegistry(t)
+	keys := t.TempDir()
+	ops, allowed := newSigner(t, keys, "ops@plant-1")
+
+	trustDir := t.TempDir()
+	imgKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := image.MarshalPublicKey(imgKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"allowed_signers": []byte(allowed), "cosign.pub": pub} {
+		if err := os.WriteFile(filepath.Join(trustDir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	atMirror := ocitest.ModelServerImage(t, mirror, "cache/models/defect", "defect-v1.json")
+	if err := image.SignLegacy(ctx, atMirror, imgKey, image.Options{Registries: []spec.Registry{{Host: mirror, PlainHTTP: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	ref := "registry.invalid/models/defect" + atMirror[strings.LastIndexByte(atMirror, '@'):]
+
+	repo := gittest.NewRepo(t)
+	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
+	f := &fleet{repo: repo, registry: mirror}
+	f.writeFleet()
+	repo.Write("fleet.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
+kind: Fleet
+metadata: {name: e2e}
+spec:
+  pollInterval: 1s
+  registries:
+    - {host: registry.invalid, mirrors: ["%s/cache"]}
+    - {host: %q, plainHTTP: true}
+`, mirror, mirror))
+	port := gittest.FreePort(t)
+	f.group("defect")
+	f.workload("defect", ref, port, "info")
+	rev := ops.commit(t, repo, "defect v1 through the plant's mirror")
+	a := newAgent(t, repo, url, ctd.Address, "press-01", "line=a", "--trust-dir", trustDir)
+	a.mustOnce()
+	in := a.running("defect")
+	if in.Revision != rev || in.Image != ref {
+		t.Errorf("defect runs %s at %s; want %s at %s", in.Image, in.Revision, ref, rev)
+	}
+	if v := modelVersion(t, port); !strings.Contains(v, `"v1"`) {
+		t.Errorf("model version = %s, want v1", v)
+	}
+	if st := a.report().Status; st.VerificationDisabled || st.AppliedRevision != rev || len(st.Errors) != 0 {
+		t.Errorf("status = %+v", st)
+	}
+}
