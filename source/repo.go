@@ -124,9 +124,6 @@ func fetchRepo(ctx context.Context, loc Location, opts OpenOptions) (*Repo, erro
 	return &Repo{repo: r, loc: loc}, nil
 }
 
-// Location is where the repository was opened.
-func (r *Repo) Location() Location { return r.loc }
-
 // Branch returns the commit refs/heads/<name> points at; the error wraps
 // ErrBranchNotFound when there is no such branch.
 func (r *Repo) Branch(name string) (string, error) {

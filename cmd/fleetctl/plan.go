@@ -38,7 +38,8 @@ with --labels are not known here), and for each node that changes it lists:
   - each changed node's rollout wave, when its group has spec.rollout.waves.
 
 Revisions are anything git understands: hashes, branches, tags, main~1.
---repo is a local clone (default ".") or a URL, fetched into memory.
+--repo is a local clone (default "."), read in place, or a URL, fetched
+into memory.
 The markdown output is a pull-request comment: a summary table first, the
 details per node folded. It exits 1 if head does not parse or some node
 cannot resolve it.`,
