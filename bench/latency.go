@@ -148,8 +148,11 @@ func newLive(ctx context.Context, e *env, opts liveOptions) (_ *live, err error)
 	if err := l.initRepo(ln.Addr().String()); err != nil {
 		return nil, err
 	}
+	// Built as `make release` builds it: static, stripped.
 	fleetd := filepath.Join(l.dir, "fleetd")
-	if out, err := exec.Command("go", "build", "-o", fleetd, "./cmd/fleetd").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", fleetd, "./cmd/fleetd")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build fleetd: %v: %s", err, out)
 	}
 	url := strings.TrimSuffix(e.url, "fleet.git") + opts.name + ".git"
