@@ -18,7 +18,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/storage"
 
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -376,52 +375,4 @@ func (w *StatusWriter) scrub(b []byte) []byte {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-// Reports returns the latest report of each of nodes, read from its ref
-// refs/heads/status/<node> on the writer's remote, keyed by node name
-// (reconciler.ReportReader, for rollout gates). A node without a ref, or
-// whose report cannot be read (not a NodeStatus, naming another node), is
-// absent; such reports are logged at debug level and do not fail the call.
-//
-// It is ReadReports' exchange with the commits kept in the writer's store:
-// one ref advertisement and, when some of those refs point at commits not
-// yet fetched, one depth-1 fetch of just those commits in the same
-// session. Polling an unchanged set of reports costs the advertisement
-// alone. Bounded by StatusConfig.Timeout.
-func (w *StatusWriter) Reports(ctx context.Context, nodes []string) (map[string]*status.NodeStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
-	defer cancel()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(nodes) == 1 && nodes[0] == w.cfg.Node {
-		return w.ownReport(ctx) // what this writer committed last
-	}
-	open := func() (storage.Storer, error) {
-		st, err := openStore(w.cfg.Dir)
-		if err == nil && st.packs() >= maxPacks {
-			st, err = recreateStore(w.cfg.Dir)
-		}
-		if err != nil {
-			return nil, err
-		}
-		st.cleanTemp()
-		return st.s, nil
-	}
-	reps, err := readReports(ctx, w.cfg.Location, w.auth, nodes, open)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*status.NodeStatus, len(reps))
-	for n, r := range reps {
-		switch {
-		case r.Err != nil:
-			w.log.Debug("status report unreadable", logRef, statusRef(n).String(), logRev, short(r.Commit), logErr, r.Err)
-		case r.Status.Metadata.Name != n:
-			w.log.Debug("status report names another node", logRef, statusRef(n).String(), logRev, short(r.Commit), "names", r.Status.Metadata.Name)
-		default:
-			out[n] = r.Status
-		}
-	}
-	return out, nil
 }
