@@ -33,6 +33,7 @@ type namedSection struct {
 // sections run in this order.
 var sections = []namedSection{
 	{"no-op poll", noopPoll},
+	{"poll paths", pollPaths},
 	{"first sync", firstSync},
 	{"commit to running", commitToRunning},
 	{"idle memory", idleMemory},
