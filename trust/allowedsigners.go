@@ -162,16 +162,17 @@ func parseSignerTime(v string) (time.Time, error) {
 
 // allows reports why the line does not allow a git signature made at t
 // ("" when it does). It mirrors ssh-keygen -Y verify: a namespace outside
-// namespaces=, a time before valid-after or after valid-before.
-func (s *sshSigner) allows(namespace string, t time.Time) string {
+// namespaces=, a time before valid-after or after valid-before. what names
+// the time t is, for messages ("committer time").
+func (s *sshSigner) allows(namespace string, t time.Time, what string) string {
 	if s.namespaces != nil && !matchPatternList(namespace, s.namespaces) {
 		return fmt.Sprintf("%s: namespaces=%q excludes %q", s.at, strings.Join(s.namespaces, ","), namespace)
 	}
 	if !s.validAfter.IsZero() && t.Before(s.validAfter) {
-		return fmt.Sprintf("%s: not yet valid at committer time %s (valid-after %s)", s.at, t.UTC().Format(time.RFC3339), s.validAfter.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("%s: not yet valid at %s %s (valid-after %s)", s.at, what, t.UTC().Format(time.RFC3339), s.validAfter.UTC().Format(time.RFC3339))
 	}
 	if !s.validBefore.IsZero() && t.After(s.validBefore) {
-		return fmt.Sprintf("%s: expired at committer time %s (valid-before %s)", s.at, t.UTC().Format(time.RFC3339), s.validBefore.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("%s: expired at %s %s (valid-before %s)", s.at, what, t.UTC().Format(time.RFC3339), s.validBefore.UTC().Format(time.RFC3339))
 	}
 	return ""
 }

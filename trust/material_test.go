@@ -102,6 +102,9 @@ type repo struct {
 	*gittest.Repo
 	t     *testing.T
 	ticks int
+	// at, when set, is the author and committer date of the next commits
+	// instead of the ticking clock (a backdated commit).
+	at string
 }
 
 func newRepo(t *testing.T) *repo {
@@ -113,6 +116,9 @@ func (r *repo) git(s signer, args ...string) string {
 	r.t.Helper()
 	cmd := gittest.Command(r.Dir, append(append([]string{}, s.args...), args...)...)
 	date := fmt.Sprintf("@%d +0000", 1700000000+r.ticks*60)
+	if r.at != "" {
+		date = r.at
+	}
 	cmd.Env = append(cmd.Env, "GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
 	cmd.Env = append(cmd.Env, s.env...)
 	return runCmd(r.t, cmd)

@@ -66,7 +66,7 @@ func (v *Verifier) honoured(ctx context.Context, st *verifyState, c *object.Comm
 		}
 		visited = append(visited, x.Hash)
 		if x.Hash != c.Hash { // c itself is known not to be locally signed
-			if _, err := v.local.VerifyCommit(x); err == nil {
+			if _, err := v.local.verifyAt(x, st.floor); err == nil {
 				return false
 			}
 		}

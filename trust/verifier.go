@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -89,6 +90,10 @@ type verifyState struct {
 	lastApplied plumbing.Hash
 	// honoured holds commits whose trust/ tree passed the rotation rule.
 	honoured map[plumbing.Hash]bool
+	// floor is the last applied revision's committer time (zero when none
+	// or for an allowed revision): every signature of this check is judged
+	// at the later of its commit's committer time and floor.
+	floor time.Time
 }
 
 // VerifyCommit decides whether rev (a full commit hash, already in the
@@ -100,6 +105,13 @@ type verifyState struct {
 // Options.AllowRevisions. Signatures: ModeHead verifies rev; ModeAll
 // verifies every commit in lastApplied..rev, or only rev when lastApplied is
 // "" or rev is an allowed revision.
+//
+// Time: committer times only grow along what a node applies. rev's
+// committer time must not be earlier than lastApplied's (unless rev is an
+// allowed revision), and every signature (keys' valid-after/valid-before)
+// is judged at the later of its commit's committer time and lastApplied's,
+// so a commit backdated into a key's validity window cannot bring the
+// expired key back once the node has applied anything newer.
 func (v *Verifier) VerifyCommit(ctx context.Context, rev, lastApplied string) error {
 	if err := v.opts.Validate(); err != nil {
 		return fmt.Errorf("commit verifier: %w", err)
@@ -141,6 +153,18 @@ func (v *Verifier) VerifyCommit(ctx context.Context, rev, lastApplied string) er
 				Reason: fmt.Sprintf("does not descend from the last applied revision %s (a force-push to an older commit or an unrelated history); allow it on this node with --allow-revision %s", lastApplied, rev),
 			}
 		}
+		last, err := w.commit(lastHash)
+		if err != nil {
+			return err
+		}
+		st.floor = last.Committer.When
+		if head.Committer.When.Before(st.floor) {
+			return &Refusal{
+				Commit: rev,
+				Reason: fmt.Sprintf("committer time %s is earlier than the last applied revision %s's (%s): committer times never go back along what a node applies (a backdated commit); allow it on this node with --allow-revision %s",
+					head.Committer.When.UTC().Format(time.RFC3339), lastApplied, st.floor.UTC().Format(time.RFC3339), rev),
+			}
+		}
 		if v.opts.Mode == ModeAll {
 			if todo, err = between(ctx, w, lastHash, revHash); err != nil {
 				return err
@@ -158,7 +182,7 @@ func (v *Verifier) VerifyCommit(ctx context.Context, rev, lastApplied string) er
 // verifyOne checks one commit's signature: against the node's keys, then,
 // if trust/ at c is honoured, against the node's keys and trust/'s.
 func (v *Verifier) verifyOne(ctx context.Context, st *verifyState, repo *git.Repository, c *object.Commit) error {
-	_, localErr := v.local.VerifyCommit(c)
+	_, localErr := v.local.verifyAt(c, st.floor)
 	if localErr == nil {
 		return nil
 	}
@@ -189,7 +213,7 @@ func (v *Verifier) verifyOne(ctx context.Context, st *verifyState, repo *git.Rep
 	if err != nil {
 		return &Refusal{Commit: c.Hash.String(), Reason: fmt.Sprintf("keys in %s/", RepoTrustDir), Tried: v.local.Keys(), Err: err}
 	}
-	_, err = v.local.Extend(repoKeys).VerifyCommit(c)
+	_, err = v.local.Extend(repoKeys).verifyAt(c, st.floor)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -28,6 +29,14 @@ const gitNamespace = "git"
 // expired nor revoked now. Every refusal is a *Refusal (errors.Is
 // ErrRefused) naming the commit and the keys tried.
 func (t *TrustSet) VerifyCommit(c *object.Commit) (Signer, error) {
+	return t.verifyAt(c, time.Time{})
+}
+
+// verifyAt is VerifyCommit with SSH validity windows judged at the later of
+// c's committer time and floor (the last applied revision's committer
+// time; zero for none), so a backdated commit cannot bring an expired key
+// back: see Verifier.
+func (t *TrustSet) verifyAt(c *object.Commit, floor time.Time) (Signer, error) {
 	if t == nil {
 		t = &TrustSet{}
 	}
@@ -47,7 +56,7 @@ func (t *TrustSet) VerifyCommit(c *object.Commit) (Signer, error) {
 	}
 	switch {
 	case strings.HasPrefix(sig, "-----BEGIN SSH SIGNATURE-----"):
-		return t.verifySSH(c, sig, payload, refuse)
+		return t.verifySSH(c, floor, sig, payload, refuse)
 	case strings.HasPrefix(sig, "-----BEGIN PGP SIGNATURE-----"):
 		return t.verifyPGP(sig, payload, refuse)
 	default:
@@ -58,7 +67,7 @@ func (t *TrustSet) VerifyCommit(c *object.Commit) (Signer, error) {
 
 type refuseFunc func(reason string, err error) (Signer, error)
 
-func (t *TrustSet) verifySSH(c *object.Commit, armored string, payload *plumbing.MemoryObject, refuse refuseFunc) (Signer, error) {
+func (t *TrustSet) verifySSH(c *object.Commit, floor time.Time, armored string, payload *plumbing.MemoryObject, refuse refuseFunc) (Signer, error) {
 	block, rest := pem.Decode([]byte(armored))
 	if block == nil || block.Type != sshsig.PEMType || len(bytes.TrimSpace(rest)) != 0 {
 		return refuse("malformed SSH signature", nil)
@@ -92,10 +101,13 @@ func (t *TrustSet) verifySSH(c *object.Commit, armored string, payload *plumbing
 	if err := sshsig.Verify(r, sig, matches[0].key, sig.HashAlgorithm, gitNamespace); err != nil {
 		return refuse(fmt.Sprintf("SSH signature by %s does not match the commit's content", keyName), err)
 	}
-	when := c.Committer.When
+	when, what := c.Committer.When, "committer time"
+	if when.Before(floor) {
+		when, what = floor, "the last applied revision's committer time (later than this commit's)"
+	}
 	var why []string
 	for _, m := range matches {
-		if reason := m.allows(gitNamespace, when); reason != "" {
+		if reason := m.allows(gitNamespace, when, what); reason != "" {
 			why = append(why, reason)
 			continue
 		}

@@ -228,7 +228,7 @@ func FuzzParseAllowedSigners(f *testing.F) {
 			if s.key == nil || s.principals == "" {
 				t.Fatalf("parsed %+v without error", s)
 			}
-			s.allows("git", s.validAfter)
+			s.allows("git", s.validAfter, "committer time")
 		}
 	})
 }
