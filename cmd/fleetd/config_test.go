@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"flag"
+	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,7 +15,7 @@ import (
 
 func load(t *testing.T, args ...string) (*Config, *options, error) {
 	t.Helper()
-	fs := flag.NewFlagSet("fleetd", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("fleetd", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	return loadConfig(fs, args)
 }
@@ -71,7 +71,7 @@ func TestConfigErrors(t *testing.T) {
 		{nil, "--repo is required"},
 		{[]string{"--repo", "file:///x", "--labels", "novalue"}, `"novalue" is not k=v`},
 		{[]string{"--repo", "file:///x", "--interval", "soon"}, "--interval"},
-		{[]string{"--config", file}, `unknown field "repos"`},
+		{[]string{"--config", file}, "bad.yaml:2: repos: unknown field (did you mean repo?)"},
 		{[]string{"--repo", "file:///x", "extra"}, `unexpected argument "extra"`},
 		{[]string{"--repo", "file:///x", "--disk-reserve", "lots"}, "disk reserve"},
 		{[]string{"--repo", "file:///x", "--poll-url", "ftp://heads.example.com/main"}, "--poll-url: must be an http or https URL"},
@@ -87,16 +87,48 @@ func TestConfigErrors(t *testing.T) {
 
 func TestUsageExitsCleanly(t *testing.T) {
 	var out bytes.Buffer
-	if code := run([]string{"--help"}, io.Discard, &out); code != 0 {
+	if code := run([]string{"--help"}, &out, io.Discard); code != 0 {
 		t.Errorf("--help exit code = %d", code)
 	}
-	for _, want := range []string{"fleetd keeps this node's model containers", "-insecure-skip-verify", "-allow-revision"} {
+	for _, want := range []string{"fleetd keeps this node's model containers", "--insecure-skip-verify", "--allow-revision", "default /var/lib/gitfleet"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %q", want)
 		}
 	}
-	if code := run([]string{"--bogus"}, io.Discard, io.Discard); code != 2 {
+	var errOut bytes.Buffer
+	if code := run([]string{"--bogus"}, io.Discard, &errOut); code != 2 {
 		t.Errorf("bad flag exit code = %d, want 2", code)
+	}
+	// The mistake once, then a one-line hint, not the whole usage.
+	if got := errOut.String(); strings.Count(got, "bogus") != 1 || !strings.Contains(got, "Run 'fleetd --help' for usage.") ||
+		strings.Count(got, "\n") != 2 {
+		t.Errorf("bad flag printed %q, want the error once and a usage hint", got)
+	}
+	if code := run([]string{"-repo", "file:///x"}, io.Discard, io.Discard); code != 2 {
+		t.Errorf("single-dash long flag exit code = %d, want 2 (flags take two dashes)", code)
+	}
+}
+
+// TestConfigFileErrorsNameLineAndField: a typo in the config file is
+// reported with its line and the field, with a suggestion, together with
+// every other mistake in the file.
+func TestConfigFileErrorsNameLineAndField(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fleetd.yaml")
+	if err := os.WriteFile(file, []byte("repo: file:///srv/fleet.git\nlogLevl: debug\ninterval: soon\nauth:\n  usrname: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	if code := run([]string{"--config", file}, io.Discard, &errOut); code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	for _, want := range []string{
+		"fleetd.yaml:2: logLevl: unknown field (did you mean logLevel?)",
+		"fleetd.yaml:3: interval: invalid duration \"soon\"",
+		"fleetd.yaml:5: auth.usrname: unknown field",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("error output %q does not contain %q", errOut.String(), want)
+		}
 	}
 }
 

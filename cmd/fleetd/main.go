@@ -13,8 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/gitfleet/gitfleet/health"
 	"github.com/gitfleet/gitfleet/image"
@@ -40,47 +40,73 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run is main with its exit code: 0 success, 1 a failed pass (--once) or
-// a fatal error, 2 bad usage.
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // a failed pass (--once) or a fatal error
+	exitUsage = 2 // bad flags or config file
+)
+
+// run is main with its exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("fleetd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+	code := exitOK
+	var fv *flagValues
+	root := &cobra.Command{
+		Use:   "fleetd [flags]",
+		Short: "Keep this node's model containers equal to the fleet repo",
+		Long:  long,
+		Example: `  fleetd --repo https://git.example.com/plant-1/fleet.git --node press-01
+  fleetd --repo file:///srv/fleet.git --labels line=a --once --insecure-skip-verify
+  fleetd --config /etc/gitfleet/fleetd.yaml`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version.Get().String("fleetd"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, opt, err := fv.resolve(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			code = serve(cfg, opt, stdout, stderr)
+			return nil
+		},
 	}
-	cfg, opt, err := loadConfig(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	fv = addFlags(root.Flags())
+	root.Flags().SetInterspersed(true)
+	if err := root.Execute(); err != nil {
 		fmt.Fprintf(stderr, "fleetd: %v\n", err)
-		return 2
+		fmt.Fprintln(stderr, "Run 'fleetd --help' for usage.")
+		return exitUsage
 	}
-	if opt.version {
-		fmt.Fprintln(stdout, version.Get().String("fleetd"))
-		return 0
-	}
+	return code
+}
+
+// serve runs the agent (or --print-age-recipient) with a resolved config.
+func serve(cfg *Config, opt *options, stdout, stderr io.Writer) int {
 	if opt.printAgeRecipient {
 		id, _, err := secret.LoadOrCreateIdentity(cfg.AgeIdentity)
 		if err != nil {
 			fmt.Fprintf(stderr, "fleetd: %v\n", err)
-			return 1
+			return exitFail
 		}
 		fmt.Fprintln(stdout, id.Recipient())
-		return 0
+		return exitOK
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := agent(ctx, cfg, opt, log); err != nil {
 		log.Error("fleetd failed", "err", err)
-		return 1
+		return exitFail
 	}
-	return 0
+	return exitOK
 }
 
-const usage = `fleetd keeps this node's model containers equal to the fleet repo.
+const long = `fleetd keeps this node's model containers equal to the fleet repo.
 
 Each poll asks the git server for the tracked branch only; when it moved,
 fleetd fetches that one commit (depth 1, no work tree), verifies it, resolves
@@ -89,13 +115,12 @@ them in containerd and commits status/<node>.yaml on refs/heads/status/<node>.
 Anything refused leaves the last good workloads running; the status report
 says why.
 
-Examples:
-  fleetd --repo https://git.example.com/plant-1/fleet.git --node press-01
-  fleetd --repo file:///srv/fleet.git --labels line=a --once --insecure-skip-verify
-  fleetd --config /etc/gitfleet/fleetd.yaml
+Settings come from --config (a YAML file) and the flags below; a flag wins
+over the file. SIGTERM or SIGINT stops the agent and leaves the workloads
+running.
 
-Flags:
-`
+Exit codes: 0 success, 1 a failed pass (--once) or a fatal error, 2 bad
+flags or config file.`
 
 // agent wires the adapters into a reconciler and runs it.
 func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) error {
