@@ -8,7 +8,6 @@ import (
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/containers"
-	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 )
 
@@ -99,27 +98,36 @@ func (e *ClashError) Error() string {
 		e.Workload, e.Container, LabelManaged, e.Managed)
 }
 
-// removeForeign clears the way for the workload's container of ID id when
-// another container holds that ID although it is not among the workload's
-// containers. One that still carries LabelManaged is the agent's (its
-// workload label was edited by hand) and is removed; any other is refused
-// with a *ClashError and left alone.
-func (c *Containerd) removeForeign(ctx context.Context, workload, id string) error {
-	ctr, err := c.client.LoadContainer(ctx, id)
-	if errdefs.IsNotFound(err) {
-		return nil
-	}
+// removeForeign clears the way for the workload's container of spec hash
+// hash when another container holds one of the IDs of that workload and hash
+// (attemptID) although it is not among the workload's containers. One that
+// still carries LabelManaged is the agent's (its workload label was edited
+// by hand) and is removed; any other is refused with a *ClashError and left
+// alone.
+func (c *Containerd) removeForeign(ctx context.Context, workload, hash string) error {
+	ctrs, err := c.idsOf(ctx, workload, hash)
 	if err != nil {
-		return fmt.Errorf("container %s: %w", id, err)
+		return err
 	}
-	labels, err := ctr.Labels(ctx)
-	if err != nil {
-		return ignoreNotFound(err)
+	for _, ctr := range ctrs {
+		labels, err := ctr.Labels(ctx)
+		if err != nil {
+			if ignoreNotFound(err) == nil {
+				continue
+			}
+			return fmt.Errorf("container %s: %w", ctr.ID(), err)
+		}
+		if labels[LabelManaged] != "true" {
+			return &ClashError{Workload: workload, Container: ctr.ID(), Managed: labels[LabelManaged]}
+		}
+		if labels[LabelWorkload] == workload {
+			continue
+		}
+		c.log.WarnContext(ctx, "replacing container with edited labels", logKeyWorkload, workload, logKeyContainer, ctr.ID(),
+			logKeyDrift, fmt.Sprintf("%s=%q %s=%q", LabelManaged, labels[LabelManaged], LabelWorkload, labels[LabelWorkload]))
+		if err := c.remove(ctx, ctr); err != nil {
+			return err
+		}
 	}
-	if labels[LabelManaged] != "true" {
-		return &ClashError{Workload: workload, Container: id, Managed: labels[LabelManaged]}
-	}
-	c.log.WarnContext(ctx, "replacing container with edited labels", logKeyWorkload, workload, logKeyContainer, id,
-		logKeyDrift, fmt.Sprintf("%s=%q %s=%q", LabelManaged, labels[LabelManaged], LabelWorkload, labels[LabelWorkload]))
-	return c.remove(ctx, ctr)
+	return nil
 }

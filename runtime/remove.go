@@ -32,8 +32,7 @@ func (c *Containerd) Remove(ctx context.Context, workload string) error {
 // keep: the old version, once the new one is healthy. Nothing to retire is
 // success.
 func (c *Containerd) Retire(ctx context.Context, workload, keep string) error {
-	id, err := containerID(workload, keep)
-	if err != nil {
+	if _, err := containerID(workload, keep); err != nil {
 		return fmt.Errorf("retire: %w", err)
 	}
 	ctx = c.ns(ctx)
@@ -43,7 +42,11 @@ func (c *Containerd) Retire(ctx context.Context, workload, keep string) error {
 	}
 	var old []containerd.Container
 	for _, ctr := range have {
-		if ctr.ID() != id {
+		h, err := hashOf(ctx, ctr)
+		if err != nil {
+			return fmt.Errorf("retire %s: %w", workload, err)
+		}
+		if h != keep {
 			old = append(old, ctr)
 		}
 	}

@@ -33,7 +33,7 @@ const cpuPeriod = 100_000
 // were stopped are started again and the error returned. The image must
 // have been pulled.
 func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) error {
-	id, err := containerID(d.Name, d.Hash)
+	id, err := attemptID(d.Name, d.Hash)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -49,8 +49,19 @@ func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) e
 	var running bool
 	var old []containerd.Container
 	for _, ctr := range have {
-		if ctr.ID() != id {
+		// See recover.go: a container of d's hash that does not run is an
+		// interrupted or failed attempt, removed before the next.
+		if h, err := hashOf(ctx, ctr); err != nil {
+			return fmt.Errorf("run %s: %w", d.Name, err)
+		} else if h != d.Hash {
 			old = append(old, ctr)
+			continue
+		}
+		if running {
+			// A second container of the same hash: keep the running one.
+			if err := c.remove(ctx, ctr); err != nil {
+				return fmt.Errorf("run %s: %w", d.Name, err)
+			}
 			continue
 		}
 		drift, err := c.driftOf(ctx, ctr, d.Hash)
@@ -76,9 +87,10 @@ func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) e
 	if running {
 		return c.removeAll(ctx, d.Name, old)
 	}
-	// A container of this ID whose labels were edited by hand is not among
-	// the workload's containers but would block the new one.
-	if err := c.removeForeign(ctx, d.Name, id); err != nil {
+	// A container of this workload and hash whose labels were edited by
+	// hand is not among the workload's containers but would clash with the
+	// new one.
+	if err := c.removeForeign(ctx, d.Name, d.Hash); err != nil {
 		return fmt.Errorf("run %s: %w", d.Name, err)
 	}
 

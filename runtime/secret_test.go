@@ -83,10 +83,11 @@ func TestSecretsReachContainer(t *testing.T) {
 	if code, _ := get(t, port, "/write?path=/run/secrets/cert.pem"); code == 200 {
 		t.Error("the container could write its secret file")
 	}
-	id, err := containerID(d.Name, d.Hash)
-	if err != nil {
-		t.Fatal(err)
+	ins, err := c.List(t.Context())
+	if err != nil || len(ins) != 1 {
+		t.Fatalf("List = %+v, %v; want one instance", ins, err)
 	}
+	id := ins[0].ID
 	host := filepath.Join(dir, id, "cert")
 	fi, err := os.Stat(host)
 	if err != nil || fi.Mode().Perm() != 0o400 {
