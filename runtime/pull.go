@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -58,11 +59,13 @@ func (c *Containerd) Pull(ctx context.Context, src spec.ImageSource) error {
 		return fmt.Errorf("pull %s: lease: %w", name, err)
 	}
 	err = c.pull(leases.WithLease(ctx, lease.ID), name, src)
-	if err != nil && len(resumed) > 0 && ctx.Err() == nil {
-		// Resuming can fail where a fresh download works (a registry or
-		// proxy that refuses Range requests): drop the partial downloads
-		// and start over once.
-		c.log.WarnContext(ctx, "resumed pull failed, starting over", logKeyRef, name, logKeyError, err)
+	if err != nil && len(resumed) > 0 && ctx.Err() == nil && resumeRefused(err) {
+		// The server will not send the rest of what is held (it refuses
+		// ranges) or the bytes held do not add up to the digest: only then
+		// are the partial downloads dropped and the pull started over,
+		// once. Any other failure (a cut, a refused connection, a lookup
+		// that fails) keeps them for the next attempt.
+		c.log.WarnContext(ctx, "cannot resume pull, starting over", logKeyRef, name, logKeyError, err)
 		cs := c.client.ContentStore()
 		for _, ref := range resumed {
 			_ = cs.Abort(ctx, ref)
@@ -93,6 +96,18 @@ func (c *Containerd) pull(ctx context.Context, name string, src spec.ImageSource
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(c.cfg.Snapshotter))
 	return err
+}
+
+// resumeRefused reports whether err says a partial download cannot be
+// resumed: the server answered 416 to the Range request containerd's
+// fetcher resumes with, or the bytes held did not match the digest when
+// committed. containerd's docker fetcher and content store return these as
+// text only.
+func resumeRefused(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "416 Requested Range Not Satisfiable") ||
+		strings.Contains(msg, "unexpected commit digest") ||
+		strings.Contains(msg, "unexpected commit size")
 }
 
 // ingests returns the refs of the partial downloads lease holds.
