@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
 )
 
 // Config holds what the reconciler needs to know about its node.
@@ -122,6 +123,8 @@ type Reconciler struct {
 	// ready is the last Ready status reported and since when it holds.
 	readyStatus string
 	readySince  time.Time
+	// outage is the ongoing or last outage (outage.go).
+	outage *status.Outage
 }
 
 // revision is one parsed and resolved fleet revision.

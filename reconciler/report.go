@@ -44,6 +44,7 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 	if r.readySince.IsZero() {
 		r.resumeReady(ctx)
 	}
+	st.Status.Outage = r.trackOutage(passErr, st.Status.LastSeen)
 	if c.Status != r.readyStatus || r.changed || r.readySince.IsZero() {
 		r.readyStatus, r.readySince = c.Status, st.Status.LastSeen
 	}
@@ -66,6 +67,7 @@ func (r *Reconciler) resumeReady(ctx context.Context) {
 	if err != nil || reports[r.cfg.Node] == nil {
 		return
 	}
+	r.resumeOutage(reports[r.cfg.Node])
 	if c := reports[r.cfg.Node].Status.Condition(status.ConditionReady); c != nil {
 		r.readyStatus, r.readySince = c.Status, c.LastTransitionTime
 	}

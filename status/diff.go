@@ -12,9 +12,11 @@ import (
 // Changes lists, for a commit message, what differs between two reports,
 // ignoring LastSeen: "applied 1a2b3c4", "refused 9f8e7d6: workloads/x.yaml:7:
 // spec.image: …", "retrying: …", "detector running", "Ready False
-// (Retrying)". With old nil
-// (the first report) it describes new. The list is deterministic and empty
-// exactly when the reports are equal apart from LastSeen.
+// (Retrying)", "retrying ended after 2m0s (12 failures since …)". With old
+// nil (the first report) it describes new. The list is deterministic and
+// empty exactly when the reports are equal apart from LastSeen and what
+// changes without changing meaning: the count and errors of an outage that
+// goes on, numbers and temporary names in an error's text (quieten).
 func Changes(old, new *NodeStatus) []string {
 	if new == nil {
 		return nil
@@ -24,13 +26,14 @@ func Changes(old, new *NodeStatus) []string {
 		o = normalize(old)
 	}
 	n := normalize(new)
+	quieten(&o, &n)
 	var out []string
 	os, ns := o.Status, n.Status
 
 	if ns.AppliedRevision != os.AppliedRevision && ns.AppliedRevision != "" {
 		out = append(out, "applied "+short(ns.AppliedRevision))
 	}
-	errorsChanged := !slices.Equal(os.Errors, ns.Errors)
+	errorsChanged := !sameErrors(os.Errors, ns.Errors)
 	switch {
 	case errorsChanged && len(ns.Errors) > 0:
 		msg := FormatError(ns.Errors[0])
@@ -59,6 +62,9 @@ func Changes(old, new *NodeStatus) []string {
 			msg += ": " + p.Message
 		}
 		out = append(out, msg)
+	}
+	if s := endedChange(os.Outage, ns.Outage); s != "" {
+		out = append(out, s)
 	}
 	out = append(out, workloadChanges(os.Workloads, ns.Workloads)...)
 	out = append(out, conditionChanges(os.Conditions, ns.Conditions)...)

@@ -49,6 +49,9 @@ type Status struct {
 	Conditions []Condition `json:"conditions,omitempty"`
 	Workloads  []Workload  `json:"workloads,omitempty"`
 	Errors     []Error     `json:"errors"`
+	// Outage is the ongoing or the last outage (see Outage); nil if none
+	// since the agent started.
+	Outage *Outage `json:"outage,omitempty"`
 }
 
 // Condition is a Kubernetes-style condition ("Ready", "True", reason, message).
