@@ -119,7 +119,11 @@ func checkFleet(rep reporter, s *FleetSpec) {
 		checkRepoPath(rep, tp.key("commits").key("openpgpKeys").index(i), f)
 	}
 	for i, f := range s.Trust.Images.Keys {
-		checkRepoPath(rep, tp.key("images").key("keys").index(i), f)
+		kp := tp.key("images").key("keys").index(i)
+		checkRepoPath(rep, kp, f)
+		if fs.ValidPath(f) && !strings.HasPrefix(f, "trust/") {
+			rep(kp, fmt.Errorf("%q is not under trust/: image keys must live in trust/, where changing them needs a key the node already trusts", f))
+		}
 	}
 	if s.Status.Heartbeat.Duration < time.Second {
 		rep(p.key("status").key("heartbeat"), fmt.Errorf("must be at least 1s, got %s", s.Status.Heartbeat))

@@ -45,17 +45,19 @@ func trustTree(c *object.Commit) (plumbing.Hash, error) {
 	return e.Hash, nil
 }
 
-// honoured applies the rotation rule to c, whose trust/ tree is tt (not
-// zero): every path back from c through commits whose trust/ tree is tt
-// must reach a commit signed by a key of local (or the last applied
-// revision, or a commit already found honoured) before it reaches a commit
-// with no parent or with a parent whose trust/ tree differs: the commit
-// that changed trust/. It returns that offending commit when the rule
-// fails, and ErrHistoryMissing when the walk needs commits a shallow
-// repository lacks.
-func (v *Verifier) honoured(ctx context.Context, st *verifyState, c *object.Commit, tt plumbing.Hash) (ok bool, changer *object.Commit, err error) {
+// honoured applies the rotation rule to c, whose trust state is ts (a
+// trust/ folder and the image keys fleet.yaml names): every path back from
+// c through commits with the same state must reach a commit signed by a key
+// of local (or the last applied revision, or a commit already found
+// honoured) before it reaches a commit with no parent or with a parent
+// whose state differs: the commit that changed the trust. It returns that
+// offending commit and what it changed when the rule fails, and
+// ErrHistoryMissing when the walk needs commits a shallow repository
+// lacks.
+func (v *Verifier) honoured(ctx context.Context, st *verifyState, c *object.Commit, ts trustState) (ok bool, changer *object.Commit, what string, err error) {
 	visited := []plumbing.Hash{}
 	var bad *object.Commit
+	what = RepoTrustDir + "/"
 	var treeErr error
 	err = st.w.walk(ctx, c.Hash, func(x *object.Commit) bool {
 		if bad != nil || treeErr != nil {
@@ -79,31 +81,31 @@ func (v *Verifier) honoured(ctx context.Context, st *verifyState, c *object.Comm
 			return true // the walk reports the missing history itself
 		}
 		for _, p := range ps {
-			pt, terr := trustTree(p)
+			pt, terr := stateOf(p)
 			if terr != nil {
 				treeErr = terr
 				return false
 			}
-			if pt != tt {
-				bad = x
+			if pt != ts {
+				bad, what = x, ts.changed(pt)
 				return false
 			}
 		}
 		return true
 	})
 	if treeErr != nil {
-		return false, nil, treeErr
+		return false, nil, "", treeErr
 	}
 	if bad != nil {
-		return false, bad, nil
+		return false, bad, what, nil
 	}
 	if err != nil {
-		return false, nil, fmt.Errorf("key rotation check for %s: %w", short(c.Hash), err)
+		return false, nil, "", fmt.Errorf("key rotation check for %s: %w", short(c.Hash), err)
 	}
 	for _, h := range visited {
 		st.honoured[h] = true
 	}
-	return true, nil, nil
+	return true, nil, "", nil
 }
 
 // repoTrust reads the commit keys under trust/ at c.

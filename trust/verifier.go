@@ -194,19 +194,19 @@ func (v *Verifier) verifyOne(ctx context.Context, st *verifyState, repo *git.Rep
 		refusal.Reason = "signed only with a gpgsig-sha256 header (SHA-256 object format), which gitfleet cannot verify"
 		return refusal
 	}
-	tt, err := trustTree(c)
+	ts, err := stateOf(c)
 	if err != nil {
 		return err
 	}
-	if tt.IsZero() {
+	if ts.tree.IsZero() {
 		return refusal
 	}
-	ok, changer, err := v.honoured(ctx, st, c, tt)
+	ok, changer, what, err := v.honoured(ctx, st, c, ts)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		refusal.Reason += fmt.Sprintf("; the keys in %s/ are not honoured: %s/ was changed by commit %s, which is not signed by a key of the node's own trust set (--trust-dir)", RepoTrustDir, RepoTrustDir, changer.Hash)
+		refusal.Reason += fmt.Sprintf("; the keys in %s/ are not honoured: %s was changed by commit %s, which is not signed by a key of the node's own trust set (--trust-dir)", RepoTrustDir, what, changer.Hash)
 		return refusal
 	}
 	repoKeys, err := v.repoTrust(ctx, c)
