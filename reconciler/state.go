@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/gitfleet/gitfleet/spec"
+
+	"github.com/gitfleet/gitfleet/durable"
 )
 
 // state is what survives an agent restart besides the containers' labels:
@@ -60,14 +61,7 @@ func (r *Reconciler) save() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
+	if err := durable.WriteFile(file, b, 0o600); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

@@ -19,6 +19,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+
+	"github.com/gitfleet/gitfleet/durable"
 )
 
 // Identity is a node's age key pair.
@@ -57,17 +59,7 @@ func LoadOrCreateIdentity(file string) (id *Identity, created bool, err error) {
 		return nil, false, fmt.Errorf("age identity: %w", err)
 	}
 	text := fmt.Sprintf("# created: %s\n# public key: %s\n%s\n", time.Now().UTC().Format(time.RFC3339), x.Recipient(), x)
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, false, fmt.Errorf("age identity: %w", err)
-	}
-	if _, err := f.WriteString(text); err != nil {
-		f.Close()
-		os.Remove(file)
-		return nil, false, fmt.Errorf("age identity: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(file)
+	if err := durable.Create(file, []byte(text), 0o600); err != nil {
 		return nil, false, fmt.Errorf("age identity: %w", err)
 	}
 	return &Identity{id: x}, true, nil

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+
+	"github.com/gitfleet/gitfleet/durable"
 )
 
 // writeLocal adds pack to the in-process repository at l and moves ref
@@ -105,15 +106,7 @@ func writeSynced(name string, data []byte) error {
 	if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(data)) {
 		return nil
 	}
-	tmp := filepath.Join(filepath.Dir(name), "tmp_"+strings.ToLower(filepath.Base(name)))
-	if err := writeFileSynced(tmp, data, os.O_TRUNC); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return durable.WriteFile(name, data, 0o644)
 }
 
 // writeFileSynced creates name (flag adds O_EXCL or O_TRUNC), writes data
@@ -137,14 +130,4 @@ func writeFileSynced(name string, data []byte, flag int) error {
 }
 
 // syncDir makes a folder's entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(dir string) error { return durable.SyncDir(dir) }

@@ -11,6 +11,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/gitfleet/gitfleet/status"
+
+	"github.com/gitfleet/gitfleet/durable"
 )
 
 // lastReportFile, beside the writer's store, remembers the report this
@@ -99,22 +101,5 @@ func (w *StatusWriter) ownReport(ctx context.Context) (map[string]*status.NodeSt
 // writeFileAtomic replaces name with data: a crash leaves the old file or
 // the new one.
 func writeFileAtomic(name string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-"+filepath.Base(name))
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return durable.WriteFile(name, data, 0o600)
 }

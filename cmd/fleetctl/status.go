@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +13,8 @@ import (
 
 	"github.com/gitfleet/gitfleet/overview"
 	"github.com/gitfleet/gitfleet/source"
+
+	"github.com/gitfleet/gitfleet/durable"
 )
 
 type statusOptions struct {
@@ -242,21 +243,5 @@ func (o statusOptions) collectOptions() (overview.Options, error) {
 // writeFileAtomic writes data to a temporary file next to path and renames
 // it over path, so a page served from path is never seen half written.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return durable.WriteFile(path, data, 0o644)
 }

@@ -61,9 +61,10 @@ func TestPurePackagesStayPure(t *testing.T) {
 		"spec":       yaml,
 		"status":     yaml,
 		"fault":      nil,
+		"durable":    nil,
 		"rollout":    append([]string{module + "spec", module + "status"}, yaml...),
 		"health":     append([]string{module + "spec", module + "status"}, yaml...),
-		"reconciler": append([]string{module + "spec", module + "status", module + "rollout", module + "fault"}, yaml...),
+		"reconciler": append([]string{module + "spec", module + "status", module + "rollout", module + "fault", module + "durable"}, yaml...),
 	}
 	for _, p := range listModule(t) {
 		rel := strings.TrimPrefix(p.ImportPath, module)
