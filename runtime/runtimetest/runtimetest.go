@@ -238,6 +238,21 @@ func (d *Daemon) StopProcess() error {
 	return nil
 }
 
+// KillProcess kills the daemon process with SIGKILL, as a crash or the
+// OOM killer would, and waits for it to exit. Tasks keep running under
+// their shims; root and state stay.
+func (d *Daemon) KillProcess() error {
+	if d.cmd == nil {
+		return nil
+	}
+	if err := d.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	<-d.exited
+	d.cmd = nil
+	return nil
+}
+
 // StartProcess starts the daemon process again after StopProcess, with the
 // same directories, and waits until it serves.
 func (d *Daemon) StartProcess() error {
