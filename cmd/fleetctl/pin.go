@@ -66,7 +66,12 @@ type imageSite struct {
 }
 
 func runPin(ctx context.Context, w io.Writer, o pinOptions) error {
-	root := os.DirFS(o.path)
+	d, err := openDirFS(o.path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	root := fs.FS(d)
 	sites, problems, err := findUnpinned(root)
 	if err != nil {
 		return err

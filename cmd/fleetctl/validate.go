@@ -39,7 +39,9 @@ It also warns about likely mistakes, which do not fail the check unless
 Labels that fleetd adds with --labels are not known here. Images not pinned
 by digest and mounts outside fleet.yaml's hostPaths are errors already.
 
-PATH is a folder (default "."). With --repo, a revision is read from a Git
+PATH is a folder (default "."), read as Git reads it: a symbolic link is
+reported as one and never followed, so nothing outside the folder is read
+or quoted. With --repo, a revision is read from a Git
 repository instead, a local clone or a URL, without checking it out.`,
 		Example: `  fleetctl validate
   fleetctl validate examples/fleet-repo --strict
@@ -95,7 +97,12 @@ func runValidate(ctx context.Context, w io.Writer, o validateOptions) error {
 		if !fi.IsDir() {
 			return usageError("%s is not a folder", o.path)
 		}
-		fsys = os.DirFS(o.path)
+		d, err := openDirFS(o.path)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		fsys = d
 		dir = workspacePath(o.path)
 	}
 	rep, err := review.Check(fsys)
