@@ -39,6 +39,8 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 				st.Status.Errors = append(st.Status.Errors, status.Error{Ref: f.Image, Reason: f.String(d.Name)})
 			}
 		}
+	} else if listErr == nil {
+		st.Status.Workloads, ready = r.workloads(runningDesired(actual), actual)
 	}
 	c := r.ready(passErr, ready, len(st.Status.Workloads), rolledBack)
 	if r.readySince.IsZero() {
