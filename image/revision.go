@@ -37,19 +37,29 @@ func NewRevisionVerifier(local map[string][]byte) *RevisionVerifier {
 // them, and no key at all are of class fault.Refused; a registry that
 // cannot be reached is transient.
 func (v *RevisionVerifier) VerifyImage(ctx context.Context, ref string, registries []spec.Registry, keys map[string][]byte, minSignatures int) (spec.ImageSource, error) {
-	all := maps.Clone(v.local)
+	ks, err := revisionKeys(ref, v.local, keys)
+	if err != nil {
+		return spec.ImageSource{}, err
+	}
+	return NewVerifier(ks, Options{Transport: v.transport, MinSignatures: minSignatures}).VerifyImage(ctx, ref, registries)
+}
+
+// revisionKeys are the keys an image of a revision is checked with: the
+// node's own and the revision's. None at all, or a bad one, is a refusal.
+func revisionKeys(ref string, local, revision map[string][]byte) (*KeySet, error) {
+	all := maps.Clone(local)
 	if all == nil {
 		all = map[string][]byte{}
 	}
-	maps.Copy(all, keys)
+	maps.Copy(all, revision)
 	if len(all) == 0 {
-		return spec.ImageSource{}, &RefusedError{Ref: ref, Reason: "no trusted image keys: list them in fleet.yaml spec.trust.images.keys or put *.pub files in the node's trust dir"}
+		return nil, &RefusedError{Ref: ref, Reason: "no trusted image keys: list them in fleet.yaml spec.trust.images.keys or put *.pub files in the node's trust dir"}
 	}
 	ks, err := ParsePublicKeys(all)
 	if err != nil {
-		return spec.ImageSource{}, fault.Refuse(ref, fmt.Errorf("image keys: %w", err))
+		return nil, fault.Refuse(ref, fmt.Errorf("image keys: %w", err))
 	}
-	return NewVerifier(ks, Options{Transport: v.transport, MinSignatures: minSignatures}).VerifyImage(ctx, ref, registries)
+	return ks, nil
 }
 
 // LoadKeyDir reads the image keys of a node's trust directory: every *.pub

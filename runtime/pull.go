@@ -42,6 +42,9 @@ func (c *Containerd) Pull(ctx context.Context, src spec.ImageSource) error {
 	if src.Digest != dgst.String() {
 		return fmt.Errorf("pull %s: source %s is for digest %q", name, src, src.Digest)
 	}
+	if src.Layout != "" {
+		return c.PullLayout(ctx, src.Image.String(), src.Layout)
+	}
 	ctx = c.ns(ctx)
 	if img, err := c.client.GetImage(ctx, name); err == nil {
 		if ok, err := img.IsUnpacked(ctx, c.cfg.Snapshotter); err == nil && ok {

@@ -93,6 +93,10 @@ type ImageSource struct {
 	Repository string // path at Host, a mirror's prefix included
 	// Digest is the image's digest, "" until a tag is resolved.
 	Digest string
+	// Layout, when set, is the folder of an OCI image layout holding the
+	// image (a USB stick's gitfleet/images) instead of a registry: Host,
+	// PlainHTTP and Repository are empty then.
+	Layout string
 }
 
 // Scheme is "http" or "https".
@@ -116,7 +120,12 @@ func (s ImageSource) Ref() string {
 }
 
 // String is Ref with the scheme, for logs and errors.
-func (s ImageSource) String() string { return s.Scheme() + "://" + s.Ref() }
+func (s ImageSource) String() string {
+	if s.Layout != "" {
+		return "oci-layout:" + s.Layout + "@" + s.Digest
+	}
+	return s.Scheme() + "://" + s.Ref()
+}
 
 // IsMirror reports whether the source is not the image's own registry.
 func (s ImageSource) IsMirror() bool {
