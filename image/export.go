@@ -199,3 +199,24 @@ func (r *registry) openBlob(ctx context.Context, dgst string) (io.ReadCloser, er
 	resp.Body.Close()
 	return nil, err
 }
+
+// LayoutBlob is one blob file of a layout.
+type LayoutBlob struct {
+	Digest string
+	Size   int64
+}
+
+// Written lists the blob files the plan puts in a layout (manifests
+// included), but those skip names.
+func (p *ExportPlan) Written(skip func(dgst string) bool) []LayoutBlob {
+	var out []LayoutBlob
+	for _, b := range p.Blobs {
+		if skip == nil || !skip(b.Digest.String()) {
+			out = append(out, LayoutBlob{Digest: b.Digest.String(), Size: b.Size})
+		}
+	}
+	for _, m := range p.manifests {
+		out = append(out, LayoutBlob{Digest: sha256Digest(m.raw), Size: int64(len(m.raw))})
+	}
+	return out
+}

@@ -36,25 +36,8 @@ func writeLocal(l Location, ref plumbing.ReferenceName, old, commit plumbing.Has
 	if cur := refs[ref.String()]; cur != old {
 		return fmt.Errorf("%w: at %s, expected %s", errMoved, short(cur.String()), short(old.String()))
 	}
-	packDir := filepath.Join(l.dir, "objects", "pack")
-	if err := os.MkdirAll(packDir, 0o755); err != nil {
+	if err := writePack(filepath.Join(l.dir, "objects", "pack"), pack); err != nil {
 		return err
-	}
-	idx, sum, err := indexPack(pack)
-	if err != nil {
-		return err
-	}
-	base := filepath.Join(packDir, "pack-"+sum.String())
-	if err := writeSynced(base+".pack", pack); err != nil {
-		return err
-	}
-	if err := writeSynced(base+".idx", idx); err != nil {
-		return err
-	}
-	for _, d := range []string{packDir, filepath.Dir(packDir)} {
-		if err := syncDir(d); err != nil {
-			return err
-		}
 	}
 	refFile := filepath.Join(l.dir, filepath.FromSlash(ref.String()))
 	if err := os.MkdirAll(filepath.Dir(refFile), 0o755); err != nil {
@@ -74,6 +57,32 @@ func writeLocal(l Location, ref plumbing.ReferenceName, old, commit plumbing.Has
 		return err
 	}
 	return syncDir(filepath.Dir(refFile))
+}
+
+// writePack writes pack and its index into packDir, each through a synced
+// temp file (the pack first: git ignores a pack without its index), then
+// syncs packDir and its parent.
+func writePack(packDir string, pack []byte) error {
+	if err := os.MkdirAll(packDir, 0o755); err != nil {
+		return err
+	}
+	idx, sum, err := indexPack(pack)
+	if err != nil {
+		return err
+	}
+	base := filepath.Join(packDir, "pack-"+sum.String())
+	if err := writeSynced(base+".pack", pack); err != nil {
+		return err
+	}
+	if err := writeSynced(base+".idx", idx); err != nil {
+		return err
+	}
+	for _, d := range []string{packDir, filepath.Dir(packDir)} {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // indexPack builds the index of a pack and returns it with the pack's

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -112,7 +113,16 @@ func (g *Git) fetchInProcess(ctx context.Context, depth int) error {
 // fails the copy with ErrIncomplete, unless it is a parent src itself
 // marks shallow.
 func copyHistory(ctx context.Context, src *filesystem.Storage, dst storage.Storer, want plumbing.Hash, depth int) error {
-	c := &copier{src: src, dst: dst, seen: map[plumbing.Hash]bool{}}
+	return copyHistoryTo(ctx, src, dst, want, depth, "")
+}
+
+// copyHistoryTo is copyHistory writing the pack and its index itself into
+// packDir, each file synced (see writeSynced), rather than through dst's
+// pack writer, which reads back the pack it writes through a second
+// handle: some FUSE filesystems (fusefat) refuse that. dst does not see
+// the new pack until it is opened again.
+func copyHistoryTo(ctx context.Context, src *filesystem.Storage, dst storage.Storer, want plumbing.Hash, depth int, packDir string) error {
+	c := &copier{src: src, dst: dst, seen: map[plumbing.Hash]bool{}, packDir: packDir}
 	srcShallow, err := src.Shallow()
 	if err != nil {
 		return err
@@ -167,6 +177,8 @@ type copier struct {
 	dst    storage.Storer
 	seen   map[plumbing.Hash]bool
 	hashes []plumbing.Hash // to copy, in the order met
+	// packDir, when set, receives the pack (see copyHistoryTo).
+	packDir string
 }
 
 func (c *copier) has(h plumbing.Hash) bool { return c.dst.HasEncodedObject(h) == nil }
@@ -237,6 +249,13 @@ func (c *copier) parentsIn(s storer.EncodedObjectStorer, commit *object.Commit) 
 func (c *copier) write(ctx context.Context) error {
 	if len(c.hashes) == 0 {
 		return nil
+	}
+	if c.packDir != "" {
+		var b bytes.Buffer
+		if _, err := packfile.NewEncoder(&b, c.src, false).Encode(c.hashes, 10); err != nil {
+			return err
+		}
+		return writePack(c.packDir, b.Bytes())
 	}
 	pr, pw := io.Pipe()
 	go func() {

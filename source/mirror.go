@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 
 	git "github.com/go-git/go-git/v5"
@@ -117,8 +118,12 @@ func Mirror(ctx context.Context, loc Location, dir string, opts MirrorOptions) (
 	if err != nil {
 		return "", err
 	}
-	if err := copyHistory(ctx, tmp.s, dst.s, head.Hash(), depth); err != nil {
+	packDir := filepath.Join(dir, "objects", "pack")
+	if err := copyHistoryTo(ctx, tmp.s, dst.s, head.Hash(), depth, packDir); err != nil {
 		return "", fmt.Errorf("mirror into %s: %w", dir, err)
+	}
+	if dst, err = openStore(dir); err != nil { // to see the new pack
+		return "", err
 	}
 	if err := dst.s.SetReference(head); err != nil {
 		return "", err
@@ -137,7 +142,7 @@ func Mirror(ctx context.Context, loc Location, dir string, opts MirrorOptions) (
 		if err != nil {
 			return "", err
 		}
-		if err := copyHistory(ctx, tmp.s, dst.s, r.Hash(), 1); err != nil {
+		if err := copyHistoryTo(ctx, tmp.s, dst.s, r.Hash(), 1, packDir); err != nil {
 			return "", fmt.Errorf("mirror into %s: %w", dir, err)
 		}
 		if err := dst.s.SetReference(r); err != nil {

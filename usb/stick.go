@@ -191,3 +191,51 @@ func readCapped(root *os.Root, name string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Find returns the gitfleet/ folder of the stick at dir: dir itself when
+// it is one, else the one in dir or one or two folders below it (as
+// scanned by the Watcher). More than one is an error naming them.
+func Find(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if filepath.Base(abs) == Dir {
+		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() {
+			return abs, nil
+		}
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", err
+	}
+	sticks, _ := scanRoots([]string{abs})
+	switch len(sticks) {
+	case 0:
+		return "", fmt.Errorf("%s holds no %s/ folder", abs, Dir)
+	case 1:
+		return sticks[0], nil
+	}
+	return "", fmt.Errorf("%s holds several sticks (%v): name one", abs, sticks)
+}
+
+// CheckRepo refuses a stick whose fleet.git holds a symbolic link or is
+// not a folder, naming it. It is the part of Open that reading and
+// writing status refs needs (fleetctl usb import).
+func CheckRepo(dir string) error {
+	p := filepath.Join(dir, RepoDir)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("usb stick %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return &StickError{Dir: dir, Path: RepoDir, Err: errors.New("not a folder")}
+	}
+	if err := noLinks(p); err != nil {
+		var se *StickError
+		if errors.As(err, &se) {
+			se.Dir, se.Path = dir, RepoDir+"/"+se.Path
+		}
+		return err
+	}
+	return nil
+}

@@ -112,6 +112,7 @@ fleetctl makes a pull request reviewable and its images trustworthy.
   verify     verify an image's signatures or a commit's signature, offline
   keygen     make an image signing key pair (cosign.key, cosign.pub) without cosign
   secret     encrypt a value with age to the nodes that may read it (spec.secrets)
+  usb        carry the fleet to air-gapped nodes on a USB stick, and their status back
 
 Output that is data takes --output (text, json, markdown; github for validate).
 Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
@@ -157,6 +158,7 @@ Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
 		newStatusCmd(),
 		newKeygenCmd(),
 		newSecretCmd(),
+		newUSBCmd(),
 	)
 	return root
 }

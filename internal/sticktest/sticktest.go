@@ -61,7 +61,7 @@ func New(t testing.TB, fs FS, sizeMB int, populate string) *Stick {
 		if populate != "" {
 			t.Fatal("sticktest: populate is for ext4 only")
 		}
-		run(t, "mkfs.vfat", "-n", "GITFLEET", img)
+		run(t, "mkfs.vfat", "-n", "USBSTICK", img)
 	default:
 		t.Fatalf("sticktest: unknown filesystem %q", fs)
 	}
