@@ -42,7 +42,7 @@ newer one: when the repository's ref already follows the stick's, or both
 moved and the repository's report has the later lastSeen, nothing is pushed;
 when both moved and the stick's is later, a merge commit keeps both trails.`,
 		Example: `  fleetctl usb import /media/alice/STICK --repo https://git.example.com/plant-1/fleet.git`,
-		Args: cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if repo == "" && statusRepo == "" {
 				return usageError("--repo (or --status-repo) is required")

@@ -39,6 +39,7 @@ type Config struct {
 	LogLevel           string            `json:"logLevel,omitempty"`
 	AgeIdentity        string            `json:"ageIdentity,omitempty"`
 	SecretsDir         string            `json:"secretsDir,omitempty"`
+	USBRoots           []string          `json:"usbRoots,omitempty"`
 }
 
 // AuthConfig holds git credentials. Secrets are read from files, never
@@ -93,7 +94,7 @@ func (c *Config) complete(needRepo bool) error {
 		c.Heartbeat.Duration = defaultHeartbeat
 	}
 	var errs []error
-	if c.Repo == "" && needRepo {
+	if c.Repo == "" && needRepo && len(c.USBRoots) == 0 {
 		errs = append(errs, errors.New("--repo is required"))
 	}
 	if c.DiskReserve != "" {

@@ -52,6 +52,10 @@ func addFlags(fs *pflag.FlagSet) *flagValues {
 	fs.StringVar(&c.Auth.KnownHostsFile, "known-hosts", "", "known_hosts `file` for ssh:// repos")
 	fs.StringVar(&c.LogLevel, "log-level", "", "`level`: debug, info, warn or error (default info)")
 	fs.StringVar(&c.CDIDevicePrefix, "cdi-device-prefix", "", "CDI `kind` whose devices <kind>=0..N-1 give a workload resources.gpus: N (default \"nvidia.com/gpu\")")
+	fs.Func("usb-root", "watch `dir` (e.g. /media, /run/media) for USB sticks holding gitfleet/ and apply them offline; repeatable (see docs/offline.md)", func(s string) error {
+		c.USBRoots = append(c.USBRoots, s)
+		return nil
+	})
 	fs.Func("cdi-spec-dir", "`dir` of CDI spec files (default /etc/cdi and /var/run/cdi); repeatable", func(s string) error {
 		c.CDISpecDirs = append(c.CDISpecDirs, s)
 		return nil
@@ -116,6 +120,9 @@ func (fv *flagValues) resolve(fs *pflag.FlagSet) (*Config, *options, error) {
 	override("age-identity", &cfg.AgeIdentity, flagCfg.AgeIdentity)
 	override("secrets-dir", &cfg.SecretsDir, flagCfg.SecretsDir)
 	override("verify-mode", &cfg.VerifyMode, flagCfg.VerifyMode)
+	if fs.Changed("usb-root") {
+		cfg.USBRoots = flagCfg.USBRoots
+	}
 	if fs.Changed("cdi-spec-dir") {
 		cfg.CDISpecDirs = flagCfg.CDISpecDirs
 	}

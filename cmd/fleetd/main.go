@@ -128,34 +128,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	repo, err := source.ParseLocation(cfg.Repo, auth)
-	if err != nil {
-		return err
-	}
-	statusRepo := repo
-	if cfg.StatusRepo != "" {
-		if statusRepo, err = source.ParseLocation(cfg.StatusRepo, auth); err != nil {
-			return err
-		}
-	}
-	src, err := source.New(source.Config{
-		Location: repo, Branch: cfg.Branch,
-		Dir: filepath.Join(cfg.StateDir, "repo"),
-	}, log)
-	if err != nil {
-		return err
-	}
-	// Every head comes from git; a head URL only spares the git server
-	// polls that would find nothing new.
-	poller, err := source.NewHeadURL(src, source.HeadURLConfig{URL: cfg.PollURL, MaxStale: cfg.PollMaxStale.Duration}, log)
-	if err != nil {
-		return err
-	}
-	rep, err := source.NewStatusWriter(source.StatusConfig{
-		Location: statusRepo, Node: cfg.Node,
-		Dir:       filepath.Join(cfg.StateDir, "status"),
-		Heartbeat: cfg.Heartbeat.Duration,
-	}, log)
+	src, poller, rep, repoName, err := network(cfg, auth, log)
 	if err != nil {
 		return err
 	}
@@ -185,10 +158,24 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	defer rt.Close()
 
 	deps := reconciler.Deps{Source: poller, Runtime: rt, Reporter: rep, Reports: rep, Log: log}
+	var imageKeys map[string][]byte
+	var checker func(*source.Git) reconciler.CommitVerifier
 	if cfg.InsecureSkipVerify {
 		log.Warn("signature verification is OFF (--insecure-skip-verify): every status report says so")
-	} else if err := verifiers(cfg, src, &deps, log); err != nil {
-		return err
+	} else {
+		if checker, imageKeys, err = verifiers(cfg, log); err != nil {
+			return err
+		}
+		if checker != nil {
+			deps.Commits = checker(src)
+		}
+		deps.Images = image.NewRevisionVerifier(imageKeys)
+	}
+	var wake chan struct{}
+	if len(cfg.USBRoots) > 0 {
+		if wake, err = withUSB(ctx, cfg, &deps, src, poller, rep, checker, imageKeys, log); err != nil {
+			return err
+		}
 	}
 	mon := health.NewMonitor(health.Config{Exec: rt, Log: log})
 	go mon.Run(ctx)
@@ -208,11 +195,12 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		Node: cfg.Node, Labels: cfg.Labels, Interval: cfg.Interval.Duration,
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 		StateFile:          filepath.Join(cfg.StateDir, "state.json"),
+		Wake:               wake,
 	}, deps)
 	if err != nil {
 		return err
 	}
-	log.Info("fleetd started", "node", cfg.Node, "repo", repo.String(), "branch", cfg.Branch)
+	log.Info("fleetd started", "node", cfg.Node, "repo", repoName, "branch", cfg.Branch, "usbRoots", cfg.USBRoots)
 	if opt.once {
 		return rec.Pass(ctx)
 	}
@@ -254,6 +242,14 @@ var (
 
 	_ reconciler.CommitVerifier = (*trust.Checker)(nil)
 	_ reconciler.ImageVerifier  = (*image.RevisionVerifier)(nil)
+	_ reconciler.ImageVerifier  = (*image.LayoutVerifier)(nil)
+	_ reconciler.Source         = (*channel)(nil)
+	_ reconciler.HeadHinter     = (*channel)(nil)
+	_ reconciler.PollReporter   = (*channel)(nil)
+	_ reconciler.Reporter       = (*channel)(nil)
+	_ reconciler.ReportReader   = (*channel)(nil)
+	_ reconciler.ImageVerifier  = channelImages{}
+	_ reconciler.CommitVerifier = channelCommits{}
 	_ reconciler.Supervisor     = (*runtime.Supervisor)(nil)
 	_ reconciler.ImageCollector = (*runtime.Containerd)(nil)
 )

@@ -11,28 +11,29 @@ import (
 	"github.com/gitfleet/gitfleet/trust"
 )
 
-// verifiers wires the commit and image checks from the node's trust dir:
-// commit keys (allowed_signers, *.asc, *.gpg) for trust, image keys (*.pub)
-// for image. A trust dir that does not exist holds no keys; without commit
-// keys every revision is refused.
-func verifiers(cfg *Config, src *source.Git, deps *reconciler.Deps, log *slog.Logger) error {
+// verifiers reads the node's trust dir: commit keys (allowed_signers,
+// *.asc, *.gpg) for trust, image keys (*.pub) for image. A trust dir that
+// does not exist holds no keys. It returns a commit checker for a
+// repository, nil without commit keys (then every revision is refused),
+// and the image keys.
+func verifiers(cfg *Config, log *slog.Logger) (func(*source.Git) reconciler.CommitVerifier, map[string][]byte, error) {
 	opts := trust.Options{Mode: trust.Mode(cfg.VerifyMode), AllowRevisions: cfg.AllowRevisions}
 	if err := opts.Validate(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	commitKeys, err := trust.LoadDir(cfg.TrustDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return nil, nil, err
 	}
+	var checker func(*source.Git) reconciler.CommitVerifier
 	if commitKeys.Len() > 0 {
-		deps.Commits = trust.NewChecker(src, commitKeys, opts)
+		checker = func(g *source.Git) reconciler.CommitVerifier { return trust.NewChecker(g, commitKeys, opts) }
 	} else {
 		log.Warn("no commit keys in the trust dir: every revision will be refused", "trustDir", cfg.TrustDir)
 	}
 	imageKeys, err := image.LoadKeyDir(cfg.TrustDir)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	deps.Images = image.NewRevisionVerifier(imageKeys)
-	return nil
+	return checker, imageKeys, nil
 }
