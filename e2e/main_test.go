@@ -11,8 +11,9 @@ import (
 	"testing"
 )
 
-// fleetdBin is the agent under test, built once by TestMain.
-var fleetdBin string
+// fleetdBin is the agent under test and fleetctlBin the operator's CLI,
+// built once by TestMain.
+var fleetdBin, fleetctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gitfleet-e2e-bin")
@@ -21,11 +22,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	fleetdBin = filepath.Join(dir, "fleetd")
-	build := exec.Command("go", "build", "-o", fleetdBin, "github.com/gitfleet/gitfleet/cmd/fleetd")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build fleetd:", err)
-		os.Exit(1)
+	fleetctlBin = filepath.Join(dir, "fleetctl")
+	for bin, pkg := range map[string]string{fleetdBin: "./cmd/fleetd", fleetctlBin: "./cmd/fleetctl"} {
+		build := exec.Command("go", "build", "-o", bin, "github.com/gitfleet/gitfleet/"+pkg[2:])
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg, err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
