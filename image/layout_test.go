@@ -1,100 +1,18 @@
 package image
 
 import (
-	"context"
 	"crypto"
-	"encoding/json"
 	"errors"
-	"io/fs"
 	"slices"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 )
-
-// refNameAnnotation tags a manifest in an OCI layout's index.json.
-const refNameAnnotation = "org.opencontainers.image.ref.name"
-
-// layoutStore is a Store over an OCI image layout (one repository): tags
-// are index.json entries annotated with their name, referrers are the
-// index entries whose manifest has that subject. It shows that a second
-// kind of store plugs in beside the registry without touching
-// verification; the USB stick's store will be its hardened form.
-type layoutStore struct{ p layout.Path }
-
-var _ Store = layoutStore{}
-
-func (s layoutStore) entries() ([]v1.Descriptor, error) {
-	idx, err := s.p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	return m.Manifests, nil
-}
-
-func (s layoutStore) Manifest(ctx context.Context, ref string, limit int64) ([]byte, error) {
-	if digestRE.MatchString(ref) {
-		return s.Blob(ctx, ref, limit)
-	}
-	ds, err := s.entries()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range ds {
-		if d.Annotations[refNameAnnotation] == ref {
-			return s.Blob(ctx, d.Digest.String(), limit)
-		}
-	}
-	return nil, ErrNotFound
-}
-
-func (s layoutStore) Referrers(ctx context.Context, dgst string, limit int64) ([]v1.Descriptor, error) {
-	ds, err := s.entries()
-	if err != nil {
-		return nil, err
-	}
-	var out []v1.Descriptor
-	for _, d := range ds {
-		if !d.MediaType.IsImage() || d.Size > limit {
-			continue
-		}
-		b, err := s.Blob(ctx, d.Digest.String(), limit)
-		if err != nil {
-			return nil, err
-		}
-		var m v1.Manifest
-		if json.Unmarshal(b, &m) == nil && m.Subject != nil && m.Subject.Digest.String() == dgst {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
-func (s layoutStore) Blob(_ context.Context, dgst string, limit int64) ([]byte, error) {
-	h, err := v1.NewHash(dgst)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := s.p.Blob(h)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return readCapped(rc, -1, limit)
-}
 
 // TestVerifyStoreLayout signs an image in a registry in both formats,
 // copies it with its signatures into an OCI image layout, and verifies it
@@ -130,12 +48,16 @@ func TestVerifyStoreLayout(t *testing.T) {
 	appendImage(ref, nil)
 	appendImage(unsigned, nil)
 	sigTag := "sha256-" + hexOf(t, ref) + ".sig"
-	appendImage(d.Context().Tag(sigTag).String(), map[string]string{refNameAnnotation: sigTag})
+	appendImage(d.Context().Tag(sigTag).String(), map[string]string{RefNameAnnotation: sigTag})
 	for _, r := range referrersOf(t, ctx, ref) {
 		appendImage(d.Context().Digest(r.Digest.String()).String(), nil)
 	}
 
-	st := layoutStore{p}
+	st, err := OpenLayout(string(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	keys := keySet(t, map[string]crypto.Signer{"a.pub": a, "b.pub": b})
 	res, err := VerifyStore(ctx, st, ref, keys, Options{MinSignatures: 2})
 	if err != nil {
