@@ -13,9 +13,10 @@ import (
 // killWait bounds the wait for a task to exit after SIGKILL.
 const killWait = 10 * time.Second
 
-// Remove stops and deletes every container of the workload: SIGTERM, up to
-// StopTimeout for it to exit, then SIGKILL; then its task, container and
-// snapshot are deleted. A workload with no container is removed already.
+// Remove stops and deletes every container of the workload: its stop
+// signal (spec.stopSignal, default SIGTERM), up to its stop timeout
+// (spec.stopTimeout, default Config.StopTimeout) for it to exit, then
+// SIGKILL; then its task, container and snapshot are deleted. A workload with no container is removed already.
 func (c *Containerd) Remove(ctx context.Context, workload string) error {
 	if err := checkWorkload(workload); err != nil {
 		return fmt.Errorf("remove: %w", err)
@@ -128,7 +129,9 @@ func (c *Containerd) stopTask(ctx context.Context, ctr containerd.Container) err
 		if st.Status == containerd.Paused || st.Status == containerd.Pausing {
 			_ = task.Resume(ctx)
 		}
-		if err := c.kill(ctx, task); err != nil {
+		labels, _ := ctr.Labels(ctx) // unreadable: the defaults
+		sig, timeout := c.stopPolicy(labels)
+		if err := c.kill(ctx, task, sig, timeout); err != nil {
 			return fmt.Errorf("stop %s: %w", ctr.ID(), err)
 		}
 	}
@@ -138,16 +141,16 @@ func (c *Containerd) stopTask(ctx context.Context, ctr containerd.Container) err
 	return nil
 }
 
-// kill sends SIGTERM, then SIGKILL after StopTimeout, and waits for the exit.
-func (c *Containerd) kill(ctx context.Context, task containerd.Task) error {
+// kill sends sig, then SIGKILL after timeout, and waits for the exit.
+func (c *Containerd) kill(ctx context.Context, task containerd.Task, sig syscall.Signal, timeout time.Duration) error {
 	exited, err := task.Wait(ctx)
 	if err != nil {
 		return ignoreNotFound(err)
 	}
-	if err := task.Kill(ctx, syscall.SIGTERM); ignoreNotFound(err) != nil {
+	if err := task.Kill(ctx, sig); ignoreNotFound(err) != nil {
 		return err
 	}
-	timer := time.NewTimer(c.cfg.StopTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case <-exited:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -163,6 +164,7 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 	if v := mountsLabel(refs); v != "" {
 		labels[LabelMounts] = v
 	}
+	maps.Copy(labels, stopLabels(d.Spec))
 	// A snapshot left by an agent that died between creating it and its
 	// container would block the new one.
 	_ = c.client.SnapshotService(c.cfg.Snapshotter).Remove(ctx, id)

@@ -30,6 +30,7 @@ func HashSpec(s WorkloadSpec) string {
 		Restart: s.Restart,
 		Secrets: canonicalSecrets(s.Secrets),
 	}
+	c.StopSignal, c.StopTimeout = stopHashed(s)
 	if h := s.Health; h != nil {
 		c.Health = &canonicalHealth{
 			HTTP:             h.HTTP,
@@ -76,6 +77,9 @@ type canonicalSpec struct {
 	Health  *canonicalHealth  `json:"health,omitempty"`
 	Restart string            `json:"restart,omitempty"`
 	Secrets []canonicalSecret `json:"secrets,omitempty"`
+	// StopSignal and StopTimeout (ns): the container keeps them as labels.
+	StopSignal  string `json:"stopSignal,omitempty"`
+	StopTimeout int64  `json:"stopTimeout,omitempty"`
 }
 
 // canonicalHealth is Health with durations in nanoseconds.

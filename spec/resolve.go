@@ -207,6 +207,10 @@ func cloneSpec(s WorkloadSpec) WorkloadSpec {
 	s.Mounts = slices.Clone(s.Mounts)
 	s.Health = cloneHealth(s.Health)
 	s.Secrets = slices.Clone(s.Secrets)
+	if s.StopTimeout != nil {
+		t := *s.StopTimeout
+		s.StopTimeout = &t
+	}
 	if s.UpdateLock != nil {
 		l := *s.UpdateLock
 		s.UpdateLock = &l

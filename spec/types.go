@@ -153,6 +153,12 @@ type WorkloadSpec struct {
 	Health    *Health           `json:"health,omitempty"`
 	// Restart is always (default), on-failure or never.
 	Restart string `json:"restart,omitempty"`
+	// StopSignal is the signal that asks the workload to stop (one of
+	// StopSignals); default SIGTERM.
+	StopSignal string `json:"stopSignal,omitempty"`
+	// StopTimeout is how long the workload has to exit after StopSignal
+	// before SIGKILL: more than 0, at most 10 minutes; default 10 s.
+	StopTimeout *Duration `json:"stopTimeout,omitempty"`
 	// UpdateLock lets the workload or a person on site defer its updates.
 	// It does not change the container, so it is not part of HashSpec.
 	UpdateLock *UpdateLock `json:"updateLock,omitempty"`

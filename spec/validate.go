@@ -268,6 +268,7 @@ func checkSpec(rep reporter, p fieldPath, s *WorkloadSpec, hosts hostPolicy, par
 	default:
 		rep(p.key("restart"), fmt.Errorf("must be %s, %s or %s, not %q", RestartAlways, RestartOnFailure, RestartNever, s.Restart))
 	}
+	checkStop(rep, p, s)
 	if s.UpdateLock != nil {
 		checkUpdateLock(rep, p.key("updateLock"), s.UpdateLock, hosts)
 	}
