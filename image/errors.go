@@ -107,7 +107,11 @@ type statusError struct {
 }
 
 func (e *statusError) Error() string {
-	return fmt.Sprintf("registry %s answered %d %s", e.host, e.status, http.StatusText(e.status))
+	msg := fmt.Sprintf("registry %s answered %d %s", e.host, e.status, http.StatusText(e.status))
+	if e.status == http.StatusUnauthorized {
+		msg += ": no login for this registry or a wrong one (registry config: fleetd --registry-config, fleetctl --registry-config)"
+	}
+	return msg
 }
 
 // Fault classifies the answer: credentials the registry rejects are

@@ -53,7 +53,11 @@ func dial(ctx context.Context, src spec.ImageSource, opts Options) (*registry, e
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: credentials: %w", src.Host, err)
 	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, opts.transport(),
+	base, err := opts.transportFor(src.Host)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, base,
 		[]string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		err = unavailable(src.Host, err)

@@ -21,12 +21,20 @@ import (
 type RevisionVerifier struct {
 	local     map[string][]byte
 	transport http.RoundTripper
+	creds     *Credentials
 }
 
 // NewRevisionVerifier returns a RevisionVerifier trusting local (PEM
 // public keys by name, see LoadKeyDir) besides each revision's keys.
 func NewRevisionVerifier(local map[string][]byte) *RevisionVerifier {
 	return &RevisionVerifier{local: local, transport: defaultTransport()}
+}
+
+// WithCredentials makes v sign in to registries with c (and use c's
+// client certificates, with one transport per host kept across calls).
+func (v *RevisionVerifier) WithCredentials(c *Credentials) *RevisionVerifier {
+	v.creds, v.transport = c, nil
+	return v
 }
 
 // VerifyImage accepts ref, pinned by digest, only if at least
@@ -41,7 +49,7 @@ func (v *RevisionVerifier) VerifyImage(ctx context.Context, ref string, registri
 	if err != nil {
 		return spec.ImageSource{}, err
 	}
-	return NewVerifier(ks, Options{Transport: v.transport, MinSignatures: minSignatures}).VerifyImage(ctx, ref, registries)
+	return NewVerifier(ks, Options{Transport: v.transport, Credentials: v.creds, MinSignatures: minSignatures}).VerifyImage(ctx, ref, registries)
 }
 
 // revisionKeys are the keys an image of a revision is checked with: the

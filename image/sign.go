@@ -56,9 +56,13 @@ func target(ctx context.Context, ref string, opts Options) (signTarget, error) {
 	if err != nil {
 		return signTarget{}, fmt.Errorf("registry %s: credentials: %w", src.Host, err)
 	}
+	rt, err := opts.transportFor(src.Host)
+	if err != nil {
+		return signTarget{}, err
+	}
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithTransport(opts.transport()),
+		remote.WithTransport(rt),
 		remote.WithAuth(auth),
 	}
 	d, err := remote.Head(r, ropts...)

@@ -17,7 +17,7 @@ type Verifier struct {
 // the registries each call passes; one transport is shared by all calls
 // unless opts.Transport is set.
 func NewVerifier(keys *KeySet, opts Options) *Verifier {
-	if opts.Transport == nil {
+	if opts.Transport == nil && opts.Credentials == nil {
 		opts.Transport = defaultTransport()
 	}
 	return &Verifier{keys: keys, opts: opts}

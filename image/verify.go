@@ -42,6 +42,11 @@ type Options struct {
 	// (~/.docker/config.json, or $DOCKER_CONFIG), as docker login writes
 	// them. Default: anonymous.
 	DockerConfig bool
+	// Credentials are registry logins and client certificates (fleetd
+	// --registry-config, fleetctl --registry-config); they win over
+	// DockerConfig. With Credentials and no Transport, each host gets a
+	// transport with its client certificate.
+	Credentials *Credentials
 }
 
 // Validate reports options that cannot work.

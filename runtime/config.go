@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -74,6 +75,21 @@ type Config struct {
 	// SecretDir holds decrypted secret files, a folder per container. It
 	// must be on tmpfs. Default DefaultSecretDir.
 	SecretDir string
+	// RegistryLogin returns the login pulls from host use; ok false (or a
+	// nil func) pulls anonymously. Never logged.
+	RegistryLogin func(host string) (l RegistryLogin, ok bool)
+	// RegistryTLS returns host's TLS settings (a client certificate, a CA);
+	// nil for the system defaults.
+	RegistryTLS func(host string) (*tls.Config, error)
+}
+
+// RegistryLogin is how a pull signs in to a registry, with the meaning of
+// the Docker config.json fields: a user name and password, an identity
+// (OAuth2 refresh) token, or a registry token sent as a bearer token.
+type RegistryLogin struct {
+	Username, Password string
+	IdentityToken      string
+	RegistryToken      string
 }
 
 // Validate reports whether c is usable once the defaults are filled in.

@@ -90,11 +90,14 @@ func (c *Containerd) Pull(ctx context.Context, src spec.ImageSource) error {
 // pull pulls and unpacks name from src with the lease on ctx, after
 // checking that it fits on the disk.
 func (c *Containerd) pull(ctx context.Context, name string, src spec.ImageSource) error {
-	res := resolver(name, src)
+	res, err := resolver(name, src, c.cfg)
+	if err != nil {
+		return err
+	}
 	if err := c.checkSpace(ctx, name, res); err != nil {
 		return err
 	}
-	_, err := c.client.Pull(ctx, name,
+	_, err = c.client.Pull(ctx, name,
 		containerd.WithResolver(res),
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(c.cfg.Snapshotter))
@@ -131,13 +134,38 @@ func ingests(ctx context.Context, ls leases.Manager, lease leases.Lease) ([]stri
 // resolver resolves and fetches the image name from src alone: one host,
 // at src's scheme, the repository at src's path there. containerd's
 // docker resolver does the requests (Range requests resume a download);
-// the image keeps name. No credentials yet: fleet images are public to
-// the node or served by a local mirror.
-func resolver(name string, src spec.ImageSource) remotes.Resolver {
-	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+// the image keeps name. It signs in with cfg's login for the host and
+// uses cfg's TLS settings for it, as image verification does.
+func resolver(name string, src spec.ImageSource, cfg Config) (remotes.Resolver, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.RegistryTLS != nil {
+		tc, err := cfg.RegistryTLS(src.Host)
+		if err != nil {
+			return nil, err
+		}
+		if tc != nil {
+			tr.TLSClientConfig = tc
+		}
+	}
+	client := &http.Client{Transport: tr}
+	var login RegistryLogin
+	if cfg.RegistryLogin != nil {
+		login, _ = cfg.RegistryLogin(src.Host)
+	}
+	creds := func(string) (string, string, error) {
+		if login.IdentityToken != "" {
+			return "", login.IdentityToken, nil // containerd's meaning of an empty user
+		}
+		return login.Username, login.Password, nil
+	}
+	var header http.Header
+	if login.RegistryToken != "" {
+		header = http.Header{"Authorization": {"Bearer " + login.RegistryToken}}
+	}
 	host := docker.RegistryHost{
 		Client:       client,
-		Authorizer:   docker.NewDockerAuthorizer(docker.WithAuthClient(client)),
+		Authorizer:   docker.NewDockerAuthorizer(docker.WithAuthClient(client), docker.WithAuthCreds(creds)),
+		Header:       header,
 		Host:         src.Host,
 		Scheme:       src.Scheme(),
 		Path:         "/v2",
@@ -153,7 +181,7 @@ func resolver(name string, src spec.ImageSource) remotes.Resolver {
 		Resolver: docker.NewResolver(docker.ResolverOptions{Hosts: hosts}),
 		name:     name,
 		at:       src.Ref(),
-	}
+	}, nil
 }
 
 // sourceResolver reads the image called name at the reference at (the

@@ -28,7 +28,11 @@ func TestPullRefusedWithoutDiskSpace(t *testing.T) {
 
 func TestImageSizeCountsLayers(t *testing.T) {
 	name, _, _ := pinned(echo.ref)
-	size, err := imageSize(t.Context(), resolver(name, source(t, echo.ref, registries())), name)
+	res, err := resolver(name, source(t, echo.ref, registries()), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := imageSize(t.Context(), res, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,9 @@ import (
 )
 
 type pinOptions struct {
-	path   string
-	dryRun bool
+	path           string
+	dryRun         bool
+	registryConfig string
 }
 
 func newPinCmd() *cobra.Command {
@@ -53,6 +54,7 @@ It exits 1 if some tag could not be resolved (the others are still pinned).`,
 	}
 	o.path = "."
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the diff, write nothing")
+	addRegistryConfigFlag(cmd.Flags(), &o.registryConfig)
 	return cmd
 }
 
@@ -87,7 +89,7 @@ func runPin(ctx context.Context, w io.Writer, o pinOptions) error {
 		if _, ok := digests[s.ref]; ok {
 			continue
 		}
-		d, err := resolveTag(ctx, s.ref, registries)
+		d, err := resolveTag(ctx, s.ref, registries, o.registryConfig)
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s:%d: %s: resolve %s: %v", s.file, s.line, s.field, s.ref, err))
 			digests[s.ref] = ""
@@ -299,10 +301,15 @@ func siteOf(file string, lines []string, at imageNode) (imageSite, bool) {
 
 // resolveTag asks ref's registry, or the mirror fleetd would verify and
 // pull it from, for the digest its tag points at.
-func resolveTag(ctx context.Context, ref string, registries []spec.Registry) (string, error) {
+func resolveTag(ctx context.Context, ref string, registries []spec.Registry, registryConfig string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	src, err := image.Resolve(ctx, ref, image.Options{Registries: registries, DockerConfig: true})
+	opts, err := registryOptions(registryConfig)
+	if err != nil {
+		return "", err
+	}
+	opts.Registries = registries
+	src, err := image.Resolve(ctx, ref, opts)
 	if err != nil {
 		return "", err
 	}

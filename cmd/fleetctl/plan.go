@@ -18,6 +18,7 @@ type planOptions struct {
 	output           string
 	platform         string
 	offline          bool
+	registryConfig   string
 }
 
 func newPlanCmd() *cobra.Command {
@@ -59,6 +60,7 @@ cannot resolve it.`,
 	cmd.Flags().StringVar(&o.head, "head", "", "the revision with the change (required)")
 	cmd.Flags().StringVar(&o.platform, "platform", image.DefaultPlatform, "platform picked from multi-platform images when counting bytes")
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "do not contact registries (no download sizes)")
+	addRegistryConfigFlag(cmd.Flags(), &o.registryConfig)
 	_ = cmd.MarkFlagRequired("base")
 	_ = cmd.MarkFlagRequired("head")
 	out = addOutputFlag(cmd, outText, outJSON, outMarkdown)
@@ -80,7 +82,11 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 	}
 	var opts review.Options
 	if !o.offline {
-		reg, err := image.NewSizer(image.Options{DockerConfig: true}, o.platform)
+		ropts, err := registryOptions(o.registryConfig)
+		if err != nil {
+			return err
+		}
+		reg, err := image.NewSizer(ropts, o.platform)
 		if err != nil {
 			return usageError("--platform: %v", err)
 		}

@@ -40,6 +40,8 @@ type Config struct {
 	AgeIdentity        string            `json:"ageIdentity,omitempty"`
 	SecretsDir         string            `json:"secretsDir,omitempty"`
 	USBRoots           []string          `json:"usbRoots,omitempty"`
+	RegistryConfig     string            `json:"registryConfig,omitempty"`
+	RegistryCertsDir   string            `json:"registryCertsDir,omitempty"`
 }
 
 // AuthConfig holds git credentials. Secrets are read from files, never
@@ -59,6 +61,9 @@ const (
 	defaultStateDir   = "/var/lib/gitfleet"
 	defaultTrustDir   = "/etc/gitfleet/trust"
 	defaultHeartbeat  = time.Hour
+	// defaultRegistryConfig may be missing: then pulls are anonymous.
+	defaultRegistryConfig   = "/etc/gitfleet/registries.json"
+	defaultRegistryCertsDir = "/etc/gitfleet/certs.d"
 )
 
 // options are flags that are not settings.
@@ -117,6 +122,7 @@ func (c *Config) complete(needRepo bool) error {
 	}
 	def(&c.AgeIdentity, filepath.Join(c.StateDir, "age.key"))
 	def(&c.SecretsDir, runtime.DefaultSecretDir)
+	def(&c.RegistryCertsDir, defaultRegistryCertsDir)
 	return errors.Join(errs...)
 }
 

@@ -63,6 +63,8 @@ func addFlags(fs *pflag.FlagSet) *flagValues {
 	fs.StringVar(&c.DiskReserve, "disk-reserve", "", "disk `space` a pull must leave free where containerd keeps images, e.g. 512Mi (default 256Mi)")
 	fs.StringVar(&c.AgeIdentity, "age-identity", "", "this node's age identity `file`, made on first start (default <state-dir>/age.key)")
 	fs.StringVar(&c.SecretsDir, "secrets-dir", "", "tmpfs `dir` for decrypted secret files (default "+runtime.DefaultSecretDir+")")
+	fs.StringVar(&c.RegistryConfig, "registry-config", "", "registry logins in the Docker config.json format (\"auths\"); never logged (default "+defaultRegistryConfig+", anonymous when missing)")
+	fs.StringVar(&c.RegistryCertsDir, "registry-certs-dir", "", "`dir` with <host>/client.cert, client.key and ca.crt per registry, as Docker's certs.d (default "+defaultRegistryCertsDir+")")
 	fs.BoolVar(&fv.opt.once, "once", false, "run one pass and exit; the exit status says whether it succeeded")
 	fs.BoolVar(&fv.opt.printAgeRecipient, "print-age-recipient", false, "print this node's age recipient for nodes/<node>.yaml spec.ageRecipient (making its identity on first use) and exit")
 	return fv
@@ -119,6 +121,8 @@ func (fv *flagValues) resolve(fs *pflag.FlagSet) (*Config, *options, error) {
 	override("disk-reserve", &cfg.DiskReserve, flagCfg.DiskReserve)
 	override("age-identity", &cfg.AgeIdentity, flagCfg.AgeIdentity)
 	override("secrets-dir", &cfg.SecretsDir, flagCfg.SecretsDir)
+	override("registry-config", &cfg.RegistryConfig, flagCfg.RegistryConfig)
+	override("registry-certs-dir", &cfg.RegistryCertsDir, flagCfg.RegistryCertsDir)
 	override("verify-mode", &cfg.VerifyMode, flagCfg.VerifyMode)
 	if fs.Changed("usb-root") {
 		cfg.USBRoots = flagCfg.USBRoots

@@ -144,7 +144,16 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		log.Info("made this node's age identity: put its recipient in nodes/<node>.yaml spec.ageRecipient",
 			"file", cfg.AgeIdentity, "ageRecipient", ageID.Recipient())
 	}
+	creds, err := registryCredentials(cfg)
+	if err != nil {
+		return err
+	}
 	rt, err := runtime.New(ctx, runtime.Config{
+		RegistryLogin: func(host string) (runtime.RegistryLogin, bool) {
+			l, ok := creds.Login(host)
+			return runtime.RegistryLogin(l), ok
+		},
+		RegistryTLS: creds.TLSConfig,
 		Address: cfg.ContainerdAddress, Namespace: cfg.Namespace,
 		LogDir:          filepath.Join(cfg.StateDir, "logs"),
 		MountDir:        filepath.Join(cfg.StateDir, "mounts"),
@@ -169,7 +178,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		if checker != nil {
 			deps.Commits = checker(src)
 		}
-		deps.Images = image.NewRevisionVerifier(imageKeys)
+		deps.Images = image.NewRevisionVerifier(imageKeys).WithCredentials(creds)
 	}
 	var wake chan struct{}
 	if len(cfg.USBRoots) > 0 {

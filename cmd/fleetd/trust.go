@@ -37,3 +37,14 @@ func verifiers(cfg *Config, log *slog.Logger) (func(*source.Git) reconciler.Comm
 	}
 	return checker, imageKeys, nil
 }
+
+// registryCredentials reads the registry logins and client certificates
+// that image verification and pulls share. The default file may be
+// missing (anonymous); a file named in the config must exist.
+func registryCredentials(cfg *Config) (*image.Credentials, error) {
+	file, missingOK := cfg.RegistryConfig, false
+	if file == "" {
+		file, missingOK = defaultRegistryConfig, true
+	}
+	return image.LoadCredentials(file, cfg.RegistryCertsDir, missingOK)
+}

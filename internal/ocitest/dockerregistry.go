@@ -67,7 +67,7 @@ func StartDockerRegistryProcess(dir string) (host string, stop func(), err error
 	// The free port is found by listening and closing, so another process
 	// may take it before the registry binds it: try a few ports.
 	for attempt := 0; ; attempt++ {
-		host, stop, err = startDockerRegistry(dir)
+		host, stop, err = startDockerRegistry(dir, "")
 		if err == nil || attempt == 2 || !errors.Is(err, errAddrInUse) {
 			return host, stop, err
 		}
@@ -76,7 +76,7 @@ func StartDockerRegistryProcess(dir string) (host string, stop func(), err error
 
 var errAddrInUse = errors.New("address already in use")
 
-func startDockerRegistry(dir string) (host string, stop func(), err error) {
+func startDockerRegistry(dir, htpasswd string) (host string, stop func(), err error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return "", nil, err
@@ -86,7 +86,11 @@ func startDockerRegistry(dir string) (host string, stop func(), err error) {
 		return "", nil, err
 	}
 	cfg := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, dockerRegistryConfig, data, addr), 0o644); err != nil {
+	text := fmt.Appendf(nil, dockerRegistryConfig, data, addr)
+	if htpasswd != "" {
+		text = fmt.Appendf(text, "auth:\n  htpasswd:\n    realm: gitfleet-ocitest\n    path: %s\n", htpasswd)
+	}
+	if err := os.WriteFile(cfg, text, 0o644); err != nil {
 		return "", nil, err
 	}
 	logPath := filepath.Join(dir, "registry.log")
@@ -118,7 +122,7 @@ func startDockerRegistry(dir string) (host string, stop func(), err error) {
 		}
 	})
 
-	if err := waitForV2(addr, exited, 2*time.Minute); err != nil {
+	if err := waitForV2(addr, htpasswd != "", exited, 2*time.Minute); err != nil {
 		stop()
 		logText, _ := os.ReadFile(logPath)
 		if bytes.Contains(logText, []byte("address already in use")) {
@@ -138,9 +142,9 @@ func freeLoopbackAddr() (string, error) {
 	return addr, l.Close()
 }
 
-// waitForV2 polls http://addr/v2/ until it answers 200, the process exits
-// or the timeout passes.
-func waitForV2(addr string, exited <-chan struct{}, timeout time.Duration) error {
+// waitForV2 polls http://addr/v2/ until it answers 200 (401 when auth is
+// on), the process exits or the timeout passes.
+func waitForV2(addr string, auth bool, exited <-chan struct{}, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
@@ -152,7 +156,7 @@ func waitForV2(addr string, exited <-chan struct{}, timeout time.Duration) error
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || auth && resp.StatusCode == http.StatusUnauthorized {
 				return nil
 			}
 			err = fmt.Errorf("GET /v2/: %s", resp.Status)
