@@ -29,7 +29,7 @@ func TestPinPrivateRegistry(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for name, content := range map[string]string{
-		"fleet.yaml": "apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: plant}\nspec:\n  registries:\n    - {host: \"" + host + "\", plainHTTP: true}\n",
+		"fleet.yaml":              "apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: plant}\nspec:\n  registries:\n    - {host: \"" + host + "\", plainHTTP: true}\n",
 		"workloads/detector.yaml": "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: detector}\nspec:\n  image: " + host + "/models/detector:v1\n",
 	} {
 		p := filepath.Join(dir, name)

@@ -154,7 +154,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 			return runtime.RegistryLogin(l), ok
 		},
 		RegistryTLS: creds.TLSConfig,
-		Address: cfg.ContainerdAddress, Namespace: cfg.Namespace,
+		Address:     cfg.ContainerdAddress, Namespace: cfg.Namespace,
 		LogDir:          filepath.Join(cfg.StateDir, "logs"),
 		MountDir:        filepath.Join(cfg.StateDir, "mounts"),
 		CDIDevicePrefix: cfg.CDIDevicePrefix, CDISpecDirs: cfg.CDISpecDirs,
