@@ -174,6 +174,9 @@ func TestAttacks(t *testing.T) {
 			}
 			st := statusIn(t, statusBare, "press-01").Status
 			c := st.Conditions[0]
+			if c.Status != "False" || len(st.Errors) == 0 {
+				t.Fatalf("the report is not the restarted agent's (Ready %+v, errors %+v): want Ready False naming the unreachable server", c, st.Errors)
+			}
 			if st.AppliedRevision != applied || len(st.Workloads) != 1 || st.Workloads[0].Name != "defect" ||
 				st.Workloads[0].State != "running" || !strings.HasPrefix(c.Message, "1/1 workloads running") {
 				t.Errorf("status = applied %s, workloads %+v, Ready %+v; want %s with defect running, 1/1", st.AppliedRevision, st.Workloads, c, applied)
