@@ -8,6 +8,8 @@
 package durable
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -54,14 +56,22 @@ func writeTemp(name string, data []byte, perm fs.FileMode) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	// Created with perm (less the umask) rather than changed afterwards:
+	// vfat refuses a chmod.
+	var f *os.File
+	var err error
+	for range 100 {
+		var b [4]byte
+		rand.Read(b[:])
+		f, err = os.OpenFile(filepath.Join(dir, "."+filepath.Base(name)+".tmp-"+hex.EncodeToString(b[:])), os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return "", err
 	}
 	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
 	if err == nil {
 		err = f.Sync()
 	}

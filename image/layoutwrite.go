@@ -15,6 +15,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/gitfleet/gitfleet/durable"
 )
 
 // LayoutWriter fills an OCI image layout from ExportPlans, as fleetctl
@@ -129,6 +131,9 @@ func (w *LayoutWriter) put(dgst string, size int64, r io.Reader, progress Progre
 	if err == nil {
 		err = os.Rename(tmp, final)
 	}
+	if err == nil {
+		err = durable.SyncDir(filepath.Dir(final))
+	}
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write blob %s: %w", dgst, err)
@@ -166,23 +171,5 @@ func (p progressWriter) Write(b []byte) (int, error) {
 
 // writeFileAtomic replaces name with data through a synced temp file.
 func writeFileAtomic(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return durable.WriteFile(name, data, 0o644)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
+
+	"github.com/gitfleet/gitfleet/durable"
 )
 
 // ExportConfig says what an export writes.
@@ -242,24 +244,5 @@ func syncDir(dir string) error {
 // writeFileAtomic replaces name through a synced temp file, then syncs the
 // folder.
 func writeFileAtomic(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(name))
+	return durable.WriteFile(name, data, 0o644)
 }
