@@ -5,8 +5,11 @@
 //   - Location: where a repository is (a URL, or a path such as a USB
 //     stick's gitfleet/fleet.git), parsed once with its credentials split
 //     off.
-//   - Git (the agent): a cheap change check (one ref advertisement), a
-//     depth-1 fetch into a bare repository on disk, a revision's tree.
+//   - Git (the agent): a cheap change check (protocol v2 ls-refs for the
+//     tracked branch alone, v0 where the server has no v2), a depth-1
+//     fetch into a bare repository on disk, a revision's tree.
+//   - HeadURL: polls a static head URL and asks Git only when it changes,
+//     fails, disagrees or goes unconfirmed too long (docs/scale.md).
 //   - Open (fleetctl, the overview): a local repository read in place or a
 //     remote one fetched into memory; revisions, trees, commits, history.
 //   - treeFS: the one fs.FS over a commit's tree that all of them hand out
@@ -14,6 +17,6 @@
 //   - ReadReports and StatusWriter: every node's status report read in one
 //     fetch, and each node's report committed to its own ref.
 //
-// It satisfies reconciler.Source (Git), reconciler.Reporter and
+// It satisfies reconciler.Source (Git, HeadURL), reconciler.Reporter and
 // reconciler.ReportReader (StatusWriter) without importing the reconciler.
 package source

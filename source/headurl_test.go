@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,5 +215,40 @@ func TestHeadURLNone(t *testing.T) {
 	}
 	if p := h.PollStatus(); p.Via != status.PollViaGit || p.Protocol != source.ProtocolV2 || p.Message != "" {
 		t.Errorf("status poll = %+v", p)
+	}
+}
+
+// The shipped hook publishes every push to the branch, and only those,
+// with an mtime that moves forward even for pushes within one second: web
+// servers derive their validators from mtime and size, and every id has
+// the same size.
+func TestPostReceiveHeadHook(t *testing.T) {
+	headFile := filepath.Join(t.TempDir(), "heads", "main")
+	r := publishingRepo(t, headFile)
+	var last time.Time
+	for i := range 4 {
+		r.Write("fleet.yaml", fmt.Sprintf("kind: Fleet # %d\n", i))
+		head := r.Commit(fmt.Sprintf("change %d", i))
+		b, err := os.ReadFile(headFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(b)); got != head {
+			t.Fatalf("push %d: head file holds %q, want %s", i, got, head)
+		}
+		fi, err := os.Stat(headFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mt := fi.ModTime().Truncate(time.Second); !mt.After(last) {
+			t.Errorf("push %d: head file's mtime %s is not after the previous one's %s", i, mt, last)
+		} else {
+			last = mt
+		}
+	}
+	before, _ := os.ReadFile(headFile)
+	gittest.Git(t, r.Dir, "push", "-q", "origin", "main:other")
+	if after, _ := os.ReadFile(headFile); string(after) != string(before) {
+		t.Errorf("a push to another branch changed the head file to %q", after)
 	}
 }
