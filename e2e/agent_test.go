@@ -49,7 +49,7 @@ func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, label
 	return &agent{
 		t: t, repo: repo, node: node, stateDir: state, rt: rt,
 		args: append([]string{"--repo", url, "--node", node, "--labels", labels,
-			"--containerd-address", containerdAddr, "--state-dir", state, "--log-level", "debug"}, extra...),
+			"--containerd-address", containerdAddr, "--state-dir", state, "--log-level", "debug", "--listen", "127.0.0.1:0"}, extra...),
 	}
 }
 

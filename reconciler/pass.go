@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/gitfleet/gitfleet/fault"
@@ -33,10 +34,21 @@ const (
 func (r *Reconciler) Pass(ctx context.Context) (err error) {
 	start := r.deps.Now()
 	var applied []Action
+	var next *revision
 	defer func() {
 		err = errors.Join(err, r.report(ctx, err))
-		r.log.Info("pass", keyResult, outcome(err), keyRevision, short(r.applied), keyActions, len(applied),
-			keyElapsed, r.deps.Now().Sub(start).Round(time.Millisecond), keyErr, err)
+		elapsed := r.deps.Now().Sub(start)
+		noop := err == nil && next == nil && len(applied) == 0
+		level := slog.LevelInfo
+		if noop {
+			level = slog.LevelDebug // a poll that found nothing new
+		}
+		r.log.Log(ctx, level, "pass", keyResult, outcome(err), keyRevision, short(r.applied), keyActions, len(applied),
+			keyElapsed, elapsed.Round(time.Millisecond), keyErr, err)
+		if r.deps.Observer != nil {
+			r.deps.Observer.ObservePass(PassResult{Start: start, Duration: elapsed, Revision: r.applied,
+				Actions: len(applied), NoOp: noop, Err: err})
+		}
 	}()
 
 	r.hintHead()

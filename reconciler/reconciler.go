@@ -80,7 +80,9 @@ type Deps struct {
 	GC ImageCollector
 	// Reports reads other nodes' reports for rollout gates.
 	Reports ReportReader
-	Log     *slog.Logger
+	// Observer, when set, is told about every pass.
+	Observer Observer
+	Log      *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitfleet/gitfleet/agentapi"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -41,7 +42,10 @@ type Config struct {
 	SecretsDir         string            `json:"secretsDir,omitempty"`
 	USBRoots           []string          `json:"usbRoots,omitempty"`
 	RegistryConfig     string            `json:"registryConfig,omitempty"`
-	RegistryCertsDir   string            `json:"registryCertsDir,omitempty"`
+	// Listen is the local API's address; "" turns it off, nil is the
+	// default.
+	Listen           *string `json:"listen,omitempty"`
+	RegistryCertsDir string  `json:"registryCertsDir,omitempty"`
 }
 
 // AuthConfig holds git credentials. Secrets are read from files, never
@@ -123,6 +127,10 @@ func (c *Config) complete(needRepo bool) error {
 	def(&c.AgeIdentity, filepath.Join(c.StateDir, "age.key"))
 	def(&c.SecretsDir, runtime.DefaultSecretDir)
 	def(&c.RegistryCertsDir, defaultRegistryCertsDir)
+	if c.Listen == nil {
+		addr := agentapi.DefaultAddr
+		c.Listen = &addr
+	}
 	return errors.Join(errs...)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/gitfleet/gitfleet/agentapi"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -18,6 +19,7 @@ type flagValues struct {
 	opt                                       options
 	cfg                                       Config
 	labels, interval, heartbeat, pollMaxStale string
+	listen                                    string
 }
 
 // addFlags defines fleetd's flags on fs. The defaults named in the help are
@@ -65,6 +67,7 @@ func addFlags(fs *pflag.FlagSet) *flagValues {
 	fs.StringVar(&c.SecretsDir, "secrets-dir", "", "tmpfs `dir` for decrypted secret files (default "+runtime.DefaultSecretDir+")")
 	fs.StringVar(&c.RegistryConfig, "registry-config", "", "registry logins in the Docker config.json format (\"auths\"); never logged (default "+defaultRegistryConfig+", anonymous when missing)")
 	fs.StringVar(&c.RegistryCertsDir, "registry-certs-dir", "", "`dir` with <host>/client.cert, client.key and ca.crt per registry, as Docker's certs.d (default "+defaultRegistryCertsDir+")")
+	fs.StringVar(&fv.listen, "listen", agentapi.DefaultAddr, "`address` of the local API (/metrics, /healthz, /readyz, /status, POST /sync): host:port, or unix:PATH or an absolute path for a unix socket; \"\" turns it off")
 	fs.BoolVar(&fv.opt.once, "once", false, "run one pass and exit; the exit status says whether it succeeded")
 	fs.BoolVar(&fv.opt.printAgeRecipient, "print-age-recipient", false, "print this node's age recipient for nodes/<node>.yaml spec.ageRecipient (making its identity on first use) and exit")
 	return fv
@@ -126,6 +129,9 @@ func (fv *flagValues) resolve(fs *pflag.FlagSet) (*Config, *options, error) {
 	override("verify-mode", &cfg.VerifyMode, flagCfg.VerifyMode)
 	if fs.Changed("usb-root") {
 		cfg.USBRoots = flagCfg.USBRoots
+	}
+	if fs.Changed("listen") {
+		cfg.Listen = &fv.listen
 	}
 	if fs.Changed("cdi-spec-dir") {
 		cfg.CDISpecDirs = flagCfg.CDISpecDirs

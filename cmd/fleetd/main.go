@@ -186,6 +186,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 			return err
 		}
 	}
+	syncNow := localAPI(ctx, cfg, opt.once, &deps, wake, log)
 	mon := health.NewMonitor(health.Config{Exec: rt, Log: log})
 	go mon.Run(ctx)
 	deps.Health = healthChecker{mon}
@@ -204,7 +205,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		Node: cfg.Node, Labels: cfg.Labels, Interval: cfg.Interval.Duration,
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 		StateFile:          filepath.Join(cfg.StateDir, "state.json"),
-		Wake:               wake,
+		Wake:               syncNow,
 	}, deps)
 	if err != nil {
 		return err

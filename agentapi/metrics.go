@@ -1,0 +1,95 @@
+package agentapi
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gitfleet/gitfleet/fault"
+	"github.com/gitfleet/gitfleet/reconciler"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// metrics are the agent's Prometheus series, all named gitfleet_*.
+type metrics struct {
+	passes       *prometheus.CounterVec
+	noopPolls    prometheus.Counter
+	passDuration prometheus.Histogram
+	refusals     *prometheus.CounterVec
+	applied      *prometheus.GaugeVec
+	workloadUp   *prometheus.GaugeVec
+	restarts     *prometheus.GaugeVec
+	pushDuration prometheus.Histogram
+	pushErrors   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_passes_total", Help: "Reconcile passes by result (ok, refused, waiting, retrying).",
+		}, []string{"result"}),
+		noopPolls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitfleet_noop_polls_total", Help: "Passes whose poll found the branch unchanged and did nothing.",
+		}),
+		passDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gitfleet_pass_duration_seconds", Help: "Duration of reconcile passes.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 4, 9),
+		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_pass_errors_total", Help: "Failed passes by error class (refused, waiting, retrying).",
+		}, []string{"class"}),
+		applied: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitfleet_applied_revision_info", Help: "The revision applied in full (value 1).",
+		}, []string{"revision"}),
+		workloadUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitfleet_workload_healthy", Help: "1 when the workload runs and is healthy (or has no check), else 0.",
+		}, []string{"workload"}),
+		restarts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitfleet_workload_restarts", Help: "Restarts of the workload's container as last reported.",
+		}, []string{"workload"}),
+		pushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gitfleet_status_push_duration_seconds", Help: "Time to commit and push a status report.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 4, 9),
+		}),
+		pushErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitfleet_status_push_errors_total", Help: "Status reports that could not be pushed.",
+		}),
+	}
+	reg.MustRegister(m.passes, m.noopPolls, m.passDuration, m.refusals, m.applied, m.workloadUp, m.restarts,
+		m.pushDuration, m.pushErrors)
+	return m
+}
+
+func (m *metrics) observePass(p reconciler.PassResult) {
+	m.passDuration.Observe(p.Duration.Seconds())
+	result := "ok"
+	if p.Err != nil {
+		result = fault.ClassOf(p.Err).String()
+		m.refusals.WithLabelValues(result).Inc()
+	}
+	m.passes.WithLabelValues(result).Inc()
+	if p.NoOp {
+		m.noopPolls.Inc()
+	}
+	if p.Revision != "" {
+		m.applied.Reset()
+		m.applied.WithLabelValues(p.Revision).Set(1)
+	}
+}
+
+func (m *metrics) observeReport(st *status.NodeStatus, took time.Duration, err error) {
+	m.pushDuration.Observe(took.Seconds())
+	if err != nil {
+		m.pushErrors.Inc()
+	}
+	m.workloadUp.Reset()
+	m.restarts.Reset()
+	for _, w := range st.Status.Workloads {
+		up := 0.0
+		if w.State == status.StateRunning && (w.Health == "" || w.Health == "healthy") {
+			up = 1
+		}
+		m.workloadUp.WithLabelValues(w.Name).Set(up)
+		m.restarts.WithLabelValues(w.Name).Set(float64(w.Restarts))
+	}
+}

@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/runtime/runtimetest"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// TestFleetdLocalAPI: fleetd with --listen on a unix socket and an
+// interval of an hour. /healthz answers, /readyz once a pass finished,
+// /status is the node's report as JSON, /metrics has the pass and
+// revision series; a new commit is applied at once after POST /sync and
+// after SIGHUP (which no longer ends fleetd), never by waiting an hour.
+func TestFleetdLocalAPI(t *testing.T) {
+	ctd := runtimetest.StartT(t)
+	reg := ocitest.NewRegistry(t)
+	repo := gittest.NewRepo(t)
+	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
+	f := &fleet{repo: repo, registry: reg}
+	f.writeFleet()
+	f.group()
+	rev1 := repo.Commit("empty fleet")
+
+	sock := filepath.Join(t.TempDir(), "fleetd.sock")
+	a := newAgent(t, repo, url, ctd.Address, "press-01", "line=a", "--insecure-skip-verify", "--listen", "unix:"+sock)
+	d := a.start("1h")
+	client := &http.Client{Transport: &http.Transport{DialContext: unixDialer(sock)}, Timeout: 10 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get("http://fleetd" + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	applied := func() string {
+		code, body := get("/status")
+		if code != http.StatusOK {
+			return ""
+		}
+		var st status.NodeStatus
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("/status is not a report: %v\n%s", err, body)
+		}
+		return st.Status.AppliedRevision
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("%s did not happen; fleetd output:\n%s", what, d.output())
+	}
+	waitFor("readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	if code, body := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d %s", code, body)
+	}
+	if got := applied(); got != rev1 {
+		t.Errorf("/status applied %q, want %s", got, rev1)
+	}
+
+	repo.Write("nodes/press-02.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-02}\n")
+	rev2 := repo.Commit("second node")
+	resp, err := client.Post("http://fleetd/sync", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /sync: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	waitFor("apply after POST /sync", func() bool { return applied() == rev2 })
+
+	repo.Write("nodes/press-03.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-03}\n")
+	rev3 := repo.Commit("third node")
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("apply after SIGHUP", func() bool { return applied() == rev3 })
+	select {
+	case err := <-d.done:
+		t.Fatalf("fleetd exited after SIGHUP: %v", err)
+	default:
+	}
+
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`gitfleet_passes_total{result="ok"}`,
+		fmt.Sprintf(`gitfleet_applied_revision_info{revision=%q} 1`, rev3),
+		"gitfleet_pass_duration_seconds_count",
+		"gitfleet_status_push_duration_seconds_count",
+		"gitfleet_noop_polls_total",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %s:\n%s", want, metrics)
+		}
+	}
+	if strings.Contains(metrics, rev1) {
+		t.Error("/metrics still shows the first revision as applied")
+	}
+}
+
+func unixDialer(path string) func(ctx context.Context, _, _ string) (net.Conn, error) {
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}
+}
