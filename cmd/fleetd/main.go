@@ -57,7 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Long:  long,
 		Example: `  fleetd --repo https://git.example.com/plant-1/fleet.git --node press-01
   fleetd --repo file:///srv/fleet.git --labels line=a --once --insecure-skip-verify
-  fleetd --config /etc/gitfleet/fleetd.yaml`,
+  fleetd --config /etc/gitfleet/fleetd.yaml
+  fleetd --print-age-recipient   # this node's key for nodes/<node>.yaml spec.ageRecipient`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
