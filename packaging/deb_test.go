@@ -35,7 +35,7 @@ func TestDebInstall(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("installing a package needs root (make test runs as root)")
 	}
-	lock(t, filepath.Join(os.TempDir(), "gitfleet-deb-test.lock"))
+	lock(t, "/run/lock/gitfleet-deb-test.lock") // one path for every run on the machine, whatever TMPDIR says
 	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "fleetd").Output(); len(out) > 0 && !strings.Contains(string(out), "not-installed") {
 		t.Fatalf("a fleetd package is on this machine (%s): not touching it", out)
 	}
@@ -153,6 +153,9 @@ func execStart(t *testing.T, unit string) []string {
 // test runs on one machine never install the package at once.
 func lock(t *testing.T, path string) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
