@@ -36,6 +36,14 @@ func TestDebInstall(t *testing.T) {
 		t.Fatal("installing a package needs root (make test runs as root)")
 	}
 	lock(t, "/run/lock/gitfleet-deb-test.lock") // one path for every run on the machine, whatever TMPDIR says
+	// A run killed halfway (a test timeout) leaves its package behind with
+	// this marker: that package is a test's, and is purged first.
+	const marker = "/run/lock/gitfleet-deb-test.installed"
+	if _, err := os.Stat(marker); err == nil {
+		t.Logf("purging the fleetd package a killed test run left (%s)", marker)
+		apt(t, "", "purge", "fleetd")
+		os.Remove(marker)
+	}
 	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "fleetd").Output(); len(out) > 0 && !strings.Contains(string(out), "not-installed") {
 		t.Fatalf("a fleetd package is on this machine (%s): not touching it", out)
 	}
@@ -46,8 +54,12 @@ func TestDebInstall(t *testing.T) {
 	}
 
 	deb := findDeb(t, "fleetd", "amd64")
+	if err := os.WriteFile(marker, []byte("fleetd was installed by gitfleet's packaging test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		apt(t, "", "purge", "fleetd")
+		os.Remove(marker)
 		for _, p := range installed {
 			if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("%s is left after purging fleetd", p)
