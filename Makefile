@@ -67,10 +67,11 @@ release: ## Static stripped binaries for linux amd64/arm64/armv7, .deb packages 
 			CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=$$goarm $(GO) build -trimpath -buildvcs=false \
 				-ldflags='-s -w -X github.com/gitfleet/gitfleet/internal/version.version=$(VERSION)' \
 				-o $(DIST)/$$c-linux-$$arch ./cmd/$$c; \
-			mkdir -p $(BIN)/stage && cp $(DIST)/$$c-linux-$$arch $(BIN)/stage/$$c; \
+			stage=$(DIST)/.stage; mkdir -p $$stage && cp $(DIST)/$$c-linux-$$arch $$stage/$$c; \
+			sed "s#bin/stage/#$$stage/#" packaging/nfpm-$$c.yaml > $$stage/nfpm.yaml; \
 			DEB_ARCH=$$debarch DEB_VERSION='$(DEB_VERSION)' \
-				$(NFPM) package --config packaging/nfpm-$$c.yaml --packager deb --target $(DIST)/$${c}_$(DEB_VERSION)_$$debarch.deb >/dev/null; \
-			rm -f $(BIN)/stage/$$c; \
+				$(NFPM) package --config $$stage/nfpm.yaml --packager deb --target $(DIST)/$${c}_$(DEB_VERSION)_$$debarch.deb >/dev/null; \
+			rm -rf $$stage; \
 			echo "package $(DIST)/$${c}_$(DEB_VERSION)_$$debarch.deb"; \
 		done; \
 	done
