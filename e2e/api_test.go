@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -77,12 +78,18 @@ func TestFleetdLocalAPI(t *testing.T) {
 
 	repo.Write("nodes/press-02.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-02}\n")
 	rev2 := repo.Commit("second node")
-	resp, err := client.Post("http://fleetd/sync", "", nil)
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /sync: %v %v", resp, err)
+	fleetctl := buildFleetctl(t)
+	if out := mustRun(t, "", fleetctl, "node", "sync", "--addr", "unix:"+sock); !strings.Contains(out, "sync requested") {
+		t.Errorf("fleetctl node sync printed %q", out)
 	}
-	resp.Body.Close()
 	waitFor("apply after POST /sync", func() bool { return applied() == rev2 })
+	if out := mustRun(t, "", fleetctl, "node", "status", "--addr", sock); !strings.Contains(out, "applied   "+rev2) {
+		t.Errorf("fleetctl node status:\n%s\nwant applied %s", out, rev2)
+	}
+	err := exec.Command(fleetctl, "node", "status", "--addr", "unix:"+sock+".none").Run()
+	if code := exitCode(err); code != 3 {
+		t.Errorf("fleetctl node status without fleetd: exit %d, want 3 (unreachable)", code)
+	}
 
 	repo.Write("nodes/press-03.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-03}\n")
 	rev3 := repo.Commit("third node")

@@ -112,10 +112,12 @@ fleetctl makes a pull request reviewable and its images trustworthy.
   verify     verify an image's signatures or a commit's signature, offline
   keygen     make an image signing key pair (cosign.key, cosign.pub) without cosign
   secret     encrypt a value with age to the nodes that may read it (spec.secrets)
+  node       ask the fleetd on this machine for its status, or to sync now
   usb        carry the fleet to air-gapped nodes on a USB stick, and their status back
 
 Output that is data takes --output (text, json, markdown; github for validate).
-Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
+Exit codes: 0 success, 1 findings or refusal, 2 bad usage, 3 fleetd's local
+API unreachable (node).`,
 		Example: `  # Check the fleet repo in the current directory
   fleetctl validate
 
@@ -159,6 +161,7 @@ Exit codes: 0 success, 1 findings or refusal, 2 bad usage.`,
 		newKeygenCmd(),
 		newSecretCmd(),
 		newUSBCmd(),
+		newNodeCmd(),
 	)
 	return root
 }
