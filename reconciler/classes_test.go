@@ -81,3 +81,34 @@ func TestPassLogSaysTheClass(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalWarnsOncePerRevision: a refused revision is logged at WARN on
+// the pass that refuses it, at DEBUG on the passes after (the refusal
+// stands until the branch moves), and a no-op pass logs at DEBUG.
+func TestRefusalWarnsOncePerRevision(t *testing.T) {
+	var buf bytes.Buffer
+	h := newHarness(t, insecure())
+	h.r.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	h.commit("rev1", map[string]string{"detector": workloadYAML("detector", digest("a"), "info")})
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	h.pass(t) // nothing new
+	if strings.Count(buf.String(), "msg=pass") != 1 {
+		t.Errorf("a no-op pass logged at INFO:\n%s", buf.String())
+	}
+	h.commit("rev2", map[string]string{"detector": workloadYAML("detector", "r/m:latest", "info")})
+	for range 3 {
+		if err := h.pass(t); fault.ClassOf(err) != fault.Refused {
+			t.Fatalf("pass = %v, want refused", err)
+		}
+	}
+	if got := strings.Count(buf.String(), "level=WARN msg=pass result=refused"); got != 1 {
+		t.Errorf("refusal logged %d times at WARN over 3 passes, want 1:\n%s", got, buf.String())
+	}
+	h.commit("rev3", map[string]string{"detector": workloadYAML("detector", "r/m:other", "info")})
+	h.pass(t)
+	if got := strings.Count(buf.String(), "level=WARN msg=pass result=refused"); got != 2 {
+		t.Errorf("a new refused revision logged %d WARN lines in all, want 2:\n%s", got, buf.String())
+	}
+}

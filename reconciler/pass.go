@@ -40,8 +40,17 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 		elapsed := r.deps.Now().Sub(start)
 		noop := err == nil && next == nil && len(applied) == 0
 		level := slog.LevelInfo
-		if noop {
+		switch {
+		case noop:
 			level = slog.LevelDebug // a poll that found nothing new
+		case fault.ClassOf(err) == fault.Refused:
+			// A refusal stands until the branch moves: warn once.
+			level = slog.LevelWarn
+			key := r.refused + "\n" + err.Error()
+			if key == r.loggedRefusal {
+				level = slog.LevelDebug
+			}
+			r.loggedRefusal = key
 		}
 		r.log.Log(ctx, level, "pass", keyResult, outcome(err), keyRevision, short(r.applied), keyActions, len(applied),
 			keyElapsed, elapsed.Round(time.Millisecond), keyErr, err)

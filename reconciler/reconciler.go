@@ -104,8 +104,10 @@ type Reconciler struct {
 	// not tried again until the branch moves.
 	refused    string
 	refusedErr error
-	observed   string
-	restarts   map[string]int
+	// loggedRefusal is the refusal last logged at WARN.
+	loggedRefusal string
+	observed      string
+	restarts      map[string]int
 	// fallback is each workload's last known good spec, previous the one
 	// before it (for a crash loop that shows after the switch); failed the
 	// specs that did not stay healthy (kept on their fallback until they
