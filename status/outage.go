@@ -28,11 +28,12 @@ type Outage struct {
 // Ongoing reports whether o is an outage that has not ended.
 func (o *Outage) Ongoing() bool { return o != nil && o.Until == nil }
 
-// sameOutage reports whether a and b are the same ongoing outage: between
-// them only its count and its volatile text can differ, which makes no
-// commit.
+// sameOutage reports whether a and b are the same ongoing outage of
+// retries: between them only its count and its volatile text can differ,
+// which makes no commit. A waiting outage is not quietened: it is asked
+// about once a poll, and its message says how far the gate is.
 func sameOutage(a, b *Outage) bool {
-	return a.Ongoing() && b.Ongoing() && a.Class == b.Class && a.Since.Equal(b.Since)
+	return a.Ongoing() && b.Ongoing() && a.Class == "retrying" && a.Class == b.Class && a.Since.Equal(b.Since)
 }
 
 // endedChange describes an outage that ended between old and new: "retrying
