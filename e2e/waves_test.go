@@ -60,16 +60,21 @@ spec:
 	canary := newAgent(t, repo, url, ctd.Address, "canary-01", "", "--insecure-skip-verify", "--namespace", "canary")
 	press := newAgent(t, repo, url, ctd.Address, "press-01", "", "--insecure-skip-verify", "--namespace", "press")
 
-	// held runs one pass of press-01 that must be held, naming want.
+	// held runs one pass of press-01 that must be held, naming want in its
+	// pass's result. The report says Waiting; while the hold lasts its
+	// message keeps what it said when the hold began (a hold makes a status
+	// commit when it starts and when it ends, not as its reason evolves).
 	held := func(t *testing.T, want string) {
 		t.Helper()
 		out, err := press.once()
 		if exitCode(err) != 1 {
 			t.Fatalf("press-01 --once exited %v, want 1 (held)\n%s", err, out)
 		}
-		c := press.report().Status.Conditions[0]
-		if c.Reason != "Waiting" || !strings.Contains(c.Message, want) {
-			t.Errorf("press-01 Ready = %+v; want Waiting: %q", c, want)
+		if c := press.report().Status.Conditions[0]; c.Reason != "Waiting" || !strings.Contains(c.Message, "waiting for wave canary") {
+			t.Errorf("press-01 Ready = %+v; want Waiting for wave canary", c)
+		}
+		if !strings.Contains(out, "result=waiting") || !strings.Contains(out, want) {
+			t.Errorf("press-01's pass was not held for %q:\n%s", want, out)
 		}
 	}
 

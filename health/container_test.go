@@ -169,14 +169,26 @@ func TestProbesAgainstModelServer(t *testing.T) {
 	for _, c := range cases {
 		port := freePort(t)
 		ports = append(ports, port)
-		ws = append(ws, withHash(c.name, spec.WorkloadSpec{
+		wspec := spec.WorkloadSpec{
 			Image:  image,
 			Args:   append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}, c.flags...),
 			Ports:  []int{port},
-			Mounts: []spec.Mount{{Source: readyDir, Target: "/ready", ReadOnly: true}},
 			Health: c.health(port),
-		}))
+		}
+		if c.name == "http-slow" {
+			wspec.Mounts = []spec.Mount{{Source: readyDir, Target: "/ready", ReadOnly: true}}
+		}
+		ws = append(ws, withHash(c.name, wspec))
 	}
+	// The workloads go before the temporary folders: Remove takes down
+	// the staged bind of the ready folder.
+	t.Cleanup(func() {
+		for _, w := range ws {
+			if err := rt.Remove(context.Background(), w.Name); err != nil {
+				t.Errorf("remove %s: %v", w.Name, err)
+			}
+		}
+	})
 	for _, w := range ws {
 		w.HostPaths = []string{readyDir} // fleet.yaml's spec.hostPaths allow the mount
 		if err := rt.Run(ctx, w, "rev1"); err != nil {
