@@ -113,16 +113,16 @@ func (g *Git) fetchInProcess(ctx context.Context, depth int) error {
 // fails the copy with ErrIncomplete, unless it is a parent src itself
 // marks shallow.
 func copyHistory(ctx context.Context, src *filesystem.Storage, dst storage.Storer, want plumbing.Hash, depth int) error {
-	return copyHistoryTo(ctx, src, dst, want, depth, "")
+	return copyHistoryTo(ctx, src, dst, want, depth, nil)
 }
 
 // copyHistoryTo is copyHistory writing the pack and its index itself into
-// packDir, each file synced (see writeSynced), rather than through dst's
-// pack writer, which reads back the pack it writes through a second
-// handle: some FUSE filesystems (fusefat) refuse that. dst does not see
-// the new pack until it is opened again.
-func copyHistoryTo(ctx context.Context, src *filesystem.Storage, dst storage.Storer, want plumbing.Hash, depth int, packDir string) error {
-	c := &copier{src: src, dst: dst, seen: map[plumbing.Hash]bool{}, packDir: packDir}
+// objects/pack below repo (dst's folder), each file synced (see
+// writePack), rather than through dst's pack writer, which reads back the
+// pack it writes through a second handle: some FUSE filesystems (fusefat)
+// refuse that. dst does not see the new pack until it is opened again.
+func copyHistoryTo(ctx context.Context, src *filesystem.Storage, dst storage.Storer, want plumbing.Hash, depth int, repo *os.Root) error {
+	c := &copier{src: src, dst: dst, seen: map[plumbing.Hash]bool{}, repo: repo}
 	srcShallow, err := src.Shallow()
 	if err != nil {
 		return err
@@ -177,8 +177,8 @@ type copier struct {
 	dst    storage.Storer
 	seen   map[plumbing.Hash]bool
 	hashes []plumbing.Hash // to copy, in the order met
-	// packDir, when set, receives the pack (see copyHistoryTo).
-	packDir string
+	// repo, when set, receives the pack (see copyHistoryTo).
+	repo *os.Root
 }
 
 func (c *copier) has(h plumbing.Hash) bool { return c.dst.HasEncodedObject(h) == nil }
@@ -250,12 +250,12 @@ func (c *copier) write(ctx context.Context) error {
 	if len(c.hashes) == 0 {
 		return nil
 	}
-	if c.packDir != "" {
+	if c.repo != nil {
 		var b bytes.Buffer
 		if _, err := packfile.NewEncoder(&b, c.src, false).Encode(c.hashes, 10); err != nil {
 			return err
 		}
-		return writePack(c.packDir, b.Bytes())
+		return writePack(c.repo, "objects/pack", b.Bytes())
 	}
 	pr, pw := io.Pipe()
 	go func() {

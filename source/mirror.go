@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 
 	git "github.com/go-git/go-git/v5"
@@ -118,8 +117,12 @@ func Mirror(ctx context.Context, loc Location, dir string, opts MirrorOptions) (
 	if err != nil {
 		return "", err
 	}
-	packDir := filepath.Join(dir, "objects", "pack")
-	if err := copyHistoryTo(ctx, tmp.s, dst.s, head.Hash(), depth, packDir); err != nil {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	if err := copyHistoryTo(ctx, tmp.s, dst.s, head.Hash(), depth, root); err != nil {
 		return "", fmt.Errorf("mirror into %s: %w", dir, err)
 	}
 	if dst, err = openStore(dir); err != nil { // to see the new pack
@@ -142,7 +145,7 @@ func Mirror(ctx context.Context, loc Location, dir string, opts MirrorOptions) (
 		if err != nil {
 			return "", err
 		}
-		if err := copyHistoryTo(ctx, tmp.s, dst.s, r.Hash(), 1, packDir); err != nil {
+		if err := copyHistoryTo(ctx, tmp.s, dst.s, r.Hash(), 1, root); err != nil {
 			return "", fmt.Errorf("mirror into %s: %w", dir, err)
 		}
 		if err := dst.s.SetReference(r); err != nil {

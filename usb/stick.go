@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gitfleet/gitfleet/fault"
 )
@@ -135,6 +136,9 @@ func noLinks(dir string) error {
 // digest when small. The StickError it returns has no Dir yet.
 func checkFile(root *os.Root, f File) error {
 	name := filepath.FromSlash(f.Path)
+	if blob, ok := strings.CutPrefix(f.Path, ImagesDir+"/blobs/sha256/"); ok && "sha256:"+blob != f.Digest {
+		return &StickError{Path: f.Path, Err: fmt.Errorf("the manifest gives it digest %s, its name says sha256:%s", f.Digest, blob)}
+	}
 	fi, err := root.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &StickError{Path: f.Path, Err: errors.New("missing (the manifest lists it)")}

@@ -2,6 +2,7 @@ package usb
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -13,6 +14,12 @@ import (
 	"github.com/gitfleet/gitfleet/fault"
 )
 
+// layerData is the stick's one blob, layerBlob its path.
+var (
+	layerData = strings.Repeat("x", 1000)
+	layerBlob = "images/blobs/sha256/" + hex64(layerData)
+)
+
 // makeStick writes a small valid stick into a temp dir and returns its
 // gitfleet/ folder.
 func makeStick(t *testing.T) string {
@@ -21,7 +28,7 @@ func makeStick(t *testing.T) string {
 	files := map[string]string{
 		"images/oci-layout":                     `{"imageLayoutVersion":"1.0.0"}`,
 		"images/index.json":                     `{"schemaVersion":2,"manifests":[]}`,
-		"images/blobs/sha256/" + hex64("layer"): strings.Repeat("x", 1000),
+		layerBlob: layerData,
 	}
 	m := Manifest{APIVersion: APIVersion, Kind: ManifestKind, Created: time.Unix(1700000000, 0).UTC(),
 		Repo: "https://git.example.com/fleet.git", Branch: "main", Revision: strings.Repeat("a", 40), Targets: []string{"n1"}}
@@ -55,7 +62,7 @@ func TestOpenAcceptsAWholeStick(t *testing.T) {
 }
 
 func TestOpenRefusesBadSticks(t *testing.T) {
-	blob := "images/blobs/sha256/" + hex64("layer")
+	blob := layerBlob
 	for _, tc := range []struct {
 		name  string
 		spoil func(t *testing.T, dir string)
@@ -87,6 +94,21 @@ func TestOpenRefusesBadSticks(t *testing.T) {
 			os.Rename(dir, real)
 			os.Symlink(real, dir)
 		}, "", "symbolic link"},
+		{"blob listed under another digest", func(t *testing.T, dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, ManifestFile))
+			other := "sha256:" + hex64("other")
+			var m Manifest
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			for i := range m.Files {
+				if m.Files[i].Path == blob {
+					m.Files[i].Digest = other
+				}
+			}
+			out, _ := m.Marshal()
+			writeFile(t, filepath.Join(dir, ManifestFile), string(out))
+		}, blob, "its name says"},
 		{"manifest path escaping", func(t *testing.T, dir string) {
 			b, _ := os.ReadFile(filepath.Join(dir, ManifestFile))
 			writeFile(t, filepath.Join(dir, ManifestFile), strings.Replace(string(b), `"images/oci-layout"`, `"../../etc/passwd"`, 1))

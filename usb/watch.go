@@ -114,14 +114,12 @@ func (t *tracker) loop(ctx context.Context, events <-chan event, scan func() []s
 			}
 			return
 		case ev := <-events:
-			t.cfg.Log.Debug("usb event", "path", ev.path, "rescan", ev.rescan)
 			if ev.rescan {
 				t.refresh(scan(), ev.path, time.Now())
 			} else {
 				t.touch(ev.path, time.Now())
 			}
 		case <-timer.C:
-			t.cfg.Log.Debug("usb timer")
 		case d := <-results:
 			t.busy = false
 			if s, ok := t.sticks[d.dir]; ok {
@@ -198,7 +196,6 @@ func (t *tracker) handOver(ctx context.Context, found Found, results chan<- done
 		if id == s.handled {
 			continue
 		}
-		t.cfg.Log.Debug("usb hand over", "dir", dir, "id", id)
 		s.running, t.busy = id, true
 		go func() {
 			found(ctx, dir)

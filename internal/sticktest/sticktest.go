@@ -61,7 +61,9 @@ func New(t testing.TB, fs FS, sizeMB int, populate string) *Stick {
 		if populate != "" {
 			t.Fatal("sticktest: populate is for ext4 only")
 		}
-		run(t, "mkfs.vfat", "-n", "USBSTICK", img)
+		// 32 KiB clusters: fusefat cannot grow a folder past its first
+		// cluster, and a stick's blob folder holds dozens of long names.
+		run(t, "mkfs.vfat", "-s", "64", "-n", "USBSTICK", img)
 	default:
 		t.Fatalf("sticktest: unknown filesystem %q", fs)
 	}
@@ -75,8 +77,13 @@ func (s *Stick) Mount(dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		s.t.Fatal(err)
 	}
+	s.settle()
+	start := time.Now()
 	if err := s.mount(dir); err != nil {
 		s.t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		s.t.Logf("sticktest: mounting %s took %s", s.Image, d.Round(time.Millisecond))
 	}
 	s.Dir = dir
 	s.t.Cleanup(func() {
@@ -153,6 +160,7 @@ func (s *Stick) unmount(lazy bool) error {
 // Fsck checks the image's filesystem (unmounted) and returns fsck's report;
 // an error means the filesystem is damaged.
 func (s *Stick) Fsck() (string, error) {
+	s.settle()
 	var cmd *exec.Cmd
 	if s.FS == Ext4 {
 		cmd = exec.Command("fsck.ext4", "-f", "-n", s.Image)
@@ -187,6 +195,23 @@ func mounted(dir string) bool {
 		}
 	}
 	return false
+}
+
+// settle waits until nothing holds the image any more: after a lazy
+// unmount the filesystem lives on until its last user lets go, then its
+// loop device (or fusefat process) goes.
+func (s *Stick) settle() {
+	if s.FS == Vfat && !hasKernelFS("vfat") {
+		waitNoProcess(s.Image)
+		return
+	}
+	for range 200 {
+		out, _ := exec.Command("losetup", "-j", s.Image).Output()
+		if len(bytes.TrimSpace(out)) == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitNoProcess waits until no fusefat process serves image.
