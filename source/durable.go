@@ -172,4 +172,3 @@ func indexPack(pack []byte) ([]byte, plumbing.Hash, error) {
 	}
 	return b.Bytes(), sum, nil
 }
-

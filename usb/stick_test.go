@@ -2,8 +2,8 @@ package usb
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -26,9 +26,9 @@ func makeStick(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), Dir)
 	files := map[string]string{
-		"images/oci-layout":                     `{"imageLayoutVersion":"1.0.0"}`,
-		"images/index.json":                     `{"schemaVersion":2,"manifests":[]}`,
-		layerBlob: layerData,
+		"images/oci-layout": `{"imageLayoutVersion":"1.0.0"}`,
+		"images/index.json": `{"schemaVersion":2,"manifests":[]}`,
+		layerBlob:           layerData,
 	}
 	m := Manifest{APIVersion: APIVersion, Kind: ManifestKind, Created: time.Unix(1700000000, 0).UTC(),
 		Repo: "https://git.example.com/fleet.git", Branch: "main", Revision: strings.Repeat("a", 40), Targets: []string{"n1"}}
