@@ -60,7 +60,15 @@ func (a *airgap) model(weights string) string {
 	a.t.Helper()
 	ref := ocitest.ModelServerImage(a.t, a.fleet.Registry, "models/defect", weights)
 	a.fleet.Sign(ref)
-	a.fleet.Workload("defect", ref, "--listen", fmt.Sprintf("127.0.0.1:%d", a.port))
+	a.fleet.Repo.Write("workloads/defect.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
+kind: Workload
+metadata: {name: defect}
+spec:
+  image: %s
+  args: ["--listen", "127.0.0.1:%d"]
+  ports: [%d]
+  resources: {memory: 64Mi, cpu: "0.5"}
+`, ref, a.port, a.port))
 	return ref
 }
 

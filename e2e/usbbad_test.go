@@ -10,7 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
 	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/internal/sticktest"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/usb"
@@ -260,4 +265,51 @@ func errorsOf(r source.Report) string {
 		b.WriteString(c.Message + "; ")
 	}
 	return b.String()
+}
+
+// TestUSBStickPulledMidRead pulls a vfat stick out while the node imports
+// its image: the pass fails, nothing runs from it, and the same stick
+// plugged in again is applied in full.
+func TestUSBStickPulledMidRead(t *testing.T) {
+	a := newAirgap(t)
+	// The model server with 48 MiB of weights in a layer of their own.
+	weights, err := random.Layer(48<<20, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := mutate.AppendLayers(ocitest.ModelServerImageLocal(t, "defect-v1.json"), weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := ocitest.Push(t, big, a.fleet.Registry+"/models/big")
+	a.fleet.Sign(ref)
+	a.fleet.Workload("defect", ref, "--listen", fmt.Sprintf("127.0.0.1:%d", a.port))
+	a.fleet.Commit("a big model")
+	s := sticktest.New(t, sticktest.Vfat, 160, "")
+	s.Mount(filepath.Join(t.TempDir(), "office"))
+	if out, err := a.fleetctl("usb", "export", "--repo", a.central, "--out", s.Dir, "--node", "press-01"); err != nil {
+		t.Fatalf("fleetctl usb export: %v\n%s", err, out)
+	}
+	s.Unmount()
+	a.stopReg()
+
+	node := a.startNode()
+	a.plug(s, "STICK")
+	node.waitLog(t, "usb stick ready", 1)
+	s.Yank()
+	out := node.waitLog(t, "usb stick", 3) // seen, ready, then done or failed
+	if strings.Contains(out, "safe to remove") {
+		t.Log("the import finished before the stick was pulled: the cut came too late to test a torn read")
+	} else if line := lastLine(out, "status not written"); line == "" {
+		t.Fatalf("no failure logged after the stick was pulled:\n%s", out)
+	}
+	// What runs, if anything, is the whole image; then the stick again.
+	if got := a.running(); got != "" && got != ref {
+		t.Fatalf("defect runs %q", got)
+	}
+	a.plug(s, "STICK")
+	node.waitLog(t, "safe to remove", 1)
+	if got := a.running(); got != ref {
+		t.Fatalf("after the stick came back defect runs %q, want %s", got, ref)
+	}
 }

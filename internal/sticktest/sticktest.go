@@ -135,6 +135,23 @@ func (s *Stick) Pull() {
 	}
 }
 
+// Yank cuts the stick off at once, as pulling out a stick that is being
+// read does: a vfat stick's fusefat process is killed (reads fail from
+// then on), then the mount is detached lazily. An ext4 stick is detached
+// lazily only: the kernel keeps serving files already open.
+func (s *Stick) Yank() {
+	s.t.Helper()
+	if s.FS == Vfat && !hasKernelFS("vfat") {
+		out, _ := exec.Command("pgrep", "-f", "fusefat.* "+s.Image).Output()
+		for _, pid := range strings.Fields(string(out)) {
+			_ = exec.Command("kill", "-KILL", pid).Run()
+		}
+	}
+	if err := s.unmount(true); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 func (s *Stick) unmount(lazy bool) error {
 	args := []string{s.Dir}
 	if lazy {
