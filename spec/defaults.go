@@ -27,6 +27,9 @@ func (s *WorkloadSpec) setDefaults() {
 	if s.Restart == "" {
 		s.Restart = RestartAlways
 	}
+	if s.Network == "" {
+		s.Network = NetworkIsolated
+	}
 	s.Health.setDefaults()
 }
 

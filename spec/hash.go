@@ -15,22 +15,31 @@ import (
 // only decides when an update happens, does not.
 //
 // The canonical form omits zero values, so a field added to WorkloadSpec
-// later leaves the hash of specs that do not use it unchanged.
+// later leaves the hash of specs that do not use it unchanged. (The
+// sandbox's network, whose default is always written, changed every hash
+// once, on purpose: see canonicalSpec.)
 func HashSpec(s WorkloadSpec) string {
 	s = cloneSpec(s)
 	s.setDefaults()
 	slices.Sort(s.Ports)
 	c := canonicalSpec{
-		Image:   s.Image,
-		Args:    s.Args,
-		Env:     s.Env,
-		Ports:   s.Ports,
-		Mounts:  s.Mounts,
-		GPUs:    s.Resources.GPUs,
-		Restart: s.Restart,
-		Secrets: canonicalSecrets(s.Secrets),
+		Image:                  s.Image,
+		Args:                   s.Args,
+		Env:                    s.Env,
+		Ports:                  s.Ports,
+		Mounts:                 s.Mounts,
+		GPUs:                   s.Resources.GPUs,
+		Restart:                s.Restart,
+		User:                   s.User,
+		ReadOnlyRootFilesystem: s.ReadOnlyRootFilesystem,
+		Network:                s.Network,
+		CapAdd:                 s.Capabilities.Add,
+		CapDrop:                s.Capabilities.Drop,
+		Secrets:                canonicalSecrets(s.Secrets),
 	}
 	c.StopSignal, c.StopTimeout = stopHashed(s)
+	slices.Sort(c.CapAdd)
+	slices.Sort(c.CapDrop)
 	if h := s.Health; h != nil {
 		c.Health = &canonicalHealth{
 			HTTP:             h.HTTP,
@@ -80,6 +89,14 @@ type canonicalSpec struct {
 	// StopSignal and StopTimeout (ns): the container keeps them as labels.
 	StopSignal  string `json:"stopSignal,omitempty"`
 	StopTimeout int64  `json:"stopTimeout,omitempty"`
+	// The sandbox: Network is always set once defaults apply, so every
+	// spec hashed before the sandbox existed hashes differently now, and
+	// an agent that gains the sandbox replaces what runs without it.
+	User                   string   `json:"user,omitempty"`
+	ReadOnlyRootFilesystem bool     `json:"readOnlyRootFilesystem,omitempty"`
+	Network                string   `json:"network,omitempty"`
+	CapAdd                 []string `json:"capAdd,omitempty"`
+	CapDrop                []string `json:"capDrop,omitempty"`
 }
 
 // canonicalHealth is Health with durations in nanoseconds.

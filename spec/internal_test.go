@@ -45,7 +45,7 @@ func TestCheckImage(t *testing.T) {
 }
 
 func TestHostPolicyAllows(t *testing.T) {
-	h := hostPolicy{paths: []string{"/var/lib/models", "/srv"}, known: true}
+	h := fleetPolicy{paths: []string{"/var/lib/models", "/srv"}, known: true}
 	for src, want := range map[string]bool{
 		"/var/lib/models":     true,
 		"/var/lib/models/a":   true,

@@ -19,15 +19,10 @@ func (r *Repo) ParseNodes(fsys fs.FS) (nodes map[string]Node, broken error, err 
 		fsys:  fsys,
 		repo:  &Repo{Nodes: map[string]Node{}, files: map[string]sourceFile{}},
 		known: map[string]bool{},
-		hosts: hostPolicy{known: true},
+		hosts: policyOf(&r.Fleet.Spec),
 	}
 	for name := range r.Workloads {
 		p.known[name] = true
-	}
-	for _, h := range r.Fleet.Spec.HostPaths {
-		if checkAbs(h) == nil && h != "/" {
-			p.hosts.paths = append(p.hosts.paths, h)
-		}
 	}
 	entries, err := p.list(dirNodes)
 	if err != nil {

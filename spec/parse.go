@@ -75,7 +75,7 @@ type parser struct {
 	fsys  fs.FS
 	repo  *Repo
 	errs  errorList
-	hosts hostPolicy
+	hosts fleetPolicy
 	known map[string]bool // workload names with a file, parsed or not
 }
 
@@ -269,15 +269,12 @@ func (p *parser) fleet() error {
 	checkHeader(c.report, f.TypeMeta, f.Metadata, KindFleet, fleetFile, "")
 	checkFleet(c.report, &f.Spec)
 	p.repo.Fleet = f
-	p.hosts.known = true
+	p.hosts = policyOf(&f.Spec)
 	for _, b := range c.doc.bad {
-		if hasPrefix(b, fieldPath{}.key("spec").key("hostPaths")) || hasPrefix(fieldPath{}.key("spec").key("hostPaths"), b) {
-			p.hosts.known = false
-		}
-	}
-	for _, h := range f.Spec.HostPaths {
-		if checkAbs(h) == nil && h != "/" {
-			p.hosts.paths = append(p.hosts.paths, h)
+		for _, field := range []string{"hostPaths", "sandbox"} {
+			if hasPrefix(b, fieldPath{}.key("spec").key(field)) || hasPrefix(fieldPath{}.key("spec").key(field), b) {
+				p.hosts.known = false
+			}
 		}
 	}
 	return nil

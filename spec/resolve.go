@@ -68,12 +68,7 @@ func (r *Repo) Resolve(node string, localLabels map[string]string) ([]Desired, e
 		d.apply(n.Spec.Overrides[name], origin{key: key, at: at})
 	}
 
-	hosts := hostPolicy{known: true}
-	for _, h := range r.Fleet.Spec.HostPaths {
-		if checkAbs(h) == nil && h != "/" {
-			hosts.paths = append(hosts.paths, h)
-		}
-	}
+	hosts := policyOf(&r.Fleet.Spec)
 	out := make([]Desired, 0, len(set))
 	for _, name := range sortedKeys(set) {
 		d := set[name]
@@ -164,6 +159,26 @@ func (d *resolved) apply(o Override, from origin) {
 		d.spec.Secrets = slices.Clone(o.Secrets)
 		set("secrets")
 	}
+	if o.User != "" {
+		d.spec.User = o.User
+		set("user")
+	}
+	if o.ReadOnlyRootFilesystem != nil {
+		d.spec.ReadOnlyRootFilesystem = *o.ReadOnlyRootFilesystem
+		set("readOnlyRootFilesystem")
+	}
+	if o.Network != "" {
+		d.spec.Network = o.Network
+		set("network")
+	}
+	if o.Capabilities != nil {
+		d.spec.Capabilities = cloneCapabilities(*o.Capabilities)
+		set("capabilities")
+	}
+}
+
+func cloneCapabilities(c Capabilities) Capabilities {
+	return Capabilities{Add: slices.Clone(c.Add), Drop: slices.Clone(c.Drop)}
 }
 
 // origin returns where the value at p (relative to the spec) was set.
@@ -211,6 +226,7 @@ func cloneSpec(s WorkloadSpec) WorkloadSpec {
 		t := *s.StopTimeout
 		s.StopTimeout = &t
 	}
+	s.Capabilities = cloneCapabilities(s.Capabilities)
 	if s.UpdateLock != nil {
 		l := *s.UpdateLock
 		s.UpdateLock = &l

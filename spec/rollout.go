@@ -50,7 +50,7 @@ func checkRollout(rep reporter, p fieldPath, r *Rollout, root *yamlv3.Node) {
 }
 
 // checkUpdateLock checks a workload's update lock at p.
-func checkUpdateLock(rep reporter, p fieldPath, l *UpdateLock, hosts hostPolicy) {
+func checkUpdateLock(rep reporter, p fieldPath, l *UpdateLock, hosts fleetPolicy) {
 	pp := p.key("path")
 	switch err := checkAbs(l.Path); {
 	case err != nil:
@@ -72,7 +72,7 @@ func checkUpdateLock(rep reporter, p fieldPath, l *UpdateLock, hosts hostPolicy)
 }
 
 // below reports whether file is strictly below one of the host paths.
-func (h hostPolicy) below(file string) bool {
+func (h fleetPolicy) below(file string) bool {
 	for _, hp := range h.paths {
 		if strings.HasPrefix(file, hp+"/") {
 			return true

@@ -35,6 +35,19 @@ const (
 	RestartNever     = "never"
 )
 
+// Network modes of a workload (WorkloadSpec.Network).
+const (
+	// NetworkIsolated (default) gives the container its own network
+	// namespace on a bridge; its declared ports are mapped to the same
+	// ports on every host interface.
+	NetworkIsolated = "isolated"
+	// NetworkNone gives it a network namespace with only loopback.
+	NetworkNone = "none"
+	// NetworkHost shares the host's network namespace; fleet.yaml's
+	// spec.sandbox.allowHostNetwork must allow it.
+	NetworkHost = "host"
+)
+
 // Trust modes for commits.
 const (
 	CommitModeHead = "head"
@@ -95,6 +108,8 @@ type FleetSpec struct {
 	Status StatusSettings `json:"status,omitempty"`
 	// Poll configures how agents learn of a new head; nil: by git polls alone.
 	Poll *PollSettings `json:"poll,omitempty"`
+	// Sandbox is what workloads may ask for beyond the default sandbox.
+	Sandbox SandboxPolicy `json:"sandbox,omitempty"`
 }
 
 // PollSettings configures how agents learn of a new head.
@@ -107,6 +122,16 @@ type PollSettings struct {
 	// MaxStale is how long a head read from URL may go unconfirmed by a
 	// git poll. Zero means 10 × pollInterval.
 	MaxStale Duration `json:"maxStale,omitempty"`
+}
+
+// SandboxPolicy bounds what a workload may loosen in its sandbox.
+type SandboxPolicy struct {
+	// AllowedCapabilities are the capabilities a workload's
+	// capabilities.add may name (besides those in the default set), e.g.
+	// NET_RAW. Default none.
+	AllowedCapabilities []string `json:"allowedCapabilities,omitempty"`
+	// AllowHostNetwork lets workloads ask for network: host.
+	AllowHostNetwork bool `json:"allowHostNetwork,omitempty"`
 }
 
 // Trust names the repo's keys, as paths relative to the repo root.
@@ -168,6 +193,26 @@ type WorkloadSpec struct {
 	MinSignatures int `json:"minSignatures,omitempty"`
 	// Secrets are values the repo holds encrypted (see Secret).
 	Secrets []Secret `json:"secrets,omitempty"`
+
+	// The sandbox (docs/sandbox.md): every workload runs with a seccomp
+	// profile, no-new-privileges and a small default set of capabilities.
+
+	// User runs the process as uid[:gid], or as a user (and group) named
+	// in the image's /etc/passwd and /etc/group. Default: the image's user.
+	User string `json:"user,omitempty"`
+	// ReadOnlyRootFilesystem mounts the image's root filesystem read-only.
+	ReadOnlyRootFilesystem bool `json:"readOnlyRootFilesystem,omitempty"`
+	// Network is isolated (default), none or host.
+	Network string `json:"network,omitempty"`
+	// Capabilities adds to or drops from the default capabilities.
+	Capabilities Capabilities `json:"capabilities,omitempty"`
+}
+
+// Capabilities changes a container's Linux capabilities, named without the
+// CAP_ prefix (NET_RAW). Drop may name ALL; it applies before Add.
+type Capabilities struct {
+	Add  []string `json:"add,omitempty"`
+	Drop []string `json:"drop,omitempty"`
 }
 
 // UpdateLock defers a workload's updates while a file exists on the host.
@@ -323,6 +368,11 @@ type Override struct {
 	// Secrets replaces the workload's secrets, e.g. with a value of the
 	// node's own.
 	Secrets []Secret `json:"secrets,omitempty"`
+	// The sandbox fields replace the workload's.
+	User                   string        `json:"user,omitempty"`
+	ReadOnlyRootFilesystem *bool         `json:"readOnlyRootFilesystem,omitempty"`
+	Network                string        `json:"network,omitempty"`
+	Capabilities           *Capabilities `json:"capabilities,omitempty"`
 }
 
 // Node is nodes/<name>.yaml: a node's labels and its own overrides.

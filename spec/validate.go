@@ -136,6 +136,7 @@ func checkFleet(rep reporter, s *FleetSpec) {
 			rep(p.key("poll").key("maxStale"), fmt.Errorf("must be at least pollInterval (%s), got %s", s.PollInterval, pl.MaxStale))
 		}
 	}
+	checkFleetSandbox(rep, p.key("sandbox"), &s.Sandbox)
 }
 
 // CheckHeadURL checks a head URL (fleet.yaml spec.poll.url, fleetd
@@ -192,24 +193,9 @@ func checkAbs(p string) error {
 	return nil
 }
 
-// hostPolicy is what checkSpec knows of the fleet's hostPaths.
-type hostPolicy struct {
-	paths []string
-	known bool // false when fleet.yaml could not be read: skip the check
-}
-
-func (h hostPolicy) allows(src string) bool {
-	for _, hp := range h.paths {
-		if src == hp || strings.HasPrefix(src, hp+"/") {
-			return true
-		}
-	}
-	return false
-}
-
 // checkSpec checks a workload spec at p, defaults applied. With partial
 // set it checks an override: only the fields that are set.
-func checkSpec(rep reporter, p fieldPath, s *WorkloadSpec, hosts hostPolicy, partial bool) {
+func checkSpec(rep reporter, p fieldPath, s *WorkloadSpec, hosts fleetPolicy, partial bool) {
 	switch {
 	case s.Image != "":
 		if err := checkImage(s.Image); err != nil {
@@ -276,6 +262,7 @@ func checkSpec(rep reporter, p fieldPath, s *WorkloadSpec, hosts hostPolicy, par
 	if s.MinSignatures < 0 || s.MinSignatures > maxMinSignatures {
 		rep(p.key("minSignatures"), fmt.Errorf("must be between 1 and %d, not %d", maxMinSignatures, s.MinSignatures))
 	}
+	checkSandbox(rep, p, s, hosts, partial)
 }
 
 // maxMinSignatures bounds WorkloadSpec.MinSignatures.
@@ -349,9 +336,13 @@ func checkPort(rep reporter, p fieldPath, port int) {
 
 // overrideSpec views an override as a partial workload spec for checkSpec.
 func overrideSpec(o Override) WorkloadSpec {
-	s := WorkloadSpec{Image: o.Image, Args: o.Args, Env: o.Env, Ports: o.Ports, Mounts: o.Mounts, Health: o.Health, Restart: o.Restart, UpdateLock: o.UpdateLock, Secrets: o.Secrets}
+	s := WorkloadSpec{Image: o.Image, Args: o.Args, Env: o.Env, Ports: o.Ports, Mounts: o.Mounts, Health: o.Health, Restart: o.Restart, UpdateLock: o.UpdateLock, Secrets: o.Secrets,
+		User: o.User, Network: o.Network}
 	if o.Resources != nil {
 		s.Resources = *o.Resources
+	}
+	if o.Capabilities != nil {
+		s.Capabilities = *o.Capabilities
 	}
 	return s
 }
