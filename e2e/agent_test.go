@@ -38,7 +38,7 @@ func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, label
 			namespace = extra[i+1]
 		}
 	}
-	rt, err := runtime.New(context.Background(), runtime.Config{Address: containerdAddr, Namespace: namespace, LogDir: filepath.Join(state, "logs"), MountDir: t.TempDir()}, nil)
+	rt, err := runtime.New(context.Background(), runtime.Config{Address: containerdAddr, Namespace: namespace, LogDir: filepath.Join(state, "logs"), RunDir: filepath.Join(state, "run")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestGPUsThroughCDI(t *testing.T) {
 	e.pull(t)
 	dir := t.TempDir()
 	fakeGPUSpec(t, dir)
-	c, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, StopTimeout: 5 * time.Second,
+	c, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, RunDir: e.runDir, StopTimeout: 5 * time.Second,
 		CDIDevicePrefix: "example.com/gpu", CDISpecDirs: []string{filepath.Join(t.TempDir(), "absent"), dir}},
 		slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
@@ -86,7 +86,7 @@ func TestGPUsThroughCDI(t *testing.T) {
 	}
 
 	// gpus with CDIAllGPUs asks for <prefix>=all.
-	all, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, CDIDevicePrefix: "example.com/gpu",
+	all, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, RunDir: e.runDir, CDIDevicePrefix: "example.com/gpu",
 		CDIAllGPUs: true, CDISpecDirs: []string{dir}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,8 +19,8 @@ const (
 	DefaultStopTimeout = 10 * time.Second
 	// DefaultReserveBytes is the disk space a pull leaves free.
 	DefaultReserveBytes = 256 << 20
-	// DefaultMountDir holds the staged binds of mount sources.
-	DefaultMountDir = "/run/gitfleet/mounts"
+	// DefaultRunDir holds the host state containers use while they exist.
+	DefaultRunDir = "/run/gitfleet"
 	// DefaultCDIDevicePrefix names GPU n as the CDI device
 	// "nvidia.com/gpu=<n>", as NVIDIA's nvidia-ctk generates them.
 	DefaultCDIDevicePrefix = "nvidia.com/gpu"
@@ -59,13 +60,23 @@ type Config struct {
 	// CDISpecDirs are the directories of CDI spec files. Default
 	// DefaultCDISpecDirs.
 	CDISpecDirs []string
-	// MountDir is where the agent binds each mount source it has opened
-	// and checked, one directory per container, before the container's
-	// task starts (see mount.go). It must be on a path only root can
-	// change, never below a host path workloads may mount. Default
-	// DefaultMountDir; tmpfs suits it: the binds are made again at every
-	// start.
-	MountDir string
+	// RunDir holds what containers use on the host while they exist:
+	// mounts/<container>/<n>, each mount source the agent opened and
+	// checked, bound there before the task starts (mount.go), and
+	// netns/<container>, the network namespace of an isolated workload
+	// (network.go). It must be on a path only root can change, never below
+	// a host path workloads may mount. Default DefaultRunDir; tmpfs suits
+	// it: both are made again at the first start after a reboot.
+	RunDir string
+	// Bridge is the host bridge of isolated workloads. Default
+	// DefaultBridge.
+	Bridge string
+	// Subnet is the IPv4 subnet isolated workloads get addresses from.
+	// Default DefaultSubnet.
+	Subnet string
+	// CNIBinDirs are where the CNI plugins are looked for. Default
+	// DefaultCNIBinDirs.
+	CNIBinDirs []string
 	// ReserveBytes is disk space a pull must leave free on the filesystem
 	// of containerd's content store. Default DefaultReserveBytes.
 	ReserveBytes int64
@@ -101,8 +112,16 @@ func (c *Config) Validate() error {
 	if c.CDIDevicePrefix != "" && strings.Count(c.CDIDevicePrefix, "/") != 1 {
 		errs = append(errs, fmt.Errorf("runtime: CDIDevicePrefix %q: want vendor/class, e.g. nvidia.com/gpu", c.CDIDevicePrefix))
 	}
-	if c.MountDir != "" && !filepath.IsAbs(c.MountDir) {
-		errs = append(errs, fmt.Errorf("runtime: MountDir %q must be absolute", c.MountDir))
+	if c.RunDir != "" && !filepath.IsAbs(c.RunDir) {
+		errs = append(errs, fmt.Errorf("runtime: RunDir %q must be absolute", c.RunDir))
+	}
+	if c.Subnet != "" {
+		if _, err := netip.ParsePrefix(c.Subnet); err != nil {
+			errs = append(errs, fmt.Errorf("runtime: Subnet %q: %w", c.Subnet, err))
+		}
+	}
+	if len(c.Bridge) > 15 {
+		errs = append(errs, fmt.Errorf("runtime: Bridge %q: at most 15 characters", c.Bridge))
 	}
 	if c.StopTimeout < 0 {
 		errs = append(errs, errors.New("runtime: StopTimeout must not be negative"))
@@ -130,8 +149,17 @@ func (c Config) withDefaults() Config {
 	if c.CDIDevicePrefix == "" {
 		c.CDIDevicePrefix = DefaultCDIDevicePrefix
 	}
-	if c.MountDir == "" {
-		c.MountDir = DefaultMountDir
+	if c.RunDir == "" {
+		c.RunDir = DefaultRunDir
+	}
+	if c.Bridge == "" {
+		c.Bridge = DefaultBridge
+	}
+	if c.Subnet == "" {
+		c.Subnet = DefaultSubnet
+	}
+	if len(c.CNIBinDirs) == 0 {
+		c.CNIBinDirs = DefaultCNIBinDirs
 	}
 	if c.ReserveBytes == 0 {
 		c.ReserveBytes = DefaultReserveBytes

@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/identifiers"
 	"github.com/containerd/containerd/namespaces"
+	gocni "github.com/containerd/go-cni"
 
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -48,6 +49,8 @@ const (
 	// container with; a container whose spec was edited by hand no longer
 	// matches it (see Drift).
 	LabelOCISpecHash = "gitfleet.dev/oci-spec-hash"
+	// LabelNetwork is the workload's network mode (spec.Network*).
+	LabelNetwork = "gitfleet.dev/network"
 	// LabelMounts records each mount's allowed root and source (JSON), so
 	// that every start opens the sources again beneath their roots.
 	LabelMounts = "gitfleet.dev/mounts"
@@ -85,6 +88,11 @@ type Containerd struct {
 	stopping map[string]bool
 	// sup is the Supervisor watching this runtime, if any.
 	sup atomic.Pointer[Supervisor]
+
+	// The CNI handle of isolated networks, made at first use.
+	cniOnce sync.Once
+	cniNet  gocni.CNI
+	cniErr  error
 }
 
 // New connects to containerd. cfg's unset fields get their defaults.
@@ -113,6 +121,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Containerd, error)
 	c := &Containerd{cfg: cfg, client: client, log: log, stopping: map[string]bool{}}
 	if err := c.sweepMounts(ctx); err != nil {
 		log.WarnContext(ctx, "runtime: stale mount staging left", logKeyError, err)
+	}
+	if err := c.sweepNetworks(ctx); err != nil {
+		log.WarnContext(ctx, "runtime: stale networks left", logKeyError, err)
 	}
 	return c, nil
 }

@@ -133,7 +133,8 @@ func buildEcho(dir string) (string, error) {
 }
 
 // pushEcho pushes an image with the echo binary at /echo as its entrypoint,
-// env IMAGE_ENV=from-image and SHARED=image, CMD --port 8080.
+// env IMAGE_ENV=from-image and SHARED=image, CMD --port 8080, and a user
+// model (4242) of group models (4243).
 func pushEcho(ctx context.Context, reg *testRegistry, repo, binary string) (testImage, error) {
 	bin, err := os.ReadFile(binary)
 	if err != nil {
@@ -146,6 +147,15 @@ func pushEcho(ctx context.Context, reg *testRegistry, repo, binary string) (test
 	}
 	tw.WriteHeader(&tar.Header{Name: "echo", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin)), ModTime: time.Unix(0, 0)})
 	tw.Write(bin)
+	// A user for the sandbox tests to name.
+	for _, f := range [][2]string{
+		{"etc/passwd", "root:x:0:0::/:/echo\nmodel:x:4242:4243::/tmp:/echo\n"},
+		{"etc/group", "root:x:0:\nmodels:x:4243:\n"},
+	} {
+		name, content := f[0], f[1]
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content)), ModTime: time.Unix(0, 0)})
+		tw.Write([]byte(content))
+	}
 	if err := tw.Close(); err != nil {
 		return testImage{}, err
 	}

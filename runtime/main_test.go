@@ -72,20 +72,49 @@ func source(t testing.TB, ref string, regs []spec.Registry) spec.ImageSource {
 
 // env is one test's private containerd and a client of it.
 type env struct {
-	d        *runtimetest.Daemon
-	c        *Containerd
-	logDir   string
-	mountDir string
+	d      *runtimetest.Daemon
+	c      *Containerd
+	logDir string
+	runDir string
 }
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	e := &env{d: runtimetest.StartT(t), logDir: t.TempDir(), mountDir: t.TempDir()}
+	e := &env{d: runtimetest.StartT(t), logDir: t.TempDir(), runDir: t.TempDir()}
 	// Runs before the temporary directories are removed: a staged bind
 	// left behind must never let their removal reach into a host folder.
-	t.Cleanup(func() { unmountBelow(t, e.mountDir) })
+	t.Cleanup(func() { unmountBelow(t, e.runDir) })
 	e.c = e.connect(t)
+	// Runs before the daemon stops: what a test leaves running is removed
+	// the agent's way, so no network (address, port rules) outlives it.
+	t.Cleanup(func() { e.removeAll(t) })
 	return e
+}
+
+// removeAll removes every workload the agent owns, and the networks of
+// containers deleted by hand.
+func (e *env) removeAll(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// A client of its own: the test's clients are closed by now.
+	c, err := New(ctx, Config{Address: e.d.Address, LogDir: e.logDir, RunDir: e.runDir, StopTimeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer c.Close()
+	ins, err := c.List(ctx)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, in := range ins {
+		if err := c.Remove(ctx, in.Workload); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+	if err := c.sweepNetworks(ctx); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
 }
 
 // unmountBelow detaches every mount below dir.
@@ -110,7 +139,7 @@ func unmountBelow(t *testing.T, dir string) {
 // connect makes a new client, as an agent does when it starts.
 func (e *env) connect(t *testing.T) *Containerd {
 	t.Helper()
-	c, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, MountDir: e.mountDir, StopTimeout: 5 * time.Second},
+	c, err := New(t.Context(), Config{Address: e.d.Address, LogDir: e.logDir, RunDir: e.runDir, StopTimeout: 5 * time.Second},
 		slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ import (
 //     symbolic link refuses the mount, naming it; so does a last component
 //     that is neither a directory nor a regular file;
 //   - the agent binds the opened file itself (/proc/self/fd/N) onto a
-//     staging path, <MountDir>/<container ID>/<n>, and the container's OCI
+//     staging path, <RunDir>/mounts/<container ID>/<n>, and the container's OCI
 //     spec names only that staging path: runc binds an object already
 //     checked, so a link swapped in after the check changes nothing;
 //   - the staging binds are made again before every task the agent creates
@@ -109,9 +109,12 @@ func parseMountsLabel(v string) ([]mountRef, error) {
 	return refs, nil
 }
 
+// mountDir holds the staged mounts, a directory per container.
+func (c *Containerd) mountDir() string { return filepath.Join(c.cfg.RunDir, "mounts") }
+
 // stagePath is where mount n of container id is staged.
 func (c *Containerd) stagePath(id string, n int) string {
-	return filepath.Join(c.cfg.MountDir, id, strconv.Itoa(n))
+	return filepath.Join(c.mountDir(), id, strconv.Itoa(n))
 }
 
 // openBeneath opens source, which is root or below it, without following a
@@ -178,7 +181,7 @@ func (c *Containerd) stageMounts(workload, id string, refs []mountRef) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	dir := filepath.Join(c.cfg.MountDir, id)
+	dir := filepath.Join(c.mountDir(), id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("stage mounts of %s: %w", id, err)
 	}
@@ -224,7 +227,7 @@ func (c *Containerd) bindStaged(f *os.File, staged string) error {
 // directory. It never deletes below a mount point: each entry is unmounted
 // first and then removed alone.
 func (c *Containerd) unstageMounts(id string) error {
-	dir := filepath.Join(c.cfg.MountDir, id)
+	dir := filepath.Join(c.mountDir(), id)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -262,7 +265,7 @@ func (c *Containerd) unstageMounts(id string) error {
 // sweepMounts takes down the staging binds of containers that no longer
 // exist (deleted by hand, or while an agent was down).
 func (c *Containerd) sweepMounts(ctx context.Context) error {
-	entries, err := os.ReadDir(c.cfg.MountDir)
+	entries, err := os.ReadDir(c.mountDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

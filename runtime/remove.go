@@ -108,8 +108,17 @@ func (c *Containerd) isStopping(id string) bool {
 }
 
 // stopTask stops ctr's task, if any, and deletes it (which also ends its
-// shim). The container stays.
+// shim), then undoes its isolated network, so that its ports are no longer
+// mapped to it. The container stays.
 func (c *Containerd) stopTask(ctx context.Context, ctr containerd.Container) error {
+	if err := c.stopProcess(ctx, ctr); err != nil {
+		return err
+	}
+	return c.teardownNetwork(ctx, ctr.ID())
+}
+
+// stopProcess stops and deletes ctr's task, if any.
+func (c *Containerd) stopProcess(ctx context.Context, ctr containerd.Container) error {
 	c.setStopping(ctr.ID(), true)
 	task, err := ctr.Task(ctx, nil)
 	if err != nil {

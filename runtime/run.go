@@ -135,6 +135,9 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 			return nil, nil, fmt.Errorf("unpack %s: %w", ref, err)
 		}
 	}
+	if err := checkSandbox(d); err != nil {
+		return nil, nil, err
+	}
 	refs, err := mountRefs(d.Name, d.Spec.Mounts, d.HostPaths)
 	if err != nil {
 		return nil, nil, err
@@ -160,6 +163,7 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 		LabelRevision: revision,
 		LabelPorts:    portsLabel(d.Spec.Ports),
 		LabelRestart:  policy,
+		LabelNetwork:  networkOf(d.Spec),
 	}
 	if v := mountsLabel(refs); v != "" {
 		labels[LabelMounts] = v
@@ -191,7 +195,7 @@ func (c *Containerd) create(ctx context.Context, id, ref string, d spec.Desired,
 
 // specOpts turns a workload spec into OCI spec options: the image's
 // entrypoint with the spec's args in place of its CMD, env merged over the
-// image's, host networking, bind mounts and resource limits.
+// image's, the sandbox (sandbox.go), bind mounts and resource limits.
 func (c *Containerd) specOpts(image containerd.Image, id string, d spec.Desired) ([]oci.SpecOpts, error) {
 	ws := d.Spec
 	env := make([]string, 0, len(ws.Env))
@@ -202,10 +206,8 @@ func (c *Containerd) specOpts(image containerd.Image, id string, d spec.Desired)
 	opts := []oci.SpecOpts{
 		oci.WithImageConfigArgs(image, ws.Args),
 		oci.WithEnv(env),
-		oci.WithHostNamespace(specs.NetworkNamespace),
-		oci.WithHostHostsFile,
-		oci.WithHostResolvconf,
 	}
+	opts = append(opts, c.sandboxOpts(id, d)...)
 	if len(ws.Mounts) > 0 {
 		mounts := make([]specs.Mount, len(ws.Mounts))
 		for i, m := range ws.Mounts {

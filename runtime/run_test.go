@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/containerd/containerd/snapshots"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,10 +103,8 @@ func TestRunSeesArgsEnvMountsAndLimits(t *testing.T) {
 	if res.CPU == nil || res.CPU.Quota == nil || res.CPU.Period == nil || *res.CPU.Quota != 50_000 || *res.CPU.Period != 100_000 {
 		t.Errorf("CPU %+v, want quota 50000 period 100000", res.CPU)
 	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == "network" {
-			t.Errorf("container has its own network namespace %+v, want the host's", ns)
-		}
+	if ns := namespaceOf(s, "network"); ns == nil || ns.Path != e.c.netnsPath(in.ID) {
+		t.Errorf("network namespace %+v, want the isolated one at %s", ns, e.c.netnsPath(in.ID))
 	}
 	if b, err := os.ReadFile(memLimitFile(s.Linux.CgroupsPath)); err != nil {
 		t.Errorf("cgroup memory limit: %v", err)
@@ -242,4 +241,15 @@ func TestRunFailedReplacementKeepsOld(t *testing.T) {
 	if _, body := get(t, port, "/env"); !strings.Contains(body, "VERSION=1\n") {
 		t.Errorf("env after a failed replacement:\n%s", body)
 	}
+}
+
+// namespaceOf returns s's namespace of type typ, nil when it shares the
+// host's.
+func namespaceOf(s *specs.Spec, typ specs.LinuxNamespaceType) *specs.LinuxNamespace {
+	for i, ns := range s.Linux.Namespaces {
+		if ns.Type == typ {
+			return &s.Linux.Namespaces[i]
+		}
+	}
+	return nil
 }

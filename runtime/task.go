@@ -6,6 +6,8 @@ import (
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
+
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 // newTask creates ctr's task, not yet started. Every task the agent
@@ -21,6 +23,11 @@ func (c *Containerd) newTask(ctx context.Context, ctr containerd.Container, labe
 	}
 	if err := c.stageMounts(workload, ctr.ID(), refs); err != nil {
 		return nil, err
+	}
+	if labels[LabelNetwork] == spec.NetworkIsolated {
+		if err := c.ensureNetwork(ctx, workload, ctr.ID(), parsePorts(labels[LabelPorts])); err != nil {
+			return nil, err
+		}
 	}
 	task, err := ctr.NewTask(ctx, cio.LogFile(c.Logs(workload)))
 	if err != nil {

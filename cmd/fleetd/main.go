@@ -157,7 +157,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		RegistryTLS: creds.TLSConfig,
 		Address:     cfg.ContainerdAddress, Namespace: cfg.Namespace,
 		LogDir:          filepath.Join(cfg.StateDir, "logs"),
-		MountDir:        filepath.Join(cfg.StateDir, "mounts"),
+		RunDir:          filepath.Join(cfg.StateDir, "run"),
 		CDIDevicePrefix: cfg.CDIDevicePrefix, CDISpecDirs: cfg.CDISpecDirs,
 		ReserveBytes: reserve,
 		Secrets:      ageID, SecretDir: cfg.SecretsDir,

@@ -1,10 +1,13 @@
 // Command echo is the workload of the runtime tests: it prints its
-// environment, then serves what it sees over HTTP on 127.0.0.1.
+// environment, then serves what it sees over HTTP on every interface of its network.
 //
 //	/args         its command line, one argument a line
 //	/env          its environment, one variable a line
 //	/read?path=   the file's content
 //	/write?path=  writes "x" to the file (500 with the error when it cannot)
+//
+// and the sandbox probes of probe.go. --extra-port serves the same on a
+// second port.
 package main
 
 import (
@@ -19,7 +22,14 @@ import (
 
 func main() {
 	port := flag.Int("port", 8080, "port to serve on")
+	extra := flag.Int("extra-port", 0, "a second port to serve on")
+	probe := flag.Bool("probe", false, "print the probes and exit")
 	flag.Parse()
+	if *probe {
+		fmt.Print(probes())
+		return
+	}
+	handleProbes()
 	fmt.Printf("echo starting: args=%q\n", os.Args)
 	for _, e := range os.Environ() {
 		fmt.Println("env", e)
@@ -52,7 +62,10 @@ func main() {
 		fmt.Println("echo: terminated")
 		os.Exit(0)
 	}()
-	err := http.ListenAndServe(fmt.Sprintf("127.0.0.1:%d", *port), nil)
+	if *extra != 0 {
+		go http.ListenAndServe(fmt.Sprintf(":%d", *extra), nil)
+	}
+	err := http.ListenAndServe(fmt.Sprintf(":%d", *port), nil)
 	fmt.Println("echo:", err)
 	os.Exit(1)
 }

@@ -1,0 +1,303 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/containerd/errdefs"
+	gocni "github.com/containerd/go-cni"
+
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// Isolated networking (spec.NetworkIsolated), through the standard CNI
+// plugins (Debian's containernetworking-plugins):
+//
+//   - each container gets its own network namespace, bound at
+//     <RunDir>/netns/<container ID> before its first task is created, so it
+//     outlives task restarts and the CNI plugins can be asked to undo their
+//     work while it exists;
+//   - "bridge" connects it to the host's bridge (Config.Bridge) with an
+//     address from "host-local" in Config.Subnet, the bridge as gateway and
+//     outgoing traffic masqueraded; "loopback" brings up lo;
+//   - "portmap" maps each declared port to the same port on every host
+//     interface, loopback included (DNAT, with SNAT for hairpin and local
+//     traffic): clients and health probes reach it at the host's address
+//     as they would with host networking, and nothing else of the
+//     container is reachable from outside;
+//   - a port that a host process listens on, or that another workload's
+//     isolated container maps, refuses the start;
+//   - when the agent stops the task (update, removal) the plugins are
+//     asked to undo it (address released, port rules removed) and the
+//     namespace is removed; the next start makes them again;
+//   - a state file beside the namespace, <container ID>.json, records the
+//     workload, the mapped ports and whether the plugins completed: a
+//     namespace left half set up by a dying agent is made again, and the
+//     network of a container deleted by hand is undone when the agent
+//     starts (the plugins need the ports to undo their rules).
+
+// Defaults of the isolated network.
+const (
+	DefaultBridge = "gitfleet0"
+	DefaultSubnet = "10.213.0.0/24"
+	cniNetwork    = "gitfleet"
+)
+
+// DefaultCNIBinDirs are where the CNI plugins are looked for: Debian's
+// containernetworking-plugins, then the upstream location.
+var DefaultCNIBinDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
+
+// netnsPath is where container id's network namespace is bound.
+func (c *Containerd) netnsPath(id string) string {
+	return filepath.Join(c.cfg.RunDir, "netns", id)
+}
+
+// cniID names container id to the CNI plugins: unique on the host even
+// when several agents (each with its own containerd) share it.
+func (c *Containerd) cniID(id string) string {
+	sum := sha256.Sum256([]byte(c.cfg.Address + "\x00" + c.cfg.Namespace))
+	return hex.EncodeToString(sum[:4]) + "-" + id
+}
+
+// cni returns the CNI handle, made at first use so that a node whose
+// workloads never ask for an isolated network needs no plugins.
+func (c *Containerd) cni() (gocni.CNI, error) {
+	c.cniOnce.Do(func() {
+		var dirs []string
+		for _, d := range c.cfg.CNIBinDirs {
+			if _, err := os.Stat(filepath.Join(d, "bridge")); err == nil {
+				dirs = append(dirs, d)
+			}
+		}
+		if len(dirs) == 0 {
+			c.cniErr = fmt.Errorf("network %s needs the CNI plugins bridge, host-local, portmap and loopback in %s: install containernetworking-plugins",
+				spec.NetworkIsolated, strings.Join(c.cfg.CNIBinDirs, " or "))
+			return
+		}
+		n, err := gocni.New(gocni.WithPluginDir(dirs), gocni.WithInterfacePrefix("eth"), gocni.WithMinNetworkCount(2))
+		if err == nil {
+			err = n.Load(gocni.WithLoNetwork, gocni.WithConfListBytes(cniConfList(c.cfg.Bridge, c.cfg.Subnet)))
+		}
+		if err != nil {
+			c.cniErr = fmt.Errorf("network %s: CNI: %w", spec.NetworkIsolated, err)
+			return
+		}
+		c.cniNet = n
+	})
+	return c.cniNet, c.cniErr
+}
+
+// cniConfList is the network's CNI configuration.
+func cniConfList(bridge, subnet string) []byte {
+	conf := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       cniNetwork,
+		"plugins": []any{
+			map[string]any{
+				"type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+				"ipam": map[string]any{
+					"type":   "host-local",
+					"ranges": [][]map[string]string{{{"subnet": subnet}}},
+					"routes": []map[string]string{{"dst": "0.0.0.0/0"}},
+				},
+			},
+			map[string]any{"type": "portmap", "snat": true, "capabilities": map[string]bool{"portMappings": true}},
+		},
+	}
+	b, _ := json.Marshal(conf) // maps of strings, bools and slices: cannot fail
+	return b
+}
+
+func portMappings(ports []int) []gocni.PortMapping {
+	m := make([]gocni.PortMapping, len(ports))
+	for i, p := range ports {
+		m[i] = gocni.PortMapping{HostPort: int32(p), ContainerPort: int32(p), Protocol: "tcp"}
+	}
+	return m
+}
+
+// netState is what the agent set up for one container's network.
+type netState struct {
+	Workload string `json:"workload"`
+	Ports    []int  `json:"ports,omitempty"`
+	// Ready says the plugins completed.
+	Ready bool `json:"ready"`
+}
+
+func (c *Containerd) statePath(id string) string { return c.netnsPath(id) + ".json" }
+
+// readNetState reads container id's network state; ok is false when it
+// has none.
+func (c *Containerd) readNetState(id string) (st netState, ok bool) {
+	b, err := os.ReadFile(c.statePath(id))
+	if err != nil || json.Unmarshal(b, &st) != nil {
+		return netState{}, false
+	}
+	return st, true
+}
+
+func (c *Containerd) writeNetState(id string, st netState) error {
+	b, _ := json.Marshal(st) // a string, ints and a bool: cannot fail
+	tmp := c.statePath(id) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.statePath(id))
+}
+
+// ensureNetwork gives container id of workload, an isolated one declaring
+// ports, its network namespace with its ports mapped, unless it has it.
+func (c *Containerd) ensureNetwork(ctx context.Context, workload, id string, ports []int) error {
+	path := c.netnsPath(id)
+	if st, ok := c.readNetState(id); ok && st.Ready && isNetns(path) {
+		return nil
+	}
+	if err := c.teardownNetwork(ctx, id); err != nil {
+		return err
+	}
+	n, err := c.cni()
+	if err != nil {
+		return fmt.Errorf("workload %s: %w", workload, err)
+	}
+	if err := c.checkPorts(workload, ports); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("workload %s: %w", workload, err)
+	}
+	st := netState{Workload: workload, Ports: ports}
+	if err := c.writeNetState(id, st); err != nil {
+		return fmt.Errorf("workload %s: %w", workload, err)
+	}
+	if err := newNetns(path); err != nil {
+		return errors.Join(fmt.Errorf("workload %s: %w", workload, err), c.teardownNetwork(ctx, id))
+	}
+	if _, err := n.Setup(ctx, c.cniID(id), path, gocni.WithCapabilityPortMap(portMappings(ports))); err != nil {
+		err = fmt.Errorf("workload %s: network %s: %w", workload, spec.NetworkIsolated, err)
+		return errors.Join(err, c.teardownNetwork(ctx, id))
+	}
+	st.Ready = true
+	if err := c.writeNetState(id, st); err != nil {
+		return errors.Join(fmt.Errorf("workload %s: %w", workload, err), c.teardownNetwork(ctx, id))
+	}
+	return nil
+}
+
+// teardownNetwork asks the CNI plugins to undo container id's network and
+// removes its namespace and state. A container without one is done.
+func (c *Containerd) teardownNetwork(ctx context.Context, id string) error {
+	path := c.netnsPath(id)
+	st, ok := c.readNetState(id)
+	_, err := os.Lstat(path)
+	if !ok && errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	n, err := c.cni()
+	if err != nil {
+		return err
+	}
+	ns := path
+	if !isNetns(path) {
+		ns = "" // gone with a reboot: the plugins release what they can
+	}
+	if err := n.Remove(ctx, c.cniID(id), ns, gocni.WithCapabilityPortMap(portMappings(st.Ports))); err != nil {
+		return fmt.Errorf("container %s: network teardown: %w", id, err)
+	}
+	if err := removeNetns(path); err != nil {
+		return err
+	}
+	if err := os.Remove(c.statePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// sweepNetworks undoes the networks of containers that no longer exist.
+func (c *Containerd) sweepNetworks(ctx context.Context) error {
+	entries, err := os.ReadDir(filepath.Dir(c.netnsPath("x")))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sweep networks: %w", err)
+	}
+	ctx = c.ns(ctx)
+	var errs []error
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		if _, err := c.client.LoadContainer(ctx, id); err == nil || !errdefs.IsNotFound(err) {
+			continue
+		}
+		errs = append(errs, c.teardownNetwork(ctx, id))
+	}
+	return errors.Join(errs...)
+}
+
+// PortError refuses a start whose declared port is taken on the host.
+type PortError struct {
+	Workload string
+	Port     int
+	// By says who holds it.
+	By string
+}
+
+func (e *PortError) Error() string {
+	return fmt.Sprintf("workload %s: port %d is %s", e.Workload, e.Port, e.By)
+}
+
+// checkPorts refuses ports that another workload's isolated container maps
+// or that something on the host listens on. The workload's own containers
+// are being replaced and may hold them.
+func (c *Containerd) checkPorts(workload string, ports []int) error {
+	if len(ports) == 0 {
+		return nil
+	}
+	entries, _ := os.ReadDir(filepath.Dir(c.netnsPath("x")))
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		st, ok := c.readNetState(id)
+		if !ok || st.Workload == workload {
+			continue
+		}
+		for _, p := range ports {
+			if slices.Contains(st.Ports, p) {
+				return &PortError{Workload: workload, Port: p, By: "mapped to container " + id + " of workload " + st.Workload}
+			}
+		}
+	}
+	for _, p := range ports {
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+		if err != nil {
+			return &PortError{Workload: workload, Port: p, By: "in use on the host"}
+		}
+		l.Close()
+	}
+	return nil
+}
+
+// parsePorts reads LabelPorts.
+func parsePorts(v string) []int {
+	var ports []int
+	for _, s := range strings.Split(v, ",") {
+		if p, err := strconv.Atoi(s); err == nil {
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
