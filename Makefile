@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin
 CMDS := fleetd fleetctl
-PKGS_APT := containerd runc docker-registry openssh-server git gnupg time chromium fonts-dejavu-core fonts-liberation e2fsprogs dosfstools fusefat nginx fcgiwrap curl systemd
+PKGS_APT := containerd runc containernetworking-plugins docker-registry openssh-server git gnupg time chromium fonts-dejavu-core fonts-liberation e2fsprogs dosfstools fusefat nginx fcgiwrap curl systemd
 GOTEST_FLAGS ?= -count=1 -timeout 18m
 # Releases: the version stamped into the binaries (fleetd --version) and
 # the packages; where they go; the architectures (armv7 is GOARCH=arm

@@ -250,7 +250,7 @@ func (l *live) commit(i int, broken bool) (string, time.Time, error) {
 		if l.opts.health {
 			health = fmt.Sprintf("  health: {http: {port: %d, path: /healthz}, period: 10s, timeout: 2s, failureThreshold: 3}\n", l.ports[w])
 		}
-		y := fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: %s}\nspec:\n  image: %s\n  args: [\"--listen\", \"127.0.0.1:%d\"%s]\n  env: {RUN: %q}\n  ports: [%d]\n%s",
+		y := fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: %s}\nspec:\n  image: %s\n  args: [\"--listen\", \":%d\"%s]\n  env: {RUN: %q}\n  ports: [%d]\n%s",
 			name, l.image, l.ports[w], fail, strconv.Itoa(run), l.ports[w], health)
 		if err := os.WriteFile(filepath.Join(l.work, "workloads", name+".yaml"), []byte(y), 0o644); err != nil {
 			return "", time.Time{}, err

@@ -43,6 +43,21 @@ func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, label
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close() })
+	// Before containerd stops: the workloads' networks (addresses, port
+	// rules on the host) are undone the agent's way.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ins, err := rt.List(ctx)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		for _, in := range ins {
+			if err := rt.Remove(ctx, in.Workload); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
 	if len(extra) == 0 {
 		extra = []string{"--insecure-skip-verify"}
 	}

@@ -53,7 +53,7 @@ kind: Workload
 metadata: {name: %s}
 spec:
   image: %s
-  args: ["--listen", "127.0.0.1:%d"]
+  args: ["--listen", ":%d"]
   env: {MODEL_LOG_LEVEL: %s}
   ports: [%d]
   resources: {memory: 64Mi, cpu: "0.5"}

@@ -18,7 +18,7 @@ import (
 // busy machine is no failure; a broken one (--fail-health) gets none, so
 // its verdict comes at once. Probe timeouts are far beyond any load.
 func (f *fleet) checkedWorkload(name, image string, port int, extra ...string) {
-	args := fmt.Sprintf(`"--listen", "127.0.0.1:%d"`, port)
+	args := fmt.Sprintf(`"--listen", ":%d"`, port)
 	startPeriod := "5m"
 	for _, a := range extra {
 		args += fmt.Sprintf(", %q", a)
@@ -145,7 +145,7 @@ kind: Workload
 metadata: {name: defect}
 spec:
   image: %s
-  args: ["--listen", "127.0.0.1:%d"]
+  args: ["--listen", ":%d"]
   ports: [%d]
   updateLock: {path: %s, maxDeferral: 1h}
 `, image, port, port, lock))

@@ -53,7 +53,7 @@ kind: Node
 metadata: {name: %s, labels: {line: a%s}}
 spec:
   overrides:
-    defect: {args: ["--listen", "127.0.0.1:%d"], ports: [%d]}
+    defect: {args: ["--listen", ":%d"], ports: [%d]}
 `, n, canary, ports[n], ports[n]))
 	}
 	rev1 := repo.Commit("line a: defect with a canary wave")

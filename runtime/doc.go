@@ -16,7 +16,11 @@
 // nothing needs; resources.gpus become CDI devices; List and Run see and
 // repair drift made by hand (see drift.go and docs/health.md).
 //
-// Containers use the host's network namespace, /etc/hosts and resolv.conf;
-// the shim writes their output to <LogDir>/<workload>.log, so workloads and
+// Every container runs in a sandbox (sandbox.go): containerd's seccomp
+// profile, no-new-privileges, a small capability set, its own network
+// namespace with its declared ports mapped through the CNI plugins
+// (network.go), and mount sources opened without following links at every
+// start (mount.go). It never touches a container without LabelManaged. The
+// shim writes their output to <LogDir>/<workload>.log, so workloads and
 // their logs outlive the agent.
 package runtime

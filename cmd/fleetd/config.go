@@ -35,6 +35,7 @@ type Config struct {
 	AllowRevisions     []string          `json:"allowRevisions,omitempty"`
 	Auth               AuthConfig        `json:"auth,omitempty"`
 	CDIDevicePrefix    string            `json:"cdiDevicePrefix,omitempty"`
+	NetworkSubnet      string            `json:"networkSubnet,omitempty"`
 	CDISpecDirs        []string          `json:"cdiSpecDirs,omitempty"`
 	DiskReserve        string            `json:"diskReserve,omitempty"`
 	LogLevel           string            `json:"logLevel,omitempty"`

@@ -53,6 +53,7 @@ func addFlags(fs *pflag.FlagSet) *flagValues {
 	fs.StringVar(&c.Auth.SSHKeyFile, "ssh-key", "", "private key `file` for ssh:// repos")
 	fs.StringVar(&c.Auth.KnownHostsFile, "known-hosts", "", "known_hosts `file` for ssh:// repos")
 	fs.StringVar(&c.LogLevel, "log-level", "", "`level`: debug, info, warn or error (default info)")
+	fs.StringVar(&c.NetworkSubnet, "network-subnet", "", "IPv4 `subnet` of isolated workloads' bridge (default \"10.213.0.0/24\")")
 	fs.StringVar(&c.CDIDevicePrefix, "cdi-device-prefix", "", "CDI `kind` whose devices <kind>=0..N-1 give a workload resources.gpus: N (default \"nvidia.com/gpu\")")
 	fs.Func("usb-root", "watch `dir` (e.g. /media, /run/media) for USB sticks holding gitfleet/ and apply them offline; repeatable (see docs/offline.md)", func(s string) error {
 		c.USBRoots = append(c.USBRoots, s)
@@ -121,6 +122,7 @@ func (fv *flagValues) resolve(fs *pflag.FlagSet) (*Config, *options, error) {
 	override("known-hosts", &cfg.Auth.KnownHostsFile, flagCfg.Auth.KnownHostsFile)
 	override("log-level", &cfg.LogLevel, flagCfg.LogLevel)
 	override("cdi-device-prefix", &cfg.CDIDevicePrefix, flagCfg.CDIDevicePrefix)
+	override("network-subnet", &cfg.NetworkSubnet, flagCfg.NetworkSubnet)
 	override("disk-reserve", &cfg.DiskReserve, flagCfg.DiskReserve)
 	override("age-identity", &cfg.AgeIdentity, flagCfg.AgeIdentity)
 	override("secrets-dir", &cfg.SecretsDir, flagCfg.SecretsDir)

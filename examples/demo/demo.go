@@ -24,6 +24,7 @@ import (
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/imagebuild"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
@@ -391,6 +392,7 @@ func (d *demo) cleanup() {
 		d.agent.Wait()
 	}
 	if d.containerd != nil {
+		d.removeWorkloads()
 		if err := d.containerd.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stop containerd:", err)
 		}
@@ -400,6 +402,30 @@ func (d *demo) cleanup() {
 	}
 	if d.dir != "" && !d.keep {
 		os.RemoveAll(d.dir)
+	}
+}
+
+// removeWorkloads removes what fleetd runs, the agent's way, so that the
+// models' networks (addresses, port rules on the host) go with them.
+func (d *demo) removeWorkloads() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	state := filepath.Join(d.dir, "state")
+	rt, err := runtime.New(ctx, runtime.Config{Address: d.containerd.Address,
+		LogDir: filepath.Join(state, "logs"), RunDir: filepath.Join(state, "run")}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "remove workloads:", err)
+		return
+	}
+	defer rt.Close()
+	ins, err := rt.List(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "remove workloads:", err)
+	}
+	for _, in := range ins {
+		if err := rt.Remove(ctx, in.Workload); err != nil {
+			fmt.Fprintln(os.Stderr, "remove workloads:", err)
+		}
 	}
 }
 
