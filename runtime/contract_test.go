@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -19,19 +20,33 @@ import (
 // Each case gets a namespace of its own on one daemon.
 func TestRuntimeContract(t *testing.T) {
 	d := runtimetest.StartT(t)
-	mountDir := t.TempDir()
-	t.Cleanup(func() { unmountBelow(t, mountDir) })
+	runDir := t.TempDir()
+	t.Cleanup(func() { unmountBelow(t, runDir) })
 	broken := ocitest.RandomImage(t, reg.host, "test/no-entrypoint")
 	n := 0
 	reconcilertest.TestRuntime(t, func(t *testing.T) reconciler.Runtime {
 		n++
 		c, err := New(t.Context(), Config{Address: d.Address, Namespace: fmt.Sprintf("contract-%d", n),
-			LogDir: t.TempDir(), MountDir: mountDir, StopTimeout: 5 * time.Second},
+			LogDir: t.TempDir(), RunDir: runDir, StopTimeout: 5 * time.Second},
 			slog.New(slog.NewTextHandler(t.Output(), nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
+		// Before the client closes: no workload's network outlives the case.
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			ins, err := c.List(ctx)
+			if err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+			for _, in := range ins {
+				if err := c.Remove(ctx, in.Workload); err != nil {
+					t.Errorf("cleanup: %v", err)
+				}
+			}
+		})
 		return c
 	}, reconcilertest.Options{
 		Workload: func(port int) spec.WorkloadSpec {

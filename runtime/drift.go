@@ -9,6 +9,8 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/typeurl/v2"
+
+	"github.com/gitfleet/gitfleet/fault"
 )
 
 // What drift the runtime sees, so that the reconciler's next pass restores
@@ -92,6 +94,10 @@ type ClashError struct {
 	// Managed is the foreign container's LabelManaged, if any.
 	Managed string
 }
+
+// Fault refuses the workload until its spec changes (or someone removes
+// the container by hand).
+func (e *ClashError) Fault() fault.Class { return fault.Refused }
 
 func (e *ClashError) Error() string {
 	return fmt.Sprintf("workload %s: container %s, which gitfleet does not own (%s=%q), holds the ID the workload needs: left alone; remove or rename it by hand",

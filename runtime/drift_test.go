@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/status"
 )
 
@@ -149,6 +150,9 @@ func TestForeignContainerLeftAlone(t *testing.T) {
 	var clash *ClashError
 	if !errors.As(err, &clash) || clash.Container != before.ID || !strings.Contains(err.Error(), "clash") || !strings.Contains(err.Error(), before.ID) {
 		t.Fatalf("Run with the ID held by a foreign container: %v, want a *ClashError naming %s", err, before.ID)
+	}
+	if fault.ClassOf(err) != fault.Refused {
+		t.Errorf("class %v, want refused", fault.ClassOf(err))
 	}
 	ctx := e.c.ns(t.Context())
 	ctr, err := e.c.client.LoadContainer(ctx, before.ID)

@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -56,6 +57,10 @@ type MountError struct {
 	Component string
 	Reason    string
 }
+
+// Fault says a refused mount is the workload's own failure: it is not
+// retried until the spec changes.
+func (e *MountError) Fault() fault.Class { return fault.Refused }
 
 func (e *MountError) Error() string {
 	if e.Component == "" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -80,6 +81,9 @@ func TestMountThroughLinkRefused(t *testing.T) {
 			}
 			if me.Component != c.component {
 				t.Errorf("Component = %q, want %q", me.Component, c.component)
+			}
+			if fault.ClassOf(err) != fault.Refused {
+				t.Errorf("class %v, want refused", fault.ClassOf(err))
 			}
 			if ins := e.list(t); len(ins) != 0 {
 				t.Errorf("List after a refused mount = %+v, want nothing", ins)

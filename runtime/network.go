@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -253,6 +254,10 @@ type PortError struct {
 	// By says who holds it.
 	By string
 }
+
+// Fault is transient: the port may be freed by the same pass (another
+// workload moving off it) or by the host process ending.
+func (e *PortError) Fault() fault.Class { return fault.Transient }
 
 func (e *PortError) Error() string {
 	return fmt.Sprintf("workload %s: port %d is %s", e.Workload, e.Port, e.By)

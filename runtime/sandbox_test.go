@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -277,6 +278,8 @@ func TestNetworkPortTaken(t *testing.T) {
 	var pe *PortError
 	if err := e.c.Run(t.Context(), desired("first", busy, nil), "rev1"); !errors.As(err, &pe) || pe.Port != busy {
 		t.Fatalf("Run on a port the host uses: %v, want a *PortError for %d", err, busy)
+	} else if fault.ClassOf(err) != fault.Transient {
+		t.Errorf("class %v, want transient: the port may be freed", fault.ClassOf(err))
 	}
 	if ins := e.list(t); len(ins) != 0 {
 		t.Errorf("after the refusal: %+v, want nothing", ins)

@@ -159,7 +159,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		LogDir:          filepath.Join(cfg.StateDir, "logs"),
 		RunDir:          filepath.Join(cfg.StateDir, "run"),
 		CDIDevicePrefix: cfg.CDIDevicePrefix, CDISpecDirs: cfg.CDISpecDirs,
-		Subnet:          cfg.NetworkSubnet,
+		Subnet:       cfg.NetworkSubnet,
 		ReserveBytes: reserve,
 		Secrets:      ageID, SecretDir: cfg.SecretsDir,
 	}, log)
