@@ -118,7 +118,7 @@ func newLive(ctx context.Context, e *env, opts liveOptions) (_ *live, err error)
 	if f := strings.Fields(string(out)); len(f) >= 3 {
 		l.containerdVersion = f[2]
 	}
-	if l.rt, err = runtime.New(ctx, runtime.Config{Address: l.ctd.Address, LogDir: filepath.Join(l.dir, "logs"), MountDir: filepath.Join(l.dir, "mounts")}, slog.New(slog.DiscardHandler)); err != nil {
+	if l.rt, err = runtime.New(ctx, runtime.Config{Address: l.ctd.Address, LogDir: filepath.Join(l.dir, "logs"), RunDir: filepath.Join(l.dir, "state", "run")}, slog.New(slog.DiscardHandler)); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
