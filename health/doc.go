@@ -1,5 +1,6 @@
 // Package health probes workloads by their spec.Health: an HTTP GET on
-// 127.0.0.1 (workloads use the host's network), a TCP connect, or a command
+// 127.0.0.1 (a workload's declared ports are mapped to the host's, or it
+// shares the host's network), a TCP connect, or a command
 // run inside the container. A Monitor probes a set of workloads, each on its
 // own period, with a start-up grace, a timeout and a failure threshold, and
 // keeps a verdict per workload: starting, healthy or unhealthy. The

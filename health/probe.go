@@ -14,7 +14,8 @@ import (
 	"github.com/gitfleet/gitfleet/spec"
 )
 
-// probeHost is where probes reach workloads: they share the host's network.
+// probeHost is where probes reach workloads: their declared ports are
+// mapped to the host's (network isolated), or they share its network.
 const probeHost = "127.0.0.1"
 
 // bodyMax bounds how much of a failed HTTP answer goes into the message.

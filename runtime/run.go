@@ -24,10 +24,11 @@ const cpuPeriod = 100_000
 // stopped one is deleted and created again. The workload's containers of
 // other spec hashes are retired once d's runs.
 //
-// Order on host networking: the new container is created first (snapshot,
-// task) so the switch is short. An old container whose declared ports
-// overlap the new one's is stopped just before the new task starts, since
-// both cannot bind the same host port, and removed once it has started.
+// Order: the new container is created first (snapshot, task, network) so
+// the switch is short. An old container whose declared ports overlap the
+// new one's is stopped (and its ports unmapped) just before the new task
+// starts, since both cannot hold the same host port, and removed once the
+// new one has started.
 // Every other old container keeps serving until Retire (or a Run of the
 // same spec, which retires the others): the caller retires it once the new
 // one is healthy. If the new task fails to start, the old containers that
