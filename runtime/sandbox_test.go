@@ -91,6 +91,21 @@ func TestSandboxDefaults(t *testing.T) {
 	if p["write-root"] != "ok" || p["uid"] != "0" {
 		t.Errorf("write-root %q uid %q, want ok and 0 (the image's user)", p["write-root"], p["uid"])
 	}
+	// containerd's masked paths: what the host shows there, the container
+	// reads as empty.
+	masked := 0
+	for _, f := range []string{"/proc/timer_list", "/proc/keys", "/proc/kcore", "/proc/sched_debug"} {
+		if b, err := os.ReadFile(f); err != nil || len(b) == 0 {
+			continue
+		}
+		masked++
+		if code, body := get(t, port, "/read?path="+f); code != 200 || body != "" {
+			t.Errorf("%s in the container: %d, %d bytes, want it masked (empty)", f, code, len(body))
+		}
+	}
+	if masked == 0 {
+		t.Error("none of the masked /proc files has content on this host: nothing to compare")
+	}
 }
 
 // readOnlyRootFilesystem, user by id and by name from the image, and
