@@ -116,6 +116,7 @@ func TestProbesAgainstModelServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close() })
+	t.Cleanup(func() { removeAll(t, rt) })
 	host := ocitest.NewRegistry(t)
 	image := ocitest.ModelServerImage(t, host, "models/server", "defect-v1.json")
 	regs := []spec.Registry{{Host: host, PlainHTTP: true}}
@@ -171,7 +172,7 @@ func TestProbesAgainstModelServer(t *testing.T) {
 		ports = append(ports, port)
 		wspec := spec.WorkloadSpec{
 			Image:  image,
-			Args:   append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}, c.flags...),
+			Args:   append([]string{"--listen", fmt.Sprintf(":%d", port)}, c.flags...),
 			Ports:  []int{port},
 			Health: c.health(port),
 		}
@@ -276,6 +277,7 @@ func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close() })
+	t.Cleanup(func() { removeAll(t, rt) })
 	host := ocitest.NewRegistry(t)
 	image := ocitest.ModelServerImage(t, host, "models/server", "defect-v1.json")
 	if err := rt.Pull(ctx, originOf(t, image, []spec.Registry{{Host: host, PlainHTTP: true}})); err != nil {
@@ -314,4 +316,20 @@ func originOf(t *testing.T, image string, regs []spec.Registry) spec.ImageSource
 		t.Fatal(err)
 	}
 	return spec.Origin(regs, img)
+}
+
+// removeAll removes the test's workloads before containerd stops, so that
+// their networks (addresses, port rules on the host) go with them.
+func removeAll(t *testing.T, rt *runtime.Containerd) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ins, err := rt.List(ctx)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, in := range ins {
+		if err := rt.Remove(ctx, in.Workload); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
 }

@@ -60,7 +60,8 @@ type Config struct {
 	// CDISpecDirs are the directories of CDI spec files. Default
 	// DefaultCDISpecDirs.
 	CDISpecDirs []string
-	// RunDir holds what containers use on the host while they exist:
+	// RunDir holds what containers use on the host while they exist, in a
+	// folder per containerd and namespace (rundir.go):
 	// mounts/<container>/<n>, each mount source the agent opened and
 	// checked, bound there before the task starts (mount.go), and
 	// netns/<container>, the network namespace of an isolated workload

@@ -89,6 +89,8 @@ type Containerd struct {
 	// sup is the Supervisor watching this runtime, if any.
 	sup atomic.Pointer[Supervisor]
 
+	// inst names this containerd and namespace in RunDir (rundir.go).
+	inst string
 	// The CNI handle of isolated networks, made at first use.
 	cniOnce sync.Once
 	cniNet  gocni.CNI
@@ -118,12 +120,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Containerd, error)
 		client.Close()
 		return nil, fmt.Errorf("runtime: containerd at %s: %w", cfg.Address, err)
 	}
-	c := &Containerd{cfg: cfg, client: client, log: log, stopping: map[string]bool{}}
-	if err := c.sweepMounts(ctx); err != nil {
-		log.WarnContext(ctx, "runtime: stale mount staging left", logKeyError, err)
-	}
-	if err := c.sweepNetworks(ctx); err != nil {
-		log.WarnContext(ctx, "runtime: stale networks left", logKeyError, err)
+	c := &Containerd{cfg: cfg, client: client, log: log, stopping: map[string]bool{}, inst: instanceOf(cfg.Address, cfg.Namespace)}
+	if err := c.claimRunDir(ctx); err != nil {
+		log.WarnContext(ctx, "runtime: stale host state left", logKeyError, err)
 	}
 	return c, nil
 }

@@ -29,7 +29,7 @@ import (
 //     symbolic link refuses the mount, naming it; so does a last component
 //     that is neither a directory nor a regular file;
 //   - the agent binds the opened file itself (/proc/self/fd/N) onto a
-//     staging path, <RunDir>/mounts/<container ID>/<n>, and the container's OCI
+//     staging path, <RunDir>/<instance>/mounts/<container ID>/<n>, and the OCI
 //     spec names only that staging path: runc binds an object already
 //     checked, so a link swapped in after the check changes nothing;
 //   - the staging binds are made again before every task the agent creates
@@ -113,9 +113,6 @@ func parseMountsLabel(v string) ([]mountRef, error) {
 	}
 	return refs, nil
 }
-
-// mountDir holds the staged mounts, a directory per container.
-func (c *Containerd) mountDir() string { return filepath.Join(c.cfg.RunDir, "mounts") }
 
 // stagePath is where mount n of container id is staged.
 func (c *Containerd) stagePath(id string, n int) string {
@@ -270,6 +267,14 @@ func (c *Containerd) unstageMounts(id string) error {
 // sweepMounts takes down the staging binds of containers that no longer
 // exist (deleted by hand, or while an agent was down).
 func (c *Containerd) sweepMounts(ctx context.Context) error {
+	return c.sweepMountsIf(func(id string) bool {
+		_, err := c.client.LoadContainer(c.ns(ctx), id)
+		return errdefs.IsNotFound(err)
+	})
+}
+
+// sweepMountsIf takes down the staging binds of the containers gone says.
+func (c *Containerd) sweepMountsIf(gone func(id string) bool) error {
 	entries, err := os.ReadDir(c.mountDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -277,14 +282,11 @@ func (c *Containerd) sweepMounts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sweep mounts: %w", err)
 	}
-	ctx = c.ns(ctx)
 	var errs []error
 	for _, e := range entries {
-		_, err := c.client.LoadContainer(ctx, e.Name())
-		if err == nil || !errdefs.IsNotFound(err) {
-			continue
+		if gone(e.Name()) {
+			errs = append(errs, c.unstageMounts(e.Name()))
 		}
-		errs = append(errs, c.unstageMounts(e.Name()))
 	}
 	return errors.Join(errs...)
 }

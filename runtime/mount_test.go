@@ -159,7 +159,7 @@ func TestMountCheckedAgainAtRestart(t *testing.T) {
 	if err := e.c.Remove(t.Context(), d.Name); err != nil {
 		t.Fatal(err)
 	}
-	if entries, err := os.ReadDir(filepath.Join(e.runDir, "mounts")); err != nil || len(entries) != 0 {
+	if entries, err := os.ReadDir(e.c.mountDir()); err != nil || len(entries) != 0 {
 		t.Errorf("mount staging after Remove: %v %v, want empty", entries, err)
 	}
 	if b, err := os.ReadFile(filepath.Join(source, "weights")); err != nil || string(b) != "w1" {

@@ -2,8 +2,6 @@ package runtime
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +23,7 @@ import (
 // plugins (Debian's containernetworking-plugins):
 //
 //   - each container gets its own network namespace, bound at
-//     <RunDir>/netns/<container ID> before its first task is created, so it
+//     <RunDir>/<instance>/netns/<container ID> before its first task is created, so it
 //     outlives task restarts and the CNI plugins can be asked to undo their
 //     work while it exists;
 //   - "bridge" connects it to the host's bridge (Config.Bridge) with an
@@ -60,15 +58,12 @@ var DefaultCNIBinDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
 
 // netnsPath is where container id's network namespace is bound.
 func (c *Containerd) netnsPath(id string) string {
-	return filepath.Join(c.cfg.RunDir, "netns", id)
+	return filepath.Join(c.netnsDir(), id)
 }
 
 // cniID names container id to the CNI plugins: unique on the host even
 // when several agents (each with its own containerd) share it.
-func (c *Containerd) cniID(id string) string {
-	sum := sha256.Sum256([]byte(c.cfg.Address + "\x00" + c.cfg.Namespace))
-	return hex.EncodeToString(sum[:4]) + "-" + id
-}
+func (c *Containerd) cniID(id string) string { return c.inst + "-" + id }
 
 // cni returns the CNI handle, made at first use so that a node whose
 // workloads never ask for an isolated network needs no plugins.
@@ -225,24 +220,27 @@ func (c *Containerd) teardownNetwork(ctx context.Context, id string) error {
 
 // sweepNetworks undoes the networks of containers that no longer exist.
 func (c *Containerd) sweepNetworks(ctx context.Context) error {
-	entries, err := os.ReadDir(filepath.Dir(c.netnsPath("x")))
+	return c.sweepNetworksIf(ctx, func(id string) bool {
+		_, err := c.client.LoadContainer(c.ns(ctx), id)
+		return errdefs.IsNotFound(err)
+	})
+}
+
+// sweepNetworksIf undoes the networks of the containers gone says.
+func (c *Containerd) sweepNetworksIf(ctx context.Context, gone func(id string) bool) error {
+	entries, err := os.ReadDir(c.netnsDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("sweep networks: %w", err)
 	}
-	ctx = c.ns(ctx)
 	var errs []error
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
+		if ok && gone(id) {
+			errs = append(errs, c.teardownNetwork(ctx, id))
 		}
-		if _, err := c.client.LoadContainer(ctx, id); err == nil || !errdefs.IsNotFound(err) {
-			continue
-		}
-		errs = append(errs, c.teardownNetwork(ctx, id))
 	}
 	return errors.Join(errs...)
 }
@@ -270,7 +268,7 @@ func (c *Containerd) checkPorts(workload string, ports []int) error {
 	if len(ports) == 0 {
 		return nil
 	}
-	entries, _ := os.ReadDir(filepath.Dir(c.netnsPath("x")))
+	entries, _ := os.ReadDir(c.netnsDir())
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
