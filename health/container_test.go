@@ -110,7 +110,7 @@ func listens(port int) bool {
 func TestProbesAgainstModelServer(t *testing.T) {
 	ctx := t.Context()
 	d := runtimetest.StartT(t)
-	rt, err := runtime.New(ctx, runtime.Config{Address: d.Address, LogDir: t.TempDir(), MountDir: t.TempDir(), StopTimeout: 2 * time.Second},
+	rt, err := runtime.New(ctx, runtime.Config{Address: d.Address, LogDir: t.TempDir(), RunDir: t.TempDir(), StopTimeout: 2 * time.Second},
 		slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +272,7 @@ func slowStart(t *testing.T, m *health.Monitor, probes *probeLog, w spec.Desired
 func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 	ctx := t.Context()
 	d := runtimetest.StartT(t)
-	rt, err := runtime.New(ctx, runtime.Config{Address: d.Address, LogDir: t.TempDir(), MountDir: t.TempDir(), StopTimeout: 2 * time.Second}, nil)
+	rt, err := runtime.New(ctx, runtime.Config{Address: d.Address, LogDir: t.TempDir(), RunDir: t.TempDir(), StopTimeout: 2 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
