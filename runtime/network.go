@@ -43,7 +43,8 @@ import (
 //     workload, the mapped ports and whether the plugins completed: a
 //     namespace left half set up by a dying agent is made again, and the
 //     network of a container deleted by hand is undone when the agent
-//     starts (the plugins need the ports to undo their rules).
+//     starts or sets up another network (the plugins need the ports to
+//     undo their rules).
 
 // Defaults of the isolated network.
 const (
@@ -163,6 +164,11 @@ func (c *Containerd) ensureNetwork(ctx context.Context, workload, id string, por
 	}
 	n, err := c.cni()
 	if err != nil {
+		return fmt.Errorf("workload %s: %w", workload, err)
+	}
+	// A container deleted by hand leaves its network behind, its ports
+	// still mapped to its address: undo it before mapping them again.
+	if err := c.sweepNetworks(ctx); err != nil {
 		return fmt.Errorf("workload %s: %w", workload, err)
 	}
 	if err := c.checkPorts(workload, ports); err != nil {
