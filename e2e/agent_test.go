@@ -43,21 +43,7 @@ func newAgent(t *testing.T, repo *gittest.Repo, url, containerdAddr, node, label
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close() })
-	// Before containerd stops: the workloads' networks (addresses, port
-	// rules on the host) are undone the agent's way.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		ins, err := rt.List(ctx)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, in := range ins {
-			if err := rt.Remove(ctx, in.Workload); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
+	t.Cleanup(func() { removeWorkloads(t, rt) })
 	if len(extra) == 0 {
 		extra = []string{"--insecure-skip-verify"}
 	}
@@ -197,5 +183,22 @@ func signal(t *testing.T, d *daemon, sig syscall.Signal) error {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("fleetd did not exit")
 		return nil
+	}
+}
+
+// removeWorkloads removes what rt's agent runs, before containerd stops,
+// so that the workloads' networks (addresses, port rules on the host) and
+// mounts are undone the agent's way.
+func removeWorkloads(t *testing.T, rt *runtime.Containerd) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ins, err := rt.List(ctx)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, in := range ins {
+		if err := rt.Remove(ctx, in.Workload); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
 	}
 }

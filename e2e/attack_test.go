@@ -190,6 +190,12 @@ func TestAttacks(t *testing.T) {
 			if out, err := ctr.CombinedOutput(); err != nil {
 				t.Fatalf("ctr containers label: %v\n%s", err, out)
 			}
+			// Handed back afterwards, so that the test's cleanup removes it
+			// the agent's way (its network and mounts with it).
+			t.Cleanup(func() {
+				exec.Command("ctr", "--address", ctd.Address, "--namespace", runtime.DefaultNamespace,
+					"containers", "label", baseline.ID, runtime.LabelManaged+"=true").Run()
+			})
 			a.once()
 			out, err := exec.Command("ctr", "--address", ctd.Address, "--namespace", runtime.DefaultNamespace, "tasks", "ls").CombinedOutput()
 			if err != nil {

@@ -44,11 +44,12 @@ func newAirgap(t *testing.T) *airgap {
 	a := &airgap{t: t, stopReg: stop, ctd: runtimetest.StartT(t), usbRoot: t.TempDir(), stateDir: t.TempDir(), port: gittest.FreePort(t)}
 	a.fleet = sticktest.NewFleet(t, host)
 	a.central = gittest.FileURL(a.fleet.Repo.BareDir)
-	a.rt, err = runtime.New(context.Background(), runtime.Config{Address: a.ctd.Address, LogDir: filepath.Join(a.stateDir, "test-logs")}, nil)
+	a.rt, err = runtime.New(context.Background(), runtime.Config{Address: a.ctd.Address, LogDir: filepath.Join(a.stateDir, "test-logs"), RunDir: filepath.Join(a.stateDir, "run")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.rt.Close() })
+	t.Cleanup(func() { removeWorkloads(t, a.rt) })
 	a.fleet.Node("press-01", map[string]string{"line": "a"})
 	a.fleet.Group("line-a", "line=a", "defect")
 	return a
@@ -60,12 +61,14 @@ func (a *airgap) model(weights string) string {
 	a.t.Helper()
 	ref := ocitest.ModelServerImage(a.t, a.fleet.Registry, "models/defect", weights)
 	a.fleet.Sign(ref)
+	// The port is mapped to the node's (containerd's) network, which the
+	// test reaches although fleetd runs in a namespace of its own.
 	a.fleet.Repo.Write("workloads/defect.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
 kind: Workload
 metadata: {name: defect}
 spec:
   image: %s
-  args: ["--listen", "127.0.0.1:%d"]
+  args: ["--listen", ":%d"]
   ports: [%d]
   resources: {memory: 64Mi, cpu: "0.5"}
 `, ref, a.port, a.port))

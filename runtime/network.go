@@ -22,6 +22,8 @@ import (
 // Isolated networking (spec.NetworkIsolated), through the standard CNI
 // plugins (Debian's containernetworking-plugins):
 //
+//   - the plugins run in containerd's network namespace (the node's), also
+//     when the agent runs in one of its own;
 //   - each container gets its own network namespace, bound at
 //     <RunDir>/<instance>/netns/<container ID> before its first task is created, so it
 //     outlives task restarts and the CNI plugins can be asked to undo their
@@ -184,7 +186,11 @@ func (c *Containerd) ensureNetwork(ctx context.Context, workload, id string, por
 	if err := newNetns(path); err != nil {
 		return errors.Join(fmt.Errorf("workload %s: %w", workload, err), c.teardownNetwork(ctx, id))
 	}
-	if _, err := n.Setup(ctx, c.cniID(id), path, gocni.WithCapabilityPortMap(portMappings(ports))); err != nil {
+	err = c.inNodeNetwork(func() error {
+		_, err := n.SetupSerially(ctx, c.cniID(id), path, gocni.WithCapabilityPortMap(portMappings(ports)))
+		return err
+	})
+	if err != nil {
 		err = fmt.Errorf("workload %s: network %s: %w", workload, spec.NetworkIsolated, err)
 		return errors.Join(err, c.teardownNetwork(ctx, id))
 	}
@@ -212,7 +218,10 @@ func (c *Containerd) teardownNetwork(ctx context.Context, id string) error {
 	if !isNetns(path) {
 		ns = "" // gone with a reboot: the plugins release what they can
 	}
-	if err := n.Remove(ctx, c.cniID(id), ns, gocni.WithCapabilityPortMap(portMappings(st.Ports))); err != nil {
+	err = c.inNodeNetwork(func() error {
+		return n.Remove(ctx, c.cniID(id), ns, gocni.WithCapabilityPortMap(portMappings(st.Ports)))
+	})
+	if err != nil {
 		return fmt.Errorf("container %s: network teardown: %w", id, err)
 	}
 	if err := removeNetns(path); err != nil {
@@ -290,14 +299,28 @@ func (c *Containerd) checkPorts(workload string, ports []int) error {
 			}
 		}
 	}
-	for _, p := range ports {
-		l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
-		if err != nil {
-			return &PortError{Workload: workload, Port: p, By: "in use on the host"}
+	return c.inNodeNetwork(func() error {
+		for _, p := range ports {
+			l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+			if err != nil {
+				return &PortError{Workload: workload, Port: p, By: "in use on the host"}
+			}
+			l.Close()
 		}
-		l.Close()
+		return nil
+	})
+}
+
+// inNodeNetwork runs fn in the node's network namespace, containerd's:
+// the bridge, the port rules and the host side of each container's link
+// belong there, even when the agent itself runs in a namespace of its own
+// (an air-gapped node that keeps fleetd off every network).
+func (c *Containerd) inNodeNetwork(fn func() error) error {
+	ns, err := nodeNetns(c.cfg.Address)
+	if err != nil {
+		return err
 	}
-	return nil
+	return inNetns(ns, fn)
 }
 
 // parsePorts reads LabelPorts.
