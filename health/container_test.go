@@ -284,7 +284,9 @@ func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	w := withHash("busy", spec.WorkloadSpec{Image: image, Args: []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}})
+	// Host networking: the exec'd server's port is then the host's, where
+	// the test can see it stop.
+	w := withHash("busy", spec.WorkloadSpec{Image: image, Args: []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}, Network: spec.NetworkHost})
 	if err := rt.Run(ctx, w, "rev1"); err != nil {
 		t.Fatal(err)
 	}
