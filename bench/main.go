@@ -38,6 +38,7 @@ var sections = []namedSection{
 	{"commit to running", commitToRunning},
 	{"idle memory", idleMemory},
 	{"self-healing", selfHealing},
+	{"usb stick", usbSticks},
 }
 
 func main() {

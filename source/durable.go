@@ -2,6 +2,8 @@ package source
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -23,8 +25,9 @@ import (
 //     final name (an index without its pack is ignored);
 //  2. the pack, the same way;
 //  3. the objects folder synced, so both names are on the medium;
-//  4. the ref, in its lock file, synced, renamed over the ref, and its
-//     folder synced.
+//  4. the ref, in a temp file beside refs/ (never inside it: every file
+//     there reads as a ref), synced, renamed over the ref, and both
+//     folders synced.
 //
 // Until step 4 completes the ref names the old commit, whose objects are
 // untouched. A full medium fails a step; the temp files are removed and
@@ -53,20 +56,22 @@ func writeLocal(l Location, ref plumbing.ReferenceName, old, commit plumbing.Has
 	if err := root.MkdirAll(path.Dir(refFile), 0o755); err != nil {
 		return err
 	}
-	// A lock left by a writer that died goes: a node is the only writer
-	// of its own status ref.
-	lock := refFile + ".lock"
-	if err := root.Remove(lock); err != nil && !errors.Is(err, os.ErrNotExist) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
 		return err
 	}
-	if err := writeFileSynced(root, lock, []byte(commit.String()+"\n"), os.O_EXCL); err != nil {
+	tmp := "tmp_ref_" + hex.EncodeToString(rnd[:])
+	if err := writeFileSynced(root, tmp, []byte(commit.String()+"\n"), os.O_EXCL); err != nil {
 		return err
 	}
-	if err := root.Rename(lock, refFile); err != nil {
-		root.Remove(lock)
+	if err := root.Rename(tmp, refFile); err != nil {
+		root.Remove(tmp)
 		return err
 	}
-	return syncDirIn(root, path.Dir(refFile))
+	if err := syncDirIn(root, path.Dir(refFile)); err != nil {
+		return err
+	}
+	return syncDirIn(root, ".")
 }
 
 // writePack writes pack and its index into packDir below root, each

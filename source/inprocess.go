@@ -279,19 +279,31 @@ func readReportsInProcess(l Location, nodes []string) (map[string]Report, error)
 	}
 	defer src.Close()
 	heads := map[string]plumbing.Hash{}
-	iter, err := src.IterReferences()
-	if err != nil {
-		return nil, err
-	}
-	err = iter.ForEach(func(r *plumbing.Reference) error {
+	add := func(r *plumbing.Reference) error {
 		node, ok := strings.CutPrefix(r.Name().String(), statusPrefix)
 		if ok && validNode(node) && r.Type() == plumbing.HashReference && (nodes == nil || slices.Contains(nodes, node)) {
 			heads[node] = r.Hash()
 		}
 		return nil
-	})
+	}
+	iter, err := src.IterReferences()
+	if err == nil {
+		err = iter.ForEach(add)
+	}
 	if err != nil {
-		return nil, err
+		// A stray file among the refs (a writer cut off by an older
+		// gitfleet, an empty file) fails go-git's listing: list the
+		// status refs' folder instead, each ref read alone.
+		heads = map[string]plumbing.Hash{}
+		ents, derr := os.ReadDir(filepath.Join(l.dir, "refs", "heads", "status"))
+		if derr != nil && !errors.Is(derr, os.ErrNotExist) {
+			return nil, err
+		}
+		for _, e := range ents {
+			if r, rerr := src.Reference(statusRef(e.Name())); rerr == nil && validNode(e.Name()) {
+				add(r)
+			}
+		}
 	}
 	reports := make(map[string]Report, len(heads))
 	for n, h := range heads {

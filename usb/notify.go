@@ -2,6 +2,7 @@ package usb
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -177,24 +178,62 @@ func send(ctx context.Context, ch chan<- event, ev event) {
 	}
 }
 
-// openMounts opens the mount table and reads it once, which arms its
-// change notification.
-func openMounts() (*os.File, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.Copy(io.Discard, f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+// mountTable is /proc/self/mountinfo opened with a plain system call:
+// os.Open would register it with Go's network poller (the file can be
+// polled), whose epoll would then take the change notifications poll(2)
+// is to see.
+type mountTable struct {
+	fd   int
+	last [sha256.Size]byte // the table as last read
 }
 
-// watchMounts sends a rescan each time the mount table f (from openMounts)
-// changes: the kernel marks /proc/self/mountinfo with POLLPRI (and
-// POLLERR) then. It returns when ctx ends.
-func watchMounts(ctx context.Context, f *os.File, events chan<- event) error {
+// openMounts opens and reads the mount table: a change after this is
+// reported by watchMounts.
+func openMounts() (*mountTable, error) {
+	fd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/proc/self/mountinfo", Err: err}
+	}
+	m := &mountTable{fd: fd}
+	if m.last, err = m.read(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *mountTable) Close() error { return unix.Close(m.fd) }
+
+// read reads the table from its start and returns its sha256. Reading it
+// is also what a poll after a change compares against.
+func (m *mountTable) read() ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	if _, err := unix.Seek(m.fd, 0, io.SeekStart); err != nil {
+		return sum, err
+	}
+	h := sha256.New()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Read(m.fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return sum, err
+		}
+		if n == 0 {
+			break
+		}
+		h.Write(buf[:n])
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// watchMounts sends a rescan each time the mount table changes: the
+// kernel marks /proc/self/mountinfo with POLLPRI (and POLLERR) then. It
+// returns when ctx ends.
+func watchMounts(ctx context.Context, m *mountTable, events chan<- event) error {
 	var stop [2]int
 	if err := unix.Pipe2(stop[:], unix.O_CLOEXEC); err != nil {
 		return err
@@ -209,28 +248,28 @@ func watchMounts(ctx context.Context, f *os.File, events chan<- event) error {
 	}()
 	for {
 		fds := []unix.PollFd{
-			{Fd: int32(f.Fd()), Events: unix.POLLPRI},
+			{Fd: int32(m.fd), Events: unix.POLLPRI},
 			{Fd: int32(stop[0]), Events: unix.POLLIN},
 		}
 		_, err := unix.Poll(fds, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, unix.EINTR) {
 			return err
 		}
 		if fds[1].Revents != 0 || ctx.Err() != nil {
 			return nil
 		}
-		if fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0 {
-			// Reading the table again re-arms the notification.
-			if _, err := f.Seek(0, io.SeekStart); err != nil {
+		// The kernel marks a change as seen when poll looks at it, even
+		// when a signal then interrupts the call: after EINTR the table
+		// itself says whether it changed.
+		if errors.Is(err, unix.EINTR) || fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0 {
+			now, err := m.read()
+			if err != nil {
 				return err
 			}
-			if _, err := io.Copy(io.Discard, f); err != nil {
-				return err
+			if now != m.last {
+				m.last = now
+				send(ctx, events, event{rescan: true})
 			}
-			send(ctx, events, event{rescan: true})
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 
 // Defaults of WatchConfig.
 const (
-	DefaultQuiet  = time.Second
+	DefaultQuiet  = 500 * time.Millisecond
 	DefaultRescan = 30 * time.Second
 )
 
@@ -29,7 +29,7 @@ type WatchConfig struct {
 	// down (/media/<label>/gitfleet, /media/<user>/<label>/gitfleet).
 	Roots []string
 	// Quiet is how long a stick must stay unchanged before it is handed
-	// over. Default 1s.
+	// over. Default 500ms.
 	Quiet time.Duration
 	// Rescan is the slow tick that looks again whatever the notifications
 	// said. Default 30s.
