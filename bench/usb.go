@@ -303,7 +303,7 @@ func ociArchive(dir, ref, out string) error {
 		return err
 	}
 	var man struct {
-		Config struct{ Digest string } `json:"config"`
+		Config struct{ Digest string }   `json:"config"`
 		Layers []struct{ Digest string } `json:"layers"`
 	}
 	if err := json.Unmarshal(raw, &man); err != nil {
