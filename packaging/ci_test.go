@@ -15,7 +15,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
-	"github.com/gitfleet/gitfleet/review"
+	"github.com/gitfleet/gitfleet/plan"
 )
 
 // exampleRepo is examples/fleet-repo, whose CI files are under test.
@@ -86,12 +86,12 @@ func serveRelease(t *testing.T, version string) string {
 // A's nodes and nothing of what main did since the PR branched.
 func checkPlan(t *testing.T, pr *pullRequest) {
 	t.Helper()
-	plan := readFile(t, filepath.Join(pr.dir, "plan.md"))
-	if !strings.HasPrefix(plan, review.MarkdownMarker) || !strings.Contains(plan, "press-01") || !strings.Contains(plan, "| 2 of 4 |") {
-		t.Errorf("plan.md does not show line A's two nodes changing:\n%s", plan)
+	planMD := readFile(t, filepath.Join(pr.dir, "plan.md"))
+	if !strings.HasPrefix(planMD, plan.MarkdownMarker) || !strings.Contains(planMD, "press-01") || !strings.Contains(planMD, "| 2 of 4 |") {
+		t.Errorf("plan.md does not show line A's two nodes changing:\n%s", planMD)
 	}
-	if strings.Contains(plan, "oven-01") || strings.Contains(plan, "vibration-anomaly") {
-		t.Errorf("plan.md shows main's later change (vibration-anomaly on line B) as part of the pull request:\n%s", plan)
+	if strings.Contains(planMD, "oven-01") || strings.Contains(planMD, "vibration-anomaly") {
+		t.Errorf("plan.md shows main's later change (vibration-anomaly on line B) as part of the pull request:\n%s", planMD)
 	}
 	// The fixture does tell the two apart: from main's tip, line B reverts.
 	out, _ := exec.Command(filepath.Join(dist, "fleetctl-linux-amd64"), "plan", "--repo", pr.dir, "--base", pr.mainTip, "--head", pr.prHead).CombinedOutput()
@@ -164,7 +164,7 @@ func TestGitHubWorkflow(t *testing.T) {
 		t.Fatalf("ran steps %q, want install, validate and plan", ran)
 	}
 	checkPlan(t, pr)
-	if s := readFile(t, summary); !strings.HasPrefix(s, review.MarkdownMarker) {
+	if s := readFile(t, summary); !strings.HasPrefix(s, plan.MarkdownMarker) {
 		t.Errorf("the step summary does not hold the plan:\n%s", s)
 	}
 }

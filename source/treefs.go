@@ -34,7 +34,7 @@ var ErrSymlink = errors.New("symbolic link, not followed")
 // same way, and a path through a linked folder does not exist. Nothing
 // read through the FS can leave the tree.
 //
-// It implements review.FileHasher with the blob ids.
+// It implements plan.FileHasher with the blob ids.
 type treeFS struct {
 	mu    *sync.Mutex // the owner's: go-git storage is not safe for concurrent use
 	s     storer.EncodedObjectStorer
@@ -174,7 +174,7 @@ func (f *treeFS) ReadLink(name string) (string, error) {
 }
 
 // FileHash returns the id of name's blob (or tree), which changes exactly
-// when its content does (review.FileHasher).
+// when its content does (plan.FileHasher).
 func (f *treeFS) FileHash(name string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

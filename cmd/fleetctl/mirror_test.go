@@ -8,7 +8,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
-	"github.com/gitfleet/gitfleet/review"
+	"github.com/gitfleet/gitfleet/plan"
 )
 
 // TestPinAndPlanThroughMirror: fleet.yaml sends the images of
@@ -69,7 +69,7 @@ spec:
 			head := g.Commit("detector v2")
 
 			r := fleetctl(t, "plan", "--repo", g.Dir, "--base", base, "--head", head, "--output", "json")
-			var p review.Plan
+			var p plan.Plan
 			if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
 				t.Fatalf("plan: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
 			}

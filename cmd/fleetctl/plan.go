@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gitfleet/gitfleet/image"
-	"github.com/gitfleet/gitfleet/review"
+	"github.com/gitfleet/gitfleet/plan"
 )
 
 type planOptions struct {
@@ -80,7 +80,7 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 	if err != nil {
 		return err
 	}
-	var opts review.Options
+	var opts plan.Options
 	if !o.offline {
 		ropts, err := registryOptions(o.registryConfig)
 		if err != nil {
@@ -92,10 +92,10 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 		}
 		opts.Manifests = reg
 	}
-	p, err := review.Compute(ctx, review.Revision{Name: baseRev, FS: baseFS}, review.Revision{Name: headRev, FS: headFS}, opts)
-	var re *review.RevisionError
+	p, err := plan.Compute(ctx, plan.Revision{Name: baseRev, FS: baseFS}, plan.Revision{Name: headRev, FS: headFS}, opts)
+	var re *plan.RevisionError
 	if errors.As(err, &re) {
-		if found, ok := review.Findings(re); ok {
+		if found, ok := plan.Findings(re); ok {
 			if werr := writeRefusedPlan(w, o.output, re, baseRev, headRev, found); werr != nil {
 				return werr
 			}
@@ -124,13 +124,13 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 
 // writeRefusedPlan writes the errors of a revision that does not parse in
 // the plan's format.
-func writeRefusedPlan(w io.Writer, format string, re *review.RevisionError, base, head string, found []review.Finding) error {
+func writeRefusedPlan(w io.Writer, format string, re *plan.RevisionError, base, head string, found []plan.Finding) error {
 	switch format {
 	case outJSON:
 		return writeJSON(w, map[string]any{"base": base, "head": head, "refused": re.Which, "errors": found})
 	case outMarkdown:
 		var b strings.Builder
-		fmt.Fprintf(&b, "%s\n### Fleet plan `%s` → `%s`\n\n", review.MarkdownMarker, short(base), short(head))
+		fmt.Fprintf(&b, "%s\n### Fleet plan `%s` → `%s`\n\n", plan.MarkdownMarker, short(base), short(head))
 		fmt.Fprintf(&b, "> [!CAUTION]\n> The %s revision does not parse: every node would refuse it. Run `fleetctl validate`.\n\n", re.Which)
 		for _, f := range found {
 			fmt.Fprintf(&b, "- `%s`\n", strings.ReplaceAll(f.String(), "`", "'"))

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/gittest"
-	"github.com/gitfleet/gitfleet/review"
+	"github.com/gitfleet/gitfleet/plan"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -28,18 +28,18 @@ func TestPlanGolden(t *testing.T) {
 		})
 	}
 	r := fleetctl(t, "plan", "--repo", f.repo.Dir, "--base", f.base, "--head", f.head, "--output", "json")
-	var p review.Plan
+	var p plan.Plan
 	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
 		t.Fatal(err)
 	}
 	weights := layerSize(t, f.v2, 1)
-	want := review.Summary{Nodes: 4, NodesChanged: 2, WorkloadsChanged: 2, DownloadBytes: 2 * weights, DownloadComplete: true}
+	want := plan.Summary{Nodes: 4, NodesChanged: 2, WorkloadsChanged: 2, DownloadBytes: 2 * weights, DownloadComplete: true}
 	if p.Summary != want {
 		t.Errorf("summary = %+v, want %+v", p.Summary, want)
 	}
 	// Revisions by name, and the repository by URL.
 	r = fleetctl(t, "plan", "--repo", gittest.FileURL(f.repo.BareDir), "--base", "main~1", "--head", "main", "--output", "json")
-	var byName review.Plan
+	var byName plan.Plan
 	if err := json.Unmarshal([]byte(r.stdout), &byName); err != nil {
 		t.Fatalf("%v\n%s", err, r.stderr)
 	}
@@ -96,7 +96,7 @@ func TestPlanBrokenHead(t *testing.T) {
 	f.repo.Write("workloads/defect-classifier.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: defect-classifier}\nspec:\n  image: models/defect:latest\n")
 	head := f.repo.Commit("unpinned")
 	r := fleetctl(t, "plan", "--repo", f.repo.Dir, "--base", f.base, "--head", head, "--output", "markdown")
-	if r.code != 1 || !strings.Contains(r.stdout, "workloads/defect-classifier.yaml:5: spec.image: must be pinned") || !strings.Contains(r.stdout, review.MarkdownMarker) {
+	if r.code != 1 || !strings.Contains(r.stdout, "workloads/defect-classifier.yaml:5: spec.image: must be pinned") || !strings.Contains(r.stdout, plan.MarkdownMarker) {
 		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

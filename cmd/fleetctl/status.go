@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gitfleet/gitfleet/overview"
+	"github.com/gitfleet/gitfleet/fleetstatus"
 	"github.com/gitfleet/gitfleet/source"
 
 	"github.com/gitfleet/gitfleet/durable"
@@ -106,13 +106,13 @@ output is written first). 1 when the fleet cannot be read, 2 on bad usage.`,
 	f := cmd.Flags()
 	f.StringVar(&o.repo, "repo", "", "the fleet repo: a `URL` or a local directory (required)")
 	f.StringVar(&o.statusRepo, "status-repo", "", "`URL` of the repository holding the status refs, when not --repo (fleetd's --status-repo)")
-	f.StringVar(&o.branch, "branch", overview.DefaultBranch, "the tracked branch")
+	f.StringVar(&o.branch, "branch", fleetstatus.DefaultBranch, "the tracked branch")
 	f.StringVar(&o.html, "html", "", "also write the fleet as one static HTML page to `FILE`")
-	f.StringVar(&o.groupBy, "group-by", overview.DefaultGroupBy, "node `LABEL` that sorts the tables and groups the HTML page")
+	f.StringVar(&o.groupBy, "group-by", fleetstatus.DefaultGroupBy, "node `LABEL` that sorts the tables and groups the HTML page")
 	f.DurationVar(&o.heartbeat, "heartbeat", 0, "how often fleetd reports (default: fleet.yaml's spec.status.heartbeat, else 1h)")
 	f.DurationVar(&o.staleAfter, "stale-after", 0, "a node whose last report is older is stale (default 2×heartbeat)")
 	f.DurationVar(&o.offlineAfter, "offline-after", 0, "a node whose last report is older is offline (default 24h, never below --stale-after)")
-	f.IntVar(&o.historyDepth, "history-depth", overview.DefaultHistoryDepth, "commits of the branch fetched to count how far behind nodes are")
+	f.IntVar(&o.historyDepth, "history-depth", fleetstatus.DefaultHistoryDepth, "commits of the branch fetched to count how far behind nodes are")
 	f.StringVar(&o.username, "git-username", "", "user `name` for HTTP(S) git servers")
 	f.StringVar(&o.passwordFile, "git-password-file", "", "`file` holding the HTTP(S) password or token")
 	f.StringVar(&o.sshKey, "ssh-key", "", "unencrypted private key `file` for ssh:// repos (default: the ssh agent)")
@@ -138,7 +138,7 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	fleet, err := overview.Collect(ctx, opts)
+	fleet, err := fleetstatus.Collect(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 	if o.failOnUnhealthy {
 		var parts []string
 		bad := 0
-		for _, s := range []overview.State{overview.Failing, overview.Stale, overview.Offline} {
+		for _, s := range []fleetstatus.State{fleetstatus.Failing, fleetstatus.Stale, fleetstatus.Offline} {
 			if n := fleet.Counts[s]; n > 0 {
 				bad += n
 				parts = append(parts, fmt.Sprintf("%d %s", n, s))
@@ -184,39 +184,39 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 	return nil
 }
 
-// collectOptions checks the flags and turns them into overview.Options.
-func (o statusOptions) collectOptions() (overview.Options, error) {
+// collectOptions checks the flags and turns them into fleetstatus.Options.
+func (o statusOptions) collectOptions() (fleetstatus.Options, error) {
 	if o.heartbeat < 0 || o.staleAfter < 0 || o.offlineAfter < 0 {
-		return overview.Options{}, usageError("--heartbeat, --stale-after and --offline-after must not be negative")
+		return fleetstatus.Options{}, usageError("--heartbeat, --stale-after and --offline-after must not be negative")
 	}
 	if o.historyDepth < 1 {
-		return overview.Options{}, usageError("--history-depth %d: want 1 or more", o.historyDepth)
+		return fleetstatus.Options{}, usageError("--history-depth %d: want 1 or more", o.historyDepth)
 	}
 	if o.timeout <= 0 {
-		return overview.Options{}, usageError("--timeout %s: want a positive duration", o.timeout)
+		return fleetstatus.Options{}, usageError("--timeout %s: want a positive duration", o.timeout)
 	}
 	if o.knownHosts != "" && o.sshKey == "" {
-		return overview.Options{}, usageError("--known-hosts needs --ssh-key")
+		return fleetstatus.Options{}, usageError("--known-hosts needs --ssh-key")
 	}
 	if strings.TrimSpace(o.groupBy) == "" {
-		return overview.Options{}, usageError("--group-by: want a label name")
+		return fleetstatus.Options{}, usageError("--group-by: want a label name")
 	}
 	auth := source.Auth{Username: o.username, SSHKeyFile: o.sshKey, KnownHostsFile: o.knownHosts}
 	if o.passwordFile != "" {
 		b, err := os.ReadFile(o.passwordFile)
 		if err != nil {
-			return overview.Options{}, fmt.Errorf("--git-password-file: %w", err)
+			return fleetstatus.Options{}, fmt.Errorf("--git-password-file: %w", err)
 		}
 		auth.Password = strings.TrimSpace(string(b))
 		if auth.Password == "" {
-			return overview.Options{}, fmt.Errorf("--git-password-file %s is empty", o.passwordFile)
+			return fleetstatus.Options{}, fmt.Errorf("--git-password-file %s is empty", o.passwordFile)
 		}
 	}
 	repo, err := source.ParseLocation(o.repo, auth)
 	if err != nil {
-		return overview.Options{}, fmt.Errorf("--repo: %w", err)
+		return fleetstatus.Options{}, fmt.Errorf("--repo: %w", err)
 	}
-	opts := overview.Options{
+	opts := fleetstatus.Options{
 		Repo:         repo,
 		Branch:       o.branch,
 		Heartbeat:    o.heartbeat,
@@ -227,13 +227,13 @@ func (o statusOptions) collectOptions() (overview.Options, error) {
 	}
 	if o.statusRepo != "" {
 		if opts.StatusRepo, err = source.ParseLocation(o.statusRepo, auth); err != nil {
-			return overview.Options{}, fmt.Errorf("--status-repo: %w", err)
+			return fleetstatus.Options{}, fmt.Errorf("--status-repo: %w", err)
 		}
 	}
 	if o.now != "" {
 		t, err := time.Parse(time.RFC3339, o.now)
 		if err != nil {
-			return overview.Options{}, usageError("--now %q: want an RFC 3339 time such as 2026-11-22T12:00:00Z", o.now)
+			return fleetstatus.Options{}, usageError("--now %q: want an RFC 3339 time such as 2026-11-22T12:00:00Z", o.now)
 		}
 		opts.Now = func() time.Time { return t }
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gitfleet/gitfleet/review"
+	"github.com/gitfleet/gitfleet/plan"
 )
 
 type validateOptions struct {
@@ -105,7 +105,7 @@ func runValidate(ctx context.Context, w io.Writer, o validateOptions) error {
 		fsys = d
 		dir = workspacePath(o.path)
 	}
-	rep, err := review.Check(fsys)
+	rep, err := plan.Check(fsys)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package overview_test
+package fleetstatus_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
-	"github.com/gitfleet/gitfleet/overview"
+	"github.com/gitfleet/gitfleet/fleetstatus"
 	"github.com/gitfleet/gitfleet/status"
 )
 
@@ -55,12 +55,12 @@ func bigFleet(tb testing.TB, n int) (url string, head string) {
 func TestThousandNodes(t *testing.T) {
 	url, head := bigFleet(t, 1000)
 	start := time.Now()
-	f := collect(t, overview.Options{Repo: loc(t, url)})
+	f := collect(t, fleetstatus.Options{Repo: loc(t, url)})
 	t.Logf("Collect over 1,000 status refs (smart HTTP, loopback): %s", time.Since(start).Round(time.Millisecond))
 	if f.Head != head || len(f.Nodes) != 1000 {
 		t.Fatalf("head %s, %d nodes; want %s, 1000", f.Head, len(f.Nodes), head)
 	}
-	want := map[overview.State]int{overview.Stale: 10, overview.Failing: 20, overview.Updating: 90, overview.UpToDate: 880}
+	want := map[fleetstatus.State]int{fleetstatus.Stale: 10, fleetstatus.Failing: 20, fleetstatus.Updating: 90, fleetstatus.UpToDate: 880}
 	for s, c := range want {
 		if f.Counts[s] != c {
 			t.Errorf("Counts[%s] = %d, want %d", s, f.Counts[s], c)
@@ -70,9 +70,9 @@ func TestThousandNodes(t *testing.T) {
 
 func BenchmarkCollect1000(b *testing.B) {
 	url, _ := bigFleet(b, 1000)
-	opts := overview.Options{Repo: loc(b, url), Now: func() time.Time { return now }}
+	opts := fleetstatus.Options{Repo: loc(b, url), Now: func() time.Time { return now }}
 	for b.Loop() {
-		if _, err := overview.Collect(context.Background(), opts); err != nil {
+		if _, err := fleetstatus.Collect(context.Background(), opts); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package overview_test
+package fleetstatus_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
-	"github.com/gitfleet/gitfleet/overview"
+	"github.com/gitfleet/gitfleet/fleetstatus"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -38,7 +38,7 @@ func TestStatusRepoWithCredentials(t *testing.T) {
 	base := gittest.ServeHTTP(t, fx.repo.BareParent, "fleet", password)
 	withCreds := strings.Replace(base, "http://", "http://fleet:"+password+"@", 1)
 
-	f := collect(t, overview.Options{
+	f := collect(t, fleetstatus.Options{
 		Repo:         loc(t, withCreds+"/fleet.git"),
 		StatusRepo:   loc(t, base+"/status.git", source.Auth{Username: "fleet", Password: password}),
 		HistoryDepth: 3,
@@ -64,7 +64,7 @@ func TestStatusRepoWithCredentials(t *testing.T) {
 func goldenText(t *testing.T) string {
 	t.Helper()
 	fx := newFixture(t)
-	return render(t, collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3}))["txt"]
+	return render(t, collect(t, fleetstatus.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3}))["txt"]
 }
 
 // nodeLines drops the header lines that name repositories.
@@ -76,7 +76,7 @@ func nodeLines(text string) string {
 func TestWrongPassword(t *testing.T) {
 	fx := newFixture(t)
 	base := gittest.ServeHTTP(t, fx.repo.BareParent, "fleet", "right")
-	_, err := overview.Collect(context.Background(), overview.Options{
+	_, err := fleetstatus.Collect(context.Background(), fleetstatus.Options{
 		Repo: loc(t, base+"/fleet.git", source.Auth{Username: "fleet", Password: password}),
 	})
 	if err == nil {
@@ -90,8 +90,8 @@ func TestWrongPassword(t *testing.T) {
 func TestEmptyStatusRepo(t *testing.T) {
 	fx := newFixture(t)
 	dir := statusRepo(t, fx)
-	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), StatusRepo: loc(t, gittest.FileURL(dir))})
-	if f.Counts[overview.Offline] != len(fleetNodes) || len(f.Nodes) != len(fleetNodes) {
+	f := collect(t, fleetstatus.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), StatusRepo: loc(t, gittest.FileURL(dir))})
+	if f.Counts[fleetstatus.Offline] != len(fleetNodes) || len(f.Nodes) != len(fleetNodes) {
 		t.Errorf("counts %v for %d nodes, want all %d offline", f.Counts, len(f.Nodes), len(fleetNodes))
 	}
 	for _, n := range f.Nodes {
@@ -103,8 +103,8 @@ func TestEmptyStatusRepo(t *testing.T) {
 
 func TestBranchNotFound(t *testing.T) {
 	fx := newFixture(t)
-	_, err := overview.Collect(context.Background(), overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), Branch: "prod"})
-	if !errors.Is(err, overview.ErrBranchNotFound) {
+	_, err := fleetstatus.Collect(context.Background(), fleetstatus.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), Branch: "prod"})
+	if !errors.Is(err, fleetstatus.ErrBranchNotFound) {
 		t.Errorf("Collect of a missing branch: %v, want ErrBranchNotFound", err)
 	}
 }
@@ -115,12 +115,12 @@ func TestHeadDoesNotParse(t *testing.T) {
 	fx := newFixture(t)
 	fx.repo.Write("workloads/broken.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: broken}\nspec: {image: latest, bogus: 1}\n")
 	fx.repo.Commit("broken")
-	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
+	f := collect(t, fleetstatus.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
 	if len(f.Warnings) != 1 || !strings.Contains(f.Warnings[0], "workloads/broken.yaml") {
 		t.Errorf("warnings = %q, want one naming workloads/broken.yaml", f.Warnings)
 	}
 	for _, n := range f.Nodes {
-		if n.Name == "press-01" && (n.Site != "plant-1" || len(n.Groups) != 1 || n.State != overview.Updating) {
+		if n.Name == "press-01" && (n.Site != "plant-1" || len(n.Groups) != 1 || n.State != fleetstatus.Updating) {
 			t.Errorf("press-01: site %q groups %q state %s; want plant-1, [line-a], updating", n.Site, n.Groups, n.State)
 		}
 	}
@@ -133,9 +133,9 @@ func TestRewrittenHistory(t *testing.T) {
 	gone := strings.Repeat("ab", 20)
 	writeStatusRefs(t, fx.repo.BareDir, []statusReport{{node: "press-01", age: time.Minute,
 		st: report("press-01", gone, gone, status.Condition{Type: "Ready", Status: "True", Reason: "Applied"})}})
-	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir))})
+	f := collect(t, fleetstatus.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir))})
 	for _, n := range f.Nodes {
-		if n.Name == "press-01" && (n.Behind != nil || n.State != overview.Updating) {
+		if n.Name == "press-01" && (n.Behind != nil || n.State != fleetstatus.Updating) {
 			t.Errorf("press-01: behind %v, state %s; want unknown, updating", n.Behind, n.State)
 		}
 	}

@@ -1,4 +1,4 @@
-package overview_test
+package fleetstatus_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
-	"github.com/gitfleet/gitfleet/overview"
+	"github.com/gitfleet/gitfleet/fleetstatus"
 )
 
 var screenshot = flag.String("screenshot", "", "also keep the headless Chromium screenshot of the fixture fleet's page at this path")
@@ -51,7 +51,7 @@ func chromium(t *testing.T, page string, args ...string) []byte {
 // with each state's colour.
 func TestHTMLInChromium(t *testing.T) {
 	fx := newFixture(t)
-	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
+	f := collect(t, fleetstatus.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
 	var page bytes.Buffer
 	if err := f.WriteHTML(&page); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestHTMLInChromium(t *testing.T) {
 	if !strings.Contains(dom, "</html>") {
 		t.Fatalf("chromium --dump-dom printed no document:\n%s", dom)
 	}
-	for _, s := range overview.States() {
+	for _, s := range fleetstatus.States() {
 		for _, want := range []string{`data-state="` + string(s) + `"`, `<span class="badge">` + string(s) + `</span>`, `<div class="l">` + string(s) + `</div>`} {
 			if want == `<span class="badge">`+string(s)+`</span>` && f.Counts[s] == 0 {
 				continue
@@ -108,12 +108,12 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Errorf("screenshot has %d colours: the page did not render", len(colours))
 	}
 	// The tiles at the top carry each state's colour as a solid fill.
-	for state, c := range map[overview.State]color.RGBA{
-		overview.UpToDate: {0x1a, 0x7f, 0x37, 0xff},
-		overview.Updating: {0x05, 0x50, 0xae, 0xff},
-		overview.Failing:  {0xcf, 0x22, 0x2e, 0xff},
-		overview.Stale:    {0x7d, 0x4e, 0x00, 0xff},
-		overview.Offline:  {0x57, 0x60, 0x6a, 0xff},
+	for state, c := range map[fleetstatus.State]color.RGBA{
+		fleetstatus.UpToDate: {0x1a, 0x7f, 0x37, 0xff},
+		fleetstatus.Updating: {0x05, 0x50, 0xae, 0xff},
+		fleetstatus.Failing:  {0xcf, 0x22, 0x2e, 0xff},
+		fleetstatus.Stale:    {0x7d, 0x4e, 0x00, 0xff},
+		fleetstatus.Offline:  {0x57, 0x60, 0x6a, 0xff},
 	} {
 		if colours[c] < 50 {
 			t.Errorf("screenshot has %d pixels of %s's colour #%02x%02x%02x", colours[c], state, c.R, c.G, c.B)

@@ -1,4 +1,4 @@
-package overview
+package fleetstatus
 
 import (
 	"errors"
@@ -67,13 +67,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	var errs []error
 	if o.Repo.IsZero() {
-		errs = append(errs, errors.New("overview: no fleet repo given"))
+		errs = append(errs, errors.New("fleetstatus: no fleet repo given"))
 	}
 	if strings.HasPrefix(o.Branch, "refs/") || strings.ContainsAny(o.Branch, " ~^:?*[\\") {
-		errs = append(errs, fmt.Errorf("overview: invalid branch %q (give a name such as main)", o.Branch))
+		errs = append(errs, fmt.Errorf("fleetstatus: invalid branch %q (give a name such as main)", o.Branch))
 	}
 	if o.Heartbeat < 0 || o.StaleAfter < 0 || o.OfflineAfter < 0 {
-		errs = append(errs, errors.New("overview: heartbeat, stale and offline thresholds must not be negative"))
+		errs = append(errs, errors.New("fleetstatus: heartbeat, stale and offline thresholds must not be negative"))
 	}
 	return o, errors.Join(errs...)
 }

@@ -1,4 +1,4 @@
-package overview_test
+package fleetstatus_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
-	"github.com/gitfleet/gitfleet/overview"
+	"github.com/gitfleet/gitfleet/fleetstatus"
 	"github.com/gitfleet/gitfleet/source"
 )
 
@@ -31,12 +31,12 @@ func loc(t testing.TB, s string, auth ...source.Auth) source.Location {
 	return l
 }
 
-func collect(t *testing.T, opts overview.Options) *overview.Fleet {
+func collect(t *testing.T, opts fleetstatus.Options) *fleetstatus.Fleet {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return now }
 	}
-	f, err := overview.Collect(context.Background(), opts)
+	f, err := fleetstatus.Collect(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
@@ -45,13 +45,13 @@ func collect(t *testing.T, opts overview.Options) *overview.Fleet {
 
 // render writes f in every text format, with the repository URLs (which
 // hold a temporary directory or a port) replaced by placeholders.
-func render(t *testing.T, f *overview.Fleet) map[string]string {
+func render(t *testing.T, f *fleetstatus.Fleet) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for ext, write := range map[string]func(*overview.Fleet, *bytes.Buffer) error{
-		"txt":  func(f *overview.Fleet, b *bytes.Buffer) error { return f.WriteText(b) },
-		"json": func(f *overview.Fleet, b *bytes.Buffer) error { return f.WriteJSON(b) },
-		"md":   func(f *overview.Fleet, b *bytes.Buffer) error { return f.WriteMarkdown(b) },
+	for ext, write := range map[string]func(*fleetstatus.Fleet, *bytes.Buffer) error{
+		"txt":  func(f *fleetstatus.Fleet, b *bytes.Buffer) error { return f.WriteText(b) },
+		"json": func(f *fleetstatus.Fleet, b *bytes.Buffer) error { return f.WriteJSON(b) },
+		"md":   func(f *fleetstatus.Fleet, b *bytes.Buffer) error { return f.WriteMarkdown(b) },
 	} {
 		var b bytes.Buffer
 		if err := write(f, &b); err != nil {
@@ -77,10 +77,10 @@ func golden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./overview -update)", err)
+		t.Fatalf("%v (run go test ./fleetstatus -update)", err)
 	}
 	if got != string(want) {
-		t.Errorf("%s differs from the golden file (go test ./overview -update rewrites it)\ngot:\n%s\nwant:\n%s", name, got, want)
+		t.Errorf("%s differs from the golden file (go test ./fleetstatus -update rewrites it)\ngot:\n%s\nwant:\n%s", name, got, want)
 	}
 }
 
@@ -94,7 +94,7 @@ func TestGolden(t *testing.T) {
 		{"http", httpURL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := collect(t, overview.Options{Repo: loc(t, tc.url), HistoryDepth: 3})
+			f := collect(t, fleetstatus.Options{Repo: loc(t, tc.url), HistoryDepth: 3})
 			if f.Head != fx.revs[4] {
 				t.Errorf("Head = %s, want %s", f.Head, fx.revs[4])
 			}
@@ -111,20 +111,20 @@ func TestGolden(t *testing.T) {
 
 func TestStates(t *testing.T) {
 	fx := newFixture(t)
-	f := collect(t, overview.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
-	want := map[string]overview.State{
-		"press-01": overview.UpToDate,
-		"press-02": overview.Updating,
-		"press-05": overview.Updating,
-		"oven-01":  overview.Failing,
-		"oven-02":  overview.Failing,
-		"lab-01":   overview.Failing,
-		"lab-02":   overview.Failing,
-		"press-03": overview.Stale,
-		"oven-03":  overview.Offline,
-		"press-04": overview.Offline,
+	f := collect(t, fleetstatus.Options{Repo: loc(t, gittest.FileURL(fx.repo.BareDir)), HistoryDepth: 3})
+	want := map[string]fleetstatus.State{
+		"press-01": fleetstatus.UpToDate,
+		"press-02": fleetstatus.Updating,
+		"press-05": fleetstatus.Updating,
+		"oven-01":  fleetstatus.Failing,
+		"oven-02":  fleetstatus.Failing,
+		"lab-01":   fleetstatus.Failing,
+		"lab-02":   fleetstatus.Failing,
+		"press-03": fleetstatus.Stale,
+		"oven-03":  fleetstatus.Offline,
+		"press-04": fleetstatus.Offline,
 	}
-	got := map[string]overview.Node{}
+	got := map[string]fleetstatus.Node{}
 	for _, n := range f.Nodes {
 		got[n.Name] = n
 	}
@@ -161,7 +161,7 @@ func TestStates(t *testing.T) {
 	if n := got["oven-02"]; n.Failing != 1 || n.Healthy != 0 {
 		t.Errorf("oven-02 healthy/failing = %d/%d, want 0/1", n.Healthy, n.Failing)
 	}
-	for s, c := range map[overview.State]int{overview.UpToDate: 1, overview.Updating: 2, overview.Failing: 4, overview.Stale: 1, overview.Offline: 2} {
+	for s, c := range map[fleetstatus.State]int{fleetstatus.UpToDate: 1, fleetstatus.Updating: 2, fleetstatus.Failing: 4, fleetstatus.Stale: 1, fleetstatus.Offline: 2} {
 		if f.Counts[s] != c {
 			t.Errorf("Counts[%s] = %d, want %d", s, f.Counts[s], c)
 		}

@@ -1,4 +1,4 @@
-// Package overview is the fleet at a glance behind `fleetctl status`: it
+// Package fleetstatus is the fleet at a glance behind `fleetctl status`: it
 // fetches every node's status report from Git in one go, compares each
 // node's applied revision with the tracked branch's head and sorts the
 // nodes into five states (up-to-date, updating, failing, stale, offline).
@@ -16,4 +16,4 @@
 //
 // The state rules are in State's documentation and in docs/status.md.
 // URLs are always printed without credentials.
-package overview
+package fleetstatus

@@ -1,4 +1,4 @@
-package overview_test
+package fleetstatus_test
 
 import (
 	"bytes"
