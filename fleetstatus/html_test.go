@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/fleetstatus"
+	"github.com/gitfleet/gitfleet/internal/gittest"
 )
 
 var screenshot = flag.String("screenshot", "", "also keep the headless Chromium screenshot of the fixture fleet's page at this path")

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/fleetstatus"
+	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/status"
 )
