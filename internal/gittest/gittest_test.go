@@ -45,3 +45,28 @@ func TestHTTPAuth(t *testing.T) {
 		t.Fatalf("ls-remote with credentials: %v\n%s", err, out)
 	}
 }
+
+// A test run from a git hook, a rebase or a bisect inherits GIT_DIR and
+// friends; the fixture's git must still work on the fixture, never on the
+// outer repository.
+func TestFixturesIgnoreAnOuterRepository(t *testing.T) {
+	outer := NewRepo(t)
+	outer.Write("outer.txt", "outer\n")
+	outerHead := outer.Commit("outer")
+	t.Setenv("GIT_DIR", outer.Dir+"/.git")
+	t.Setenv("GIT_WORK_TREE", outer.Dir)
+	t.Setenv("GIT_INDEX_FILE", outer.Dir+"/.git/index")
+
+	r := NewRepo(t)
+	r.Write("inner.txt", "inner\n")
+	inner := r.Commit("inner")
+	if inner == outerHead {
+		t.Fatal("the fixture committed into the outer repository")
+	}
+	if got := strings.TrimSpace(Git(t, outer.Dir, "--git-dir", outer.Dir+"/.git", "rev-parse", "HEAD")); got != outerHead {
+		t.Errorf("outer HEAD moved to %s, want %s", got, outerHead)
+	}
+	if got := r.RemoteRef("refs/heads/main"); got != inner {
+		t.Errorf("fixture's bare main = %q, want %s", got, inner)
+	}
+}

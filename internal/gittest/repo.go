@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -132,7 +133,7 @@ func (r *Repo) git(args ...string) string {
 func Command(dir string, args ...string) *exec.Cmd {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(cleanEnv(),
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL=/dev/null",
 		"GIT_AUTHOR_NAME=Gitfleet Test",
@@ -142,6 +143,21 @@ func Command(dir string, args ...string) *exec.Cmd {
 		"GIT_TERMINAL_PROMPT=0",
 	)
 	return cmd
+}
+
+// repoEnv are the variables by which git in a hook, a rebase or a bisect
+// tells child processes which repository they are in: inherited, they
+// would point a fixture's git at the developer's own repository.
+var repoEnv = []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_CEILING_DIRECTORIES"}
+
+// cleanEnv is the process environment without repoEnv.
+func cleanEnv() []string {
+	env := os.Environ()
+	return slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(repoEnv, name)
+	})
 }
 
 // Git runs git in dir and returns its standard output; it fails the test on error.
