@@ -222,7 +222,7 @@ func (g *Git) fetchOnce(ctx context.Context, depth int) error {
 	}
 	rem := git.NewRemote(g.store.s, &config.RemoteConfig{Name: "origin", URLs: []string{g.cfg.Location.url}})
 	spec := config.RefSpec("+" + g.ref.String() + ":" + g.ref.String())
-	err := rem.FetchContext(ctx, &git.FetchOptions{
+	err := fetch(ctx, rem, &git.FetchOptions{
 		RefSpecs: []config.RefSpec{spec},
 		Depth:    depth,
 		Auth:     g.auth,

@@ -68,9 +68,9 @@ func Mirror(ctx context.Context, loc Location, dir string, opts MirrorOptions) (
 	if err != nil {
 		return "", err
 	}
-	fetch := func(ref plumbing.ReferenceName, depth int) error {
+	fetchRef := func(ref plumbing.ReferenceName, depth int) error {
 		rem := git.NewRemote(tmp.s, &config.RemoteConfig{Name: "origin", URLs: []string{loc.url}})
-		err := rem.FetchContext(ctx, &git.FetchOptions{
+		err := fetch(ctx, rem, &git.FetchOptions{
 			RefSpecs: []config.RefSpec{config.RefSpec("+" + ref.String() + ":" + ref.String())},
 			Depth:    depth, Auth: auth, Tags: git.NoTags, Force: true,
 		})
@@ -93,7 +93,7 @@ func Mirror(ctx context.Context, loc Location, dir string, opts MirrorOptions) (
 		if len(haves) == 0 {
 			try = 0
 		}
-		if err := fetch(branch, try); err != nil {
+		if err := fetchRef(branch, try); err != nil {
 			return "", err
 		}
 		if err := (&Git{store: tmp}).trimShallow(); err != nil {
@@ -136,7 +136,7 @@ func Mirror(ctx context.Context, loc Location, dir string, opts MirrorOptions) (
 		if _, err := dst.s.Reference(ref); err == nil {
 			continue // the node's own report on the mirror wins
 		}
-		if err := fetch(ref, 1); errors.Is(err, ErrBranchNotFound) {
+		if err := fetchRef(ref, 1); errors.Is(err, ErrBranchNotFound) {
 			continue
 		} else if err != nil {
 			return "", err

@@ -107,7 +107,7 @@ func fetchRepo(ctx context.Context, loc Location, opts OpenOptions) (*Repo, erro
 	case len(specs) == 0:
 		return nil, fail(errors.New("the repository has no branch"))
 	}
-	err = rem.FetchContext(ctx, &git.FetchOptions{RefSpecs: specs, Depth: opts.Depth, Auth: auth, Tags: git.NoTags, Force: true})
+	err = fetch(ctx, rem, &git.FetchOptions{RefSpecs: specs, Depth: opts.Depth, Auth: auth, Tags: git.NoTags, Force: true})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil, fail(err)
 	}

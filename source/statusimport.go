@@ -123,7 +123,7 @@ func carryOne(ctx context.Context, src *filesystem.Storage, to Location, auth tr
 	}
 	dHead := plumbing.NewHash(d.Commit)
 	rem := git.NewRemote(mem, &config.RemoteConfig{Name: "dest", URLs: []string{to.url}})
-	err := rem.FetchContext(ctx, &git.FetchOptions{
+	err := fetch(ctx, rem, &git.FetchOptions{
 		RemoteName: "dest",
 		RefSpecs:   []config.RefSpec{config.RefSpec("+" + ref.String() + ":refs/remotes/dest/" + node)},
 		Auth:       auth, Tags: git.NoTags,

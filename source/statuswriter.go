@@ -246,7 +246,7 @@ func (w *StatusWriter) fetchRef(ctx context.Context, st *store) error {
 		return st.s.SetReference(plumbing.NewHashReference(w.ref, ref.Hash()))
 	}
 	rem := git.NewRemote(st.s, &config.RemoteConfig{Name: "origin", URLs: []string{w.cfg.Location.url}})
-	err := rem.FetchContext(ctx, &git.FetchOptions{
+	err := fetch(ctx, rem, &git.FetchOptions{
 		RefSpecs: []config.RefSpec{config.RefSpec("+" + w.ref.String() + ":" + w.ref.String())},
 		Depth:    1, Auth: w.auth, Tags: git.NoTags, Force: true,
 	})
