@@ -152,6 +152,9 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 	if fr.warning != "" {
 		f.Warnings = append(f.Warnings, fr.warning)
 	}
+	if len(sr.reports) == 0 {
+		f.Warnings = append(f.Warnings, noStatusRefs(statusLoc))
+	}
 
 	names := map[string]bool{}
 	for name := range fr.nodes {
@@ -199,6 +202,25 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 		f.Nodes = []Node{}
 	}
 	return f, nil
+}
+
+// NoStatusRefs starts the warning of a fleet whose status location holds
+// no status ref at all.
+const NoStatusRefs = "no status refs"
+
+// noStatusRefs is the warning of a status location without a single status
+// ref: no node ever reported there, or it is the wrong place to look (a
+// clone holds the server's status refs as remote-tracking refs, which are
+// not read).
+func noStatusRefs(loc source.Location) string {
+	msg := NoStatusRefs + " (refs/heads/status/*) in " + loc.String() + ": no node has reported there."
+	if loc.Dir() != "" {
+		msg += " A local directory is read as a remote: fleetd pushes its reports to the git server, and a clone holds them only as refs/remotes/origin/status/*, which are not read;" +
+			" give the server's URL (--repo, or --status-repo when fleetd has its own status repository)."
+	} else {
+		msg += " If fleetd pushes its reports to a repository of their own (fleetd --status-repo), give it with --status-repo."
+	}
+	return msg
 }
 
 // fill copies what the overview shows from a report.

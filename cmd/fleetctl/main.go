@@ -5,7 +5,9 @@
 // images and commits. See docs/fleetctl.md.
 //
 // Exit codes: 0 success, 1 findings or a refusal (validation errors, a
-// head that does not parse, an image or commit refused), 2 bad usage.
+// head that does not parse, an image or commit refused), 2 bad usage, 3
+// something could not be reached (a registry, a git server, fleetd's local
+// API), so nothing was decided.
 package main
 
 import (
@@ -31,9 +33,10 @@ func main() {
 
 // Exit codes.
 const (
-	exitOK       = 0
-	exitFindings = 1
-	exitUsage    = 2
+	exitOK          = 0
+	exitFindings    = 1
+	exitUsage       = 2
+	exitUnreachable = 3
 )
 
 // exitError ends a command with a code. Every error a command's RunE
@@ -58,14 +61,25 @@ func usageError(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// unreachableError ends a command whose output already says what could
+// not be reached: exit 3 with msg on stderr.
+func unreachableError(format string, args ...any) error {
+	return &exitError{code: exitUnreachable, err: fmt.Errorf(format, args...)}
+}
+
 // runE adapts a command's body: an error it returns that is not an
-// exitError exits 1.
+// exitError exits 3 when it says something could not be reached
+// (isUnreachable), else 1.
 func runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		err := f(cmd, args)
 		var ee *exitError
 		if err != nil && !errors.As(err, &ee) {
-			err = &exitError{code: exitFindings, err: err}
+			code := exitFindings
+			if isUnreachable(err) {
+				code = exitUnreachable
+			}
+			err = &exitError{code: code, err: err}
 		}
 		return err
 	}
@@ -116,8 +130,9 @@ fleetctl makes a pull request reviewable and its images trustworthy.
   usb        carry the fleet to air-gapped nodes on a USB stick, and their status back
 
 Output that is data takes --output (text, json, markdown; github for validate).
-Exit codes: 0 success, 1 findings or refusal, 2 bad usage, 3 fleetd's local
-API unreachable (node).`,
+Exit codes: 0 success, 1 findings or refusal, 2 bad usage, 3 unreachable (a
+registry, git server or fleetd's local API could not be reached: nothing was
+decided, retry later).`,
 		Example: `  # Check the fleet repo in the current directory
   fleetctl validate
 

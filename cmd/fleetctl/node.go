@@ -15,10 +15,6 @@ import (
 	"github.com/gitfleet/gitfleet/status"
 )
 
-// exitUnreachable is the exit code when fleetd's local API cannot be
-// reached.
-const exitUnreachable = 3
-
 // defaultAgentAddr is fleetd's default --listen.
 const defaultAgentAddr = "127.0.0.1:9472"
 

@@ -68,6 +68,13 @@ type imageSite struct {
 }
 
 func runPin(ctx context.Context, w io.Writer, o pinOptions) error {
+	fi, err := os.Stat(o.path)
+	if err != nil {
+		return fmt.Errorf("fleet repo %s: %w", o.path, unwrapPath(err))
+	}
+	if !fi.IsDir() {
+		return usageError("%s is not a folder", o.path)
+	}
 	d, err := openDirFS(o.path)
 	if err != nil {
 		return err
@@ -85,6 +92,7 @@ func runPin(ctx context.Context, w io.Writer, o pinOptions) error {
 	registries := fleet.Spec.Registries
 	digests := map[string]string{}
 	var failed []string
+	unreachable := 0
 	for _, s := range sites {
 		if _, ok := digests[s.ref]; ok {
 			continue
@@ -92,6 +100,9 @@ func runPin(ctx context.Context, w io.Writer, o pinOptions) error {
 		d, err := resolveTag(ctx, s.ref, registries, o.registryConfig)
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s:%d: %s: resolve %s: %v", s.file, s.line, s.field, s.ref, err))
+			if isUnreachable(err) {
+				unreachable++
+			}
 			digests[s.ref] = ""
 			continue
 		}
@@ -156,6 +167,9 @@ func runPin(ctx context.Context, w io.Writer, o pinOptions) error {
 		fmt.Fprintln(w, f)
 	}
 	if n := len(failed) + len(problems); n > 0 {
+		if unreachable == n {
+			return unreachableError("%d image %s not pinned: registry unreachable", n, plural(n, "reference"))
+		}
 		return findings("%d image %s not pinned", n, plural(n, "reference"))
 	}
 	if len(sites) == 0 && !o.dryRun {

@@ -72,7 +72,10 @@ the server's URL or a mirror. Credentials: --git-username and
 
 Exit status: 0 when the fleet was read, whatever the nodes' states; with
 --fail-on-unhealthy, 1 when any node is failing, stale or offline (the
-output is written first). 1 when the fleet cannot be read, 2 on bad usage.`,
+output is written first). 1 also when the status repository holds no
+status ref at all (the output is written, stderr says where status refs
+live: a clone's directory is the usual mistake), or the fleet cannot be
+read; 2 on bad usage; 3 when a git server cannot be reached.`,
 		Example: `  # The fleet at a glance
   fleetctl status --repo https://git.example.com/plant/fleet.git
 
@@ -164,6 +167,12 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 		return err
 	}
 
+	for _, warn := range fleet.Warnings {
+		if strings.HasPrefix(warn, fleetstatus.NoStatusRefs) {
+			// Almost always the wrong place to look: say so, and exit 1.
+			return findings("%s", warn)
+		}
+	}
 	if o.failOnUnhealthy {
 		var parts []string
 		bad := 0

@@ -177,6 +177,7 @@ type statusJSON struct {
 	Head       string         `json:"head"`
 	GroupBy    string         `json:"groupBy"`
 	Counts     map[string]int `json:"counts"`
+	Warnings   []string       `json:"warnings"`
 	Nodes      []struct {
 		Name     string          `json:"name"`
 		Site     string          `json:"site"`

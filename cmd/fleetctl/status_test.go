@@ -60,14 +60,23 @@ func TestStatusFile(t *testing.T) {
 		}
 	}
 
-	// The work tree's directory works as --repo too.
+	// The work tree's directory is read as --repo too, but a clone has no
+	// status refs of its own: every node is offline, the output says
+	// where status refs live, and the command exits 1 saying so.
 	res = fleetctl(t, "status", "--repo", f.repo.Dir, nowFlag, "-o", "json")
-	if res.code != 0 {
-		t.Fatalf("status --repo DIR: exit %d, stderr %q", res.code, res.stderr)
+	if res.code != 1 || !strings.Contains(res.stderr, "no status refs") || !strings.Contains(res.stderr, "give the server's URL") {
+		t.Fatalf("status --repo DIR: exit %d, stderr %q; want 1 and where status refs live", res.code, res.stderr)
 	}
-	// The work tree has no status refs: every node is offline.
-	if s := parseStatusJSON(t, res.stdout); s.Counts["offline"] != len(statusNodes) || s.Head != f.revs[1] {
+	s = parseStatusJSON(t, res.stdout)
+	if s.Counts["offline"] != len(statusNodes) || s.Head != f.revs[1] {
 		t.Errorf("--repo DIR: counts %v head %s; want all %d offline at %s", s.Counts, s.Head, len(statusNodes), f.revs[1])
+	}
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "refs/remotes/origin/status/*") {
+		t.Errorf("--repo DIR: warnings %q, want the hint", s.Warnings)
+	}
+	res = fleetctl(t, "status", "--repo", f.repo.Dir, nowFlag)
+	if res.code != 1 || !strings.Contains(res.stdout, "no status refs") {
+		t.Errorf("status --repo DIR text: exit %d, the text output lacks the hint:\n%s", res.code, res.stdout)
 	}
 }
 

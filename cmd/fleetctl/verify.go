@@ -98,7 +98,7 @@ func runVerifyImage(ctx context.Context, w io.Writer, o verifyImageOptions) erro
 		if o.output == outJSON {
 			var re *image.RefusedError
 			errors.As(err, &re)
-			if werr := writeJSON(w, map[string]any{"ref": o.ref, "verified": false, "refusal": re}); werr != nil {
+			if werr := writeJSON(w, imageRefusedView(o.ref, re)); werr != nil {
 				return werr
 			}
 		}
@@ -108,7 +108,7 @@ func runVerifyImage(ctx context.Context, w io.Writer, o verifyImageOptions) erro
 		return err
 	}
 	if o.output == outJSON {
-		return writeJSON(w, map[string]any{"ref": o.ref, "verified": true, "result": res, "source": res.Source.String()})
+		return writeJSON(w, imageVerifiedView(o.ref, res))
 	}
 	fmt.Fprintf(w, "verified %s\ndigest %s\nsource %s\n", res.Ref, res.Digest, res.Source)
 	for _, s := range res.Signatures {
@@ -172,7 +172,7 @@ func runVerifyCommit(ctx context.Context, w io.Writer, o verifyCommitOptions) er
 	signer, err := ts.VerifyCommit(c)
 	if errors.Is(err, trust.ErrRefused) {
 		if o.output == outJSON {
-			if werr := writeJSON(w, map[string]any{"commit": c.Hash.String(), "verified": false, "reason": err.Error()}); werr != nil {
+			if werr := writeJSON(w, commitVerifiedJSON{Commit: c.Hash.String(), Reason: err.Error()}); werr != nil {
 				return werr
 			}
 		}
@@ -182,7 +182,7 @@ func runVerifyCommit(ctx context.Context, w io.Writer, o verifyCommitOptions) er
 		return err
 	}
 	if o.output == outJSON {
-		return writeJSON(w, map[string]any{"commit": c.Hash.String(), "verified": true, "signer": signer})
+		return writeJSON(w, commitVerifiedJSON{Commit: c.Hash.String(), Verified: true, Signer: signerView(signer)})
 	}
 	fmt.Fprintf(w, "commit %s signed by %s\n", c.Hash, signer)
 	return nil
