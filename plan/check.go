@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -59,6 +60,14 @@ type Report struct {
 // hostPaths and images not pinned by digest are already errors of
 // spec.Parse. Only an I/O error is returned as an error.
 func Check(fsys fs.FS) (*Report, error) {
+	return CheckWith(fsys, CheckOptions{})
+}
+
+// CheckWith is Check that also checks the key files fleet.yaml names
+// (spec.trust): each must exist in the repo as a regular file and parse
+// with opts.Keys. A bad one is an error on fleet.yaml's field that names
+// it.
+func CheckWith(fsys fs.FS, opts CheckOptions) (*Report, error) {
 	rep := &Report{Errors: []Finding{}, Warnings: []Finding{}}
 	repo, err := Load(fsys)
 	if err != nil {
@@ -67,8 +76,14 @@ func Check(fsys fs.FS) (*Report, error) {
 			return nil, err
 		}
 		rep.Errors = found
+		if f, ferr := spec.ParseFleet(fsys); ferr == nil {
+			rep.Errors = sortFindings(append(rep.Errors, checkKeyFiles(fsys, f, opts.Keys)...))
+		}
 		return rep, nil
 	}
+	defer func() {
+		rep.Errors = sortFindings(append(rep.Errors, checkKeyFiles(fsys, &repo.Fleet, opts.Keys)...))
+	}()
 	names := slices.Sorted(maps.Keys(repo.Nodes))
 	rep.Nodes = len(names)
 	results := resolveAll(repo, names)
@@ -93,6 +108,15 @@ func Check(fsys fs.FS) (*Report, error) {
 	}
 	rep.Warnings = warnings(fsys, repo, names, runs, len(errs) > 0)
 	return rep, nil
+}
+
+// sortFindings sorts findings by file, line and field, as spec.Parse
+// sorts its errors.
+func sortFindings(f []Finding) []Finding {
+	slices.SortStableFunc(f, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Field, b.Field))
+	})
+	return f
 }
 
 // findings turns the joined *spec.Error of a revision into findings; ok is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/plan"
+	"github.com/gitfleet/gitfleet/trust"
 )
 
 type validateOptions struct {
@@ -105,7 +108,7 @@ func runValidate(ctx context.Context, w io.Writer, o validateOptions) error {
 		fsys = d
 		dir = workspacePath(o.path)
 	}
-	rep, err := plan.Check(fsys)
+	rep, err := plan.CheckWith(fsys, plan.CheckOptions{Keys: keyParsers()})
 	if err != nil {
 		return err
 	}
@@ -126,6 +129,38 @@ func runValidate(ctx context.Context, w io.Writer, o validateOptions) error {
 		return findings("%s", rep)
 	}
 	return nil
+}
+
+// keyParsers parse key files with the agent's own parsers: an
+// allowed_signers file and OpenPGP keys as package trust reads a node's
+// trust dir, image keys as package image does. A file without a single
+// key is an error too: it trusts nobody.
+func keyParsers() plan.KeyParsers {
+	commitKeys := func(asName string) func(string, []byte) error {
+		return func(name string, data []byte) error {
+			// trust.Parse tells the formats apart by file name.
+			key := name
+			if !strings.HasSuffix(name, asName) {
+				key = name + "/" + asName
+			}
+			ts, err := trust.Parse(map[string][]byte{key: data})
+			if err != nil {
+				return errors.New(strings.ReplaceAll(err.Error(), key, name))
+			}
+			if ts.Len() == 0 {
+				return errors.New("holds no key")
+			}
+			return nil
+		}
+	}
+	return plan.KeyParsers{
+		AllowedSigners: commitKeys("allowed_signers"),
+		OpenPGP:        commitKeys(".asc"),
+		ImageKey: func(name string, data []byte) error {
+			_, err := image.ParsePublicKeys(map[string][]byte{name: data})
+			return err
+		},
+	}
 }
 
 // workspacePath is path relative to the current directory (where CI runs,
