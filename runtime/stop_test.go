@@ -1,18 +1,23 @@
 package runtime
 
 import (
-	"os"
-	"strings"
+	"context"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
+
+	apievents "github.com/containerd/containerd/api/events"
+	"github.com/containerd/typeurl/v2"
 
 	"github.com/gitfleet/gitfleet/spec"
 )
 
 // A workload's stop signal is what stops it: the echo server does not
-// handle SIGQUIT, so Go's runtime writes "SIGQUIT: quit" to its log as it
-// exits.
+// handle SIGQUIT, so Go's runtime exits with status 2 (SIGTERM would have
+// ended it with 143, SIGKILL with 137). The status is taken from
+// containerd's exit event: the shim copies a task's output to its log on
+// its own time, so the log is no witness on a loaded machine.
 func TestRemoveSendsTheWorkloadsStopSignal(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
@@ -20,18 +25,15 @@ func TestRemoveSendsTheWorkloadsStopSignal(t *testing.T) {
 	d.Spec.StopSignal = "SIGQUIT"
 	d = withHash(d.Name, d.Spec)
 	e.run(t, d, "rev1")
+	exits := taskExits(t, e.c)
 	if err := e.c.Remove(t.Context(), d.Name); err != nil {
 		t.Fatal(err)
 	}
 	if ins := e.list(t); len(ins) != 0 {
 		t.Fatalf("List after Remove = %+v, want nothing", ins)
 	}
-	b, err := os.ReadFile(e.c.Logs(d.Name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), "SIGQUIT: quit") {
-		t.Errorf("the workload's log does not show SIGQUIT:\n%s", b)
+	if code := <-exits; code != 2 {
+		t.Errorf("exit status %d, want 2 (Go's exit on SIGQUIT)", code)
 	}
 }
 
@@ -45,11 +47,65 @@ func TestRemoveKillsAfterTheStopTimeout(t *testing.T) {
 	d.Spec.StopTimeout = &spec.Duration{Duration: time.Second}
 	d = withHash(d.Name, d.Spec)
 	e.run(t, d, "rev1")
+	exits := taskExits(t, e.c)
 	if err := e.c.Remove(t.Context(), d.Name); err != nil {
 		t.Fatal(err)
 	}
 	if ins := e.list(t); len(ins) != 0 {
 		t.Fatalf("List after Remove = %+v, want nothing", ins)
+	}
+	if code := <-exits; code != 128+int(syscall.SIGKILL) {
+		t.Errorf("exit status %d, want %d (SIGKILL)", code, 128+int(syscall.SIGKILL))
+	}
+}
+
+// taskExits returns the exit status of the next container task (not an
+// exec'd process) to exit in c's namespace. The subscription is live when
+// it returns: a marker event published until the subscriber sees one.
+func taskExits(t *testing.T, c *Containerd) <-chan int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(c.ns(t.Context()), waitLimit)
+	ch, errs := c.client.Subscribe(ctx, fmt.Sprintf(`topic=="/tasks/exit",namespace==%q`, c.cfg.Namespace))
+	live := make(chan struct{})
+	out := make(chan int, 1)
+	go func() {
+		defer cancel()
+		defer close(out)
+		for {
+			select {
+			case env := <-ch:
+				v, err := typeurl.UnmarshalAny(env.Event)
+				e, ok := v.(*apievents.TaskExit)
+				switch {
+				case err != nil || !ok:
+				case e.ContainerID == "subscribed":
+					select {
+					case <-live:
+					default:
+						close(live)
+					}
+				case e.ID == e.ContainerID:
+					out <- int(e.ExitStatus)
+					return
+				}
+			case err := <-errs:
+				t.Errorf("exit events: %v", err)
+				out <- -1
+				return
+			}
+		}
+	}()
+	for {
+		if err := c.client.EventService().Publish(ctx, "/tasks/exit", &apievents.TaskExit{ContainerID: "subscribed", ID: "marker"}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-live:
+			return out
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("the exit event subscription never saw its marker")
+		}
 	}
 }
 
