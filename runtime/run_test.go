@@ -112,13 +112,11 @@ func TestRunSeesArgsEnvMountsAndLimits(t *testing.T) {
 		t.Errorf("cgroup memory limit %s, want 67108864", b)
 	}
 
-	logs, err := os.ReadFile(e.c.Logs("detector"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(logs), "env SPEC_ENV=from-spec") {
-		t.Errorf("log file %s:\n%s\nwant the workload's output", e.c.Logs("detector"), logs)
-	}
+	// The shim writes the output to the log file on its own time.
+	waitFor(t, "the workload's output in "+e.c.Logs("detector"), func() bool {
+		logs, _ := os.ReadFile(e.c.Logs("detector"))
+		return strings.Contains(string(logs), "env SPEC_ENV=from-spec")
+	})
 }
 
 // memLimitFile is the cgroup v1 or v2 file of a cgroup's memory limit.

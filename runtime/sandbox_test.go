@@ -270,10 +270,13 @@ func TestNetworkNone(t *testing.T) {
 	d := withHash("offline", spec.WorkloadSpec{Image: echo.ref, Args: []string{"--probe"}, Network: spec.NetworkNone, Restart: spec.RestartNever})
 	e.run(t, d, "rev1")
 	waitFor(t, "the probe to exit", func() bool { return e.only(t, d).State == status.StateStopped })
-	b, err := os.ReadFile(e.c.Logs(d.Name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The shim copies the output to the log on its own time, also after
+	// the exit: wait for the probe's last line.
+	var b []byte
+	waitFor(t, "the probes in the log", func() bool {
+		b, _ = os.ReadFile(e.c.Logs(d.Name))
+		return strings.Contains(string(b), "interfaces:")
+	})
 	if p := parseProbes(string(b)); p["interfaces"] != "lo" {
 		t.Errorf("interfaces = %q, want only lo\n%s", p["interfaces"], b)
 	}
