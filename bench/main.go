@@ -2,6 +2,7 @@
 // writes bench/RESULTS.md (and the same tables to stdout).
 //
 //	go run ./bench [-n 5] [-nodes 10000] [-out bench/RESULTS.md] [-only "idle memory,…"]
+//	go run ./bench -only fleetsim -agents 100,1000   # the fleet simulation alone
 //
 // Each measurement is a section (one file each): a function that returns
 // a Markdown fragment. Add one by writing it and listing it in sections.
@@ -39,6 +40,7 @@ var sections = []namedSection{
 	{"idle memory", idleMemory},
 	{"self-healing", selfHealing},
 	{"usb stick", usbSticks},
+	{"fleetsim", fleetSim},
 }
 
 func main() {

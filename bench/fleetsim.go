@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gitfleet/gitfleet/bench/fleetsim"
+)
+
+// The fleet simulation's own flags: fleet sizes, and the poll interval
+// (default: fleetsim's, which grows with the fleet so that the shared
+// 2-core machine keeps up).
+var (
+	simAgents   = flag.String("agents", "100,1000", "fleet simulation: comma-separated fleet sizes")
+	simInterval = flag.Duration("sim-interval", 0, "fleet simulation: every node's poll interval (default 2s + 30ms per node)")
+)
+
+// projectInterval is the poll interval of the projection: fleetd's default.
+const projectInterval = 30 * time.Second
+
+// fleetSim runs bench/fleetsim for each fleet size and projects the
+// largest run's per-node costs to 10,000 and 100,000 nodes.
+func fleetSim(ctx context.Context, _ *env) (string, error) {
+	var results []*fleetsim.Result
+	for _, f := range strings.Split(*simAgents, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return "", fmt.Errorf("-agents %q: %w", *simAgents, err)
+		}
+		res, err := fleetsim.Run(ctx, fleetsim.Config{Agents: n, Interval: *simInterval, Progress: os.Stderr})
+		if err != nil {
+			return "", fmt.Errorf("%d agents: %w", n, err)
+		}
+		results = append(results, res)
+	}
+	return simMarkdown(results), nil
+}

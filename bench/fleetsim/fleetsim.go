@@ -1,0 +1,307 @@
+// Package fleetsim runs a fleet of simulated nodes in one process against
+// one real smart-HTTP git server, to measure what a fleet costs the
+// server and how changes reach it. Each node is fleetd's own code: the
+// reconciler's Run loop (jittered polls, rollout gates), the git source
+// with the head URL poller in front of it, and the status writer pushing
+// the node's own status ref; only the runtime is a state keeper (its
+// pulls fetch manifests from a real in-process registry). The server is
+// Debian's nginx with fcgiwrap and git http-backend (internal/nginxtest)
+// in a cgroup of its own for its CPU time, behind a byte-counting proxy;
+// the fleet repo's post-receive hook (packaging/post-receive-head)
+// publishes the static head file that nginx serves.
+//
+// Run takes the fleet through: first sync; a quiet window of git polls; a
+// change; a change of fleet.yaml that turns on the head URL; a quiet
+// window of head-URL polls; a change; a rollout in three waves gated on
+// health; and measures the repository's growth from heartbeats.
+package fleetsim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/nginxtest"
+)
+
+// Config says how big a fleet to run and how long to watch it.
+type Config struct {
+	// Agents is the number of nodes. Required.
+	Agents int
+	// Interval is every node's poll interval (jittered by ±10 % as fleetd
+	// does). Default: 2 s, plus 30 ms per node.
+	Interval time.Duration
+	// GitWindow and HeadWindow are the quiet windows' lengths in intervals.
+	// Defaults 3 and 10 (the head URL's default maxStale, so the window
+	// holds each node's git cross-check).
+	GitWindow, HeadWindow int
+	// Heartbeats is how many heartbeats each of GrowthNodes status writers
+	// commits for the growth measure. Defaults 24 and 10.
+	Heartbeats, GrowthNodes int
+	// Dir holds everything; default a new temporary directory, removed.
+	Dir string
+	// Progress, when set, gets a line per phase.
+	Progress io.Writer
+}
+
+func (c *Config) defaults() error {
+	if c.Agents <= 0 {
+		return fmt.Errorf("fleetsim: %d agents", c.Agents)
+	}
+	if c.Interval <= 0 {
+		c.Interval = 2*time.Second + time.Duration(c.Agents)*30*time.Millisecond
+	}
+	if c.GitWindow <= 0 {
+		c.GitWindow = 3
+	}
+	if c.HeadWindow <= 0 {
+		c.HeadWindow = 10
+	}
+	if c.Heartbeats <= 0 {
+		c.Heartbeats = 24
+	}
+	if c.GrowthNodes <= 0 {
+		c.GrowthNodes = 10
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	return nil
+}
+
+// sim is one run.
+type sim struct {
+	cfg    Config
+	repo   *fleetRepo
+	reg    *registry
+	cpu    *cpuGroup
+	prx    *proxy
+	agents []*agent
+	c      counters
+	base   string // the server's URL through the proxy
+}
+
+// Run runs the fleet and returns what it measured. An error means the
+// fleet did not do what it must (a node that never converged, a failed
+// server); the Result says how far it got.
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if cfg.Dir == "" {
+		if cfg.Dir, err = os.MkdirTemp("", "fleetsim-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(cfg.Dir)
+	}
+	s := &sim{cfg: cfg}
+	res = &Result{Agents: cfg.Agents, Interval: cfg.Interval, Load: [2]float64{loadAvg()}}
+	gitRoot, heads := filepath.Join(cfg.Dir, "git"), filepath.Join(cfg.Dir, "heads")
+	for _, d := range []string{gitRoot, heads} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if s.reg, err = startRegistry(); err != nil {
+		return nil, err
+	}
+	defer s.reg.close()
+	if s.repo, err = newFleetRepo(gitRoot, heads, filepath.Join(cfg.Dir, "work")); err != nil {
+		return nil, err
+	}
+	srv, err := nginxtest.Start(nginxtest.Config{Root: heads, GitRoot: gitRoot, Workers: 2, FcgiWorkers: 4})
+	if err != nil {
+		return nil, err
+	}
+	if s.cpu, err = newCPUGroup(fmt.Sprintf("gitfleet-fleetsim-%d", os.Getpid()), srv.PIDs()); err != nil {
+		srv.Stop()
+		return nil, err
+	}
+	defer s.cpu.close()
+	defer srv.Stop()
+	if s.prx, err = newProxy(strings.TrimPrefix(srv.URL, "http://")); err != nil {
+		return nil, err
+	}
+	defer s.prx.close()
+	s.base = "http://" + s.prx.addr()
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
+	if err := s.fleet(ctx, runCtx, &wg, res); err != nil {
+		return res, err
+	}
+	stop()
+	wg.Wait()
+	if err := s.check(res); err != nil {
+		return res, err
+	}
+	s.progress("growth: %d status writers, %d heartbeats each", cfg.GrowthNodes, cfg.Heartbeats)
+	if res.Growth, err = s.growth(ctx, gitRoot); err != nil {
+		return res, fmt.Errorf("growth: %w", err)
+	}
+	return res, nil
+}
+
+// fleet starts the agents and takes them through the phases.
+func (s *sim) fleet(ctx, runCtx context.Context, wg *sync.WaitGroup, res *Result) error {
+	iv := s.cfg.Interval
+	img, err := s.reg.push(ctx, "models/sim", "v1")
+	if err != nil {
+		return err
+	}
+	files := map[string]string{
+		"fleet.yaml":           fleetYAML(iv.String(), s.reg.host, ""),
+		"workloads/model.yaml": workloadYAML(img, "1"),
+		"groups/all.yaml":      groupYAML(false),
+	}
+	for i := 1; i <= s.cfg.Agents; i++ {
+		files["nodes/"+nodeName(i)+".yaml"] = nodeYAML(nodeName(i), i)
+	}
+	rev, err := s.repo.commit(fmt.Sprintf("fleet of %d nodes", s.cfg.Agents), files)
+	if err != nil {
+		return err
+	}
+	pulls := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for i := 1; i <= s.cfg.Agents; i++ {
+		a, err := newAgent(nodeName(i), filepath.Join(s.cfg.Dir, "nodes", nodeName(i)), s.base+"/git/fleet.git", iv, &s.c, pulls)
+		if err != nil {
+			return err
+		}
+		s.agents = append(s.agents, a)
+	}
+	s.progress("%d agents start within one interval (%s)", s.cfg.Agents, iv)
+	start := time.Now()
+	for _, a := range s.agents {
+		delay := time.Duration(rand.Int64N(int64(iv)))
+		wg.Go(func() {
+			select {
+			case <-time.After(delay):
+				a.rec.Run(runCtx)
+			case <-runCtx.Done():
+			}
+		})
+	}
+	if res.FirstSync, err = s.wait(ctx, rev, start, 20); err != nil {
+		return fmt.Errorf("first sync: %w", err)
+	}
+	s.sleep(ctx, iv)
+	s.progress("quiet window, git polls: %d intervals", s.cfg.GitWindow)
+	if res.Git, err = s.window(ctx, s.cfg.GitWindow); err != nil {
+		return err
+	}
+
+	change := func(what, seed, version string) (string, time.Time, error) {
+		img, err := s.reg.push(ctx, "models/sim", seed)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		s.progress("%s", what)
+		rev, err := s.repo.commit(what, map[string]string{"workloads/model.yaml": workloadYAML(img, version)})
+		return rev, time.Now(), err
+	}
+	reg0 := s.regSnap()
+	before, err := s.snap()
+	if err != nil {
+		return err
+	}
+	rev, t0, err := change("model version 2 (nodes poll git)", "v2", "2")
+	if err != nil {
+		return err
+	}
+	if res.ChangeGit, err = s.wait(ctx, rev, t0, 20); err != nil {
+		return fmt.Errorf("change via git polls: %w", err)
+	}
+	after, err := s.snap()
+	if err != nil {
+		return err
+	}
+	res.ChangeGitWindow = windowOf(before, after)
+	reg1 := s.regSnap()
+	res.RegistryRequests, res.RegistryBytes = float64(reg1[0]-reg0[0])/float64(s.cfg.Agents), float64(reg1[1]-reg0[1])/float64(s.cfg.Agents)
+
+	s.progress("fleet.yaml: spec.poll.url")
+	if rev, err = s.repo.commit("poll the static head URL", map[string]string{"fleet.yaml": fleetYAML(iv.String(), s.reg.host, s.base+"/fleet/main")}); err != nil {
+		return err
+	}
+	if _, err = s.wait(ctx, rev, time.Now(), 20); err != nil {
+		return fmt.Errorf("head URL on: %w", err)
+	}
+	s.sleep(ctx, 2*iv) // each node's first head-URL poll asks git once, and reports the new path
+	s.progress("quiet window, head URL polls: %d intervals", s.cfg.HeadWindow)
+	if res.Head, err = s.window(ctx, s.cfg.HeadWindow); err != nil {
+		return err
+	}
+	if before, err = s.snap(); err != nil {
+		return err
+	}
+	if rev, t0, err = change("model version 3 (nodes poll the head URL)", "v3", "3"); err != nil {
+		return err
+	}
+	if res.ChangeHead, err = s.wait(ctx, rev, t0, 20); err != nil {
+		return fmt.Errorf("change via the head URL: %w", err)
+	}
+	if after, err = s.snap(); err != nil {
+		return err
+	}
+	res.ChangeHeadWindow = windowOf(before, after)
+	return s.rollout(ctx, change, res)
+}
+
+// rollout turns on three waves gated on health and rolls out a change.
+func (s *sim) rollout(ctx context.Context, change func(what, seed, version string) (string, time.Time, error), res *Result) error {
+	s.progress("groups/all.yaml: rollout in three waves")
+	rev, err := s.repo.commit("roll out in waves", map[string]string{"groups/all.yaml": groupYAML(true)})
+	if err != nil {
+		return err
+	}
+	if _, err = s.wait(ctx, rev, time.Now(), 20); err != nil {
+		return fmt.Errorf("rollout on: %w", err)
+	}
+	s.sleep(ctx, s.cfg.Interval)
+	before, err := s.snap()
+	if err != nil {
+		return err
+	}
+	rev, t0, err := change("model version 4 (in waves)", "v4", "4")
+	if err != nil {
+		return err
+	}
+	all, err := s.wait(ctx, rev, t0, 40)
+	if err != nil {
+		return fmt.Errorf("rollout: %w", err)
+	}
+	after, err := s.snap()
+	if err != nil {
+		return err
+	}
+	res.Rollout = windowOf(before, after)
+	res.RolloutAll = all.All
+	res.Waves, err = s.waves(rev, t0)
+	res.FinalRevision = rev
+	s.sleep(ctx, s.cfg.Interval)
+	return err
+}
+
+func (s *sim) progress(format string, args ...any) {
+	fmt.Fprintf(s.cfg.Progress, "fleetsim %d: %s: %s\n", s.cfg.Agents, time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func (s *sim) sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (s *sim) regSnap() [2]int64 { return [2]int64{s.reg.requests.Load(), s.reg.bytes.Load()} }

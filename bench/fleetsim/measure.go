@@ -1,0 +1,225 @@
+package fleetsim
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// counters are the fleet's, summed over its agents.
+type counters struct {
+	passes, gitPolls atomic.Int64
+	held, failed     atomic.Int64 // passes held by a rollout gate; failed otherwise (transient)
+	conflicts        atomic.Int64 // status pushes refused because the ref moved
+	pushes           atomic.Int64
+	mu               sync.Mutex
+	pushLatency      []time.Duration
+	firstErrs        []string
+	gateHeld         bool
+	subjects         []subject // every status commit's subject, in order
+}
+
+// subject is a status commit's subject line and when it was pushed.
+type subject struct {
+	at   time.Time
+	line string
+}
+
+func (c *counters) subject(line string) {
+	c.mu.Lock()
+	c.subjects = append(c.subjects, subject{time.Now(), line})
+	c.mu.Unlock()
+}
+
+// subjectsBetween returns what the status commits pushed between a and b
+// reported (their subjects without the node's name), with counts.
+func (c *counters) subjectsBetween(a, b time.Time) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for _, s := range c.subjects {
+		if s.at.After(a) && s.at.Before(b) {
+			_, what, _ := strings.Cut(s.line, ": ")
+			out[what]++
+		}
+	}
+	return out
+}
+
+func (c *counters) pushed(d time.Duration) {
+	c.pushes.Add(1)
+	c.mu.Lock()
+	c.pushLatency = append(c.pushLatency, d)
+	c.mu.Unlock()
+}
+
+// noteErr keeps the first few failures for the report.
+func (c *counters) noteErr(node string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.firstErrs) < 5 {
+		c.firstErrs = append(c.firstErrs, node+": "+err.Error())
+	}
+}
+
+// snapshot is the counters at one moment, with the server's CPU time and
+// the bytes on the wire.
+type snapshot struct {
+	at                                  time.Time
+	passes, gitPolls, pushes, conflicts int64
+	failed                              int64
+	cpu                                 time.Duration
+	bytes                               int64
+}
+
+func (s snapshot) sub(o snapshot) snapshot {
+	return snapshot{at: s.at, passes: s.passes - o.passes, gitPolls: s.gitPolls - o.gitPolls, pushes: s.pushes - o.pushes,
+		conflicts: s.conflicts - o.conflicts, failed: s.failed - o.failed, cpu: s.cpu - o.cpu, bytes: s.bytes - o.bytes}
+}
+
+// percentile of xs (p in [0, 100]), nearest rank.
+func percentile(xs []time.Duration, p float64) time.Duration {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(float64(len(s))*p/100+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// cpuGroup is a cgroup holding the server's processes and every process
+// they start (git http-backend, upload-pack, receive-pack), for their CPU
+// time: cgroup v2's cpu.stat, else v1's cpuacct.
+type cpuGroup struct {
+	dir string
+	v2  bool
+}
+
+func newCPUGroup(name string, pids []int) (*cpuGroup, error) {
+	g := &cpuGroup{dir: filepath.Join("/sys/fs/cgroup/cpuacct", name)}
+	if _, err := os.Stat(filepath.Dir(g.dir)); err != nil {
+		g.v2 = true
+		g.dir = filepath.Join("/sys/fs/cgroup", name)
+		if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.procs"); err == nil {
+			g.dir = filepath.Join("/sys/fs/cgroup/unified", name)
+		}
+	}
+	if err := os.Mkdir(g.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cgroup for the server's CPU time: %w", err)
+	}
+	for _, pid := range pids {
+		if err := os.WriteFile(filepath.Join(g.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			g.close()
+			return nil, fmt.Errorf("move %d into %s: %w", pid, g.dir, err)
+		}
+	}
+	return g, nil
+}
+
+// usage is the CPU time the group's processes used so far, those that
+// exited included.
+func (g *cpuGroup) usage() (time.Duration, error) {
+	if !g.v2 {
+		b, err := os.ReadFile(filepath.Join(g.dir, "cpuacct.usage"))
+		if err != nil {
+			return 0, err
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return time.Duration(ns), err
+	}
+	b, err := os.ReadFile(filepath.Join(g.dir, "cpu.stat"))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+			us, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return time.Duration(us) * time.Microsecond, err
+		}
+	}
+	return 0, fmt.Errorf("%s/cpu.stat has no usage_usec", g.dir)
+}
+
+// close removes the group once its processes have ended (up to 5 s).
+func (g *cpuGroup) close() {
+	for range 50 {
+		if err := os.Remove(g.dir); err == nil || os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// proxy forwards TCP connections to the server and counts the bytes both
+// ways: every byte the agents and the server exchange.
+type proxy struct {
+	l       net.Listener
+	backend string
+	bytes   atomic.Int64
+}
+
+func newProxy(backend string) (*proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{l: l, backend: backend}
+	go p.serve()
+	return p, nil
+}
+
+func (p *proxy) addr() string { return p.l.Addr().String() }
+func (p *proxy) close()       { p.l.Close() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		go p.handle(c)
+	}
+}
+
+func (p *proxy) handle(c net.Conn) {
+	defer c.Close()
+	b, err := net.Dial("tcp", p.backend)
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		io.Copy(countingWriter{dst, &p.bytes}, src)
+		if tc, ok := dst.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go pipe(b, c)
+	go pipe(c, b)
+	<-done
+	<-done
+}
+
+// countingWriter counts as it writes, so that bytes on a kept-alive
+// connection count when they pass.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,272 @@
+package fleetsim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gitfleet/gitfleet/rollout"
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// Result is what one run measured.
+type Result struct {
+	Agents   int
+	Interval time.Duration
+	// Git and Head are the quiet windows: every node polling, by git
+	// (protocol v2 ls-refs) and by the static head URL.
+	Git, Head Window
+	// FirstSync is from the agents' start (spread over one interval) to
+	// each node's first revision applied; ChangeGit and ChangeHead from a
+	// push of a change to each node having applied it.
+	FirstSync, ChangeGit, ChangeHead Spread
+	// ChangeGitWindow and ChangeHeadWindow are from each change's push to
+	// the last node applied: the fetches, pulls and status pushes it cost.
+	ChangeGitWindow, ChangeHeadWindow Window
+	// Rollout is the window from the push of a change to a group with
+	// three waves to the last node applied; Waves say when each wave ran.
+	Rollout    Window
+	RolloutAll time.Duration
+	Waves      []WaveResult
+	// GateHeld says every node of each wave started the new version after
+	// every node of the wave before it (minHealthy 100 %).
+	GateHeld bool
+	// RegistryRequests and RegistryBytes are per node for one change.
+	RegistryRequests, RegistryBytes float64
+	// PushP50 and PushP99 are the status pushes' latency (a Report that
+	// committed: ls-refs of its ref on a restart aside, one POST).
+	Pushes           int64
+	PushP50, PushP99 time.Duration
+	// Conflicts are status pushes refused because the ref moved; Failed,
+	// passes that failed (transient errors, retried with backoff). Both
+	// must be 0.
+	Conflicts, Failed int64
+	Errors            []string
+	// StatusRefs is how many nodes' status refs the server holds;
+	// Converged how many nodes applied FinalRevision.
+	StatusRefs, Converged int
+	FinalRevision         string
+	Growth                Growth
+	// PeakRSS of this process (every agent): VmHWM in KiB.
+	PeakRSS int64
+	// Load is the machine's load average (1 min) at the start and the end
+	// of the run: other work shares the cores.
+	Load [2]float64
+}
+
+// Window is a stretch of time with what happened in it.
+type Window struct {
+	Duration                time.Duration
+	Polls, GitPolls, Pushes int64
+	Failed, Conflicts       int64
+	Bytes                   int64
+	CPU                     time.Duration // the server's
+	PerPollBytes            float64
+	// CPUPer1000 is the server's CPU seconds per 1,000 polls: per 1,000
+	// nodes per poll interval.
+	CPUPer1000 float64
+	// PushSubjects says what the status pushes in the window reported
+	// (their commits' subjects without the node name), with counts.
+	PushSubjects map[string]int
+}
+
+// Spread is how long until half and all of the nodes got there.
+type Spread struct{ Half, All time.Duration }
+
+// WaveResult is one wave of the rollout: its nodes, and from the push,
+// when its first and last node applied the change.
+type WaveResult struct {
+	Name        string
+	Nodes       int
+	First, Last time.Duration
+}
+
+// wait waits until every node applied rev (at most limit intervals) and
+// returns how long after t0 half and all of them had.
+func (s *sim) wait(ctx context.Context, rev string, t0 time.Time, limit int) (Spread, error) {
+	deadline := time.Now().Add(time.Duration(limit)*s.cfg.Interval + time.Minute)
+	for {
+		var at []time.Duration
+		for _, a := range s.agents {
+			if t, ok := a.appliedAt(rev); ok {
+				at = append(at, t.Sub(t0))
+			}
+		}
+		if len(at) == len(s.agents) {
+			slices.Sort(at)
+			sp := Spread{Half: at[(len(at)+1)/2-1], All: at[len(at)-1]}
+			s.progress("%.7s on every node: half after %s, all after %s", rev, sp.Half.Round(time.Millisecond), sp.All.Round(time.Millisecond))
+			return sp, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return Spread{}, fmt.Errorf("%d of %d nodes applied %.7s in %s; failures: %s", len(at), len(s.agents), rev, time.Since(t0).Round(time.Second), strings.Join(s.c.errs(), "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *counters) errs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.firstErrs)
+}
+
+func (s *sim) snap() (snapshot, error) {
+	cpu, err := s.cpu.usage()
+	return snapshot{at: time.Now(), passes: s.c.passes.Load(), gitPolls: s.c.gitPolls.Load(), pushes: s.c.pushes.Load(),
+		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), cpu: cpu, bytes: s.prx.bytes.Load()}, err
+}
+
+// window watches the fleet for n intervals.
+func (s *sim) window(ctx context.Context, n int) (Window, error) {
+	before, err := s.snap()
+	if err != nil {
+		return Window{}, err
+	}
+	s.sleep(ctx, time.Duration(n)*s.cfg.Interval)
+	after, err := s.snap()
+	if err != nil {
+		return Window{}, err
+	}
+	w := windowOf(before, after)
+	w.PushSubjects = s.c.subjectsBetween(before.at, after.at)
+	s.progress("%d polls (%d by git), %.0f B and %.2f ms server CPU per poll, %d pushes %v", w.Polls, w.GitPolls, w.PerPollBytes, 1000*w.CPU.Seconds()/float64(max(w.Polls, 1)), w.Pushes, w.PushSubjects)
+	return w, nil
+}
+
+// windowOf is what happened between two snapshots.
+func windowOf(before, after snapshot) Window {
+	d := after.sub(before)
+	w := Window{Duration: after.at.Sub(before.at), Polls: d.passes, GitPolls: d.gitPolls, Pushes: d.pushes, Failed: d.failed, Conflicts: d.conflicts, Bytes: d.bytes, CPU: d.cpu}
+	if d.passes > 0 {
+		w.PerPollBytes = float64(d.bytes) / float64(d.passes)
+		w.CPUPer1000 = d.cpu.Seconds() / float64(d.passes) * 1000
+	}
+	return w
+}
+
+// waves says when each wave of the rollout applied rev, and whether every
+// node of a wave started it after every node of the wave before.
+func (s *sim) waves(rev string, t0 time.Time) ([]WaveResult, error) {
+	repo, err := spec.Parse(os.DirFS(s.repo.work))
+	if err != nil {
+		return nil, err
+	}
+	g := repo.Groups["all"]
+	byName := map[string]*agent{}
+	for _, a := range s.agents {
+		byName[a.name] = a
+	}
+	var out []WaveResult
+	var prevLast time.Time
+	held := true
+	for _, w := range rollout.Assign(g, rollout.Members(repo, g, "", nil)) {
+		wr := WaveResult{Name: w.Name, Nodes: len(w.Nodes)}
+		var first, last time.Time
+		for i, n := range w.Nodes {
+			a := byName[n]
+			applied, _ := a.appliedAt(rev)
+			ran, ok := a.rt.ranAt(rev)
+			if !ok {
+				return nil, fmt.Errorf("%s never started %.7s", n, rev)
+			}
+			if i == 0 || applied.Before(first) {
+				first = applied
+			}
+			if i == 0 || applied.After(last) {
+				last = applied
+			}
+			if !prevLast.IsZero() && !ran.After(prevLast) {
+				held = false
+			}
+		}
+		if len(w.Nodes) == 0 {
+			out = append(out, wr)
+			continue
+		}
+		wr.First, wr.Last = first.Sub(t0), last.Sub(t0)
+		out = append(out, wr)
+		// the next wave's starts must follow this wave's last start
+		prevLast = time.Time{}
+		for _, n := range w.Nodes {
+			if ran, _ := byName[n].rt.ranAt(rev); ran.After(prevLast) {
+				prevLast = ran
+			}
+		}
+	}
+	s.c.mu.Lock()
+	s.c.gateHeld = held
+	s.c.mu.Unlock()
+	return out, nil
+}
+
+// check collects the run's totals and says what went wrong, if anything.
+func (s *sim) check(res *Result) error {
+	res.GateHeld = s.c.gateHeld
+	res.Pushes, res.Conflicts, res.Failed = s.c.pushes.Load(), s.c.conflicts.Load(), s.c.failed.Load()
+	s.c.mu.Lock()
+	res.PushP50, res.PushP99 = percentile(s.c.pushLatency, 50), percentile(s.c.pushLatency, 99)
+	s.c.mu.Unlock()
+	res.Errors = s.c.errs()
+	refs, err := s.repo.statusRefs()
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, a := range s.agents {
+		if refs[a.name] {
+			res.StatusRefs++
+		} else {
+			missing = append(missing, a.name)
+		}
+		if _, ok := a.appliedAt(res.FinalRevision); ok {
+			res.Converged++
+		}
+	}
+	res.PeakRSS = peakRSS()
+	res.Load[1] = loadAvg()
+	var errs []string
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Sprintf("no status ref for %d nodes (%s…)", len(missing), missing[0]))
+	}
+	if res.Converged != len(s.agents) {
+		errs = append(errs, fmt.Sprintf("%d of %d nodes on the final revision", res.Converged, len(s.agents)))
+	}
+	if !res.GateHeld {
+		errs = append(errs, "a node started the rollout's change before the wave before it had")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("fleetsim: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// loadAvg is the 1-minute load average (0 when unknown).
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	fmt.Sscanf(string(b), "%f", &l)
+	return l
+}
+
+// peakRSS is this process's VmHWM in KiB (0 when unknown).
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}

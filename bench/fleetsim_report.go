@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gitfleet/gitfleet/bench/fleetsim"
+	"github.com/gitfleet/gitfleet/source"
+)
+
+// simMarkdown writes the fleet simulation's section: what each run
+// measured, then the projection from the largest run.
+func simMarkdown(rs []*fleetsim.Result) string {
+	var b strings.Builder
+	b.WriteString("## Fleet simulation\n\n")
+	b.WriteString("`bench/fleetsim`: N agents in this process, each fleetd's own reconciler `Run` loop (polls jittered ±10 %), git source with the head-URL poller in front of it, and status writer pushing its own status ref; only the runtime keeps state in memory (its pulls fetch the manifest from go-containerregistry's registry in process). One server: Debian's nginx (2 workers) with fcgiwrap (4 processes) and `git http-backend`, in a cgroup of its own for its CPU time (nginx, fcgiwrap and every git process they start), behind a byte-counting proxy; the fleet repo's `post-receive` hook is `packaging/post-receive-head`, which publishes the head file nginx serves. Agents start spread over one interval. Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls as long as the default `maxStale` (10 intervals, so it holds each node's git cross-check); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale.\n\n")
+	b.WriteString("| measure |")
+	for _, r := range rs {
+		fmt.Fprintf(&b, " %d nodes |", r.Agents)
+	}
+	b.WriteString("\n|---|")
+	for range rs {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	row := func(name string, f func(r *fleetsim.Result) string) {
+		b.WriteString("| " + name + " |")
+		for _, r := range rs {
+			b.WriteString(" " + f(r) + " |")
+		}
+		b.WriteString("\n")
+	}
+	row("poll interval (sim)", func(r *fleetsim.Result) string { return r.Interval.String() })
+	row("machine load average at start / end (2 cores)", func(r *fleetsim.Result) string { return fmt.Sprintf("%.1f / %.1f", r.Load[0], r.Load[1]) })
+	row("bytes per poll, git (v2 `ls-refs`), both directions", func(r *fleetsim.Result) string { return fmt.Sprintf("%.0f B", r.Git.PerPollBytes) })
+	row("bytes per poll, static head URL (304)", func(r *fleetsim.Result) string { return fmt.Sprintf("%.0f B", r.Head.PerPollBytes) })
+	row("server CPU per 1,000 nodes per interval, git polls", func(r *fleetsim.Result) string { return fmt.Sprintf("%.2f s", r.Git.CPUPer1000) })
+	row("server CPU per 1,000 nodes per interval, head URL (its git cross-checks included)", func(r *fleetsim.Result) string {
+		return fmt.Sprintf("%.3f s (%d of %d polls asked git)", r.Head.CPUPer1000, r.Head.GitPolls, r.Head.Polls)
+	})
+	row("status pushes in the quiet windows", func(r *fleetsim.Result) string { return fmt.Sprintf("%d", r.Git.Pushes+r.Head.Pushes) })
+	row("status push latency p50 / p99, in the fleet's bursts (after each change)", func(r *fleetsim.Result) string {
+		return fmt.Sprintf("%s / %s (%d pushes)", ms(r.PushP50), ms(r.PushP99), r.Pushes)
+	})
+	row("status push latency p50 / p99, one at a time (the growth measure's heartbeats)", func(r *fleetsim.Result) string {
+		return fmt.Sprintf("%s / %s", ms(r.Growth.PushP50), ms(r.Growth.PushP99))
+	})
+	row("push conflicts / failed passes (retried)", func(r *fleetsim.Result) string { return fmt.Sprintf("%d / %d", r.Conflicts, r.Failed) })
+	spread := func(s fleetsim.Spread, iv time.Duration) string {
+		return fmt.Sprintf("%.1f s / %.1f s (%.2f / %.2f intervals)", s.Half.Seconds(), s.All.Seconds(), float64(s.Half)/float64(iv), float64(s.All)/float64(iv))
+	}
+	row("first sync, 50 % / 100 % of nodes (from the first agent's start)", func(r *fleetsim.Result) string { return spread(r.FirstSync, r.Interval) })
+	row("a merged change on 50 % / 100 % of nodes, git polls", func(r *fleetsim.Result) string { return spread(r.ChangeGit, r.Interval) })
+	row("the same, head URL polls", func(r *fleetsim.Result) string { return spread(r.ChangeHead, r.Interval) })
+	row("one change per node: bytes, server CPU (poll, fetch, status push; the other polls meanwhile taken out)", func(r *fleetsim.Result) string {
+		bytes, cpu := changeCost(r)
+		return fmt.Sprintf("%.1f KB, %.1f ms", bytes/1e3, 1e3*cpu)
+	})
+	row("registry per node per change", func(r *fleetsim.Result) string {
+		return fmt.Sprintf("%.1f requests, %.0f B", r.RegistryRequests, r.RegistryBytes)
+	})
+	row("rollout, 3 waves: nodes; each wave's first–last node applied (intervals after the push)", func(r *fleetsim.Result) string {
+		var parts []string
+		for _, w := range r.Waves {
+			parts = append(parts, fmt.Sprintf("%s %d: %.1f–%.1f", w.Name, w.Nodes, float64(w.First)/float64(r.Interval), float64(w.Last)/float64(r.Interval)))
+		}
+		return strings.Join(parts, "; ")
+	})
+	row("rollout: every wave started after the one before (gate held)", func(r *fleetsim.Result) string { return yesNo(r.GateHeld) })
+	row("rollout: bytes and server CPU per node (gates read the earlier waves' reports)", func(r *fleetsim.Result) string {
+		w := r.Rollout
+		return fmt.Sprintf("%.1f KB, %.1f ms", float64(w.Bytes)/float64(r.Agents)/1e3, 1e3*w.CPU.Seconds()/float64(r.Agents))
+	})
+	row("status refs on the server / nodes on the final revision", func(r *fleetsim.Result) string {
+		return fmt.Sprintf("%d / %d", r.StatusRefs, r.Converged)
+	})
+	row("repo growth per node per day, 1 h heartbeat: as pushed (loose) / after `git gc`", func(r *fleetsim.Result) string {
+		g := r.Growth
+		return fmt.Sprintf("%.1f KB / %.1f KB (%d-byte report)", g.PerNodeDay(g.Loose)/1e3, g.PerNodeDay(g.Packed)/1e3, g.Report)
+	})
+	row("peak RSS of the process holding every agent", func(r *fleetsim.Result) string { return mib(r.PeakRSS) })
+	if len(rs) > 0 {
+		b.WriteString(projection(rs[len(rs)-1]))
+	}
+	return b.String()
+}
+
+// changeCost is what one change costs per node, from push to the last
+// node applied: the window's bytes and server CPU less those of the polls
+// that found nothing (all but one per node, at the quiet window's cost).
+func changeCost(r *fleetsim.Result) (bytes, cpuSeconds float64) {
+	w, n := r.ChangeGitWindow, float64(r.Agents)
+	idle := float64(max(w.Polls-int64(r.Agents), 0))
+	perPoll := r.Git.CPU.Seconds() / float64(max(r.Git.Polls, 1))
+	return (float64(w.Bytes) - idle*r.Git.PerPollBytes) / n, (w.CPU.Seconds() - idle*perPoll) / n
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// projection scales r's per-node costs to 10,000 and 100,000 nodes polling
+// every 30 s.
+func projection(r *fleetsim.Result) string {
+	iv := projectInterval.Seconds()
+	gitCPU := r.Git.CPU.Seconds() / float64(max(r.Git.Polls, 1))
+	headCPU := r.Head.CPU.Seconds() / float64(max(r.Head.Polls, 1))
+	chBytes, chCPU := changeCost(r)
+	growth := r.Growth.PerNodeDay(r.Growth.Packed)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nProjection from the %d-node run's per-poll and per-change costs, every node polling every %s (fleetd's default), the status heartbeat at %s. A change reaches every node within about one interval, so its fetches and status pushes arrive as a burst over one interval.\n\n", r.Agents, projectInterval, source.DefaultHeartbeat)
+	b.WriteString("| | 10,000 nodes | 100,000 nodes |\n|---|---|---|\n")
+	row := func(name string, f func(n float64) string) {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, f(1e4), f(1e5))
+	}
+	row("polls per second", func(n float64) string { return fmt.Sprintf("%.0f", n/iv) })
+	row("status pushes per second: heartbeats; during a change's burst", func(n float64) string {
+		return fmt.Sprintf("%.1f; %.0f", n/source.DefaultHeartbeat.Seconds(), n/iv)
+	})
+	row("poll bandwidth, git / head URL", func(n float64) string {
+		return fmt.Sprintf("%s/s / %s/s", byteRate(n/iv*r.Git.PerPollBytes), byteRate(n/iv*r.Head.PerPollBytes))
+	})
+	row("server cores for polls, git", func(n float64) string { return fmt.Sprintf("%.2f", n/iv*gitCPU) })
+	row("server cores for polls, head URL (cross-checks at the default maxStale included)", func(n float64) string {
+		return fmt.Sprintf("%.2f", n/iv*headCPU)
+	})
+	row("a change's burst over one interval: bandwidth, server cores", func(n float64) string {
+		return fmt.Sprintf("%s/s, %.1f", byteRate(n*chBytes/iv), n*chCPU/iv)
+	})
+	row("repository growth per day from heartbeats (packed)", func(n float64) string { return byteRate(n * growth) })
+	fmt.Fprintf(&b, "\nWhat carries it. Git polls cost the server %.1f ms of CPU each (a `git http-backend` and `git upload-pack` per poll): one core answers about %.0f nodes at a 30 s interval, so 10,000 nodes need %.1f cores of a plain git server and 100,000 need %.0f. Gitea and GitLab run the same git processes per request (GitLab through Gitaly), with their own per-request work on top: size them at least as large. With the static head URL a quiet poll is an nginx 304 (%.0f B, %.3f ms including the cross-checks): 100,000 nodes need %.2f cores, which one small web server, an object store or a CDN carries; the git server then sees the cross-checks (nodes / maxStale) and the changes.\n\n",
+		1e3*gitCPU, iv/gitCPU, 1e4/iv*gitCPU, 1e5/iv*gitCPU, r.Head.PerPollBytes, 1e3*headCPU, 1e5/iv*headCPU)
+	fmt.Fprintf(&b, "Where it stops. What the head URL does not remove is the change burst: every node fetches the new commit and pushes a status commit within about one interval, %.1f ms of server CPU per node here, so a change to 100,000 nodes is %.0f core-seconds of git work; spread over one 30 s interval that is %.0f cores. Rollout waves spread it (each wave is a burst of its own size), and so does a longer interval for large fleets; beyond that the fleet repo needs replicas (read-only mirrors per site or region that nodes use as `--repo`, their status pushed to the primary or to a separate `--status-repo`). The other limit is the status refs: one ref per node in one repository, so a rollout gate or `fleetctl status` reads a ref advertisement that grows by about 74 B per node (7.4 MB at 100,000), each ref update rewrites loose refs and `packed-refs`, and the repository grows by %s a day. Past some tens of thousands of nodes, put status in repositories of their own, sharded by site (`--status-repo`), or replace status refs with a small HTTP collector that writes the same reports in batches; the desired-state side (one branch, a static head, fetches from mirrors) carries on.\n",
+		1e3*chCPU, 1e5*chCPU, 1e5*chCPU/iv, byteRate(1e5*growth))
+	return b.String()
+}
