@@ -50,6 +50,15 @@ type Config struct {
 	PollTimeout time.Duration
 	// FetchTimeout bounds one fetch in Tree. Default 5m.
 	FetchTimeout time.Duration
+	// Node, when set, keeps of each fetched tree only what this node's
+	// agent reads: everything but the files of nodes/ other than
+	// nodes/<Node>.yaml (or .yml), so that the memory and the disk a fetch
+	// takes do not grow with the fleet (see picker). The listing of nodes/
+	// stays whole; reading another node's file (rollout waves count the
+	// nodes a group selects) fetches the commit whole first, once per
+	// Tree. Empty keeps everything. Not used for a local repository
+	// (Location of a path), which is read in place.
+	Node string
 }
 
 // Validate fills in defaults and checks the rest.

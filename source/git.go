@@ -70,14 +70,20 @@ func New(cfg Config, log *slog.Logger) (*Git, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Git{
+	g := &Git{
 		cfg:   cfg,
 		log:   log.With(logURL, cfg.Location.String()),
 		auth:  auth,
 		ref:   plumbing.NewBranchReferenceName(cfg.Branch),
 		refs:  refs,
 		store: st,
-	}, nil
+	}
+	if cfg.Node != "" && !cfg.Location.inProcess {
+		if err := g.useNodeStore(); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
 }
 
 // Head returns the commit the branch points at on the remote, bounded by
@@ -128,7 +134,11 @@ func (g *Git) Tree(ctx context.Context, rev string) (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", rev, err)
 	}
-	return newTreeFS(&g.mu, g.store.s, c.TreeHash), nil
+	f := newTreeFS(&g.mu, g.store.s, c.TreeHash)
+	if g.cfg.Node != "" && !g.cfg.Location.inProcess {
+		f.complete = func() error { return g.fetchComplete(h) }
+	}
+	return f, nil
 }
 
 // fetch brings the branch head into the store. A local failure (go-git's
@@ -220,6 +230,14 @@ func (g *Git) fetchOnce(ctx context.Context, depth int) error {
 	if g.cfg.Location.inProcess {
 		return g.fetchInProcess(ctx, depth)
 	}
+	if g.cfg.Node != "" && depth == 1 {
+		return g.fetchForNode(ctx)
+	}
+	return g.fetchWhole(ctx, depth)
+}
+
+// fetchWhole fetches the branch with go-git, every object of its tree.
+func (g *Git) fetchWhole(ctx context.Context, depth int) error {
 	rem := git.NewRemote(g.store.s, &config.RemoteConfig{Name: "origin", URLs: []string{g.cfg.Location.url}})
 	spec := config.RefSpec("+" + g.ref.String() + ":" + g.ref.String())
 	err := fetch(ctx, rem, &git.FetchOptions{

@@ -32,7 +32,7 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	s := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCacheSize),
-		filesystem.Options{MaxOpenDescriptors: 8})
+		filesystem.Options{MaxOpenDescriptors: 8, LargeObjectThreshold: largeObject})
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); errors.Is(err, os.ErrNotExist) {
 		if _, err := git.Init(s, nil); err != nil {
 			return nil, fmt.Errorf("source: init %s: %w", dir, err)

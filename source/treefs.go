@@ -40,6 +40,10 @@ type treeFS struct {
 	s     storer.EncodedObjectStorer
 	root  plumbing.Hash
 	trees map[plumbing.Hash]*object.Tree // guarded by mu
+	found map[string]entry               // "<tree id>/<name>" looked up in a large tree; guarded by mu
+	// complete, when set, fetches every object of the tree; called once,
+	// under mu, when a blob is missing. Guarded by mu.
+	complete func() error
 }
 
 var (
@@ -50,7 +54,7 @@ var (
 )
 
 func newTreeFS(mu *sync.Mutex, s storer.EncodedObjectStorer, root plumbing.Hash) *treeFS {
-	return &treeFS{mu: mu, s: s, root: root, trees: map[plumbing.Hash]*object.Tree{}}
+	return &treeFS{mu: mu, s: s, root: root, trees: map[plumbing.Hash]*object.Tree{}, found: map[string]entry{}}
 }
 
 // entry is one resolved path.
@@ -203,24 +207,63 @@ func (f *treeFS) lookup(op, name string) (entry, error) {
 		case !cur.isDir():
 			return entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
-		t, err := f.tree(cur.hash)
+		next, ok, err := f.child(cur.hash, elem)
 		if err != nil {
 			return entry{}, &fs.PathError{Op: op, Path: name, Err: err}
 		}
-		te, err := t.FindEntry(elem)
-		if errors.Is(err, object.ErrEntryNotFound) || err == nil && te.Mode == filemode.Submodule {
+		if !ok || next.mode == filemode.Submodule {
 			return entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
-		if err != nil {
-			return entry{}, &fs.PathError{Op: op, Path: name, Err: err}
-		}
-		cur = entry{name: te.Name, mode: te.Mode, hash: te.Hash}
+		cur = next
 		walked = strings.TrimPrefix(walked+"/"+elem, "/")
 	}
 	return cur, nil
 }
 
-// tree decodes the tree h once per FS. The caller holds f.mu.
+// child finds the entry elem of the tree h. A tree up to largeTree bytes
+// is decoded once per FS; a larger one is searched as it is read, so that
+// finding nodes/<node>.yaml in a fleet of any size holds one entry at a
+// time (what was found is remembered). The caller holds f.mu.
+func (f *treeFS) child(h plumbing.Hash, elem string) (entry, bool, error) {
+	t, ok := f.trees[h]
+	if !ok {
+		key := h.String() + "/" + elem
+		if e, ok := f.found[key]; ok {
+			return e, e.name != "", nil
+		}
+		o, err := f.s.EncodedObject(plumbing.TreeObject, h)
+		if err != nil {
+			return entry{}, false, err
+		}
+		if o.Size() > largeTree {
+			r, err := o.Reader()
+			if err != nil {
+				return entry{}, false, err
+			}
+			defer r.Close()
+			e, ok, err := findInTree(r, elem)
+			if err != nil {
+				return entry{}, false, fmt.Errorf("tree %s: %w", h, err)
+			}
+			f.found[key] = e
+			return e, ok, nil
+		}
+		if t, err = object.DecodeTree(f.s, o); err != nil {
+			return entry{}, false, err
+		}
+		f.trees[h] = t
+	}
+	te, err := t.FindEntry(elem)
+	if errors.Is(err, object.ErrEntryNotFound) {
+		return entry{}, false, nil
+	}
+	if err != nil {
+		return entry{}, false, err
+	}
+	return entry{name: te.Name, mode: te.Mode, hash: te.Hash}, true, nil
+}
+
+// tree decodes the tree h whole, once per FS. The caller holds f.mu.
 func (f *treeFS) tree(h plumbing.Hash) (*object.Tree, error) {
 	if t, ok := f.trees[h]; ok {
 		return t, nil
@@ -250,9 +293,25 @@ func (f *treeFS) entries(e entry) ([]fs.DirEntry, error) {
 	return des, nil
 }
 
+// object returns the blob h. A store kept for one node (Config.Node)
+// lacks the other nodes' files: the first blob found missing has the
+// commit fetched whole (complete), once per FS. The caller holds f.mu.
+func (f *treeFS) object(h plumbing.Hash) (plumbing.EncodedObject, error) {
+	o, err := f.s.EncodedObject(plumbing.BlobObject, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) && f.complete != nil {
+		complete := f.complete
+		f.complete = nil
+		if err := complete(); err != nil {
+			return nil, fmt.Errorf("fetch the whole tree for %s: %w", h, err)
+		}
+		o, err = f.s.EncodedObject(plumbing.BlobObject, h)
+	}
+	return o, err
+}
+
 // blob reads a blob whole. The caller holds f.mu.
 func (f *treeFS) blob(h plumbing.Hash) ([]byte, error) {
-	o, err := f.s.EncodedObject(plumbing.BlobObject, h)
+	o, err := f.object(h)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +328,7 @@ func (f *treeFS) blob(h plumbing.Hash) ([]byte, error) {
 func (f *treeFS) info(e entry) (info, error) {
 	fi := info{name: e.name, mode: e.mode}
 	if !e.isDir() {
-		o, err := f.s.EncodedObject(plumbing.BlobObject, e.hash)
+		o, err := f.object(e.hash)
 		if err != nil {
 			return info{}, err
 		}

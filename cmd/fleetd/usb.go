@@ -273,7 +273,8 @@ func network(cfg *Config, auth source.Auth, log *slog.Logger) (*source.Git, *sou
 	}
 	src, err := source.New(source.Config{
 		Location: repo, Branch: cfg.Branch,
-		Dir: filepath.Join(cfg.StateDir, "repo"),
+		Dir:  filepath.Join(cfg.StateDir, "repo"),
+		Node: cfg.Node,
 	}, log)
 	if err != nil {
 		return nil, nil, nil, "", err

@@ -1,0 +1,428 @@
+package source
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/pjbgf/sha1cd"
+)
+
+const (
+	// largeObject: an object bigger than this (the nodes/ tree of a large
+	// fleet) is streamed from the pack to its loose file while it is
+	// hashed, never held whole; the store serves it streamed too.
+	largeObject = 256 << 10
+	// maxPickPasses bounds the reads of one pack: a pack whose objects
+	// come before the trees that name them needs more than one.
+	maxPickPasses = 8
+)
+
+// errRefDelta: the pack holds a delta against an object named by hash,
+// which this reader does not resolve (git sends offset deltas when asked
+// for ofs-delta); the caller falls back to go-git's full indexing.
+var errRefDelta = errors.New("pack holds ref-deltas")
+
+// picker stores of a depth-1 pack only the objects a commit's tree needs
+// under keep: it reads the pack once (again only when objects come before
+// the trees that name them), hashes each object, and writes the wanted
+// ones as loose objects. Its memory is a bounded cache of delta bases and
+// the set of wanted objects, which holds what keep keeps, not every
+// object of the pack: it does not grow with the files keep leaves out.
+type picker struct {
+	s    *filesystem.Storage
+	dir  string // the store's directory
+	keep func(dir string, name []byte, mode filemode.FileMode) bool
+
+	want   map[plumbing.Hash]string // wanted object → its path ("" the root tree)
+	found  map[plumbing.Hash]bool
+	ring   *ring
+	delta  bytes.Buffer
+	hasher hash.Hash
+	num    []byte
+	sum    []byte
+}
+
+// commitPath marks the commit in picker.want.
+const commitPath = "\x00commit"
+
+func newPicker(s *filesystem.Storage, dir string, commit plumbing.Hash, keep func(dir string, name []byte, mode filemode.FileMode) bool) *picker {
+	return &picker{
+		s: s, dir: dir, keep: keep,
+		want:   map[plumbing.Hash]string{commit: commitPath},
+		found:  map[plumbing.Hash]bool{},
+		ring:   newRing(),
+		hasher: sha1cd.New(),
+	}
+}
+
+// pick reads the pack file at path until every wanted object is stored or
+// a pass finds nothing new; it returns the wanted objects neither in the
+// pack nor already in the store.
+func (p *picker) pick(path string) ([]plumbing.Hash, error) {
+	for range maxPickPasses {
+		progress, err := p.pass(path)
+		if err != nil {
+			return nil, err
+		}
+		if !progress || len(p.missing()) == 0 {
+			break
+		}
+	}
+	return p.missing(), nil
+}
+
+func (p *picker) missing() []plumbing.Hash {
+	var out []plumbing.Hash
+	for h, path := range p.want {
+		if p.found[h] {
+			continue
+		}
+		if path == commitPath || !p.present(h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// present reports whether the store already holds h (from an earlier
+// fetch); a tree found there is walked as if it came in the pack.
+func (p *picker) present(h plumbing.Hash) bool {
+	if p.s.HasEncodedObject(h) != nil {
+		return false
+	}
+	p.found[h] = true
+	if path := p.want[h]; path != commitPath {
+		if o, err := p.s.EncodedObject(plumbing.AnyObject, h); err == nil && o.Type() == plumbing.TreeObject {
+			if r, err := o.Reader(); err == nil {
+				err = p.wantEntries(path, r)
+				r.Close()
+				if err != nil {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// pass reads the pack once; progress says whether it stored anything.
+func (p *picker) pass(path string) (progress bool, err error) {
+	r, err := openPack(path)
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	rr, err := openPack(path) // random access for delta bases
+	if err != nil {
+		return false, err
+	}
+	defer rr.Close()
+	n, err := r.header()
+	if err != nil {
+		return false, err
+	}
+	for range n {
+		o, err := r.next()
+		if err != nil {
+			return false, err
+		}
+		typ := o.typ
+		var content []byte
+		switch o.typ {
+		case plumbing.REFDeltaObject:
+			return false, errRefDelta
+		case plumbing.OFSDeltaObject:
+			p.delta.Reset()
+			if err := r.inflate(o, &p.delta); err != nil {
+				return false, err
+			}
+			bt, base, err := p.base(rr, o.base)
+			if err != nil {
+				return false, err
+			}
+			dst := p.ring.slot(o.offset, bt, o.base)
+			if *dst, err = patchDelta((*dst)[:0], base, p.delta.Bytes()); err != nil {
+				return false, fmt.Errorf("delta at %d: %w", o.offset, err)
+			}
+			typ, content = bt, *dst
+		default:
+			if o.size > largeObject {
+				stored, err := p.streamLarge(r, o)
+				if err != nil {
+					return false, err
+				}
+				progress = progress || stored
+				continue
+			}
+			dst := p.ring.slot(o.offset, typ, -1)
+			w := sliceWriter{b: (*dst)[:0]}
+			if err := r.inflate(o, &w); err != nil {
+				return false, err
+			}
+			*dst = w.b
+			content = w.b
+		}
+		hash := p.hash(typ, content)
+		if path, ok := p.want[hash]; ok && !p.found[hash] {
+			if err := p.store(hash, typ, content, path); err != nil {
+				return false, err
+			}
+			progress = true
+		}
+	}
+	return progress, nil
+}
+
+// hash is an object's id, with one hasher reused.
+func (p *picker) hash(t plumbing.ObjectType, content []byte) plumbing.Hash {
+	p.hasher.Reset()
+	p.num = append(p.num[:0], t.String()...)
+	p.num = append(p.num, ' ')
+	p.num = strconv.AppendInt(p.num, int64(len(content)), 10)
+	p.num = append(p.num, 0)
+	p.hasher.Write(p.num)
+	p.hasher.Write(content)
+	p.sum = p.hasher.Sum(p.sum[:0])
+	var h plumbing.Hash
+	copy(h[:], p.sum)
+	return h
+}
+
+// base returns the type and content of the object at offset, from the
+// ring of recent objects or read again from the pack. The content is
+// valid until the next object is read.
+func (p *picker) base(r *packReader, offset int64) (plumbing.ObjectType, []byte, error) {
+	if t, c, ok := p.ring.get(offset); ok {
+		return t, c, nil
+	}
+	if err := r.seek(offset); err != nil {
+		return 0, nil, err
+	}
+	o, err := r.next()
+	if err != nil {
+		return 0, nil, err
+	}
+	var buf bytes.Buffer
+	if err := r.inflate(o, &buf); err != nil {
+		return 0, nil, err
+	}
+	typ, content := o.typ, buf.Bytes()
+	switch o.typ {
+	case plumbing.REFDeltaObject:
+		return 0, nil, errRefDelta
+	case plumbing.OFSDeltaObject:
+		bt, base, err := p.base(r, o.base)
+		if err != nil {
+			return 0, nil, err
+		}
+		if content, err = patchDelta(nil, base, content); err != nil {
+			return 0, nil, fmt.Errorf("delta at %d: %w", offset, err)
+		}
+		typ = bt
+	}
+	return typ, content, nil
+}
+
+// streamLarge hashes a large whole object while writing it to a loose
+// file, which it keeps when the object is wanted.
+func (p *picker) streamLarge(r *packReader, o packObject) (bool, error) {
+	var h plumbing.Hash
+	var wanted bool
+	err := p.writeLoose(func(w io.Writer) (plumbing.Hash, error) {
+		p.hasher.Reset()
+		w = io.MultiWriter(w, p.hasher)
+		fmt.Fprintf(w, "%s %d\x00", o.typ, o.size)
+		if err := r.inflate(o, w); err != nil {
+			return h, err
+		}
+		p.sum = p.hasher.Sum(p.sum[:0])
+		copy(h[:], p.sum)
+		_, wanted = p.want[h]
+		if !wanted || p.found[h] {
+			return h, errNotWanted
+		}
+		return h, nil
+	})
+	if errors.Is(err, errNotWanted) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	p.found[h] = true
+	if o.typ == plumbing.TreeObject {
+		obj, err := p.s.EncodedObject(plumbing.TreeObject, h)
+		if err != nil {
+			return false, err
+		}
+		rd, err := obj.Reader()
+		if err != nil {
+			return false, err
+		}
+		defer rd.Close()
+		if err := p.wantEntries(p.want[h], rd); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// errNotWanted: streamLarge read an object nobody wants.
+var errNotWanted = errors.New("not wanted")
+
+// writeLoose writes a loose object (stored zlib blocks: no compressor and
+// its tables allocated) through write, which writes its header and content
+// and returns its id, and puts it in place under that id.
+func (p *picker) writeLoose(write func(io.Writer) (plumbing.Hash, error)) error {
+	tmp, err := os.CreateTemp(filepath.Join(p.dir, "objects"), "tmp_obj_")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	z := newStoredZlib(tmp)
+	h, err := write(z)
+	if err != nil {
+		return err
+	}
+	if err := z.Close(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	hex := h.String()
+	if err := os.MkdirAll(filepath.Join(p.dir, "objects", hex[:2]), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(p.dir, "objects", hex[:2], hex[2:]))
+}
+
+// store writes a wanted object and adds what it names to the wanted set.
+func (p *picker) store(h plumbing.Hash, typ plumbing.ObjectType, content []byte, path string) error {
+	if err := p.writeLoose(func(w io.Writer) (plumbing.Hash, error) {
+		fmt.Fprintf(w, "%s %d\x00", typ, len(content))
+		_, err := w.Write(content)
+		return h, err
+	}); err != nil {
+		return err
+	}
+	p.found[h] = true
+	switch {
+	case path == commitPath:
+		if typ != plumbing.CommitObject {
+			return fmt.Errorf("object %s is a %s, not a commit", h, typ)
+		}
+		tree, err := commitTree(content)
+		if err != nil {
+			return fmt.Errorf("commit %s: %w", h, err)
+		}
+		p.addWant(tree, "")
+	case typ == plumbing.TreeObject:
+		return p.wantEntries(path, bytes.NewReader(content))
+	}
+	return nil
+}
+
+// wantEntries adds the entries keep keeps of the tree at path.
+func (p *picker) wantEntries(path string, r io.Reader) error {
+	return scanTree(r, func(name []byte, mode filemode.FileMode, h plumbing.Hash) bool {
+		if mode != filemode.Submodule && p.keep(path, name, mode) {
+			child := string(name)
+			if path != "" {
+				child = path + "/" + child
+			}
+			p.addWant(h, child)
+		}
+		return true
+	})
+}
+
+func (p *picker) addWant(h plumbing.Hash, path string) {
+	if old, ok := p.want[h]; !ok || old == "nodes" {
+		p.want[h] = path
+	}
+}
+
+// commitTree returns the tree a commit's content names.
+func commitTree(content []byte) (plumbing.Hash, error) {
+	line, _, _ := bytes.Cut(content, []byte("\n"))
+	hex, ok := bytes.CutPrefix(line, []byte("tree "))
+	if !ok || !plumbing.IsHash(string(hex)) {
+		return plumbing.ZeroHash, errors.New("no tree line")
+	}
+	return plumbing.NewHash(string(hex)), nil
+}
+
+// ring holds the last objects read, by pack offset, in buffers it
+// reuses: git writes a delta right after its base or close to it, so the
+// base of the next delta is nearly always here. Objects over ringObject
+// bytes are not kept (a delta on them reads its base again).
+type ring struct {
+	slots [ringSize]ringSlot
+	next  int
+	last  int // the slot taken last; -1 none
+}
+
+const (
+	ringSize   = 32
+	ringObject = 16 << 10
+)
+
+type ringSlot struct {
+	offset int64 // -1: empty
+	typ    plumbing.ObjectType
+	data   []byte
+}
+
+func newRing() *ring {
+	r := &ring{last: -1}
+	for i := range r.slots {
+		r.slots[i].offset = -1
+	}
+	return r
+}
+
+func (r *ring) get(offset int64) (plumbing.ObjectType, []byte, bool) {
+	for i := range r.slots {
+		if s := &r.slots[i]; s.offset == offset {
+			return s.typ, s.data, true
+		}
+	}
+	return 0, nil, false
+}
+
+// slot returns the buffer for the object at offset, taking the oldest
+// slot but the one of the offset keep (the base being read). A buffer
+// grown past ringObject by the object before is dropped first, so the
+// ring holds at most ringSize small buffers and one large one.
+func (r *ring) slot(offset int64, typ plumbing.ObjectType, keep int64) *[]byte {
+	if r.last >= 0 && cap(r.slots[r.last].data) > ringObject {
+		r.slots[r.last] = ringSlot{offset: -1}
+	}
+	if r.slots[r.next].offset == keep {
+		r.next = (r.next + 1) % ringSize
+	}
+	r.last = r.next
+	s := &r.slots[r.next]
+	r.next = (r.next + 1) % ringSize
+	s.offset, s.typ = offset, typ
+	return &s.data
+}
+
+// sliceWriter appends to b.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}

@@ -1,0 +1,316 @@
+package source
+
+import (
+	"bufio"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/adler32"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// packReader reads the objects of a pack file (format version 2 or 3)
+// one after another or at an offset: each object's header and its
+// inflated data. It checks no checksum: the picker hashes every object it
+// keeps, which is what names it.
+type packReader struct {
+	f   *os.File
+	cr  countingReader
+	br  *bufio.Reader
+	zr  io.ReadCloser // reused with zlib.Resetter
+	lr  io.LimitedReader
+	ref [20]byte
+	hdr [1]byte
+}
+
+// packObject is one object's header.
+type packObject struct {
+	offset int64
+	typ    plumbing.ObjectType
+	size   int64         // inflated size
+	base   int64         // OFS_DELTA: the base's offset
+	ref    plumbing.Hash // REF_DELTA: the base's id
+}
+
+func openPack(path string) (*packReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &packReader{f: f}
+	r.cr.r = f
+	r.br = bufio.NewReaderSize(&r.cr, 64<<10)
+	return r, nil
+}
+
+func (r *packReader) Close() error { return r.f.Close() }
+
+// header reads the pack header and returns the number of objects.
+func (r *packReader) header() (uint32, error) {
+	var h [12]byte
+	if _, err := io.ReadFull(r.br, h[:]); err != nil {
+		return 0, fmt.Errorf("pack header: %w", unexpected(err))
+	}
+	if string(h[:4]) != "PACK" {
+		return 0, errors.New("not a pack")
+	}
+	if v := uint32(h[4])<<24 | uint32(h[5])<<16 | uint32(h[6])<<8 | uint32(h[7]); v != 2 && v != 3 {
+		return 0, fmt.Errorf("pack version %d", v)
+	}
+	return uint32(h[8])<<24 | uint32(h[9])<<16 | uint32(h[10])<<8 | uint32(h[11]), nil
+}
+
+// seek moves to offset.
+func (r *packReader) seek(offset int64) error {
+	if _, err := r.f.Seek(offset, io.SeekStart); err != nil {
+		return err
+	}
+	r.cr.n = offset
+	r.br.Reset(&r.cr)
+	return nil
+}
+
+func (r *packReader) offset() int64 { return r.cr.n - int64(r.br.Buffered()) }
+
+// next reads the header of the object at the current offset.
+func (r *packReader) next() (packObject, error) {
+	o := packObject{offset: r.offset()}
+	c, err := r.br.ReadByte()
+	if err != nil {
+		return o, unexpected(err)
+	}
+	o.typ = plumbing.ObjectType((c >> 4) & 7)
+	o.size = int64(c & 15)
+	for shift := 4; c&0x80 != 0; shift += 7 {
+		if shift > 56 {
+			return o, errors.New("pack object size overflows")
+		}
+		if c, err = r.br.ReadByte(); err != nil {
+			return o, unexpected(err)
+		}
+		o.size |= int64(c&0x7f) << shift
+	}
+	switch o.typ {
+	case plumbing.OFSDeltaObject:
+		back, err := r.backOffset()
+		if err != nil {
+			return o, err
+		}
+		if back <= 0 || back > o.offset {
+			return o, fmt.Errorf("object at %d: bad delta base offset", o.offset)
+		}
+		o.base = o.offset - back
+	case plumbing.REFDeltaObject:
+		if _, err := io.ReadFull(r.br, r.ref[:]); err != nil {
+			return o, unexpected(err)
+		}
+		o.ref = plumbing.Hash(r.ref)
+	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
+	default:
+		return o, fmt.Errorf("object at %d: bad type %d", o.offset, o.typ)
+	}
+	return o, nil
+}
+
+// backOffset reads an OFS_DELTA's distance to its base (git's offset
+// encoding: 7 bits a byte, big end first, plus one per extra byte).
+func (r *packReader) backOffset() (int64, error) {
+	c, err := r.br.ReadByte()
+	if err != nil {
+		return 0, unexpected(err)
+	}
+	v := int64(c & 0x7f)
+	for c&0x80 != 0 {
+		if v >= 1<<55 {
+			return 0, errors.New("delta base offset overflows")
+		}
+		if c, err = r.br.ReadByte(); err != nil {
+			return 0, unexpected(err)
+		}
+		v = (v+1)<<7 | int64(c&0x7f)
+	}
+	return v, nil
+}
+
+// inflate writes the data of the object whose header was just read to w;
+// it must be o.size bytes.
+func (r *packReader) inflate(o packObject, w io.Writer) error {
+	var err error
+	if r.zr == nil {
+		r.zr, err = zlib.NewReader(r.br)
+	} else {
+		err = r.zr.(zlib.Resetter).Reset(r.br, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("object at %d: %w", o.offset, err)
+	}
+	r.lr = io.LimitedReader{R: r.zr, N: o.size}
+	n, err := io.Copy(w, &r.lr)
+	if err == nil && n != o.size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil {
+		// Read to the stream's end, which checks its checksum.
+		if m, rerr := r.zr.Read(r.hdr[:]); m != 0 || rerr != io.EOF {
+			err = errors.New("data past its size")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("object at %d: %w", o.offset, err)
+	}
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// storedZlib writes a zlib stream of stored (uncompressed) blocks: a
+// valid loose object for which no compressor, with its large tables, is
+// allocated.
+type storedZlib struct {
+	w     io.Writer
+	buf   []byte // up to one block
+	adler hash.Hash32
+	hdr   [5]byte
+	err   error
+}
+
+const storedBlock = 0xffff
+
+func newStoredZlib(w io.Writer) *storedZlib {
+	z := &storedZlib{w: w, adler: adler32.New()}
+	_, z.err = w.Write([]byte{0x78, 0x01})
+	return z
+}
+
+func (z *storedZlib) Write(p []byte) (int, error) {
+	n := len(p)
+	z.adler.Write(p)
+	for len(p) > 0 && z.err == nil {
+		m := min(len(p), storedBlock-len(z.buf))
+		z.buf = append(z.buf, p[:m]...)
+		p = p[m:]
+		if len(z.buf) == storedBlock {
+			z.block(false)
+		}
+	}
+	if z.err != nil {
+		return 0, z.err
+	}
+	return n, nil
+}
+
+func (z *storedZlib) block(final bool) {
+	if z.err != nil {
+		return
+	}
+	l := uint16(len(z.buf))
+	z.hdr = [5]byte{0, byte(l), byte(l >> 8), byte(^l), byte(^l >> 8)}
+	if final {
+		z.hdr[0] = 1
+	}
+	if _, z.err = z.w.Write(z.hdr[:]); z.err == nil {
+		_, z.err = z.w.Write(z.buf)
+	}
+	z.buf = z.buf[:0]
+}
+
+// Close ends the stream.
+func (z *storedZlib) Close() error {
+	z.block(true)
+	if z.err != nil {
+		return z.err
+	}
+	sum := z.adler.Sum32()
+	_, err := z.w.Write([]byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)})
+	return err
+}
+
+var errDelta = errors.New("malformed delta")
+
+// patchDelta appends to dst the object the git delta builds from base.
+func patchDelta(dst, base, delta []byte) ([]byte, error) {
+	srcSize, delta, ok := deltaSize(delta)
+	if !ok || srcSize != uint64(len(base)) {
+		return nil, errDelta
+	}
+	size, delta, ok := deltaSize(delta)
+	if !ok || size > 1<<32 {
+		return nil, errDelta
+	}
+	dst = slices.Grow(dst[:0], int(size))
+	for len(delta) > 0 {
+		cmd := delta[0]
+		delta = delta[1:]
+		switch {
+		case cmd&0x80 != 0: // copy from base
+			var off, n uint64
+			for i := range 4 {
+				if cmd&(1<<i) != 0 {
+					if len(delta) == 0 {
+						return nil, errDelta
+					}
+					off |= uint64(delta[0]) << (8 * i)
+					delta = delta[1:]
+				}
+			}
+			for i := range 3 {
+				if cmd&(0x10<<i) != 0 {
+					if len(delta) == 0 {
+						return nil, errDelta
+					}
+					n |= uint64(delta[0]) << (8 * i)
+					delta = delta[1:]
+				}
+			}
+			if n == 0 {
+				n = 0x10000
+			}
+			if off+n > uint64(len(base)) {
+				return nil, errDelta
+			}
+			dst = append(dst, base[off:off+n]...)
+		case cmd != 0: // insert
+			if int(cmd) > len(delta) {
+				return nil, errDelta
+			}
+			dst = append(dst, delta[:cmd]...)
+			delta = delta[cmd:]
+		default:
+			return nil, errDelta
+		}
+		if uint64(len(dst)) > size {
+			return nil, errDelta
+		}
+	}
+	if uint64(len(dst)) != size {
+		return nil, errDelta
+	}
+	return dst, nil
+}
+
+// deltaSize reads a size at the head of a delta (7 bits a byte, little
+// end first).
+func deltaSize(b []byte) (uint64, []byte, bool) {
+	var v uint64
+	for i, shift := 0, 0; i < len(b) && shift < 64; i, shift = i+1, shift+7 {
+		v |= uint64(b[i]&0x7f) << shift
+		if b[i]&0x80 == 0 {
+			return v, b[i+1:], true
+		}
+	}
+	return 0, nil, false
+}

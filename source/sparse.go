@@ -1,0 +1,222 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// nodeFile marks a store kept for one node (Config.Node): it holds that
+// node's file of nodes/ and no other.
+const nodeFile = "gitfleet-node"
+
+// maxLoose bounds the loose objects of a node's store; past it the next
+// fetch starts from an empty store, as maxPacks does for packs.
+const maxLoose = 4096
+
+// keepForNode is the picker's rule for an agent: everything of the tree
+// but the files of nodes/ other than the node's own.
+func keepForNode(node string) func(dir string, name []byte, mode filemode.FileMode) bool {
+	yaml, yml := node+".yaml", node+".yml"
+	return func(dir string, name []byte, mode filemode.FileMode) bool {
+		if dir != "nodes" {
+			return true
+		}
+		return mode != filemode.Dir && (string(name) == yaml || string(name) == yml)
+	}
+}
+
+// fetchForNode fetches the branch head at depth 1 and keeps of it only
+// what Config.Node needs (picker): the pack goes to a temporary file and
+// the wanted objects into the store as loose objects, so that neither the
+// memory nor the store grows with the fleet's other nodes. The previous
+// head, when the store has it, is offered as common, so the server sends
+// what changed since; should that leave a wanted object out (the store
+// lacks it), the fetch is done again from an empty store.
+func (g *Git) fetchForNode(ctx context.Context) error {
+	if n, err := g.store.loose(); err != nil || n > maxLoose {
+		if err := g.resetStore(); err != nil {
+			return err
+		}
+	}
+	err := g.fetchPicked(ctx, true)
+	var missing *missingError
+	if errors.As(err, &missing) {
+		if err := g.resetStore(); err != nil {
+			return err
+		}
+		err = g.fetchPicked(ctx, false)
+	}
+	return err
+}
+
+// missingError: wanted objects were neither sent nor in the store.
+type missingError struct{ n int }
+
+func (e *missingError) Error() string {
+	return fmt.Sprintf("%d objects of the commit neither sent nor stored", e.n)
+}
+
+func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
+	c, ep, err := newClient(g.cfg.Location)
+	if err != nil {
+		return err
+	}
+	sess, err := c.NewUploadPackSession(ep, g.auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return ErrBranchNotFound
+	}
+	if err != nil {
+		return err
+	}
+	head, ok := ar.References[g.ref.String()]
+	if !ok {
+		return ErrBranchNotFound
+	}
+	if g.store.s.HasEncodedObject(head) == nil {
+		if _, err := g.store.s.Reference(g.ref); err == nil {
+			return nil // an earlier fetch stored it whole
+		}
+	}
+	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	req.Wants = []plumbing.Hash{head}
+	req.Depth = packp.DepthCommits(1)
+	for _, c := range []capability.Capability{capability.Shallow, capability.OFSDelta, capability.NoProgress} {
+		if c == capability.Shallow || ar.Capabilities.Supports(c) {
+			if err := req.Capabilities.Set(c); err != nil {
+				return err
+			}
+		}
+	}
+	if req.Shallows, err = g.store.s.Shallow(); err != nil {
+		return err
+	}
+	if ref, err := g.store.s.Reference(g.ref); offerHave && err == nil && g.store.s.HasEncodedObject(ref.Hash()) == nil {
+		req.Haves = []plumbing.Hash{ref.Hash()}
+	}
+	resp, err := sess.UploadPack(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	var pack io.Reader = resp
+	switch {
+	case req.Capabilities.Supports(capability.Sideband64k):
+		pack = sideband.NewDemuxer(sideband.Sideband64k, resp)
+	case req.Capabilities.Supports(capability.Sideband):
+		pack = sideband.NewDemuxer(sideband.Sideband, resp)
+	}
+	tmp, err := os.CreateTemp(filepath.Join(g.cfg.Dir, "objects", "pack"), "tmp_pick_")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, pack)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	p := newPicker(g.store.s, g.cfg.Dir, head, keepForNode(g.cfg.Node))
+	missing, err := p.pick(tmp.Name())
+	if errors.Is(err, errRefDelta) {
+		return g.fetchWhole(ctx, 1)
+	}
+	if err != nil {
+		return fmt.Errorf("read pack: %w", err)
+	}
+	if len(missing) > 0 {
+		return &missingError{n: len(missing)}
+	}
+	shallows := req.Shallows
+	for _, h := range resp.Shallows {
+		if !slices.Contains(shallows, h) {
+			shallows = append(shallows, h)
+		}
+	}
+	if err := g.store.s.SetShallow(shallows); err != nil {
+		return err
+	}
+	return g.store.s.SetReference(plumbing.NewHashReference(g.ref, head))
+}
+
+// useNodeStore opens the store for Config.Node: a store kept for another
+// node (or whole) is started again.
+func (g *Git) useNodeStore() error {
+	path := filepath.Join(g.cfg.Dir, nodeFile)
+	if b, err := os.ReadFile(path); err == nil && string(b) == g.cfg.Node {
+		return nil
+	}
+	if err := g.resetStore(); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(g.cfg.Node), 0o600)
+}
+
+// loose counts the store's loose objects.
+func (st *store) loose() (int, error) {
+	n := 0
+	dirs, err := os.ReadDir(filepath.Join(st.dir, "objects"))
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(st.dir, "objects", d.Name()))
+		if err != nil {
+			return 0, err
+		}
+		n += len(ents)
+	}
+	return n, nil
+}
+
+// fetchComplete fetches commit rev at depth 1 again, every object of its
+// tree, as go-git indexes a pack (its memory grows with the fleet): an
+// agent reads the other nodes' files only for rollout waves, which count
+// every node a group selects. No commit is offered as common, else the
+// server would leave out the files the node store never kept. The caller
+// holds g.mu.
+func (g *Git) fetchComplete(rev plumbing.Hash) error {
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.FetchTimeout)
+	defer cancel()
+	start := time.Now()
+	c, ep, err := newClient(g.cfg.Location)
+	if err != nil {
+		return err
+	}
+	sess, err := c.NewUploadPackSession(ep, g.auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return remoteError("fetch", g.cfg.Location, g.ref.String(), err)
+	}
+	if err := fetchCommits(ctx, sess, ar, g.store.s, []plumbing.Hash{rev}); err != nil {
+		return remoteError("fetch", g.cfg.Location, g.ref.String(), err)
+	}
+	g.log.Info("fetched the whole tree", logRev, short(rev.String()), logDuration, time.Since(start).Round(time.Millisecond))
+	return nil
+}
