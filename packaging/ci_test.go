@@ -1,6 +1,11 @@
 package packaging_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,9 +18,11 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/plan"
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 // exampleRepo is examples/fleet-repo, whose CI files are under test.
@@ -35,10 +42,26 @@ var exampleImage = regexp.MustCompile(`127\.0\.0\.1:5000/models/([a-z-]+)@sha256
 func newPullRequest(t *testing.T) *pullRequest {
 	t.Helper()
 	host := ocitest.NewRegistry(t)
-	img := func(repo string) string { return ocitest.RandomImage(t, host, "models/"+repo) }
+	// The fleet's image key signs every image (plan checks signatures).
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := func(repo string) string {
+		ref := ocitest.RandomImage(t, host, "models/"+repo)
+		opts := image.Options{Registries: []spec.Registry{{Host: host, PlainHTTP: true}}}
+		if err := image.SignLegacy(t.Context(), ref, key, opts); err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
 	v1 := map[string]string{"defect-classifier": img("defect-classifier"), "vibration-anomaly": img("vibration-anomaly")}
 	repo := gittest.NewRepo(t)
-	err := filepath.WalkDir(exampleRepo, func(path string, d os.DirEntry, err error) error {
+	err = filepath.WalkDir(exampleRepo, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -56,6 +79,7 @@ func newPullRequest(t *testing.T) *pullRequest {
 	if err != nil {
 		t.Fatal(err)
 	}
+	repo.Write("trust/cosign.pub", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})))
 	pr := &pullRequest{dir: repo.Dir, base: repo.Commit("example fleet")}
 
 	git := func(args ...string) string { return strings.TrimSpace(gittest.Git(t, repo.Dir, args...)) }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,6 +43,11 @@ func (f Finding) String() string {
 type Report struct {
 	Errors   []Finding `json:"errors"`
 	Warnings []Finding `json:"warnings"`
+	// Unreachable are the image references that could not be checked:
+	// their registry could not be reached (CheckOptions.Images).
+	Unreachable []Finding `json:"unreachable,omitempty"`
+	// Images are the verdicts on every image reference, when checked.
+	Images []ImageCheck `json:"images,omitempty"`
 	// Nodes is the number of nodes/*.yaml resolved (0 when the repo does
 	// not parse).
 	Nodes int `json:"nodes"`
@@ -60,14 +66,15 @@ type Report struct {
 // hostPaths and images not pinned by digest are already errors of
 // spec.Parse. Only an I/O error is returned as an error.
 func Check(fsys fs.FS) (*Report, error) {
-	return CheckWith(fsys, CheckOptions{})
+	return CheckWith(context.Background(), fsys, CheckOptions{})
 }
 
 // CheckWith is Check that also checks the key files fleet.yaml names
 // (spec.trust): each must exist in the repo as a regular file and parse
 // with opts.Keys. A bad one is an error on fleet.yaml's field that names
-// it.
-func CheckWith(fsys fs.FS, opts CheckOptions) (*Report, error) {
+// it. With opts.Images it verifies every image reference too: a refused
+// one is an error, one whose registry cannot be reached is Unreachable.
+func CheckWith(ctx context.Context, fsys fs.FS, opts CheckOptions) (*Report, error) {
 	rep := &Report{Errors: []Finding{}, Warnings: []Finding{}}
 	repo, err := Load(fsys)
 	if err != nil {
@@ -82,7 +89,18 @@ func CheckWith(fsys fs.FS, opts CheckOptions) (*Report, error) {
 		return rep, nil
 	}
 	defer func() {
-		rep.Errors = sortFindings(append(rep.Errors, checkKeyFiles(fsys, &repo.Fleet, opts.Keys)...))
+		rep.Errors = append(rep.Errors, checkKeyFiles(fsys, &repo.Fleet, opts.Keys)...)
+		if opts.Images != nil {
+			rep.Images = CheckImages(ctx, fsys, repo, opts.Images, nil, 0)
+			for _, c := range rep.Images {
+				if f, ok := c.Finding(); ok && f.Severity == SeverityError {
+					rep.Errors = append(rep.Errors, f)
+				} else if ok {
+					rep.Unreachable = append(rep.Unreachable, f)
+				}
+			}
+		}
+		rep.Errors = sortFindings(rep.Errors)
 	}()
 	names := slices.Sorted(maps.Keys(repo.Nodes))
 	rep.Nodes = len(names)
@@ -258,7 +276,14 @@ func lineOf(data []byte, path ...string) int {
 
 // summary counts the findings, for messages.
 func (r *Report) String() string {
-	return fmt.Sprintf("%d %s, %d %s", len(r.Errors), plural(len(r.Errors), "error"), len(r.Warnings), plural(len(r.Warnings), "warning"))
+	s := fmt.Sprintf("%d %s, %d %s", len(r.Errors), plural(len(r.Errors), "error"), len(r.Warnings), plural(len(r.Warnings), "warning"))
+	if len(r.Images) > 0 {
+		s += fmt.Sprintf(", %d image %s checked", len(r.Images), plural(len(r.Images), "reference"))
+	}
+	if n := len(r.Unreachable); n > 0 {
+		s += fmt.Sprintf(" (%d unreachable)", n)
+	}
+	return s
 }
 
 func plural(n int, word string) string {

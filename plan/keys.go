@@ -28,6 +28,9 @@ type KeyParsers struct {
 // CheckOptions configure CheckWith.
 type CheckOptions struct {
 	Keys KeyParsers
+	// Images, when set, verifies every image reference of the repo (see
+	// CheckImages); nil leaves registries alone.
+	Images ImageVerifier
 }
 
 // keyFile is one key file fleet.yaml names.

@@ -36,6 +36,10 @@ type Options struct {
 	Manifests Manifests
 	// Concurrency bounds the manifests read at once. Default 8.
 	Concurrency int
+	// Images, when set, verifies every image nodes download at head as
+	// fleetd will (the digest exists, signed by head's image keys); nil
+	// leaves signatures unchecked.
+	Images ImageVerifier
 }
 
 // Plan is what merging head over base changes on every node.
@@ -52,6 +56,13 @@ type Plan struct {
 	Errors []Finding `json:"errors"`
 	// Notes say what the plan leaves out.
 	Notes []string `json:"notes"`
+	// ImageChecks are the verdicts on the references of the images nodes
+	// download, with file and field (Options.Images); a refused one is
+	// also in Errors.
+	ImageChecks []ImageCheck `json:"imageChecks,omitempty"`
+	// Unreachable are the image references that could not be checked:
+	// the registry could not be reached.
+	Unreachable []Finding `json:"unreachable,omitempty"`
 }
 
 // Summary counts the changes of a plan.
@@ -147,6 +158,9 @@ type ImageInfo struct {
 	// Bytes is the compressed size of all its layers.
 	Bytes int64  `json:"bytes"`
 	Error string `json:"error,omitempty"`
+	// Signature is the image's check: ImageVerified, ImageRefused or
+	// ImageUnreachable; "" when not checked.
+	Signature string `json:"signature,omitempty"`
 }
 
 // Compute plans the change from base to head. It parses head whole and of
@@ -221,6 +235,7 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 	if err := countBytes(ctx, p, opts, headRepo.Fleet.Spec.Registries); err != nil {
 		return nil, err
 	}
+	checkPlanImages(ctx, p, head.FS, headRepo, opts)
 	p.Notes = append([]string{addWaves(p, headRepo)}, p.Notes...)
 	p.summarize()
 	return p, nil

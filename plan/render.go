@@ -32,7 +32,13 @@ func (p *Plan) Text(w io.Writer) error {
 	if len(p.Images) > 0 {
 		fmt.Fprintf(b, "\nImages to download:\n")
 		for _, im := range p.Images {
-			fmt.Fprintf(b, "  %s  %d %s  %s\n", shortRef(im.Ref), im.Nodes, plural(im.Nodes, "node"), imageSize(im))
+			fmt.Fprintf(b, "  %s  %d %s  %s%s\n", shortRef(im.Ref), im.Nodes, plural(im.Nodes, "node"), imageSize(im), signatureSuffix(im))
+		}
+	}
+	if lines := imageCheckLines(p.ImageChecks); len(lines) > 0 {
+		fmt.Fprintf(b, "\n%s\n", lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(b, "  ! %s\n", l)
 		}
 	}
 	if len(p.Notes) > 0 {
@@ -61,13 +67,23 @@ func (p *Plan) Markdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	if len(p.Unreachable) > 0 {
+		fmt.Fprintf(b, "> [!WARNING]\n> %d image %s not checked: the registry could not be reached.\n", len(p.Unreachable), plural(len(p.Unreachable), "reference"))
+		for _, e := range p.Unreachable {
+			fmt.Fprintf(b, "> - `%s`\n", mdCode(e.String()))
+		}
+		b.WriteString("\n")
+	}
+	if lines := imageCheckLines(p.ImageChecks); len(lines) > 0 {
+		fmt.Fprintf(b, "%s\n\n", mdEscape(lines[0]))
+	}
 	if len(p.Nodes) == 0 {
 		b.WriteString("No node changes.\n\n")
 	}
 	if len(p.Images) > 0 {
 		b.WriteString("| image to download | nodes | image size |\n|---|---:|---:|\n")
 		for _, im := range p.Images {
-			fmt.Fprintf(b, "| `%s` | %d | %s |\n", shortRef(im.Ref), im.Nodes, mdCell(imageSize(im)))
+			fmt.Fprintf(b, "| `%s` | %d | %s |\n", shortRef(im.Ref), im.Nodes, mdCell(imageSize(im)+signatureSuffix(im)))
 		}
 		b.WriteString("\n")
 	}
@@ -120,6 +136,14 @@ func (p *Plan) Markdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// signatureSuffix says how the image's check went, after its size.
+func signatureSuffix(im ImageInfo) string {
+	if im.Signature == "" {
+		return ""
+	}
+	return ", signature " + im.Signature
 }
 
 func (p *Plan) download() string {

@@ -22,6 +22,9 @@ func (r *Report) Text(w io.Writer) error {
 	for _, f := range r.Warnings {
 		fmt.Fprintf(b, "warning: %s\n", f)
 	}
+	for _, f := range r.Unreachable {
+		fmt.Fprintf(b, "unreachable: %s\n", f)
+	}
 	fmt.Fprintf(b, "%s (%d %s resolved)\n", r, r.Nodes, plural(r.Nodes, "node"))
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -31,12 +34,15 @@ func (r *Report) Text(w io.Writer) error {
 func (r *Report) Markdown(w io.Writer) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "### Fleet validation: %s\n\n", r)
-	if len(r.Errors)+len(r.Warnings) > 0 {
+	if len(r.Errors)+len(r.Warnings)+len(r.Unreachable) > 0 {
 		b.WriteString("| | file | field | problem |\n|---|---|---|---|\n")
-		for _, f := range append(append([]Finding{}, r.Errors...), r.Warnings...) {
+		for _, f := range r.all() {
 			icon := ":x:"
-			if f.Severity == SeverityWarning {
+			switch f.Severity {
+			case SeverityWarning:
 				icon = ":warning:"
+			case SeverityUnreachable:
+				icon = ":grey_question:"
 			}
 			place := f.File
 			if f.Line > 0 {
@@ -57,7 +63,7 @@ func (r *Report) Markdown(w io.Writer) error {
 // ("." at its root); it is put in front of every file.
 func (r *Report) GitHub(w io.Writer, dir string) error {
 	b := &strings.Builder{}
-	for _, f := range append(append([]Finding{}, r.Errors...), r.Warnings...) {
+	for _, f := range r.all() {
 		props := []string{}
 		if f.File != "" {
 			props = append(props, "file="+ghProperty(path.Join(dir, f.File)))
@@ -69,12 +75,22 @@ func (r *Report) GitHub(w io.Writer, dir string) error {
 		if f.Field != "" {
 			title = f.Field
 		}
+		cmd := f.Severity
+		if f.Severity == SeverityUnreachable {
+			// GitHub knows error, warning and notice.
+			cmd, title = SeverityWarning, title+" (registry unreachable)"
+		}
 		props = append(props, "title="+ghProperty(title))
-		fmt.Fprintf(b, "::%s %s::%s\n", f.Severity, strings.Join(props, ","), ghData(f.Message))
+		fmt.Fprintf(b, "::%s %s::%s\n", cmd, strings.Join(props, ","), ghData(f.Message))
 	}
 	fmt.Fprintf(b, "%s (%d %s resolved)\n", r, r.Nodes, plural(r.Nodes, "node"))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// all is every finding: errors, warnings, then the unreachable.
+func (r *Report) all() []Finding {
+	return append(append(append([]Finding{}, r.Errors...), r.Warnings...), r.Unreachable...)
 }
 
 // ghData escapes a workflow command's message.

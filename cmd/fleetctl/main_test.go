@@ -170,6 +170,18 @@ func newFixture(t *testing.T) *fixture {
 	f.v2 = ocitest.Push(t, modelImage(t, `{"model":"defect","version":2,"weights":[0.1,0.2,0.3]}`), host+"/models/defect-classifier:v2")
 	f.vibration = ocitest.Push(t, modelImage(t, `{"model":"vibration","version":1}`), host+"/models/vibration-anomaly:v1")
 	writeExample(t, f.repo, host, map[string]string{"defect-classifier": f.v1, "vibration-anomaly": f.vibration})
+	// The fleet's image key signs every image, as a release pipeline would.
+	key, pub := keyPair(t, nil)
+	for _, ref := range []string{f.v1, f.v2, f.vibration} {
+		if r := fleetctl(t, "sign", "image", ref, "--key", key, "--plain-http"); r.code != 0 {
+			t.Fatalf("sign %s: exit %d\n%s", ref, r.code, r.stderr)
+		}
+	}
+	pem, err := os.ReadFile(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.repo.Write("trust/cosign.pub", string(pem))
 	f.base = f.repo.Commit("example fleet")
 	f.repo.Write("groups/line-a.yaml", `# groups/line-a.yaml
 apiVersion: gitfleet.dev/v1alpha1

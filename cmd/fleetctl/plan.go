@@ -36,6 +36,11 @@ with --labels are not known here), and for each node that changes it lists:
     that none of the images it ran at base already has, read from the
     registries' manifests (fleet.yaml's spec.registries say which are plain
     HTTP). An unreachable registry is reported per image; the plan goes on.
+  - whether each image it downloads is signed, checked as fleetd checks it
+    before a pull: the digest must exist at its registry and be signed by
+    head's fleet.yaml spec.trust.images.keys (offline). A refused image is
+    an error of head (exit 1); an image whose registry cannot be reached is
+    reported as unreachable (exit 3 when nothing is refused).
   - each changed node's rollout wave, when its group has spec.rollout.waves.
 
 Revisions are anything git understands: hashes, branches, tags, main~1.
@@ -59,7 +64,7 @@ cannot resolve it.`,
 	cmd.Flags().StringVar(&o.base, "base", "", "the revision the change applies to (required)")
 	cmd.Flags().StringVar(&o.head, "head", "", "the revision with the change (required)")
 	cmd.Flags().StringVar(&o.platform, "platform", image.DefaultPlatform, "platform picked from multi-platform images when counting bytes")
-	cmd.Flags().BoolVar(&o.offline, "offline", false, "do not contact registries (no download sizes)")
+	cmd.Flags().BoolVar(&o.offline, "offline", false, "do not contact registries (no download sizes, no signature checks)")
 	addRegistryConfigFlag(cmd.Flags(), &o.registryConfig)
 	_ = cmd.MarkFlagRequired("base")
 	_ = cmd.MarkFlagRequired("head")
@@ -91,6 +96,7 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 			return usageError("--platform: %v", err)
 		}
 		opts.Manifests = reg
+		opts.Images = imageChecker{opts: ropts}
 	}
 	p, err := plan.Compute(ctx, plan.Revision{Name: baseRev, FS: baseFS}, plan.Revision{Name: headRev, FS: headFS}, opts)
 	var re *plan.RevisionError
@@ -118,6 +124,9 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 	}
 	if len(p.Errors) > 0 {
 		return findings("%d %s in head: those nodes refuse it", len(p.Errors), plural(len(p.Errors), "error"))
+	}
+	if n := len(p.Unreachable); n > 0 {
+		return unreachableError("%d image %s not checked: registry unreachable", n, plural(n, "reference"))
 	}
 	return nil
 }

@@ -67,7 +67,8 @@ func layerSize(t *testing.T, ref string, i int) int64 {
 }
 
 // TestPlanRegistryDown plans against a registry nobody listens on: each
-// image says so and the plan is complete otherwise.
+// image says so and the plan is complete otherwise; it exits 3
+// (unreachable), not 1 (refused).
 func TestPlanRegistryDown(t *testing.T) {
 	g := gittest.NewRepo(t)
 	host := fmt.Sprintf("127.0.0.1:%d", gittest.FreePort(t))
@@ -81,8 +82,8 @@ func TestPlanRegistryDown(t *testing.T) {
 		"      restart: on-failure", ""}, "\n"))
 	head := g.Commit("line-b: new vibration model")
 	r := fleetctl(t, "plan", "--repo", g.Dir, "--base", base, "--head", head)
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.code != 3 || !strings.Contains(r.stderr, "registry unreachable") {
+		t.Fatalf("exit %d, want 3 (unreachable)\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	out := strings.ReplaceAll(r.stdout, host, "REGISTRY")
 	out = strings.ReplaceAll(strings.ReplaceAll(out, base[:12], "BASE"), head[:12], "HEAD")

@@ -22,6 +22,9 @@ type validateOptions struct {
 	rev    string
 	output string
 	strict bool
+
+	checkImages    bool
+	registryConfig string
 }
 
 func newValidateCmd() *cobra.Command {
@@ -42,12 +45,21 @@ It also warns about likely mistakes, which do not fail the check unless
 Labels that fleetd adds with --labels are not known here. Images not pinned
 by digest and mounts outside fleet.yaml's hostPaths are errors already.
 
+The key files fleet.yaml names (spec.trust) must exist and parse. With
+--check-images every image reference (workloads' spec.image, image
+overrides of groups and nodes) is verified as fleetd verifies it before a
+pull: the digest must exist at its registry (or mirror) and be signed by
+fleet.yaml's image keys (offline, no transparency log). A refused image is
+an error (exit 1); a registry that cannot be reached is reported as
+unreachable (exit 3 when nothing else is wrong).
+
 PATH is a folder (default "."), read as Git reads it: a symbolic link is
 reported as one and never followed, so nothing outside the folder is read
 or quoted. With --repo, a revision is read from a Git
 repository instead, a local clone or a URL, without checking it out.`,
 		Example: `  fleetctl validate
   fleetctl validate examples/fleet-repo --strict
+  fleetctl validate --check-images
   fleetctl validate --repo . --rev origin/main
   fleetctl validate --repo https://git.example.com/plant/fleet.git --rev main --output json
   # In GitHub Actions: errors appear on the pull request's lines
@@ -71,6 +83,8 @@ repository instead, a local clone or a URL, without checking it out.`,
 	cmd.Flags().StringVar(&o.repo, "repo", "", "read a revision from this Git repository (a local clone or a URL) instead of a folder")
 	cmd.Flags().StringVar(&o.rev, "rev", "", "the revision to read with --repo (default HEAD)")
 	cmd.Flags().BoolVar(&o.strict, "strict", false, "exit 1 on warnings too")
+	cmd.Flags().BoolVar(&o.checkImages, "check-images", false, "also verify every image at its registry: the digest exists and is signed by fleet.yaml's image keys")
+	addRegistryConfigFlag(cmd.Flags(), &o.registryConfig)
 	out = addOutputFlag(cmd, outText, outJSON, outMarkdown, outGitHub)
 	return cmd
 }
@@ -108,7 +122,15 @@ func runValidate(ctx context.Context, w io.Writer, o validateOptions) error {
 		fsys = d
 		dir = workspacePath(o.path)
 	}
-	rep, err := plan.CheckWith(fsys, plan.CheckOptions{Keys: keyParsers()})
+	copts := plan.CheckOptions{Keys: keyParsers()}
+	if o.checkImages {
+		ropts, err := registryOptions(o.registryConfig)
+		if err != nil {
+			return err
+		}
+		copts.Images = imageChecker{opts: ropts}
+	}
+	rep, err := plan.CheckWith(ctx, fsys, copts)
 	if err != nil {
 		return err
 	}
@@ -127,6 +149,9 @@ func runValidate(ctx context.Context, w io.Writer, o validateOptions) error {
 	}
 	if rep.Failed(o.strict) {
 		return findings("%s", rep)
+	}
+	if len(rep.Unreachable) > 0 {
+		return unreachableError("%s", rep)
 	}
 	return nil
 }
