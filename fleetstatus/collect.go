@@ -38,6 +38,17 @@ type Fleet struct {
 	Nodes []Node `json:"nodes"`
 	// Warnings about the fleet as a whole (the head does not parse).
 	Warnings []string `json:"warnings"`
+	// Models says which version of each workload's model runs on which
+	// nodes, from their reports.
+	Models []ModelVersions `json:"models"`
+	// Rollouts are the staged rollouts of the groups with spec.rollout:
+	// each wave's nodes and how far they are.
+	Rollouts []Rollout `json:"rollouts"`
+	// CommitURL and StatusCommitURL are web page templates of a commit of
+	// the fleet repo and of the status repo ("{commit}" replaced by the
+	// hash) when they live on a known forge, or as Options.CommitURL says.
+	CommitURL       string `json:"commitURL,omitempty"`
+	StatusCommitURL string `json:"statusCommitURL,omitempty"`
 }
 
 // Node is one node's line in the overview.
@@ -83,6 +94,8 @@ type Node struct {
 	ReportCommit string `json:"reportCommit,omitempty"`
 	// VerificationDisabled: fleetd runs with --insecure-skip-verify.
 	VerificationDisabled bool `json:"verificationDisabled,omitempty"`
+	// Models are the model versions of the node's workloads, by workload.
+	Models []Model `json:"models"`
 }
 
 // ErrBranchNotFound: the fleet repo has no such branch.
@@ -165,7 +178,7 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 	}
 	groupNames := slices.Sorted(maps.Keys(fr.groups))
 	for _, name := range slices.Sorted(maps.Keys(names)) {
-		n := Node{Name: name, Workloads: []status.Workload{}, Errors: []string{}}
+		n := Node{Name: name, Workloads: []status.Workload{}, Errors: []string{}, Models: []Model{}}
 		if spec, ok := fr.nodes[name]; ok {
 			n.Declared = true
 			n.Labels = spec.Metadata.Labels
@@ -189,7 +202,12 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 	for _, s := range States() {
 		f.Counts[s] += 0
 	}
+	// Worst first: failing, offline, stale, updating, up-to-date; then by
+	// site (nodes without one last) and name.
 	slices.SortStableFunc(f.Nodes, func(a, b Node) int {
+		if c := cmp.Compare(severity(a.State), severity(b.State)); c != 0 {
+			return c
+		}
 		if (a.Site == "") != (b.Site == "") {
 			if a.Site == "" {
 				return 1
@@ -200,6 +218,13 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 	})
 	if f.Nodes == nil {
 		f.Nodes = []Node{}
+	}
+	f.Models = modelVersions(f.Nodes)
+	f.Rollouts = rollouts(fr.groups, fr.nodes, f.Nodes, f.Head)
+	f.CommitURL, f.StatusCommitURL = o.CommitURL, o.CommitURL
+	if f.CommitURL == "" {
+		f.CommitURL = commitURLTemplate(o.Repo.String())
+		f.StatusCommitURL = commitURLTemplate(statusLoc.String())
 	}
 	return f, nil
 }
@@ -244,6 +269,7 @@ func (n *Node) fill(rep *report, hist *history) {
 			n.Ready = &c
 		}
 	}
+	n.Models = modelsOf(st.Workloads)
 	for _, w := range st.Workloads {
 		n.Workloads = append(n.Workloads, w)
 		switch {

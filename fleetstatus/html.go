@@ -33,10 +33,31 @@ func (f *Fleet) WriteHTML(w io.Writer) error {
 
 type pageData struct {
 	*Fleet
-	HeadShort, Generated, Summary         string
-	HeartbeatText, StaleText, OfflineText string
-	States                                []stateTile
-	Sections                              []section
+	HeadShort, HeadURL, Generated, Summary string
+	HeartbeatText, StaleText, OfflineText  string
+	States                                 []stateTile
+	Sections                               []section
+	ModelRows                              []modelRow
+	RolloutRows                            []rolloutRow
+}
+
+// modelRow is one version of one workload's model on the page.
+type modelRow struct {
+	Workload, Version, Repository, Nodes string
+	Count                                int
+	First                                bool // the workload's first version
+	Span                                 int  // its number of versions, on the first
+}
+
+// rolloutRow is one group's rollout on the page.
+type rolloutRow struct {
+	Group string
+	Waves []waveCell
+}
+
+type waveCell struct {
+	Name, Summary, Nodes string
+	Done                 bool
 }
 
 type stateTile struct {
@@ -55,7 +76,7 @@ type section struct {
 
 type row struct {
 	Node
-	Class, Applied, BehindText, WorkloadsText, Seen, SeenAt, GroupList string
+	Class, Applied, AppliedURL, ReportURL, BehindText, WorkloadsText, Seen, SeenAt, GroupList string
 }
 
 // cssVar names each state's colour variable in the template.
@@ -86,7 +107,21 @@ func (f *Fleet) pageData() pageData {
 	for _, s := range States() {
 		d.States = append(d.States, stateTile{State: s, Class: string(s), Var: cssVar(s), Count: f.Counts[s]})
 	}
+	d.HeadURL = CommitURL(f.CommitURL, f.Head)
 	d.Sections = f.sections()
+	for _, m := range f.Models {
+		for i, v := range m.Versions {
+			d.ModelRows = append(d.ModelRows, modelRow{Workload: m.Workload, Version: v.Version(), Repository: v.Repository,
+				Nodes: strings.Join(v.Nodes, ", "), Count: len(v.Nodes), First: i == 0, Span: len(m.Versions)})
+		}
+	}
+	for _, r := range f.Rollouts {
+		rr := rolloutRow{Group: r.Group}
+		for _, w := range r.Waves {
+			rr.Waves = append(rr.Waves, waveCell{Name: w.Name, Summary: w.summary(), Nodes: strings.Join(w.Nodes, ", "), Done: w.Done()})
+		}
+		d.RolloutRows = append(d.RolloutRows, rr)
+	}
 	return d
 }
 
@@ -122,9 +157,10 @@ func (f *Fleet) sections() []section {
 		out[i].counts[n.State]++
 		out[i].Rows = append(out[i].Rows, f.row(n))
 	}
-	// Nodes without a key come last, whatever the sort put first.
+	// Sections by name, nodes without a key last; rows keep the nodes'
+	// order, worst first.
 	slices.SortStableFunc(out, func(a, b section) int {
-		return cmp.Compare(boolInt(a.key == ""), boolInt(b.key == ""))
+		return cmp.Or(cmp.Compare(boolInt(a.key == ""), boolInt(b.key == "")), cmp.Compare(a.key, b.key))
 	})
 	for i := range out {
 		var parts []string
@@ -147,7 +183,8 @@ func boolInt(b bool) int {
 
 func (f *Fleet) row(n Node) row {
 	r := row{Node: n, Class: string(n.State), Applied: dash(short(n.AppliedRevision)), BehindText: n.behind(),
-		Seen: f.lastSeen(n), GroupList: "groups: " + strings.Join(n.Groups, ", ")}
+		Seen: f.lastSeen(n), GroupList: "groups: " + strings.Join(n.Groups, ", "),
+		AppliedURL: CommitURL(f.CommitURL, n.AppliedRevision), ReportURL: CommitURL(f.StatusCommitURL, n.ReportCommit)}
 	switch {
 	case !n.Reported:
 		r.WorkloadsText = "-"

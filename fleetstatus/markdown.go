@@ -12,7 +12,7 @@ import (
 func (f *Fleet) WriteMarkdown(w io.Writer) error {
 	b := &errWriter{w: w}
 	b.printf("## Fleet status\n\n")
-	b.printf("Branch `%s` at `%s` of %s, %s.", mdCode(f.Branch), short(f.Head), mdCell(f.Repo), f.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"))
+	b.printf("Branch `%s` at %s of %s, %s.", mdCode(f.Branch), mdCommit(f.CommitURL, f.Head), mdCell(f.Repo), f.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"))
 	if f.StatusRepo != "" {
 		b.printf(" Status refs from %s.", mdCell(f.StatusRepo))
 	}
@@ -36,15 +36,29 @@ func (f *Fleet) WriteMarkdown(w io.Writer) error {
 		b.printf("No nodes: nodes/ is empty and no status refs exist.\n")
 		return b.err
 	}
-	b.printf("| node | %s | state | applied | behind | healthy | failing | last seen | reason |\n", mdCell(f.GroupBy))
-	b.printf("|---|---|---|---|---:|---:|---:|---|---|\n")
+	b.printf("| node | %s | state | applied | behind | healthy | failing | last seen | models | reason |\n", mdCell(f.GroupBy))
+	b.printf("|---|---|---|---|---:|---:|---:|---|---|---|\n")
 	for _, n := range f.Nodes {
 		applied := "-"
 		if n.AppliedRevision != "" {
-			applied = "`" + short(n.AppliedRevision) + "`"
+			applied = mdCommit(f.CommitURL, n.AppliedRevision)
 		}
-		b.printf("| %s | %s | **%s** | %s | %s | %s | %s | %s | %s |\n", mdCell(n.Name), mdCell(dash(n.Site)), n.State,
-			applied, n.behind(), n.count(n.Healthy), n.count(n.Failing), f.lastSeen(n), mdCell(n.reason()))
+		b.printf("| %s | %s | **%s** | %s | %s | %s | %s | %s | %s | %s |\n", mdCell(n.Name), mdCell(dash(n.Site)), n.State,
+			applied, n.behind(), n.count(n.Healthy), n.count(n.Failing), f.lastSeen(n), mdCell(n.models()), mdCell(n.reason()))
+	}
+	if len(f.Models) > 0 {
+		b.printf("\n| workload | version | image | nodes |\n|---|---|---|---|\n")
+		for _, m := range f.Models {
+			for _, v := range m.Versions {
+				b.printf("| %s | `%s` | `%s` | %d: %s |\n", mdCell(m.Workload), mdCode(v.Version()), mdCode(v.Repository), len(v.Nodes), mdCell(strings.Join(v.Nodes, ", ")))
+			}
+		}
+	}
+	if len(f.Rollouts) > 0 {
+		b.printf("\n| rollout of `%s` | waves |\n|---|---|\n", short(f.Head))
+		for _, r := range f.Rollouts {
+			b.printf("| %s | %s |\n", mdCell(r.Group), mdCell(r.text(" → ")))
+		}
 	}
 
 	withErrors := 0
@@ -64,6 +78,16 @@ func (f *Fleet) WriteMarkdown(w io.Writer) error {
 	}
 	b.printf("\n</details>\n")
 	return b.err
+}
+
+// mdCommit is a commit's short hash in a code span, linked to its page
+// when tmpl (Fleet.CommitURL) is known.
+func mdCommit(tmpl, commit string) string {
+	code := "`" + short(commit) + "`"
+	if u := CommitURL(tmpl, commit); u != "" {
+		return "[" + code + "](" + strings.NewReplacer("(", "%28", ")", "%29", " ", "%20").Replace(u) + ")"
+	}
+	return code
 }
 
 // mdCell escapes text for a table cell or inline text.

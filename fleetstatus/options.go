@@ -47,6 +47,11 @@ type Options struct {
 	GroupBy string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// CommitURL is the web page of a commit, with "{commit}" for its hash
+	// (https://git.example.com/plant/fleet/commit/{commit}), for the
+	// links of the outputs. Default: derived from Repo (and StatusRepo)
+	// on GitHub, GitLab, Gitea and Forgejo hosts; none elsewhere.
+	CommitURL string
 }
 
 // withDefaults returns a copy of o with defaults filled in (Heartbeat,
@@ -71,6 +76,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if strings.HasPrefix(o.Branch, "refs/") || strings.ContainsAny(o.Branch, " ~^:?*[\\") {
 		errs = append(errs, fmt.Errorf("fleetstatus: invalid branch %q (give a name such as main)", o.Branch))
+	}
+	if o.CommitURL != "" && !strings.Contains(o.CommitURL, CommitPlaceholder) {
+		errs = append(errs, fmt.Errorf("fleetstatus: commit URL %q has no %s", o.CommitURL, CommitPlaceholder))
 	}
 	if o.Heartbeat < 0 || o.StaleAfter < 0 || o.OfflineAfter < 0 {
 		errs = append(errs, errors.New("fleetstatus: heartbeat, stale and offline thresholds must not be negative"))

@@ -35,13 +35,35 @@ func (f *Fleet) WriteText(w io.Writer) error {
 	}
 	b.printf("\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "NODE\t%s\tSTATE\tAPPLIED\tBEHIND\tHEALTHY\tFAILING\tLAST SEEN\tREASON\n", strings.ToUpper(f.GroupBy))
+	fmt.Fprintf(tw, "NODE\t%s\tSTATE\tAPPLIED\tBEHIND\tHEALTHY\tFAILING\tLAST SEEN\tMODELS\tREASON\n", strings.ToUpper(f.GroupBy))
 	for _, n := range f.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Site), n.State,
-			dash(short(n.AppliedRevision)), n.behind(), n.count(n.Healthy), n.count(n.Failing), f.lastSeen(n), oneLine(n.reason()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Site), n.State,
+			dash(short(n.AppliedRevision)), n.behind(), n.count(n.Healthy), n.count(n.Failing), f.lastSeen(n), n.models(), oneLine(n.reason()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(f.Models) > 0 {
+		b.printf("\nmodels:\n")
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		for _, m := range f.Models {
+			for i, v := range m.Versions {
+				name := m.Workload
+				if i > 0 {
+					name = ""
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%d %s: %s\n", name, v.Version(), v.Repository, len(v.Nodes), plural(len(v.Nodes), "node", "nodes"), strings.Join(v.Nodes, ", "))
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(f.Rollouts) > 0 {
+		b.printf("\nrollouts of %s:\n", short(f.Head))
+		for _, r := range f.Rollouts {
+			b.printf("  %s: %s\n", r.Group, r.text(" → "))
+		}
 	}
 	first := true
 	for _, n := range f.Nodes {
@@ -96,6 +118,43 @@ func (n Node) behind() string {
 		return "?"
 	}
 	return "-"
+}
+
+// models is the node's model versions, "-" for none.
+func (n Node) models() string {
+	if len(n.Models) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(n.Models))
+	for i, m := range n.Models {
+		parts[i] = m.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// text is the rollout's waves in one line: "wave canary 1/1 at head
+// (1 up-to-date) → wave rest 0/3 at head (2 updating, 1 failing)".
+func (r Rollout) text(sep string) string {
+	parts := make([]string, len(r.Waves))
+	for i, w := range r.Waves {
+		parts[i] = "wave " + w.Name + " " + w.summary()
+	}
+	return strings.Join(parts, sep)
+}
+
+// summary is "1/3 at head (1 up-to-date, 2 updating)".
+func (w RolloutWave) summary() string {
+	var states []string
+	for _, s := range States() {
+		if c := w.Counts[s]; c > 0 {
+			states = append(states, fmt.Sprintf("%d %s", c, s))
+		}
+	}
+	s := fmt.Sprintf("%d/%d at head", w.AtHead, len(w.Nodes))
+	if len(states) > 0 {
+		s += " (" + strings.Join(states, ", ") + ")"
+	}
+	return s
 }
 
 // count shows a workload count, or "-" for a node without a report.

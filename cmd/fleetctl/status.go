@@ -29,6 +29,7 @@ type statusOptions struct {
 	username, passwordFile   string
 	sshKey, knownHosts       string
 	failOnUnhealthy          bool
+	commitURL                string
 	timeout                  time.Duration
 	now                      string // hidden: RFC 3339, for tests and reproducible pages
 }
@@ -56,11 +57,16 @@ docs/status.md):
   up-to-date  the head is applied and every workload runs
 
 The heartbeat is fleet.yaml's spec.status.heartbeat (default 1h) unless
---heartbeat is given. --output writes a text table (rows sorted by the
---group-by label, then name, errors after the table), JSON (schema in
-docs/status.md) or Markdown for an issue or PR comment. --html FILE also
-writes one static HTML page (no external assets): a tile per state, a
-table per site (or group), every row coloured by state.
+--heartbeat is given. --output writes a text table (rows worst first:
+failing, offline, stale, updating, up-to-date; then by the --group-by
+label and name; errors after the table), JSON (schema in docs/status.md)
+or Markdown for an issue or PR comment. Every output shows the model
+version (tag and short digest) of each workload on each node, which
+versions run where, and, for groups with spec.rollout, the head's rollout
+wave by wave. --html FILE also writes one static HTML page (no external
+assets): a tile per state, the models, the rollouts, a table per site (or
+group), every row coloured by state. Commits link to their pages when the
+repo is on GitHub, GitLab, Gitea or Forgejo (or as --commit-url says).
 
 The repositories are URLs (file://, git://, http(s)://, ssh:// or
 user@host:path) or a local directory, read as a remote: a clone holds the
@@ -121,6 +127,7 @@ read; 2 on bad usage; 3 when a git server cannot be reached.`,
 	f.StringVar(&o.sshKey, "ssh-key", "", "unencrypted private key `file` for ssh:// repos (default: the ssh agent)")
 	f.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts `file` for ssh:// repos (with --ssh-key)")
 	f.BoolVar(&o.failOnUnhealthy, "fail-on-unhealthy", false, "exit 1 when any node is failing, stale or offline")
+	f.StringVar(&o.commitURL, "commit-url", "", "web page of a commit, with {commit} for its hash, for links (default: known from GitHub, GitLab, Gitea and Forgejo URLs)")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up reading the repositories after this long")
 	f.StringVar(&o.now, "now", "", "the time ages count from, RFC 3339 (tests)")
 	_ = f.MarkHidden("now")
@@ -207,6 +214,9 @@ func (o statusOptions) collectOptions() (fleetstatus.Options, error) {
 	if o.knownHosts != "" && o.sshKey == "" {
 		return fleetstatus.Options{}, usageError("--known-hosts needs --ssh-key")
 	}
+	if o.commitURL != "" && !strings.Contains(o.commitURL, fleetstatus.CommitPlaceholder) {
+		return fleetstatus.Options{}, usageError("--commit-url %q: want a URL with %s", o.commitURL, fleetstatus.CommitPlaceholder)
+	}
 	if strings.TrimSpace(o.groupBy) == "" {
 		return fleetstatus.Options{}, usageError("--group-by: want a label name")
 	}
@@ -233,6 +243,7 @@ func (o statusOptions) collectOptions() (fleetstatus.Options, error) {
 		OfflineAfter: o.offlineAfter,
 		HistoryDepth: o.historyDepth,
 		GroupBy:      o.groupBy,
+		CommitURL:    o.commitURL,
 	}
 	if o.statusRepo != "" {
 		if opts.StatusRepo, err = source.ParseLocation(o.statusRepo, auth); err != nil {
