@@ -33,6 +33,14 @@ func Unmarshal(b []byte) (*NodeStatus, error) {
 	if st.Status.Errors == nil {
 		st.Status.Errors = []Error{}
 	}
+	// An empty list reads as none, the form Marshal writes (it leaves
+	// them out), so a report read back equals the one written.
+	if len(st.Status.Conditions) == 0 {
+		st.Status.Conditions = nil
+	}
+	if len(st.Status.Workloads) == 0 {
+		st.Status.Workloads = nil
+	}
 	return &st, nil
 }
 
