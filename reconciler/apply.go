@@ -50,6 +50,13 @@ func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, err
 		done = append(done, a)
 	}
 	r.changed = len(done) > 0
+	if len(errs) == 0 {
+		// Every action returned; the node must now be what the plan
+		// aimed at. A containerd that died and came back meanwhile can
+		// leave a started container stopped or a task gone without any
+		// call having failed: that pass did not converge.
+		errs = append(errs, r.settled(ctx, desired))
+	}
 	if r.deps.GC != nil && len(done) > 0 {
 		if removed, err := r.deps.GC.GC(ctx, r.keepImages(r.effective(target))); err != nil {
 			errs = append(errs, fmt.Errorf("image gc: %w", err))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing/fstest"
+	"time"
 
 	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
@@ -53,6 +54,9 @@ type fakeRuntime struct {
 	pullErrAt map[string]error
 	runErr    map[string]error // by spec hash
 	broken    map[string]bool  // images whose process cannot start
+	// lost: spec hashes whose container Run leaves stopped although it
+	// returns nil, as a containerd killed and restarted behind it can.
+	lost map[string]bool
 	runs      int
 	pid       uint32
 }
@@ -63,7 +67,7 @@ type fakeContainer struct {
 }
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{ctrs: map[string]fakeContainer{}, runErr: map[string]error{}, broken: map[string]bool{}}
+	return &fakeRuntime{ctrs: map[string]fakeContainer{}, runErr: map[string]error{}, broken: map[string]bool{}, lost: map[string]bool{}}
 }
 
 // fakeID is a container's ID: the workload and its spec hash.
@@ -129,7 +133,14 @@ func (f *fakeRuntime) Run(_ context.Context, d spec.Desired, rev string) error {
 	f.runs++
 	f.pid++
 	f.ctrs[id] = fakeContainer{ports: d.Spec.Ports, in: status.Instance{Workload: d.Name, ID: id, SpecHash: d.Hash,
-		Revision: rev, Image: d.Spec.Image, State: status.StateRunning, PID: f.pid}}
+		Revision: rev, Image: d.Spec.Image, State: status.StateRunning, PID: f.pid,
+		// Its start is recorded, as the real runtime's started-at label.
+		StartedAt: time.Unix(int64(f.pid), 0)}}
+	if f.lost[d.Hash] {
+		c := f.ctrs[id]
+		c.in.State, c.in.ExitCode, c.in.StartedAt = status.StateStopped, 137, time.Time{}
+		f.ctrs[id] = c
+	}
 	return nil
 }
 

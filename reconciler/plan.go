@@ -94,6 +94,12 @@ func planOne(d *spec.Desired, have []status.Instance, opts PlanOptions) (Action,
 		return Action{Kind: Replace, Workload: d.Name, Desired: d, Drift: true, Reason: "container changed outside gitfleet"}, true
 	case same == nil:
 		return Action{Kind: Replace, Workload: d.Name, Desired: d, Reason: "spec changed"}, true
+	case same.State == status.StateStopped && same.StartedAt.IsZero():
+		// Stopped before the agent finished starting it (a containerd
+		// restart cut the start off): an interrupted attempt, not an exit
+		// for the restart policy or a supervisor to judge.
+		return Action{Kind: Start, Workload: d.Name, Desired: d, Restart: true,
+			Reason: "container stopped before its start was recorded"}, true
 	case same.State == status.StateStopped && !restarts(d.Spec.Restart, same.ExitCode, opts):
 		return Action{}, false
 	case same.State != status.StateRunning:

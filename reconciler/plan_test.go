@@ -3,6 +3,7 @@ package reconciler
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
@@ -57,7 +58,7 @@ func TestPlan(t *testing.T) {
 }
 
 func TestPlanMarksRestarts(t *testing.T) {
-	p := Plan([]spec.Desired{{Name: "a", Hash: "h"}}, []status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: 2}}, PlanOptions{})
+	p := Plan([]spec.Desired{{Name: "a", Hash: "h"}}, []status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: 2, StartedAt: time.Unix(1, 0)}}, PlanOptions{})
 	if len(p) != 1 || !p[0].Restart || p[0].Reason != "container stopped (exit code 2)" {
 		t.Errorf("Plan() = %+v", p)
 	}
@@ -65,7 +66,7 @@ func TestPlanMarksRestarts(t *testing.T) {
 
 func TestPlanRestartPolicy(t *testing.T) {
 	stopped := func(code int) []status.Instance {
-		return []status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: code}}
+		return []status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: code, StartedAt: time.Unix(1, 0)}}
 	}
 	d := func(policy string) []spec.Desired {
 		return []spec.Desired{{Name: "a", Hash: "h", Spec: spec.WorkloadSpec{Restart: policy}}}
@@ -82,6 +83,8 @@ func TestPlanRestartPolicy(t *testing.T) {
 		{"on-failure after success stays stopped", d(spec.RestartOnFailure), stopped(0), PlanOptions{}, 0},
 		{"on-failure after a failure restarts", d(spec.RestartOnFailure), stopped(3), PlanOptions{}, 1},
 		{"a supervisor owns restarts", d(spec.RestartAlways), stopped(1), PlanOptions{Supervised: true}, 0},
+		{"a container stopped before its start was recorded is started even when supervised", d(spec.RestartNever),
+			[]status.Instance{{Workload: "a", SpecHash: "h", State: status.StateStopped, ExitCode: 137}}, PlanOptions{Supervised: true}, 1},
 		{"a created container is started even when supervised", d(spec.RestartAlways),
 			[]status.Instance{{Workload: "a", SpecHash: "h", State: status.StateCreated}}, PlanOptions{Supervised: true}, 1},
 	}

@@ -144,6 +144,7 @@ func (c *Containerd) ns(ctx context.Context) context.Context {
 // its task. It changes nothing.
 func (c *Containerd) List(ctx context.Context) ([]status.Instance, error) {
 	ctx = c.ns(ctx)
+	c.reconnect(ctx)
 	ctrs, err := c.client.Containers(ctx, managedFilter)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)

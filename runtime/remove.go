@@ -162,8 +162,9 @@ func (c *Containerd) kill(ctx context.Context, task containerd.Task, sig syscall
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
-	case <-exited:
-		return nil
+	case st := <-exited:
+		// A wait that ended because containerd went away is no exit.
+		return st.Error()
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-timer.C:
@@ -172,8 +173,8 @@ func (c *Containerd) kill(ctx context.Context, task containerd.Task, sig syscall
 		return err
 	}
 	select {
-	case <-exited:
-		return nil
+	case st := <-exited:
+		return st.Error()
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(killWait):
