@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/runtime"
@@ -37,7 +39,8 @@ type node struct {
 	ctd      *runtimetest.Daemon
 	rt       *runtime.Containerd
 	state    string
-	port     int // the changing workloads' port
+	port     int      // the changing workloads' port
+	model    v1.Image // the model server, for fresh images
 	steady   struct {
 		image string
 		port  int
