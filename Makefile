@@ -83,8 +83,8 @@ test: deps $(COSIGN) ## Run every test, real containerd, git servers, registry a
 	GITFLEET_COSIGN=$(COSIGN) $(GO) test $(GOTEST_FLAGS) ./...
 
 .PHONY: chaos
-chaos: deps ## Kill fleetd at 100 random points of its passes (real parts) and write the figures into bench/RESULTS.md
-	$(GO) test -count=1 -timeout 60m -v -run TestKillAnywhere ./chaos -points 100 -results $(CURDIR)/bench/RESULTS.md
+chaos: deps ## Fault injection on real parts (fleetd and containerd killed, git server and registry down, state dir full, pulls cut) and the figures into bench/RESULTS.md
+	$(GO) test -count=1 -timeout 60m -v ./chaos -points 100 -fault-points 20 -layer-mib 16 -results $(CURDIR)/bench/RESULTS.md
 
 .PHONY: cosign
 cosign: $(COSIGN) ## Build the cosign binary the interoperability tests check against (once, cached)

@@ -42,7 +42,7 @@ func TestContainerdKilled(t *testing.T) {
 	n.steadyRestarted()
 	fig := figure("containerd killed (SIGKILL) and restarted during a `fleetd --once` pass", "points")
 	steps := cycle(v1, v2)
-	for i := range *faultPoints * 4 {
+	for i := range *faultPoints {
 		step := steps[i%len(steps)]
 		delay := time.Duration(rng.Int64N(int64(maxKillDelay)))
 		down := time.Duration(rng.Int64N(int64(maxDown)))
@@ -89,7 +89,7 @@ func TestContainerdKilledUnderAgent(t *testing.T) {
 	n.steadyRestarted()
 	fig := figure("containerd killed (SIGKILL) and restarted under a long-running fleetd", "points")
 	steps := cycle(v1, v2)
-	for i := range *faultPoints * 4 {
+	for i := range *faultPoints {
 		step := steps[i%len(steps)]
 		delay := time.Duration(rng.Int64N(int64(maxKillDelay)))
 		down := time.Duration(rng.Int64N(int64(maxDown)))

@@ -13,7 +13,7 @@ import (
 
 var (
 	points      = flag.Int("points", 8, "fleetd kill points to try (make chaos: 100)")
-	faultPoints = flag.Int("fault-points", 1, "points to try of each other fault (make chaos: more)")
+	faultPoints = flag.Int("fault-points", 2, "points to try of each other fault (make chaos: 20)")
 	seed        = flag.Uint64("seed", 0, "random seed (0: from the clock)")
 	resultsFile = flag.String("results", "", "write the figures as a section of this markdown file (bench/RESULTS.md)")
 )
