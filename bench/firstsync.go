@@ -4,149 +4,123 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gitfleet/gitfleet/source"
 )
 
-// childEnv makes the bench binary run one first sync and exit.
-const childEnv = "GITFLEET_BENCH_CHILD"
+// firstSyncSizes are the fleets the first sync is measured on.
+var firstSyncSizes = []int{1000, 10000, 50000, 100000}
 
-// childResult is what the child prints.
-type childResult struct {
-	Sync  time.Duration // New + Head + Tree + reads, in process
-	Files int
-	// PeakKiB is the child's own VmHWM. Its ru_maxrss would not do: the
-	// kernel carries the parent's resident size over a fork-exec into it.
+// syncResult is what bench/syncchild prints.
+type syncResult struct {
+	Sync    time.Duration
+	Files   int
 	PeakKiB int64
 }
 
-// firstSync measures an agent's first sync of the generated repo in a
-// fresh process: New, Head, Tree, then reading fleet.yaml, workloads/,
-// groups/ and one node's file; beside `git clone --depth 1`.
+// firstSync measures an agent's first sync (bench/syncchild: source.New,
+// Head, Tree, reading fleet.yaml, workloads/, groups/ and its own node
+// file) of fleets of each size in firstSyncSizes, beside `git clone
+// --depth 1 --bare` of the same repository and the same sync fetching
+// every file of the commit (what fleetd did before Config.Node), run by
+// turns.
 func firstSync(ctx context.Context, e *env) (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
+	child := filepath.Join(e.tmp, "syncchild")
+	if out, err := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", child, "github.com/gitfleet/gitfleet/bench/syncchild").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build syncchild: %v: %s", err, out)
 	}
-	node := fmt.Sprintf("node-%05d", e.nodes/2+1)
-	type row struct {
-		name        string
-		wall, inner []time.Duration
-		rss, bytes  []int64
-	}
-	rows := []*row{{name: "`source`: New + Head + Tree + read the agent's files"}, {name: "`git clone --depth 1` (with checkout)"}, {name: "`git clone --depth 1 --bare`"}}
-	for i := range e.n {
-		dir := filepath.Join(e.tmp, fmt.Sprintf("sync-%d", i))
-		cmds := []*exec.Cmd{
-			exec.CommandContext(ctx, self),
-			timed(gitCmd("", "clone", "-q", "--depth", "1", e.url, dir+"-clone")),
-			timed(gitCmd("", "clone", "-q", "--bare", "--depth", "1", e.url, dir+"-bare")),
-		}
-		cmds[0].Env = append(os.Environ(), childEnv+"=1", "URL="+e.url, "DIR="+dir+"-source", "NODE="+node)
-		for j, cmd := range cmds {
-			var out strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &out
-			e.proxy.Take()
-			start := time.Now()
-			err := cmd.Run()
-			wall := time.Since(start)
-			if err != nil {
-				return "", fmt.Errorf("%s: %v: %s", cmd.Args, err, out.String())
-			}
-			settle()
-			r := rows[j]
-			r.wall = append(r.wall, wall)
-			r.bytes = append(r.bytes, e.proxy.Take())
-			if j == 0 {
-				var res childResult
-				if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
-					return "", fmt.Errorf("child output %q: %v", out.String(), err)
-				}
-				r.inner = append(r.inner, res.Sync)
-				r.rss = append(r.rss, res.PeakKiB)
-			} else {
-				kib, err := timedPeak(out.String())
-				if err != nil {
-					return "", err
-				}
-				r.rss = append(r.rss, kib)
-			}
-		}
-		for _, suffix := range []string{"-source", "-clone", "-bare"} {
-			os.RemoveAll(dir + suffix)
-		}
+	type client struct {
+		name       string
+		wall, rss  []int64 // ms·1000 (µs) and KiB
+		bytes      []int64
+		whole, git bool
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## First sync of a %d-node fleet repo\n\n", e.nodes)
-	b.WriteString("Each run is a fresh process with an empty state directory. Wall time is measured by the parent (process start included); peak RSS is the agent child's own `VmHWM`, and for `git clone` the maximum resident size GNU `time` reports over git and its helpers (`ru_maxrss` of a child started from Go would include the parent's size at the fork). The agent child is this bench binary, which links the containerd client like `fleetd` does, so its peak includes that baseline (about 25 MiB of touched binary pages). Smart HTTP through the proxy.\n\n")
-	b.WriteString("| client | wall | in-process | peak RSS | bytes on the wire |\n|---|---|---|---|---|\n")
-	for _, r := range rows {
-		inner := "–"
-		if len(r.inner) > 0 {
-			inner = ms(median(r.inner))
+	b.WriteString("## First sync: memory and time by fleet size\n\n")
+	fmt.Fprintf(&b, "Each fleet repo is generated like the fixture above (node files as deltas of one another, as `git fast-import` packs them) and served the same way. Every run is a fresh process with an empty state directory, the clients taking turns, %d runs each; medians. The agent's sync is `bench/syncchild`, a program that links only `source` and does what fleetd's first pass does with the repo: `source.New` with `Config.Node`, `Head`, `Tree`, then reading `fleet.yaml`, `workloads/`, `groups/` and `nodes/<node>.yaml`. Its peak is its own `VmHWM` (Go runtime and binary pages included, nothing else linked). \"Whole tree\" is the same program fetching every file of the commit (no `Config.Node`: go-git indexes the whole pack), which is what fleetd did before. `git clone --depth 1 --bare`'s peak is GNU time's maximum resident size over git and its helpers. Wall is measured by the parent, process start included.\n\n", e.n)
+	b.WriteString("| nodes | agent's sync: wall | peak RSS | whole tree (before): wall | peak RSS | `git clone --depth 1 --bare`: wall | peak RSS | agent ÷ clone (wall) | pack on the wire |\n|---|---|---|---|---|---|---|---|---|\n")
+	var peaks []int64
+	met := true
+	for _, nodes := range firstSyncSizes {
+		name := fmt.Sprintf("sync-%d.git", nodes)
+		bare := filepath.Join(filepath.Dir(e.bare), name)
+		if _, err := generateFleet(bare, nodes); err != nil {
+			return "", err
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f MiB |\n", r.name, ms(median(r.wall)), inner, mib(median(r.rss)), float64(median(r.bytes))/(1<<20))
+		url := "http://" + e.proxy.Addr() + "/" + name
+		node := fmt.Sprintf("node-%05d", nodes/2+1)
+		clients := []*client{{name: "agent"}, {name: "whole", whole: true}, {name: "git", git: true}}
+		for i := range e.n {
+			for _, c := range clients {
+				dir := filepath.Join(e.tmp, fmt.Sprintf("first-%d-%s-%d", nodes, c.name, i))
+				var cmd *exec.Cmd
+				if c.git {
+					cmd = timed(gitCmd("", "clone", "-q", "--bare", "--depth", "1", url, dir))
+				} else {
+					cmd = exec.CommandContext(ctx, child)
+					cmd.Env = append(os.Environ(), "URL="+url, "DIR="+dir, "NODE="+node)
+					if c.whole {
+						cmd.Env = append(cmd.Env, "WHOLE=1")
+					}
+				}
+				var out strings.Builder
+				cmd.Stdout, cmd.Stderr = &out, &out
+				e.proxy.Take()
+				start := time.Now()
+				err := cmd.Run()
+				wall := time.Since(start)
+				if err != nil {
+					return "", fmt.Errorf("%d nodes, %s: %v: %s", nodes, cmd.Args, err, out.String())
+				}
+				settle()
+				c.wall = append(c.wall, wall.Microseconds())
+				c.bytes = append(c.bytes, e.proxy.Take())
+				var kib int64
+				if c.git {
+					if kib, err = timedPeak(out.String()); err != nil {
+						return "", err
+					}
+				} else {
+					var res syncResult
+					if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+						return "", fmt.Errorf("syncchild output %q: %v", out.String(), err)
+					}
+					kib = res.PeakKiB
+				}
+				c.rss = append(c.rss, kib)
+				os.RemoveAll(dir)
+			}
+		}
+		os.RemoveAll(bare)
+		agent, whole, clone := clients[0], clients[1], clients[2]
+		ratio := float64(median(agent.wall)) / float64(median(clone.wall))
+		met = met && ratio <= 1
+		peaks = append(peaks, median(agent.rss))
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %.2f | %.2f MiB |\n", nodes,
+			us(median(agent.wall)), mib(median(agent.rss)), us(median(whole.wall)), mib(median(whole.rss)),
+			us(median(clone.wall)), mib(median(clone.rss)), ratio, float64(median(clone.bytes))/(1<<20))
 	}
+	lo, hi := slices.Min(peaks), slices.Max(peaks)
+	spread := float64(hi-lo) / float64(lo) * 100
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "not met"
+	}
+	fmt.Fprintf(&b, "\nTargets: the agent's peak RSS within 10 %% across the sizes: %s (%s to %s, %.1f %% apart); its wall at most the bare clone's at each size: %s.\n",
+		verdict(spread <= 10), mib(lo), mib(hi), spread, verdict(met))
+	b.WriteString("\nWhat the agent does: the depth-1 pack is written to a file as it arrives; each object is inflated and hashed once, delta bases coming from a ring of the last 32 objects (git writes a delta next to its base; a base that left the ring is read again from the file); only the objects the node reads are kept, as loose objects, and a tree larger than 256 KiB (the `nodes/` folder) is streamed to disk while it is hashed and later searched entry by entry. Nothing is held per object of the pack, so the memory is the same for 1,000 or 100,000 nodes. Rollout waves, which count the nodes a group selects, read the other nodes' files: the first such read fetches the commit whole.\n")
 	return b.String(), nil
 }
 
-// child runs one first sync as the agent would and prints a childResult.
-func child() int {
-	ctx := context.Background()
-	start := time.Now()
-	files, err := syncOnce(ctx, os.Getenv("URL"), os.Getenv("DIR"), os.Getenv("NODE"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	_, hwm, _ := peakSelf()
-	json.NewEncoder(os.Stdout).Encode(childResult{Sync: time.Since(start), Files: files, PeakKiB: hwm})
-	return 0
-}
-
-func syncOnce(ctx context.Context, url, dir, node string) (int, error) {
-	loc, err := source.ParseLocation(url, source.Auth{})
-	if err != nil {
-		return 0, err
-	}
-	g, err := source.New(source.Config{Location: loc, Dir: dir}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return 0, err
-	}
-	head, err := g.Head(ctx)
-	if err != nil {
-		return 0, err
-	}
-	fsys, err := g.Tree(ctx, head)
-	if err != nil {
-		return 0, err
-	}
-	names := []string{"fleet.yaml", path.Join("nodes", node+".yaml")}
-	for _, d := range []string{"workloads", "groups"} {
-		ents, err := fs.ReadDir(fsys, d)
-		if err != nil {
-			return 0, err
-		}
-		for _, e := range ents {
-			names = append(names, path.Join(d, e.Name()))
-		}
-	}
-	for _, name := range names {
-		if _, err := fs.ReadFile(fsys, name); err != nil {
-			return 0, err
-		}
-	}
-	return len(names), nil
-}
+func us(v int64) string { return fmt.Sprintf("%.1f ms", float64(v)/1000) }
 
 // timed runs cmd under GNU time, which forks it from a small process and
 // prints the maximum resident size (KiB) of it and its children last.
@@ -164,6 +138,3 @@ func timedPeak(out string) (int64, error) {
 	}
 	return strconv.ParseInt(strings.TrimSpace(out[i+len("maxrss="):]), 10, 64)
 }
-
-// peakSelf reads this process's VmRSS and VmHWM (KiB).
-func peakSelf() (rss, hwm int64, err error) { return procMemory(os.Getpid()) }

@@ -72,6 +72,23 @@ func newRefLister(loc Location, auth transport.AuthMethod, timeout time.Duration
 // list returns the refs among names (full names such as refs/heads/main)
 // that the remote has; a missing ref is absent from the map.
 func (l *refLister) list(ctx context.Context, names ...string) (map[string]plumbing.Hash, error) {
+	refs, err := l.listPrefixes(ctx, names...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]plumbing.Hash, len(names))
+	for _, n := range names {
+		if h, ok := refs[n]; ok {
+			out[n] = h
+		}
+	}
+	return out, nil
+}
+
+// listPrefixes returns the refs whose names start with one of prefixes
+// (ls-refs' ref-prefix; from a v0 server, its advertisement filtered).
+func (l *refLister) listPrefixes(ctx context.Context, prefixes ...string) (map[string]plumbing.Hash, error) {
+	names := prefixes
 	var refs map[string]plumbing.Hash
 	var proto string
 	var err error
@@ -94,10 +111,13 @@ func (l *refLister) list(ctx context.Context, names ...string) (map[string]plumb
 	l.mu.Lock()
 	l.protocol = proto
 	l.mu.Unlock()
-	out := make(map[string]plumbing.Hash, len(names))
-	for _, n := range names {
-		if h, ok := refs[n]; ok {
-			out[n] = h
+	out := map[string]plumbing.Hash{}
+	for ref, h := range refs {
+		for _, p := range prefixes {
+			if strings.HasPrefix(ref, p) {
+				out[ref] = h
+				break
+			}
 		}
 	}
 	return out, nil

@@ -121,10 +121,7 @@ func (p *picker) pass(path string) (progress bool, err error) {
 		return false, err
 	}
 	defer r.Close()
-	rr, err := openPack(path) // random access for delta bases
-	if err != nil {
-		return false, err
-	}
+	rr := &lazyPack{path: path} // random access for delta bases not in the ring
 	defer rr.Close()
 	n, err := r.header()
 	if err != nil {
@@ -200,9 +197,13 @@ func (p *picker) hash(t plumbing.ObjectType, content []byte) plumbing.Hash {
 // base returns the type and content of the object at offset, from the
 // ring of recent objects or read again from the pack. The content is
 // valid until the next object is read.
-func (p *picker) base(r *packReader, offset int64) (plumbing.ObjectType, []byte, error) {
+func (p *picker) base(lp *lazyPack, offset int64) (plumbing.ObjectType, []byte, error) {
 	if t, c, ok := p.ring.get(offset); ok {
 		return t, c, nil
+	}
+	r, err := lp.open()
+	if err != nil {
+		return 0, nil, err
 	}
 	if err := r.seek(offset); err != nil {
 		return 0, nil, err
@@ -220,7 +221,7 @@ func (p *picker) base(r *packReader, offset int64) (plumbing.ObjectType, []byte,
 	case plumbing.REFDeltaObject:
 		return 0, nil, errRefDelta
 	case plumbing.OFSDeltaObject:
-		bt, base, err := p.base(r, o.base)
+		bt, base, err := p.base(lp, o.base)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -425,4 +426,28 @@ type sliceWriter struct{ b []byte }
 func (w *sliceWriter) Write(p []byte) (int, error) {
 	w.b = append(w.b, p...)
 	return len(p), nil
+}
+
+// lazyPack opens the pack a second time, for reading at offsets, on first
+// use.
+type lazyPack struct {
+	path string
+	r    *packReader
+}
+
+func (l *lazyPack) open() (*packReader, error) {
+	if l.r == nil {
+		r, err := openPack(l.path)
+		if err != nil {
+			return nil, err
+		}
+		l.r = r
+	}
+	return l.r, nil
+}
+
+func (l *lazyPack) Close() {
+	if l.r != nil {
+		l.r.Close()
+	}
 }

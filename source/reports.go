@@ -59,8 +59,12 @@ func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", loc, err)
 	}
+	lister, err := newRefLister(loc, auth, sshConnectTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("status %s: %w", loc, err)
+	}
 	mem := func() (storage.Storer, error) { return memory.NewStorage(), nil }
-	return readReports(ctx, loc, auth, nil, mem)
+	return readReports(ctx, loc, auth, lister, nil, mem)
 }
 
 // Reports returns the latest report of each of nodes, read from its ref
@@ -93,7 +97,7 @@ func (w *StatusWriter) Reports(ctx context.Context, nodes []string) (map[string]
 		st.cleanTemp()
 		return st.s, nil
 	}
-	reps, err := readReports(ctx, w.cfg.Location, w.auth, nodes, open)
+	reps, err := readReports(ctx, w.cfg.Location, w.auth, w.refs, nodes, open)
 	if err != nil {
 		return nil, err
 	}
@@ -111,13 +115,16 @@ func (w *StatusWriter) Reports(ctx context.Context, nodes []string) (map[string]
 	return out, nil
 }
 
-// readReports is the one exchange that reads status reports: the ref
-// advertisement, then, when some of the wanted refs point at commits the
-// store lacks, one depth-1 fetch of just those commits in the same session
-// (remembered as refs/remotes/status/<node>). nodes nil means every status
-// ref; else only theirs (names no StatusWriter could have written are
-// skipped). open gives the store, and is called only when a report exists.
-func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, nodes []string, open func() (storage.Storer, error)) (map[string]Report, error) {
+// readReports is the one exchange that reads status reports: the status
+// refs asked for with protocol v2's ls-refs (ref-prefix refs/heads/status/,
+// or each wanted node's ref), so that the answer holds no other ref, then,
+// when some of them point at commits the store lacks, one depth-1 v2
+// fetch of just those commits (remembered as refs/remotes/status/<node>).
+// A server without v2 gets protocol v0: its whole ref advertisement and a
+// fetch in the same session. nodes nil means every status ref; else only
+// theirs (names no StatusWriter could have written are skipped). open
+// gives the store, and is called only when a report exists.
+func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, lister *refLister, nodes []string, open func() (storage.Storer, error)) (map[string]Report, error) {
 	fail := func(err error) error { return remoteError("fetch", loc, statusRefs, err) }
 	if loc.inProcess {
 		reports, err := readReportsInProcess(loc, nodes)
@@ -126,26 +133,25 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, n
 		}
 		return reports, nil
 	}
-	c, ep, err := newClient(loc)
+	prefixes := []string{statusPrefix}
+	if nodes != nil {
+		prefixes = prefixes[:0]
+		for _, n := range nodes {
+			if validNode(n) {
+				prefixes = append(prefixes, statusRef(n).String())
+			}
+		}
+		if len(prefixes) == 0 {
+			return map[string]Report{}, nil
+		}
+	}
+	refs, err := lister.listPrefixes(ctx, prefixes...)
 	if err != nil {
 		return nil, fail(err)
 	}
-	sess, err := c.NewUploadPackSession(ep, auth)
-	if err != nil {
-		return nil, fail(err)
-	}
-	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return map[string]Report{}, nil
-	}
-	if err != nil {
-		return nil, fail(err)
-	}
-
 	heads := map[string]plumbing.Hash{} // node → its report's commit
 	if nodes == nil {
-		for ref, h := range ar.References {
+		for ref, h := range refs {
 			if node, ok := strings.CutPrefix(ref, statusPrefix); ok && node != "" {
 				heads[node] = h
 			}
@@ -155,7 +161,7 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, n
 		if !validNode(n) {
 			continue
 		}
-		if h, ok := ar.References[statusRef(n).String()]; ok {
+		if h, ok := refs[statusRef(n).String()]; ok {
 			heads[n] = h
 		}
 	}
@@ -174,7 +180,7 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, n
 		}
 	}
 	if len(wants) > 0 {
-		if err := fetchCommits(ctx, sess, ar, st, wants); err != nil {
+		if err := fetchReports(ctx, loc, auth, lister, st, wants); err != nil {
 			return nil, fail(err)
 		}
 	}
@@ -190,6 +196,44 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, n
 		reports[n] = readReport(st, n, h)
 	}
 	return reports, nil
+}
+
+// fetchReports fetches the reports' commits wants at depth 1 into st:
+// protocol v2's fetch, or from a server without it, a v0 session (ref
+// advertisement, then the request).
+func fetchReports(ctx context.Context, loc Location, auth transport.AuthMethod, lister *refLister, st storage.Storer, wants []plumbing.Hash) error {
+	shallows, err := st.Shallow()
+	if err != nil {
+		return err
+	}
+	got, err := lister.fetchV2(ctx, wants, shallows, func(pack io.Reader) error {
+		return packfile.UpdateObjectStorage(st, pack)
+	})
+	if err == nil {
+		for _, h := range got {
+			if !slices.Contains(shallows, h) {
+				shallows = append(shallows, h)
+			}
+		}
+		return st.SetShallow(shallows)
+	}
+	if !errors.Is(err, errNoV2Fetch) {
+		return err
+	}
+	c, ep, err := newClient(loc)
+	if err != nil {
+		return err
+	}
+	sess, err := c.NewUploadPackSession(ep, auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return err
+	}
+	return fetchCommits(ctx, sess, ar, st, wants)
 }
 
 // fetchCommits asks the session that advertised ar for wants at depth 1

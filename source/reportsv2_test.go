@@ -1,0 +1,79 @@
+package source_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// reportsFixture is a fleet repo with two status reports; busy also holds
+// extraRefs branches that are not status refs.
+func reportsFixture(t *testing.T, busy bool) *gittest.Repo {
+	t.Helper()
+	r, _ := fleetRepo(t)
+	if busy {
+		r.AddRefs("feature/f-", extraRefs)
+	}
+	for _, n := range []string{"press-01", "press-02"} {
+		pushRaw(t, r, n, marshal(t, report(n, strings.Repeat("1a", 20), status.StateRunning, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))))
+	}
+	return r
+}
+
+// readBytes reads the reports of target and returns the bytes it cost.
+func readBytes(t *testing.T, target pollTarget) int64 {
+	t.Helper()
+	target.bytes()
+	got, err := source.ReadReports(context.Background(), target.cfg.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"press-01", "press-02"} {
+		if rep := got[n]; rep.Err != nil || rep.Status == nil || rep.Status.Metadata.Name != n {
+			t.Errorf("%s: %+v, want its report", n, rep)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("ReadReports = %d reports, want 2", len(got))
+	}
+	return target.bytes()
+}
+
+// TestReadReportsAsksOnlyForStatusRefs: reading the reports of a
+// repository with 10,000 other branches costs what it costs without them
+// (protocol v2 ls-refs with ref-prefix refs/heads/status/, then a v2
+// fetch: no ref advertisement), over every transport; a server that
+// speaks v0 only is still read, with its whole advertisement.
+func TestReadReportsAsksOnlyForStatusRefs(t *testing.T) {
+	countUploadPack(t)
+	quiet, busy := reportsFixture(t, false), reportsFixture(t, true)
+	accept := "AcceptEnv GIT_PROTOCOL"
+	quietSrv := servers(t, quiet, gittest.HTTPOptions{}, accept)
+	busySrv := servers(t, busy, gittest.HTTPOptions{}, accept)
+	for _, name := range []string{"file", "daemon", "http", "ssh"} {
+		t.Run(name, func(t *testing.T) {
+			q, b := readBytes(t, quietSrv[name]), readBytes(t, busySrv[name])
+			t.Logf("reports: %d B without other refs, %d B with %d other refs", q, b, extraRefs)
+			if q == 0 {
+				t.Fatal("no bytes counted")
+			}
+			// A v0 advertisement would add about 740 KB.
+			if b > q+1024 {
+				t.Errorf("reading the reports of a repository with %d other refs costs %d B, without %d B: it grows with the refs", extraRefs, b, q)
+			}
+		})
+	}
+	v0 := servers(t, busy, gittest.HTTPOptions{ProtocolV0: true})
+	for _, name := range []string{"http", "ssh"} {
+		t.Run(name+"-v0", func(t *testing.T) {
+			if b := readBytes(t, v0[name]); b < int64(len("refs/heads/feature/f-00000"))*extraRefs {
+				t.Errorf("a v0 server's reports cost %d B: its advertisement is missing", b)
+			}
+		})
+	}
+}
