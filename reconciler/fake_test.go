@@ -57,8 +57,8 @@ type fakeRuntime struct {
 	// lost: spec hashes whose container Run leaves stopped although it
 	// returns nil, as a containerd killed and restarted behind it can.
 	lost map[string]bool
-	runs      int
-	pid       uint32
+	runs int
+	pid  uint32
 }
 
 type fakeContainer struct {

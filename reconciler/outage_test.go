@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -59,5 +60,47 @@ func TestReportsCarryAnOutage(t *testing.T) {
 	if len(commits) != 2 || !strings.HasPrefix(commits[0], "retrying: ") || !strings.Contains(commits[1], "applied rev2") ||
 		!strings.Contains(commits[1], "retrying ended after") || !strings.Contains(commits[1], "(3 failures since") {
 		t.Errorf("changes across the outage = %q, want one at its start (retrying: …) and one at its end (applied, retrying ended … 3 failures)", commits)
+	}
+}
+
+// An agent restarted during an outage of the git server (fleetd --once at
+// each poll) goes on counting it from its state file, and the first
+// report once the server is back says the outage, though none of the
+// reports made during it could be pushed.
+func TestOutageSurvivesAgentRestarts(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "state.json")
+	cfg := insecure()
+	cfg.StateFile, cfg.Node = file, "press-01"
+	h := newHarness(t, cfg)
+	h.commit("rev1", map[string]string{"detector": workloadYAML("detector", digest("a"), "info")})
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	restart := func() {
+		t.Helper()
+		r, err := New(cfg, h.r.deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.r = r
+	}
+	h.src.headErr = netErr{}
+	for range 2 {
+		restart()
+		if err := h.pass(t); err == nil {
+			t.Fatal("pass with the git server down succeeded")
+		}
+	}
+	h.src.headErr = nil
+	restart()
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	back := h.rep.last()
+	if o := back.Status.Outage; o == nil || o.Class != "retrying" || o.Until == nil || o.Failures != 2 {
+		t.Fatalf("first report after the git server is back: outage %+v, want retrying, ended after 2 failures", o)
+	}
+	if ch := status.Changes(h.rep.reports[0], back); !strings.Contains(strings.Join(ch, "; "), "retrying ended after") {
+		t.Errorf("changes from the last report pushed to the first after the outage = %q, want the outage's end", ch)
 	}
 }

@@ -162,7 +162,7 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 	}
 	return &Reconciler{cfg: cfg, deps: deps, log: deps.Log, applied: st.AppliedRevision,
 		restarts: map[string]int{}, fallback: st.Fallback, previous: st.Previous, failed: st.Failed, acted: map[string]string{}, watching: map[string]spec.Desired{},
-		pendingSince: map[string]pendingUpdate{}}, nil
+		pendingSince: map[string]pendingUpdate{}, outage: st.Outage}, nil
 }
 
 // AppliedRevision returns the last revision applied in full.

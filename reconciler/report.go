@@ -46,16 +46,26 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 	if r.readySince.IsZero() {
 		r.resumeReady(ctx)
 	}
+	var saveErr error
+	before := r.outage
+	if before != nil {
+		b := *before
+		before = &b
+	}
 	st.Status.Outage = r.trackOutage(passErr, st.Status.LastSeen)
+	if r.outage != nil && (before == nil || *before != *r.outage) {
+		// Kept in the state file too: the git server may be what is down.
+		saveErr = r.save()
+	}
 	if c.Status != r.readyStatus || r.changed || r.readySince.IsZero() {
 		r.readyStatus, r.readySince = c.Status, st.Status.LastSeen
 	}
 	c.LastTransitionTime = r.readySince
 	st.Status.Conditions = []status.Condition{c}
 	if err := r.deps.Reporter.Report(ctx, st); err != nil {
-		return fmt.Errorf("report status: %w", err)
+		return errors.Join(fmt.Errorf("report status: %w", err), saveErr)
 	}
-	return nil
+	return saveErr
 }
 
 // resumeReady takes the Ready condition of the node's own last report, so

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/status"
 
 	"github.com/gitfleet/gitfleet/durable"
 )
@@ -22,6 +23,10 @@ type state struct {
 	Fallback        map[string]spec.Desired `json:"fallback,omitempty"`
 	Previous        map[string]spec.Desired `json:"previous,omitempty"`
 	Failed          map[string]failure      `json:"failed,omitempty"`
+	// Outage is the ongoing or last outage, so that an agent restarted
+	// during one (a fleetd --once run each poll, say) goes on counting it
+	// and the first report once the git server is back still says it.
+	Outage *status.Outage `json:"outage,omitempty"`
 }
 
 func loadState(file string) (state, error) {
@@ -57,7 +62,7 @@ func (r *Reconciler) save() error {
 	if file == "" {
 		return nil
 	}
-	b, err := json.Marshal(state{AppliedRevision: r.applied, Fallback: r.fallback, Previous: r.previous, Failed: r.failed})
+	b, err := json.Marshal(state{AppliedRevision: r.applied, Fallback: r.fallback, Previous: r.previous, Failed: r.failed, Outage: r.outage})
 	if err != nil {
 		return err
 	}
