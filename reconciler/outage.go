@@ -55,3 +55,19 @@ func (r *Reconciler) resumeOutage(last *status.NodeStatus) {
 		r.outage = &o
 	}
 }
+
+// outageMoved reports whether the outage now differs from before in a way
+// the state file keeps: it started or ended, or a retrying one failed once
+// more. A waiting outage's count is not written at every poll: holds may
+// last days, and an edge node's flash should not pay for them.
+func outageMoved(before, now *status.Outage) bool {
+	switch {
+	case now == nil:
+		return false
+	case before == nil:
+		return true
+	case before.Class != now.Class || !before.Since.Equal(now.Since) || (before.Until == nil) != (now.Until == nil):
+		return true
+	}
+	return before.Failures != now.Failures && now.Class == fault.Transient.String()
+}

@@ -53,7 +53,7 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 		before = &b
 	}
 	st.Status.Outage = r.trackOutage(passErr, st.Status.LastSeen)
-	if r.outage != nil && (before == nil || *before != *r.outage) {
+	if outageMoved(before, r.outage) {
 		// Kept in the state file too: the git server may be what is down.
 		saveErr = r.save()
 	}
