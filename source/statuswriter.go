@@ -203,16 +203,29 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 	if err != nil {
 		return err
 	}
-	if err := w.fetchRef(ctx, st); err != nil {
-		return remoteError("fetch", w.cfg.Location, w.ref.String(), err)
-	}
-	ref, err := st.s.Reference(w.ref)
-	if err != nil {
-		return fmt.Errorf("status: read %s: %w", w.ref, err)
-	}
-	c, err := object.GetCommit(st.s, ref.Hash())
-	if err != nil {
-		return fmt.Errorf("status: read %s: %w", w.ref, err)
+	var c *object.Commit
+	for retry := false; ; retry = true {
+		if err := w.fetchRef(ctx, st); err != nil {
+			return remoteError("fetch", w.cfg.Location, w.ref.String(), err)
+		}
+		ref, err := st.s.Reference(w.ref)
+		if err != nil {
+			return fmt.Errorf("status: read %s: %w", w.ref, err)
+		}
+		c, err = object.GetCommit(st.s, ref.Hash())
+		if errors.Is(err, plumbing.ErrObjectNotFound) && !retry {
+			// A fetch on a full disk can leave the ref naming a commit
+			// whose pack index was cut short: start the store afresh
+			// once, else every later report fails.
+			if st, err = recreateStore(w.cfg.Dir); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("status: read %s: %w", w.ref, err)
+		}
+		break
 	}
 	w.head, w.when, w.loaded = c.Hash, c.Committer.When, true
 	prev, err := newTreeFS(&sync.Mutex{}, st.s, c.TreeHash).ReadFile("status/" + w.file)
