@@ -53,7 +53,7 @@ func (n *node) killedPass(delay time.Duration) {
 }
 
 // settle runs fleetd --once until the node converges on rev (at most
-// three passes) and returns how many passes that took, 0 when it did not.
+// three passes) and returns how many passes that took, -1 when it did not.
 func (n *node) settle(rev string, ws workloads) (int, check, string) {
 	var c check
 	var out string
@@ -64,7 +64,7 @@ func (n *node) settle(rev string, ws workloads) (int, check, string) {
 			return i, c, out
 		}
 	}
-	return 0, c, out
+	return -1, c, out
 }
 
 // TestKillAnywhere: for each kill point, a change (add, change env, change

@@ -25,9 +25,10 @@ type figures struct {
 	failed, orphans, duplicates, missing, wrong int
 	restarts                                    int // of steady, which no change touches
 	commits                                     int // most status commits of one class in one outage; -1 unmeasured
+	fewest                                      int // fewest retrying commits of one outage
 	refetch                                     float64
 	refetched                                   bool
-	recovery                                    map[int]int // passes after the fault cleared -> points
+	recovery                                    map[int]int // passes after the fault cleared (-1: none converged) -> points
 	note                                        string
 }
 
@@ -46,8 +47,8 @@ func figure(title, unit string) *figures {
 }
 
 // point records one point: c is the node's state after it, passes how
-// many passes after the fault cleared it took to converge (0: not within
-// three), commits the status commits per outage class during it (nil when
+// many passes after the fault cleared it took to converge (0: the pass
+// the fault cut into converged once it cleared; -1: not within three), commits the status commits per outage class during it (nil when
 // not measured), refetch the bytes fetched again after a cut in % of the
 // layer (-1 when not measured).
 func (f *figures) point(step string, c check, passes int, steadyRestarted bool, commits map[string]int, refetch float64) {
@@ -60,7 +61,7 @@ func (f *figures) point(step string, c check, passes int, steadyRestarted bool, 
 		f.steps = append(f.steps, step)
 	}
 	s[1]++
-	if passes > 0 && c.ok() {
+	if passes >= 0 && c.ok() {
 		s[0]++
 	}
 	f.failed += c.failed
@@ -72,10 +73,14 @@ func (f *figures) point(step string, c check, passes int, steadyRestarted bool, 
 		f.restarts++
 	}
 	if commits != nil {
+		if f.commits < 0 {
+			f.fewest = commits["retrying"]
+		}
 		f.commits = max(f.commits, 0)
 		for _, n := range commits {
 			f.commits = max(f.commits, n)
 		}
+		f.fewest = min(f.fewest, commits["retrying"])
 	}
 	if refetch >= 0 {
 		f.refetch, f.refetched = max(f.refetch, refetch), true
@@ -102,7 +107,7 @@ func (f *figures) table(b *strings.Builder) {
 		fmt.Fprintf(b, " · `--once` exit 0 while not converged: %d", f.exitZero)
 	}
 	if f.commits >= 0 {
-		fmt.Fprintf(b, " · status commits per outage per class: at most %d", f.commits)
+		fmt.Fprintf(b, " · status commits per outage per class: %d to %d", f.fewest, f.commits)
 	}
 	if f.refetched {
 		fmt.Fprintf(b, " · refetched bytes after a cut: at most %.2f %% of the layer", f.refetch)
@@ -114,13 +119,16 @@ func (f *figures) table(b *strings.Builder) {
 	sort.Ints(passes)
 	var rec []string
 	for _, p := range passes {
-		what := fmt.Sprintf("%d pass", p)
-		if p == 0 {
-			what = "not within 3 passes"
+		what := fmt.Sprintf("%d", p)
+		switch p {
+		case -1:
+			what = "not within 3"
+		case 0:
+			what = "0 (the pass the fault cut into converged)"
 		}
 		rec = append(rec, fmt.Sprintf("%s: %d", what, f.recovery[p]))
 	}
-	fmt.Fprintf(b, " · passes after the fault cleared until converged: %s\n\n", strings.Join(rec, ", "))
+	fmt.Fprintf(b, " · passes after the fault cleared until converged (passes: points): %s\n\n", strings.Join(rec, ", "))
 }
 
 func pct(a, b int) float64 { return 100 * float64(a) / float64(max(b, 1)) }
