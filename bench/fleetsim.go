@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -37,6 +38,10 @@ func fleetSim(ctx context.Context, _ *env) (string, error) {
 			return "", fmt.Errorf("%d agents: %w", n, err)
 		}
 		results = append(results, res)
+		// The raw figures, should the section be written anew.
+		if raw, err := json.Marshal(res); err == nil {
+			fmt.Fprintf(os.Stderr, "fleetsim result: %s\n", raw)
+		}
 	}
 	return simMarkdown(results), nil
 }

@@ -15,7 +15,8 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	var b strings.Builder
 	b.WriteString("## Fleet simulation\n\n")
 	b.WriteString("`bench/fleetsim`: N agents in this process, each fleetd's own reconciler `Run` loop (polls jittered ±10 %), git source with the head-URL poller in front of it, and status writer pushing its own status ref; only the runtime keeps state in memory (its pulls fetch the manifest from go-containerregistry's registry in process). One server: Debian's nginx (2 workers) with fcgiwrap (4 processes) and `git http-backend`, in a cgroup of its own for its CPU time (nginx, fcgiwrap and every git process they start), behind a byte-counting proxy; the fleet repo's `post-receive` hook is `packaging/post-receive-head`, which publishes the head file nginx serves. Agents start spread over one interval. Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls as long as the default `maxStale` (10 intervals, so it holds each node's git cross-check); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale.\n\n")
-	b.WriteString("| measure |")
+	b.WriteString(machine())
+	b.WriteString("\n| measure |")
 	for _, r := range rs {
 		fmt.Fprintf(&b, " %d nodes |", r.Agents)
 	}
@@ -68,9 +69,9 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		return strings.Join(parts, "; ")
 	})
 	row("rollout: every wave started after the one before (gate held)", func(r *fleetsim.Result) string { return yesNo(r.GateHeld) })
-	row("rollout: bytes and server CPU per node (gates read the earlier waves' reports)", func(r *fleetsim.Result) string {
-		w := r.Rollout
-		return fmt.Sprintf("%.1f KB, %.1f ms", float64(w.Bytes)/float64(r.Agents)/1e3, 1e3*w.CPU.Seconds()/float64(r.Agents))
+	row("rollout: bytes and server CPU per node; held passes (each reads the earlier waves' reports) and their cost each", func(r *fleetsim.Result) string {
+		w, h := r.Rollout, heldCost(r)
+		return fmt.Sprintf("%.1f KB, %.1f ms; %d held, %.1f KB and %.1f ms each", float64(w.Bytes)/float64(r.Agents)/1e3, 1e3*w.CPU.Seconds()/float64(r.Agents), w.Held, h.bytes/1e3, 1e3*h.cpu)
 	})
 	row("status refs on the server / nodes on the final revision", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%d / %d", r.StatusRefs, r.Converged)
@@ -108,11 +109,18 @@ func yesNo(ok bool) string {
 func projection(r *fleetsim.Result) string {
 	iv := projectInterval.Seconds()
 	gitCPU := r.Git.CPU.Seconds() / float64(max(r.Git.Polls, 1))
-	headCPU := r.Head.CPU.Seconds() / float64(max(r.Head.Polls, 1))
+	// A head-URL poll that asks no git: the head window's CPU less its git
+	// cross-checks at the git window's cost.
+	head := r.Head
+	headCPU := max(head.CPU.Seconds()-float64(head.GitPolls)*gitCPU, 0) / float64(max(head.Polls-head.GitPolls, 1))
+	headCores := func(n float64, maxStale time.Duration) float64 {
+		return n/iv*headCPU + n/maxStale.Seconds()*gitCPU
+	}
 	chBytes, chCPU := changeCost(r)
 	growth := r.Growth.PerNodeDay(r.Growth.Packed)
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nProjection from the %d-node run's per-poll and per-change costs, every node polling every %s (fleetd's default), the status heartbeat at %s. A change reaches every node within about one interval, so its fetches and status pushes arrive as a burst over one interval.\n\n", r.Agents, projectInterval, source.DefaultHeartbeat)
+	fmt.Fprintf(&b, "\nProjection from the %d-node run's per-poll and per-change costs (server CPU per git poll %.1f ms; per head-URL poll that asks no git %.0f µs, the head window's CPU less its %d git cross-checks), every node polling every %s (fleetd's default), heartbeat %s. A change reaches every node within about one interval, so its fetches and status pushes arrive as a burst over one interval.\n\n",
+		r.Agents, 1e3*gitCPU, 1e6*headCPU, head.GitPolls, projectInterval, source.DefaultHeartbeat)
 	b.WriteString("| | 10,000 nodes | 100,000 nodes |\n|---|---|---|\n")
 	row := func(name string, f func(n float64) string) {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, f(1e4), f(1e5))
@@ -122,19 +130,33 @@ func projection(r *fleetsim.Result) string {
 		return fmt.Sprintf("%.1f; %.0f", n/source.DefaultHeartbeat.Seconds(), n/iv)
 	})
 	row("poll bandwidth, git / head URL", func(n float64) string {
-		return fmt.Sprintf("%s/s / %s/s", byteRate(n/iv*r.Git.PerPollBytes), byteRate(n/iv*r.Head.PerPollBytes))
+		return fmt.Sprintf("%s/s / %s/s", byteRate(n/iv*r.Git.PerPollBytes), byteRate(n/iv*head.PerPollBytes))
 	})
 	row("server cores for polls, git", func(n float64) string { return fmt.Sprintf("%.2f", n/iv*gitCPU) })
-	row("server cores for polls, head URL (cross-checks at the default maxStale included)", func(n float64) string {
-		return fmt.Sprintf("%.2f", n/iv*headCPU)
+	row("server cores for polls, head URL with cross-checks every maxStale = 5 min (the default) / 1 h", func(n float64) string {
+		return fmt.Sprintf("%.2f / %.2f", headCores(n, 10*projectInterval), headCores(n, time.Hour))
 	})
 	row("a change's burst over one interval: bandwidth, server cores", func(n float64) string {
 		return fmt.Sprintf("%s/s, %.1f", byteRate(n*chBytes/iv), n*chCPU/iv)
 	})
 	row("repository growth per day from heartbeats (packed)", func(n float64) string { return byteRate(n * growth) })
-	fmt.Fprintf(&b, "\nWhat carries it. Git polls cost the server %.1f ms of CPU each (a `git http-backend` and `git upload-pack` per poll): one core answers about %.0f nodes at a 30 s interval, so 10,000 nodes need %.1f cores of a plain git server and 100,000 need %.0f. Gitea and GitLab run the same git processes per request (GitLab through Gitaly), with their own per-request work on top: size them at least as large. With the static head URL a quiet poll is an nginx 304 (%.0f B, %.3f ms including the cross-checks): 100,000 nodes need %.2f cores, which one small web server, an object store or a CDN carries; the git server then sees the cross-checks (nodes / maxStale) and the changes.\n\n",
-		1e3*gitCPU, iv/gitCPU, 1e4/iv*gitCPU, 1e5/iv*gitCPU, r.Head.PerPollBytes, 1e3*headCPU, 1e5/iv*headCPU)
-	fmt.Fprintf(&b, "Where it stops. What the head URL does not remove is the change burst: every node fetches the new commit and pushes a status commit within about one interval, %.1f ms of server CPU per node here, so a change to 100,000 nodes is %.0f core-seconds of git work; spread over one 30 s interval that is %.0f cores. Rollout waves spread it (each wave is a burst of its own size), and so does a longer interval for large fleets; beyond that the fleet repo needs replicas (read-only mirrors per site or region that nodes use as `--repo`, their status pushed to the primary or to a separate `--status-repo`). The other limit is the status refs: one ref per node in one repository, so a rollout gate or `fleetctl status` reads a ref advertisement that grows by about 74 B per node (7.4 MB at 100,000), each ref update rewrites loose refs and `packed-refs`, and the repository grows by %s a day. Past some tens of thousands of nodes, put status in repositories of their own, sharded by site (`--status-repo`), or replace status refs with a small HTTP collector that writes the same reports in batches; the desired-state side (one branch, a static head, fetches from mirrors) carries on.\n",
-		1e3*chCPU, 1e5*chCPU, 1e5*chCPU/iv, byteRate(1e5*growth))
+	fmt.Fprintf(&b, "\nWhat carries it. A git poll costs the server %.1f ms of CPU (`git http-backend` and `git upload-pack` started per poll): one core answers about %.0f nodes at a 30 s interval, so 10,000 nodes need %.1f cores of a plain git server and 100,000 need %.0f. Gitea and GitLab run the same git processes per request (GitLab through Gitaly) with their own work on top: size them at least as large, and at 100,000 nodes that is a replicated setup. With the static head URL a quiet poll is a 304 from nginx; what is left for git is the cross-checks (nodes / maxStale): 10,000 nodes need %.2f cores in all at the default maxStale, 100,000 nodes %.2f with maxStale 1 h, which one plain git server beside a web server, an object store or a CDN carries.\n\n",
+		1e3*gitCPU, iv/gitCPU, 1e4/iv*gitCPU, 1e5/iv*gitCPU, headCores(1e4, 10*projectInterval), headCores(1e5, time.Hour))
+	fmt.Fprintf(&b, "Where it stops. The head URL does not remove the change burst: every node polls git, fetches the new commit and pushes a status commit within about one interval, %.1f ms of server CPU per node here, so a change to 100,000 nodes is %.0f core-seconds of git work, %.0f cores if it lands within one 30 s interval. Rollout waves spread it (each wave is a burst of its own size) and so does a longer interval; past that the fleet repo needs read replicas (mirrors per site or region that nodes use as `--repo`). Rollout gates cost more still: a held node reads the earlier waves' reports on every pass (a full ref advertisement of the repository, then their commits), %.1f KB and %.1f ms of server CPU per held pass here, growing with the number of status refs. And the status refs themselves: one ref per node in one repository, so every full advertisement (gates, `fleetctl status`, a go-git fetch) grows by about 74 B per node (7.4 MB at 100,000), and the repository grows by %s a day from heartbeats. Past some tens of thousands of nodes status belongs in repositories of its own, sharded by site (`--status-repo`), or in a small HTTP collector that writes the same reports in batches; the desired-state side (one branch, a static head, fetches from mirrors) carries on.\n",
+		1e3*chCPU, 1e5*chCPU, 1e5*chCPU/iv, heldCost(r).bytes/1e3, 1e3*heldCost(r).cpu, byteRate(1e5*growth))
 	return b.String()
+}
+
+// heldCost is the rollout window's bytes and server CPU per held pass:
+// the window's less one change per node and its other passes at the head
+// window's cost per poll.
+func heldCost(r *fleetsim.Result) struct{ bytes, cpu float64 } {
+	w := r.Rollout
+	chBytes, chCPU := changeCost(r)
+	others := float64(max(w.Polls-w.Held, 0))
+	n := float64(r.Agents)
+	bytes := float64(w.Bytes) - n*chBytes - others*r.Head.PerPollBytes
+	cpu := w.CPU.Seconds() - n*chCPU - others*r.Head.CPU.Seconds()/float64(max(r.Head.Polls, 1))
+	h := float64(max(w.Held, 1))
+	return struct{ bytes, cpu float64 }{max(bytes, 0) / h, max(cpu, 0) / h}
 }

@@ -195,7 +195,7 @@ func (s *sim) fleet(ctx, runCtx context.Context, wg *sync.WaitGroup, res *Result
 	if res.FirstSync, err = s.wait(ctx, rev, start, 20); err != nil {
 		return fmt.Errorf("first sync: %w", err)
 	}
-	s.sleep(ctx, iv)
+	s.quiesce(ctx)
 	s.progress("quiet window, git polls: %d intervals", s.cfg.GitWindow)
 	if res.Git, err = s.window(ctx, s.cfg.GitWindow); err != nil {
 		return err
@@ -237,7 +237,7 @@ func (s *sim) fleet(ctx, runCtx context.Context, wg *sync.WaitGroup, res *Result
 	if _, err = s.wait(ctx, rev, time.Now(), 20); err != nil {
 		return fmt.Errorf("head URL on: %w", err)
 	}
-	s.sleep(ctx, 2*iv) // each node's first head-URL poll asks git once, and reports the new path
+	s.quiesce(ctx) // each node's first head-URL poll asks git once, and reports the new path
 	s.progress("quiet window, head URL polls: %d intervals", s.cfg.HeadWindow)
 	if res.Head, err = s.window(ctx, s.cfg.HeadWindow); err != nil {
 		return err
@@ -268,7 +268,7 @@ func (s *sim) rollout(ctx context.Context, change func(what, seed, version strin
 	if _, err = s.wait(ctx, rev, time.Now(), 20); err != nil {
 		return fmt.Errorf("rollout on: %w", err)
 	}
-	s.sleep(ctx, s.cfg.Interval)
+	s.quiesce(ctx)
 	before, err := s.snap()
 	if err != nil {
 		return err
@@ -301,6 +301,19 @@ func (s *sim) sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
+	}
+}
+
+// quiesce waits for the fleet to settle: at least two intervals, and
+// until a whole interval passed without a status push (at most ten).
+func (s *sim) quiesce(ctx context.Context) {
+	s.sleep(ctx, s.cfg.Interval)
+	for range 10 {
+		n := s.c.pushes.Load()
+		s.sleep(ctx, s.cfg.Interval)
+		if s.c.pushes.Load() == n || ctx.Err() != nil {
+			return
+		}
 	}
 }
 

@@ -61,7 +61,7 @@ type Result struct {
 type Window struct {
 	Duration                time.Duration
 	Polls, GitPolls, Pushes int64
-	Failed, Conflicts       int64
+	Failed, Conflicts, Held int64 // Held: passes a rollout gate held
 	Bytes                   int64
 	CPU                     time.Duration // the server's
 	PerPollBytes            float64
@@ -117,7 +117,7 @@ func (c *counters) errs() []string {
 func (s *sim) snap() (snapshot, error) {
 	cpu, err := s.cpu.usage()
 	return snapshot{at: time.Now(), passes: s.c.passes.Load(), gitPolls: s.c.gitPolls.Load(), pushes: s.c.pushes.Load(),
-		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), cpu: cpu, bytes: s.prx.bytes.Load()}, err
+		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), held: s.c.held.Load(), cpu: cpu, bytes: s.prx.bytes.Load()}, err
 }
 
 // window watches the fleet for n intervals.
@@ -140,7 +140,7 @@ func (s *sim) window(ctx context.Context, n int) (Window, error) {
 // windowOf is what happened between two snapshots.
 func windowOf(before, after snapshot) Window {
 	d := after.sub(before)
-	w := Window{Duration: after.at.Sub(before.at), Polls: d.passes, GitPolls: d.gitPolls, Pushes: d.pushes, Failed: d.failed, Conflicts: d.conflicts, Bytes: d.bytes, CPU: d.cpu}
+	w := Window{Duration: after.at.Sub(before.at), Polls: d.passes, GitPolls: d.gitPolls, Pushes: d.pushes, Failed: d.failed, Conflicts: d.conflicts, Held: d.held, Bytes: d.bytes, CPU: d.cpu}
 	if d.passes > 0 {
 		w.PerPollBytes = float64(d.bytes) / float64(d.passes)
 		w.CPUPer1000 = d.cpu.Seconds() / float64(d.passes) * 1000
