@@ -277,7 +277,7 @@ func (s *sim) rollout(ctx context.Context, change func(what, seed, version strin
 	if err != nil {
 		return err
 	}
-	all, err := s.wait(ctx, rev, t0, 40)
+	all, err := s.wait(ctx, rev, t0, 80)
 	if err != nil {
 		return fmt.Errorf("rollout: %w", err)
 	}
