@@ -2,6 +2,7 @@ package fleetsim
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -72,7 +73,8 @@ func (a *agent) ObservePass(p reconciler.PassResult) {
 			a.applied[p.Revision] = time.Now()
 		}
 	}
-	if p.Err != nil {
+	// A pass cut short by the end of the run is no failure.
+	if p.Err != nil && !errors.Is(p.Err, context.Canceled) {
 		a.lastErr = p.Err
 		switch fault.ClassOf(p.Err) {
 		case fault.Held:
