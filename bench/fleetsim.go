@@ -34,13 +34,22 @@ func fleetSim(ctx context.Context, _ *env) (string, error) {
 			return "", fmt.Errorf("-agents %q: %w", *simAgents, err)
 		}
 		res, err := fleetsim.Run(ctx, fleetsim.Config{Agents: n, Interval: *simInterval, Progress: os.Stderr})
-		if err != nil {
+		if res == nil {
 			return "", fmt.Errorf("%d agents: %w", n, err)
+		}
+		if err != nil {
+			// A fleet that did not converge is a result too: the table
+			// says how far it got and why.
+			res.Err = err.Error()
+			fmt.Fprintf(os.Stderr, "bench: fleetsim %d agents: %v\n", n, err)
 		}
 		results = append(results, res)
 		// The raw figures, should the section be written anew.
 		if raw, err := json.Marshal(res); err == nil {
 			fmt.Fprintf(os.Stderr, "fleetsim result: %s\n", raw)
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
 		}
 	}
 	return simMarkdown(results), nil

@@ -14,7 +14,7 @@ import (
 func simMarkdown(rs []*fleetsim.Result) string {
 	var b strings.Builder
 	b.WriteString("## Fleet simulation\n\n")
-	b.WriteString("`bench/fleetsim`: N agents in this process, each fleetd's own reconciler `Run` loop (polls jittered ±10 %), git source with the head-URL poller in front of it, and status writer pushing its own status ref; only the runtime keeps state in memory (its pulls fetch the manifest from go-containerregistry's registry in process). One server: Debian's nginx (2 workers) with fcgiwrap (4 processes) and `git http-backend`, in a cgroup of its own for its CPU time (nginx, fcgiwrap and every git process they start), behind a byte-counting proxy; the fleet repo's `post-receive` hook is `packaging/post-receive-head`, which publishes the head file nginx serves. Agents start spread over one interval. Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls as long as the default `maxStale` (10 intervals, so it holds each node's git cross-check); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale.\n\n")
+	b.WriteString("`bench/fleetsim`: N agents in this process, each fleetd's own reconciler `Run` loop (polls jittered ±10 %), git source with the head-URL poller in front of it, and status writer pushing its own status ref; only the runtime keeps state in memory (its pulls fetch the manifest from go-containerregistry's registry in process). One server: Debian's nginx (2 workers) with fcgiwrap (8 processes) and `git http-backend`, in a cgroup of its own for its CPU time (nginx, fcgiwrap and every git process they start), behind a byte-counting proxy; the fleet repo's `post-receive` hook is `packaging/post-receive-head`, which publishes the head file nginx serves. Agents start spread over one interval. Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls as long as the default `maxStale` (10 intervals, so it holds each node's git cross-check); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale.\n\n")
 	b.WriteString(machine())
 	b.WriteString("\n| measure |")
 	for _, r := range rs {
@@ -32,6 +32,12 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		}
 		b.WriteString("\n")
 	}
+	row("outcome", func(r *fleetsim.Result) string {
+		if r.Err != "" {
+			return "**stopped**: " + strings.ReplaceAll(strings.ReplaceAll(firstLine(r.Err), "|", "/"), "\n", " ")
+		}
+		return "every phase done"
+	})
 	row("poll interval (sim)", func(r *fleetsim.Result) string { return r.Interval.String() })
 	row("machine load average at start / end (2 cores)", func(r *fleetsim.Result) string { return fmt.Sprintf("%.1f / %.1f", r.Load[0], r.Load[1]) })
 	row("bytes per poll, git (v2 `ls-refs`), both directions", func(r *fleetsim.Result) string { return fmt.Sprintf("%.0f B", r.Git.PerPollBytes) })
@@ -81,8 +87,11 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		return fmt.Sprintf("%.1f KB / %.1f KB (%d-byte report)", g.PerNodeDay(g.Loose)/1e3, g.PerNodeDay(g.Packed)/1e3, g.Report)
 	})
 	row("peak RSS of the process holding every agent", func(r *fleetsim.Result) string { return mib(r.PeakRSS) })
-	if len(rs) > 0 {
-		b.WriteString(projection(rs[len(rs)-1]))
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].Err == "" {
+			b.WriteString(projection(rs[i]))
+			break
+		}
 	}
 	return b.String()
 }
@@ -95,6 +104,15 @@ func changeCost(r *fleetsim.Result) (bytes, cpuSeconds float64) {
 	idle := float64(max(w.Polls-int64(r.Agents), 0))
 	perPoll := r.Git.CPU.Seconds() / float64(max(r.Git.Polls, 1))
 	return (float64(w.Bytes) - idle*r.Git.PerPollBytes) / n, (w.CPU.Seconds() - idle*perPoll) / n
+}
+
+// firstLine is s up to its first newline, at most 300 bytes.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
 }
 
 func yesNo(ok bool) string {

@@ -36,8 +36,11 @@ type Config struct {
 	// Agents is the number of nodes. Required.
 	Agents int
 	// Interval is every node's poll interval (jittered by ±10 % as fleetd
-	// does). Default: 2 s, plus 30 ms per node.
+	// does). Default: 2 s, plus 40 ms per node.
 	Interval time.Duration
+	// StartSpread is the time over which the agents start, at random.
+	// Default: one interval per 300 nodes (at least one).
+	StartSpread time.Duration
 	// GitWindow and HeadWindow are the quiet windows' lengths in intervals.
 	// Defaults 3 and 10 (the head URL's default maxStale, so the window
 	// holds each node's git cross-check).
@@ -56,7 +59,10 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("fleetsim: %d agents", c.Agents)
 	}
 	if c.Interval <= 0 {
-		c.Interval = 2*time.Second + time.Duration(c.Agents)*30*time.Millisecond
+		c.Interval = 2*time.Second + time.Duration(c.Agents)*40*time.Millisecond
+	}
+	if c.StartSpread <= 0 {
+		c.StartSpread = c.Interval * time.Duration(max(1, c.Agents/300))
 	}
 	if c.GitWindow <= 0 {
 		c.GitWindow = 3
@@ -116,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if s.repo, err = newFleetRepo(gitRoot, heads, filepath.Join(cfg.Dir, "work")); err != nil {
 		return nil, err
 	}
-	srv, err := nginxtest.Start(nginxtest.Config{Root: heads, GitRoot: gitRoot, Workers: 2, FcgiWorkers: 4})
+	srv, err := nginxtest.Start(nginxtest.Config{Root: heads, GitRoot: gitRoot, Workers: 2, FcgiWorkers: 8})
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +145,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		wg.Wait()
 	}()
 	if err := s.fleet(ctx, runCtx, &wg, res); err != nil {
+		stop()
+		wg.Wait()
+		s.check(res)
 		return res, err
 	}
 	stop()
@@ -180,10 +189,10 @@ func (s *sim) fleet(ctx, runCtx context.Context, wg *sync.WaitGroup, res *Result
 		}
 		s.agents = append(s.agents, a)
 	}
-	s.progress("%d agents start within one interval (%s)", s.cfg.Agents, iv)
+	s.progress("%d agents start within %s, poll interval %s", s.cfg.Agents, s.cfg.StartSpread, iv)
 	start := time.Now()
 	for _, a := range s.agents {
-		delay := time.Duration(rand.Int64N(int64(iv)))
+		delay := time.Duration(rand.Int64N(int64(s.cfg.StartSpread)))
 		wg.Go(func() {
 			select {
 			case <-time.After(delay):
@@ -192,7 +201,7 @@ func (s *sim) fleet(ctx, runCtx context.Context, wg *sync.WaitGroup, res *Result
 			}
 		})
 	}
-	if res.FirstSync, err = s.wait(ctx, rev, start, 20); err != nil {
+	if res.FirstSync, err = s.wait(ctx, rev, start, 20+int(s.cfg.StartSpread/iv)); err != nil {
 		return fmt.Errorf("first sync: %w", err)
 	}
 	s.quiesce(ctx)

@@ -52,6 +52,9 @@ type Result struct {
 	Growth                Growth
 	// PeakRSS of this process (every agent): VmHWM in KiB.
 	PeakRSS int64
+	// Err, when set, says why the run stopped before its end (the figures
+	// of the phases it did not reach are zero).
+	Err string
 	// Load is the machine's load average (1 min) at the start and the end
 	// of the run: other work shares the cores.
 	Load [2]float64
