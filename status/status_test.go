@@ -137,3 +137,15 @@ func TestChangesErrorsCleared(t *testing.T) {
 		t.Errorf("FormatError = %q, want %q", got, want)
 	}
 }
+
+func TestUnmarshalRefusesRepeats(t *testing.T) {
+	head := "apiVersion: gitfleet.dev/v1alpha1\nkind: NodeStatus\nmetadata: {name: press-01}\nstatus:\n"
+	for _, tc := range []struct{ body, want string }{
+		{"  conditions:\n  - {type: Ready, status: \"True\"}\n  - {type: Ready, status: \"False\"}\n", `status.conditions[1]: type "Ready" repeated`},
+		{"  workloads:\n  - {name: detector, state: running}\n  - {name: detector, state: failed}\n", `status.workloads[1]: workload "detector" repeated`},
+	} {
+		if _, err := Unmarshal([]byte(head + tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Unmarshal(%q) = %v, want %q", tc.body, err, tc.want)
+		}
+	}
+}

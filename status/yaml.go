@@ -30,6 +30,9 @@ func Unmarshal(b []byte) (*NodeStatus, error) {
 	if st.APIVersion != APIVersion || st.Kind != Kind {
 		return nil, fmt.Errorf("unmarshal status: got apiVersion %q kind %q, want %s %s", st.APIVersion, st.Kind, APIVersion, Kind)
 	}
+	if err := unique(&st); err != nil {
+		return nil, fmt.Errorf("unmarshal status: %w", err)
+	}
 	if st.Status.Errors == nil {
 		st.Status.Errors = []Error{}
 	}
@@ -68,4 +71,24 @@ func normalize(st *NodeStatus) NodeStatus {
 		}
 	}
 	return c
+}
+
+// unique refuses a report that names a condition type or a workload
+// twice: which of the two would a gate or a diff believe?
+func unique(st *NodeStatus) error {
+	types := make(map[string]bool, len(st.Status.Conditions))
+	for i, c := range st.Status.Conditions {
+		if types[c.Type] {
+			return fmt.Errorf("status.conditions[%d]: type %q repeated", i, c.Type)
+		}
+		types[c.Type] = true
+	}
+	names := make(map[string]bool, len(st.Status.Workloads))
+	for i, w := range st.Status.Workloads {
+		if names[w.Name] {
+			return fmt.Errorf("status.workloads[%d]: workload %q repeated", i, w.Name)
+		}
+		names[w.Name] = true
+	}
+	return nil
 }
