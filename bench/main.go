@@ -36,6 +36,8 @@ var sections = []namedSection{
 	{"no-op poll", noopPoll},
 	{"poll paths", pollPaths},
 	{"first sync", firstSync},
+	{"agent start", agentStart},
+	{"fleet tools", fleetTools},
 	{"commit to running", commitToRunning},
 	{"idle memory", idleMemory},
 	{"self-healing", selfHealing},

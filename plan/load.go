@@ -78,6 +78,39 @@ func loadNodes(fsys fs.FS, hide func(file string) bool) (*spec.Repo, error) {
 	return repo, nil
 }
 
+// loadHead parses head: fleet.yaml, workloads/, groups/ and the node
+// files that may be affected (candidates; every one when parseAll). It
+// returns how many node files it left out. The node files it leaves out
+// are equal at base, where their nodes run what they run at head.
+func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, error) {
+	headErr := func(err error) error { return &RevisionError{Which: "head", Rev: head.Name, Err: err} }
+	if parseAll || d.fleetChanged {
+		r, err := Load(head.FS)
+		if err != nil {
+			return nil, 0, headErr(err)
+		}
+		return r, 0, nil
+	}
+	noNodes := func(string) bool { return true }
+	headCore, err := loadNodes(head.FS, noNodes)
+	if err != nil {
+		return nil, 0, headErr(err)
+	}
+	baseCore, err := loadNodes(base.FS, noNodes)
+	if err != nil {
+		return nil, 0, &RevisionError{Which: "base", Rev: base.Name, Err: err}
+	}
+	hide, err := newCandidates(d, baseCore, headCore).hidden(head.FS, d.nodeSame)
+	if err != nil {
+		return nil, 0, err
+	}
+	r, err := loadNodes(head.FS, func(file string) bool { return hide[file] })
+	if err != nil {
+		return nil, 0, headErr(err)
+	}
+	return r, len(hide), nil
+}
+
 // nodeFiles lists the file names in nodes/ (none when it is absent or not
 // a folder: spec.Parse reports that).
 func nodeFiles(fsys fs.FS) ([]string, error) {

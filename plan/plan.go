@@ -40,6 +40,8 @@ type Options struct {
 	// fleetd will (the digest exists, signed by head's image keys); nil
 	// leaves signatures unchecked.
 	Images ImageVerifier
+
+	parseAll bool // parse every node file of head (tests compare with it)
 }
 
 // Plan is what merging head over base changes on every node.
@@ -163,23 +165,28 @@ type ImageInfo struct {
 	Signature string `json:"signature,omitempty"`
 }
 
-// Compute plans the change from base to head. It parses head whole and of
-// base only the node files that differ from head's, resolves each node at
-// most once per revision (and not at all when nothing it depends on
-// changed), and reads each image's manifest at most once.
+// Compute plans the change from base to head. It compares the two trees
+// by file ids, parses fleet.yaml, workloads/ and groups/ of both, and of
+// nodes/ only the files that changed and the unchanged ones a changed
+// group, workload or secret may reach (see candidates; every one when
+// fleet.yaml changed); it resolves each of those nodes at most once per
+// revision (and not at all when nothing it depends on changed), and reads
+// each image's manifest at most once.
 //
 // A head or base that does not parse is an error holding the revision's
 // *spec.Error list (see Findings); a node whose head does not resolve is
-// listed with its errors in the plan.
+// listed with its errors in the plan. A node file left out is equal at
+// base and head and is not checked here: fleetctl validate checks every
+// file.
 func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
-	headRepo, err := Load(head.FS)
-	if err != nil {
-		return nil, &RevisionError{Which: "head", Rev: head.Name, Err: err}
-	}
 	d, err := newDiffer(base, head)
+	if err != nil {
+		return nil, err
+	}
+	headRepo, hidden, err := loadHead(base, head, d, opts.parseAll)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +214,7 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 			"Nodes are resolved with the labels of nodes/*.yaml alone; labels fleetd adds with --labels are not known here.",
 		},
 	}
-	p.Summary.Nodes = len(headRepo.Nodes)
+	p.Summary.Nodes = len(headRepo.Nodes) + hidden
 
 	names := slices.Sorted(maps.Keys(headRepo.Nodes))
 	for n := range baseRepo.Nodes {

@@ -1,0 +1,122 @@
+package plan
+
+import (
+	"bytes"
+	"io/fs"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// candidates picks, among the node files equal at base and head, those
+// that may run something else at head, from their bytes alone, so that
+// only those are parsed (a fleet's node files are most of its YAML, and a
+// change touches few of them). A node whose file did not change is
+// affected only through a changed group that selects it, a changed
+// workload it or its groups name, a secret file it names, or fleet.yaml;
+// a group with rollout waves counts every node it selects. A file that
+// cannot hold a label pair a selector asks for (its key and value
+// written next to each other, plain or quoted, as YAML writes them) is
+// not selected by it. A file with anything that could write a label
+// otherwise (escapes, anchors, aliases, tags, block scalars, explicit
+// keys) is always a candidate, and so is every file when a selector
+// cannot be checked this way (empty, or quotes in its labels).
+//
+// all is true when every node must be parsed (fleet.yaml changed).
+type candidates struct {
+	all       bool
+	groups    [][]*regexp.Regexp // per selector, one per label pair: a file must match every pair of one
+	workloads []string           // changed workload names
+}
+
+// exotic are the bytes of YAML that can write a key or a value other than
+// as it reads.
+var exotic = []byte("\\&*!|>?\t")
+
+func newCandidates(d *differ, base, head *spec.Repo) *candidates {
+	c := &candidates{all: d.fleetChanged}
+	if c.all {
+		return c
+	}
+	c.workloads = slices.Sorted(maps.Keys(d.workloadsChanged))
+	groups := map[string]spec.Selector{} // by "<revision>/<group>"
+	for _, r := range []struct {
+		name string
+		repo *spec.Repo
+	}{{"base", base}, {"head", head}} {
+		for name, g := range r.repo.Groups {
+			uses := slices.ContainsFunc(g.Spec.Workloads, func(w string) bool { return d.workloadsChanged[w] })
+			if d.groupsChanged[name] || uses || g.Spec.Rollout != nil {
+				groups[r.name+"/"+name] = g.Spec.Selector
+			}
+		}
+	}
+	for _, sel := range groups {
+		if len(sel.MatchLabels) == 0 {
+			c.all = true
+			return c
+		}
+		var terms []*regexp.Regexp
+		for k, v := range sel.MatchLabels {
+			if strings.ContainsAny(k+v, `'"`) {
+				c.all = true
+				return c
+			}
+			terms = append(terms, labelPattern(k, v))
+		}
+		c.groups = append(c.groups, terms)
+	}
+	return c
+}
+
+// labelPattern matches "key: value" as YAML writes a pair of plain or
+// quoted scalars, in a block or a flow mapping.
+func labelPattern(k, v string) *regexp.Regexp {
+	q := func(s string) string {
+		s = regexp.QuoteMeta(s)
+		return `(?:` + s + `|'` + s + `'|"` + s + `")`
+	}
+	return regexp.MustCompile(`(?m)(?:^|[\s{,])` + q(k) + `\s*:\s*` + q(v) + `\s*(?:$|[\s,}#])`)
+}
+
+// keep reports whether the unchanged node file with content b may be
+// affected.
+func (c *candidates) keep(b []byte) bool {
+	if c.all || bytes.ContainsAny(b, string(exotic)) || bytes.Contains(b, []byte("secrets")) {
+		return true
+	}
+	for _, w := range c.workloads {
+		if bytes.Contains(b, []byte(w)) {
+			return true
+		}
+	}
+	for _, terms := range c.groups {
+		if !slices.ContainsFunc(terms, func(re *regexp.Regexp) bool { return !re.Match(b) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// hidden returns the node files of head to leave out of its parse: those
+// equal at base whose bytes say they cannot be affected. It reads each of
+// them once.
+func (c *candidates) hidden(fsys fs.FS, same map[string]bool) (map[string]bool, error) {
+	out := map[string]bool{}
+	if c.all {
+		return out, nil
+	}
+	for file := range same {
+		b, err := fs.ReadFile(fsys, "nodes/"+file)
+		if err != nil {
+			return nil, err
+		}
+		if !c.keep(b) {
+			out[file] = true
+		}
+	}
+	return out, nil
+}
