@@ -64,6 +64,18 @@ func (a *agent) once() (string, error) {
 	return string(out), err
 }
 
+// statusKey is the node's status key line for nodes/<node>.yaml
+// spec.statusKey, as an operator gets it before the first start: fleetd
+// --print-status-key with the agent's state dir (it makes the key).
+func (a *agent) statusKey() string {
+	a.t.Helper()
+	out, err := exec.Command(fleetdBin, "--print-status-key", "--state-dir", a.stateDir, "--node", a.node).Output()
+	if err != nil {
+		a.t.Fatalf("fleetd --print-status-key: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // mustOnce runs one pass that must succeed.
 func (a *agent) mustOnce() {
 	a.t.Helper()

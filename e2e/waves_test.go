@@ -41,24 +41,28 @@ spec:
 `, healthyFor))
 	}
 	group(time.Hour)
+	canary := newAgent(t, repo, url, ctd.Address, "canary-01", "", "--insecure-skip-verify", "--namespace", "canary")
+	press := newAgent(t, repo, url, ctd.Address, "press-01", "", "--insecure-skip-verify", "--namespace", "press")
+	// Each node's status key is enrolled before its first start: the gate
+	// trusts only the canary's reports signed with it.
+	keys := map[string]string{"canary-01": canary.statusKey(), "press-01": press.statusKey()}
 	ports := map[string]int{}
 	for _, n := range []string{"canary-01", "press-01"} {
 		ports[n] = gittest.FreePort(t)
-		canary := ""
+		label := ""
 		if n == "canary-01" {
-			canary = `, canary: "true"`
+			label = `, canary: "true"`
 		}
 		repo.Write("nodes/"+n+".yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
 kind: Node
 metadata: {name: %s, labels: {line: a%s}}
 spec:
+  statusKey: %s
   overrides:
     defect: {args: ["--listen", ":%d"], ports: [%d]}
-`, n, canary, ports[n], ports[n]))
+`, n, label, keys[n], ports[n], ports[n]))
 	}
 	rev1 := repo.Commit("line a: defect with a canary wave")
-	canary := newAgent(t, repo, url, ctd.Address, "canary-01", "", "--insecure-skip-verify", "--namespace", "canary")
-	press := newAgent(t, repo, url, ctd.Address, "press-01", "", "--insecure-skip-verify", "--namespace", "press")
 
 	// held runs one pass of press-01 that must be held, naming want in its
 	// pass's result. The report says Waiting; while the hold lasts its

@@ -23,7 +23,7 @@ func bigFleet(tb testing.TB, n int) (url string, head string) {
 	}
 	for i := range n {
 		name := fmt.Sprintf("node-%04d", i)
-		r.Write("nodes/"+name+".yaml", nodeFile(name, fmt.Sprintf("site-%d", i%10), []string{"a", "b"}[i%2]))
+		r.Write("nodes/"+name+".yaml", nodeFile(tb, name, fmt.Sprintf("site-%d", i%10), []string{"a", "b"}[i%2]))
 	}
 	prev := r.Commit("fleet")
 	r.Write("workloads/detector.yaml", fleetFiles["workloads/detector.yaml"]+"  env: {LOG_LEVEL: debug}\n")

@@ -12,6 +12,7 @@ import (
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
+	"github.com/gitfleet/gitfleet/trust"
 )
 
 // Fleet is the fleet at one moment: the branch head and every node known
@@ -96,6 +97,13 @@ type Node struct {
 	VerificationDisabled bool `json:"verificationDisabled,omitempty"`
 	// Models are the model versions of the node's workloads, by workload.
 	Models []Model `json:"models"`
+	// Untrusted says why the report is not trusted: its commit is not
+	// signed by the status key enrolled for the node at the head
+	// (unsigned, another key, no key enrolled). Empty for a trusted report.
+	Untrusted string `json:"untrusted,omitempty"`
+	// SignedBy is the SHA256 fingerprint of the enrolled status key that
+	// signed a trusted report.
+	SignedBy string `json:"signedBy,omitempty"`
 }
 
 // ErrBranchNotFound: the fleet repo has no such branch.
@@ -193,6 +201,8 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 		if r, ok := sr.reports[name]; ok {
 			n.Reported = true
 			rep = newReport(r)
+			rep.verify(r, fr.nodes[name].Spec.StatusKey)
+			n.Untrusted, n.SignedBy = rep.untrusted, rep.signedBy
 			n.fill(rep, hist)
 		}
 		classify(&n, rep, f.Head, now, o)
@@ -304,6 +314,20 @@ func readBranch(ctx context.Context, o Options) (*source.Repo, string, fs.FS, er
 
 // newReport keeps what the overview needs of a status report: lastSeen is
 // the report's own, else its commit's time.
+// verify checks the report's commit signature against statusKey, the key
+// the head enrols for the node ("" when none).
+func (rep *report) verify(r source.Report, statusKey string) {
+	if r.Err != nil {
+		return // malformed: failing, whoever wrote it
+	}
+	fp, err := trust.VerifyReport(statusKey, r.Signature, r.Signed)
+	if err != nil {
+		rep.untrusted = err.Error()
+		return
+	}
+	rep.signedBy = fp
+}
+
 func newReport(r source.Report) *report {
 	rep := &report{commit: r.Commit, st: r.Status, err: r.Err, lastSeen: r.Committed}
 	if r.Status != nil && !r.Status.Status.LastSeen.IsZero() {

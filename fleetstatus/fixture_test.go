@@ -63,10 +63,14 @@ var fleetNodes = [][3]string{
 	{"press-03", "plant-2", "a"},
 	{"oven-03", "plant-2", "b"},
 	{"press-04", "plant-2", "a"},
+	{"press-06", "plant-2", "a"},
+	{"oven-04", "plant-2", "b"},
 }
 
-func nodeFile(name, site, line string) string {
-	return fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata:\n  name: %s\n  labels: {site: %s, line: %s}\n", name, site, line)
+// nodeFile is a node's file with its labels and its enrolled status key.
+func nodeFile(tb testing.TB, name, site, line string) string {
+	return fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata:\n  name: %s\n  labels: {site: %s, line: %s}\nspec:\n  statusKey: %s\n",
+		name, site, line, statusKeyLine(tb, name))
 }
 
 // fixture is the fleet repo with five commits on main (revs, oldest
@@ -83,7 +87,7 @@ func newFixture(t testing.TB) *fixture {
 		r.Write(name, content)
 	}
 	for _, n := range fleetNodes {
-		r.Write("nodes/"+n[0]+".yaml", nodeFile(n[0], n[1], n[2]))
+		r.Write("nodes/"+n[0]+".yaml", nodeFile(t, n[0], n[1], n[2]))
 	}
 	f := &fixture{repo: r}
 	f.revs = append(f.revs, r.Commit("fleet: plant"))
@@ -123,8 +127,20 @@ func newFixture(t testing.TB) *fixture {
 		{"oven-03", 3*24*time.Hour + 2*time.Hour, report("oven-03", prev, prev, ready, running("vibration")), nil},
 		{"lab-01", 30 * time.Minute, nil, []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: NodeStatus\nmetadata: {name: lab-01}\nstatus: [not, a, map\n")},
 		{"lab-02", 20 * time.Minute, report("press-01", head, head, ready, running("detector")), nil},
+		// Healthy by their word, but press-06's report is signed by
+		// press-01's key and oven-04's is not signed: untrusted.
+		{"press-06", 4 * time.Minute, report("press-06", head, head, ready, running("detector")), nil},
+		{"oven-04", 4 * time.Minute, report("oven-04", head, head, ready, running("vibration")), nil},
 	}
-	writeStatusRefs(t, r.BareDir, reports)
+	writeStatusRefsSignedBy(t, r.BareDir, reports, func(node string) string {
+		switch node {
+		case "press-06":
+			return "press-01"
+		case "oven-04":
+			return ""
+		}
+		return node
+	})
 	return f
 }
 
@@ -155,6 +171,13 @@ func report(node, observed, applied string, c status.Condition, ws ...status.Wor
 // now minus the report's age.
 func writeStatusRefs(t testing.TB, bareDir string, reports []statusReport) {
 	t.Helper()
+	writeStatusRefsSignedBy(t, bareDir, reports, func(node string) string { return node })
+}
+
+// writeStatusRefsSignedBy is writeStatusRefs with each report signed by
+// the status key of signer(node) ("": unsigned).
+func writeStatusRefsSignedBy(t testing.TB, bareDir string, reports []statusReport, signer func(node string) string) {
+	t.Helper()
 	var stream bytes.Buffer
 	for i, rep := range reports {
 		when := now.Add(-rep.age)
@@ -176,4 +199,9 @@ func writeStatusRefs(t testing.TB, bareDir string, reports []statusReport) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("git fast-import: %v\n%s", err, out)
 	}
+	nodes := make([]string, len(reports))
+	for i, rep := range reports {
+		nodes[i] = rep.node
+	}
+	signStatusRefs(t, bareDir, nodes, signer)
 }

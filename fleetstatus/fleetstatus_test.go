@@ -13,6 +13,7 @@ import (
 	"github.com/gitfleet/gitfleet/fleetstatus"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/source"
+	"golang.org/x/crypto/ssh"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -119,7 +120,9 @@ func TestStates(t *testing.T) {
 		"oven-01":  fleetstatus.Failing,
 		"oven-02":  fleetstatus.Failing,
 		"lab-01":   fleetstatus.Failing,
-		"lab-02":   fleetstatus.Failing,
+		"lab-02":   fleetstatus.Untrusted, // no node file, so no key enrolled
+		"press-06": fleetstatus.Untrusted, // signed by press-01's key
+		"oven-04":  fleetstatus.Untrusted, // not signed
 		"press-03": fleetstatus.Stale,
 		"oven-03":  fleetstatus.Offline,
 		"press-04": fleetstatus.Offline,
@@ -161,7 +164,19 @@ func TestStates(t *testing.T) {
 	if n := got["oven-02"]; n.Failing != 1 || n.Healthy != 0 {
 		t.Errorf("oven-02 healthy/failing = %d/%d, want 0/1", n.Healthy, n.Failing)
 	}
-	for s, c := range map[fleetstatus.State]int{fleetstatus.UpToDate: 1, fleetstatus.Updating: 2, fleetstatus.Failing: 4, fleetstatus.Stale: 1, fleetstatus.Offline: 2} {
+	for name, why := range map[string]string{
+		"press-06": "signed by ssh-ed25519 key " + ssh.FingerprintSHA256(statusSigner(t, "press-01").PublicKey()) + ", not the enrolled ssh-ed25519 key " + ssh.FingerprintSHA256(statusSigner(t, "press-06").PublicKey()),
+		"oven-04":  "commit not signed",
+		"lab-02":   "no statusKey enrolled",
+	} {
+		if n := got[name]; !strings.Contains(n.Untrusted, why) || !strings.Contains(n.Reason, "untrusted report: "+why) || n.SignedBy != "" {
+			t.Errorf("%s: untrusted %q, reason %q, signed by %q; want untrusted saying %q", name, n.Untrusted, n.Reason, n.SignedBy, why)
+		}
+	}
+	if n := got["press-01"]; n.Untrusted != "" || n.SignedBy != ssh.FingerprintSHA256(statusSigner(t, "press-01").PublicKey()) {
+		t.Errorf("press-01: untrusted %q, signed by %q; want trusted, signed by its own key", n.Untrusted, n.SignedBy)
+	}
+	for s, c := range map[fleetstatus.State]int{fleetstatus.UpToDate: 1, fleetstatus.Updating: 2, fleetstatus.Failing: 3, fleetstatus.Untrusted: 3, fleetstatus.Stale: 1, fleetstatus.Offline: 2} {
 		if f.Counts[s] != c {
 			t.Errorf("Counts[%s] = %d, want %d", s, f.Counts[s], c)
 		}

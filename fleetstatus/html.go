@@ -88,6 +88,8 @@ func cssVar(s State) string {
 		return "upd"
 	case Failing:
 		return "fail"
+	case Untrusted:
+		return "untr"
 	case Stale:
 		return "stale"
 	}

@@ -41,9 +41,9 @@ spec:
       - {name: canary, selector: {matchLabels: {canary: "yes"}}}
       - {name: rest}
 `)
-	r.Write("nodes/press-01.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-01, labels: {site: plant-1, line: a, canary: \"yes\"}}\n")
-	r.Write("nodes/press-02.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-02, labels: {site: plant-1, line: a}}\n")
-	r.Write("nodes/press-03.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-03, labels: {site: plant-1, line: a}}\n")
+	r.Write("nodes/press-01.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-01, labels: {site: plant-1, line: a, canary: \"yes\"}}\n"+"spec:\n  statusKey: "+statusKeyLine(t, "press-01")+"\n")
+	r.Write("nodes/press-02.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-02, labels: {site: plant-1, line: a}}\n"+"spec:\n  statusKey: "+statusKeyLine(t, "press-02")+"\n")
+	r.Write("nodes/press-03.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-03, labels: {site: plant-1, line: a}}\n"+"spec:\n  statusKey: "+statusKeyLine(t, "press-03")+"\n")
 	base := r.Commit("detector v1")
 	r.Write("workloads/detector.yaml", workload("127.0.0.1:5000/models/detector:v2@"+digestV2))
 	head = r.Commit("detector v2")

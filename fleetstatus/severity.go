@@ -1,7 +1,7 @@
 package fleetstatus
 
-// severity ranks states for sorting, worst first: failing, offline, stale,
-// updating, up-to-date. A state this code does not know sorts with the
+// severity ranks states for sorting, worst first: failing and untrusted,
+// offline, stale, updating, up-to-date. A state this code does not know sorts with the
 // failing ones: a new state is never hidden at the bottom.
 func severity(s State) int {
 	switch s {

@@ -12,6 +12,10 @@ import (
 //
 //   - Failing, whatever its age, when the node's report does not parse
 //     (the parse error is shown).
+//   - Untrusted, whatever it says: the report's commit is not signed by
+//     the status key the head enrols for the node (nodes/<node>.yaml
+//     spec.statusKey): unsigned, signed by another key, or no key
+//     enrolled. Someone other than the node may have written it.
 //   - Offline: the node never reported (it has a nodes/ file but no status
 //     ref), or its last report is older than OfflineAfter (24h).
 //   - Stale: its last report is older than StaleAfter (2 heartbeats). What
@@ -30,15 +34,16 @@ type State string
 
 // The states, in the order the outputs list them.
 const (
-	UpToDate State = "up-to-date"
-	Updating State = "updating"
-	Failing  State = "failing"
-	Stale    State = "stale"
-	Offline  State = "offline"
+	UpToDate  State = "up-to-date"
+	Updating  State = "updating"
+	Failing   State = "failing"
+	Untrusted State = "untrusted"
+	Stale     State = "stale"
+	Offline   State = "offline"
 )
 
 // States returns every state in display order.
-func States() []State { return []State{UpToDate, Updating, Failing, Stale, Offline} }
+func States() []State { return []State{UpToDate, Updating, Failing, Untrusted, Stale, Offline} }
 
 // report is what was read from one status ref.
 type report struct {
@@ -46,6 +51,9 @@ type report struct {
 	err      error              // why it did not parse
 	commit   string             // the status ref's commit
 	lastSeen time.Time          // the report's lastSeen, else the commit's time
+	// untrusted says why the report's signature is not trusted ("" when it
+	// is); signedBy is the fingerprint of the key of a trusted one.
+	untrusted, signedBy string
 }
 
 // classify sets n's State and Reason from its report (nil: never
@@ -57,6 +65,10 @@ func classify(n *Node, rep *report, head string, now time.Time, o Options) {
 	}
 	if rep.err != nil {
 		n.State, n.Reason = Failing, "malformed report"
+		return
+	}
+	if rep.untrusted != "" {
+		n.State, n.Reason = Untrusted, "untrusted report: "+rep.untrusted
 		return
 	}
 	age := now.Sub(rep.lastSeen)

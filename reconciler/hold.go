@@ -15,9 +15,14 @@ import (
 )
 
 // ReportReader reads other nodes' latest status reports, for rollout gates.
-// A node that never reported is absent from the map.
+// A node that never reported is absent from the map. statusKeys holds the
+// status key enrolled for each node in the revision being applied
+// (nodes/<node>.yaml spec.statusKey; a node without one is absent): each
+// report's Trust says whether its commit is signed by that key, and a gate
+// counts only trusted reports. A call for this node's own report alone
+// passes nil.
 type ReportReader interface {
-	Reports(ctx context.Context, nodes []string) (map[string]*status.NodeStatus, error)
+	Reports(ctx context.Context, nodes []string, statusKeys map[string]string) (map[string]*status.NodeStatus, error)
 }
 
 // held says a new revision waits: for an earlier rollout wave to be
@@ -32,6 +37,8 @@ func held(rev string, after time.Duration, format string, args ...any) error {
 type gate struct {
 	group   spec.Group
 	members map[string]map[string]string
+	// statusKeys are the members' enrolled status keys, by node.
+	statusKeys map[string]string
 }
 
 // gates finds the rollout groups that select this node, with their
@@ -69,7 +76,14 @@ func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
 	out := make([]gate, 0, len(names))
 	for _, name := range names {
 		g := repo.Groups[name]
-		out = append(out, gate{group: g, members: rollout.MembersOf(nodes, g, r.cfg.Node, r.cfg.Labels)})
+		members := rollout.MembersOf(nodes, g, r.cfg.Node, r.cfg.Labels)
+		keys := map[string]string{}
+		for n := range members {
+			if k := nodes[n].Spec.StatusKey; k != "" {
+				keys[n] = k
+			}
+		}
+		out = append(out, gate{group: g, members: members, statusKeys: keys})
 	}
 	return out, nil
 }
@@ -108,7 +122,7 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 	for _, w := range waves[:k] {
 		earlier = append(earlier, w.Nodes...)
 	}
-	reports, err := r.deps.Reports.Reports(ctx, earlier)
+	reports, err := r.deps.Reports.Reports(ctx, earlier, g.statusKeys)
 	if err != nil {
 		return fmt.Errorf("read reports of earlier waves: %w", err)
 	}

@@ -2,6 +2,9 @@ package reconciler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,21 +16,41 @@ import (
 	"github.com/gitfleet/gitfleet/status"
 )
 
-// fakeReports serves other nodes' reports.
+// fakeReports serves other nodes' reports. A report is trusted when the
+// status key the reconciler passes for its node is the one it is signed
+// with: signedBy, else testStatusKey(node).
 type fakeReports struct {
-	reports map[string]*status.NodeStatus
-	asked   [][]string
+	reports  map[string]*status.NodeStatus
+	signedBy map[string]string
+	asked    [][]string
 }
 
-func (f *fakeReports) Reports(_ context.Context, nodes []string) (map[string]*status.NodeStatus, error) {
+func (f *fakeReports) Reports(_ context.Context, nodes []string, statusKeys map[string]string) (map[string]*status.NodeStatus, error) {
 	f.asked = append(f.asked, nodes)
 	out := map[string]*status.NodeStatus{}
 	for _, n := range nodes {
 		if st, ok := f.reports[n]; ok {
-			out[n] = st
+			cp := *st
+			key, ok := f.signedBy[n]
+			if !ok {
+				key = testStatusKey(n)
+			}
+			cp.Trust = status.Trust{Reason: "not signed by the enrolled key"}
+			if statusKeys[n] != "" && statusKeys[n] == key {
+				cp.Trust = status.Trust{Trusted: true}
+			}
+			out[n] = &cp
 		}
 	}
 	return out, nil
+}
+
+// testStatusKey is a well-formed ed25519 status key line for node.
+func testStatusKey(node string) string {
+	wire := func(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...) }
+	sum := sha256.Sum256([]byte(node))
+	blob := append(wire([]byte("ssh-ed25519")), wire(sum[:])...)
+	return "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " fleetd@" + node
 }
 
 // healthyReport is a report of node at rev, Ready since since.
@@ -54,7 +77,7 @@ spec:
       - {name: rest}
     gate: {healthyFor: 10m, minHealthy: 100%}
 `)
-	fsys["nodes/canary-01.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: canary-01, labels: {canary: \"true\"}}\n")}
+	fsys["nodes/canary-01.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: canary-01, labels: {canary: \"true\"}}\nspec: {statusKey: " + testStatusKey("canary-01") + "}\n")}
 	fsys["nodes/press-01.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-01}\n")}
 	return fsys
 }
@@ -107,6 +130,43 @@ func TestWaveGateHoldsThenOpens(t *testing.T) {
 	}
 	if in, _ := h.rt.get("detector"); in.Revision != "rev2" {
 		t.Errorf("detector = %+v; want rev2 once the gate opened", in)
+	}
+}
+
+// TestWaveGateCountsTrustedReportsOnly: the gate asks for reports with the
+// status keys the revision enrols, and a healthy report not signed by its
+// node's key never opens it.
+func TestWaveGateCountsTrustedReportsOnly(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	reports := &fakeReports{reports: map[string]*status.NodeStatus{}, signedBy: map[string]string{}}
+	h := newHarness(t, insecure())
+	h.r.deps.Reports = reports
+	h.r.deps.Now = func() time.Time { return now }
+	reports.reports["canary-01"] = healthyReport("canary-01", "rev1", now.Add(-time.Hour), now)
+	h.src.trees["rev1"], h.src.head = wavedTree("info"), "rev1"
+	if err := h.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else signs the canary's healthy report of rev2.
+	reports.signedBy["canary-01"] = testStatusKey("intruder")
+	reports.reports["canary-01"] = healthyReport("canary-01", "rev2", now.Add(-time.Hour), now)
+	h.src.trees["rev2"], h.src.head = wavedTree("debug"), "rev2"
+	if err := h.pass(t); fault.ClassOf(err) != fault.Held {
+		t.Fatalf("pass with a forged canary report = %v; want held", err)
+	}
+	if c := h.rep.last().Status.Conditions[0]; !strings.Contains(c.Message, "canary-01: untrusted report") {
+		t.Errorf("condition = %+v; want the canary's report named untrusted", c)
+	}
+	if in, _ := h.rt.get("detector"); in.Revision != "rev1" {
+		t.Errorf("detector = %+v; want rev1 kept", in)
+	}
+	// Signed by the enrolled key: the gate opens.
+	delete(reports.signedBy, "canary-01")
+	if err := h.pass(t); err != nil {
+		t.Fatalf("pass with the canary's own report: %v", err)
+	}
+	if in, _ := h.rt.get("detector"); in.Revision != "rev2" {
+		t.Errorf("detector = %+v; want rev2", in)
 	}
 }
 

@@ -75,7 +75,7 @@ func (r *Reconciler) resumeReady(ctx context.Context) {
 	if r.deps.Reports == nil {
 		return
 	}
-	reports, err := r.deps.Reports.Reports(ctx, []string{r.cfg.Node})
+	reports, err := r.deps.Reports.Reports(ctx, []string{r.cfg.Node}, nil)
 	if err != nil || reports[r.cfg.Node] == nil {
 		return
 	}

@@ -45,8 +45,9 @@ const DefaultStaleAfter = 2 * time.Hour
 // lastSeen at most staleAfter; DefaultStaleAfter when staleAfter ≤ 0) and
 // has appliedRevision rev, Ready True, every workload running and its
 // health "healthy" or empty, and now − the Ready condition's
-// lastTransitionTime at least HealthyFor. An empty wave k-1 passes the
-// question on to wave k-2.
+// lastTransitionTime at least HealthyFor; and the report is trusted
+// (status.Trust: its commit is signed by the node's enrolled status key),
+// whatever it says. An empty wave k-1 passes the question on to wave k-2.
 //
 // A node commits a report whenever anything in it changes, and a heartbeat
 // otherwise, so a fresh report describes the node up to now: it has been
@@ -135,6 +136,13 @@ func Gate(g spec.Group, node, rev string, members map[string]map[string]string, 
 func check(report *status.NodeStatus, rev string, want time.Duration, now time.Time, staleAfter time.Duration) (why string, since time.Time) {
 	if report == nil {
 		return "never reported", time.Time{}
+	}
+	if !report.Trust.Trusted {
+		why := "untrusted report"
+		if report.Trust.Reason != "" {
+			why += " (" + report.Trust.Reason + ")"
+		}
+		return why, time.Time{}
 	}
 	st := &report.Status
 	if age := now.Sub(st.LastSeen); age > staleAfter {

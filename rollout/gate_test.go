@@ -25,7 +25,7 @@ func report(rev string, readySince, lastSeen time.Time) *status.NodeStatus {
 		LastSeen:         lastSeen,
 		Conditions:       []status.Condition{{Type: "Ready", Status: "True", Reason: "Applied", LastTransitionTime: readySince}},
 		Workloads:        []status.Workload{{Name: "detector", State: status.StateRunning, Health: "healthy"}},
-	}}
+	}, Trust: status.Trust{Trusted: true, Reason: "signed by ssh-ed25519 key SHA256:test"}}
 }
 
 // lineA: canary (2 nodes by label), early (a third of the rest), rest.
@@ -75,6 +75,12 @@ func TestGate(t *testing.T) {
 	freshOld := report(revR, t0.Add(-12*time.Minute), t0.Add(-11*time.Minute))
 	// Healthy for long by its own account, but silent for longer than staleAfter.
 	staleReport := report(revR, t0.Add(-3*time.Hour), t0.Add(-121*time.Minute))
+	// Healthy by every word, but not signed by the node's enrolled key:
+	// whoever could push its ref wrote it.
+	forged := report(revR, t0.Add(-time.Hour), t0)
+	forged.Trust = status.Trust{Reason: "signed by ssh-ed25519 key SHA256:x, not the enrolled ssh-ed25519 key SHA256:y"}
+	unverified := report(revR, t0.Add(-time.Hour), t0)
+	unverified.Trust = status.Trust{}
 
 	tests := []struct {
 		name    string
@@ -107,6 +113,10 @@ func TestGate(t *testing.T) {
 		{"held: crashed workload", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": crashed}, false, 1, "c2: detector failed", 0},
 		{"held: refused revision", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": refused}, false, 1,
 			"c2: applied 9f8e7d6, refused 1a2b3c4: workloads/detector.yaml:5: spec.image: must be pinned by digest", 0},
+		{"held: forged healthy report", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": forged}, false, 1,
+			"1/2 nodes healthy on 1a2b3c4 for 10m (need 90%); c2: untrusted report (signed by ssh-ed25519 key SHA256:x", 0},
+		{"held: report never verified", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": unverified}, false, 1, "c2: untrusted report", 0},
+		{"last wave held by untrusted early nodes", g, last, reportsFor(earlyNodes, forged), false, 2, "waiting for wave early: 0/2", 0},
 		{"held: no transition time", g, early, map[string]*status.NodeStatus{"c1": healthyLong, "c2": noTime}, false, 1, "c2: its report lacks Ready's lastTransitionTime", 0},
 		{"last wave waits for early, not canary", g, last, reportsFor(earlyNodes, healthyLong), true, 2, "wave early: 2/2 nodes healthy", 0},
 		{"last wave held by early", g, last, map[string]*status.NodeStatus{"c1": healthyLong, "c2": healthyLong}, false, 2, "waiting for wave early: 0/2", 0},

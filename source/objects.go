@@ -12,7 +12,7 @@ import (
 
 // buildCommit makes the objects of a commit whose tree holds one file,
 // status/<name>, and returns them as a pack together with the commit's hash.
-func buildCommit(name string, data []byte, parents []plumbing.Hash, sig object.Signature, msg string) ([]byte, plumbing.Hash, error) {
+func buildCommit(name string, data []byte, parents []plumbing.Hash, sig object.Signature, msg string, signer Signer) ([]byte, plumbing.Hash, error) {
 	s := memory.NewStorage()
 	var hashes []plumbing.Hash
 	put := func(encode func(plumbing.EncodedObject) error) (plumbing.Hash, error) {
@@ -46,9 +46,25 @@ func buildCommit(name string, data []byte, parents []plumbing.Hash, sig object.S
 	if err != nil {
 		return nil, plumbing.ZeroHash, err
 	}
-	commit, err := put((&object.Commit{
-		Author: sig, Committer: sig, Message: msg, TreeHash: root, ParentHashes: parents,
-	}).Encode)
+	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: root, ParentHashes: parents}
+	if signer != nil {
+		// As git commit -S: sign the commit as encoded without a
+		// signature, then put the signature in its gpgsig header.
+		unsigned := &plumbing.MemoryObject{}
+		if err := c.EncodeWithoutSignature(unsigned); err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+		r, err := unsigned.Reader()
+		if err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+		armored, err := signer.Sign(r)
+		if err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+		c.PGPSignature = string(armored)
+	}
+	commit, err := put(c.Encode)
 	if err != nil {
 		return nil, plumbing.ZeroHash, err
 	}

@@ -40,6 +40,11 @@ type Report struct {
 	// Commit is the status ref's commit; Committed, its committer time.
 	Commit    string
 	Committed time.Time
+	// Signature is the commit's gpgsig header ("" when unsigned) and
+	// Signed the bytes it signs (the commit without that header), for
+	// trust.VerifyReport against the node's enrolled status key.
+	Signature string
+	Signed    []byte
 	// Status is the report, nil when Err says why it could not be read. It
 	// may name another node than its ref's: the caller decides.
 	Status *status.NodeStatus
@@ -72,13 +77,17 @@ func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
 // (reconciler.ReportReader, for rollout gates). A node without a ref, or
 // whose report cannot be read (not a NodeStatus, naming another node), is
 // absent; such reports are logged at debug level and do not fail the call.
+// Each report's Trust is StatusConfig.CheckReport's answer for it, given
+// the status key statusKeys holds for its node ("" when none): untrusted
+// without a CheckReport. The writer's own node alone is answered from what
+// it committed last, trusted.
 //
 // It is ReadReports' exchange with the commits kept in the writer's store:
 // one ref advertisement and, when some of those refs point at commits not
 // yet fetched, one depth-1 fetch of just those commits in the same
 // session. Polling an unchanged set of reports costs the advertisement
 // alone. Bounded by StatusConfig.Timeout.
-func (w *StatusWriter) Reports(ctx context.Context, nodes []string) (map[string]*status.NodeStatus, error) {
+func (w *StatusWriter) Reports(ctx context.Context, nodes []string, statusKeys map[string]string) (map[string]*status.NodeStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
 	w.mu.Lock()
@@ -109,6 +118,13 @@ func (w *StatusWriter) Reports(ctx context.Context, nodes []string) (map[string]
 		case r.Status.Metadata.Name != n:
 			w.log.Debug("status report names another node", logRef, statusRef(n).String(), logRev, short(r.Commit), "names", r.Status.Metadata.Name)
 		default:
+			r.Status.Trust = status.Trust{Reason: "this agent does not verify status reports"}
+			if w.cfg.CheckReport != nil {
+				r.Status.Trust = w.cfg.CheckReport(statusKeys[n], r)
+			}
+			if !r.Status.Trust.Trusted {
+				w.log.Debug("status report untrusted", logRef, statusRef(n).String(), logRev, short(r.Commit), "reason", r.Status.Trust.Reason)
+			}
 			out[n] = r.Status
 		}
 	}
@@ -292,6 +308,22 @@ func readReport(st storage.Storer, node string, h plumbing.Hash) Report {
 		return rep
 	}
 	rep.Committed = c.Committer.When
+	if rep.Signature = c.PGPSignature; rep.Signature != "" {
+		signed := &plumbing.MemoryObject{}
+		if err := c.EncodeWithoutSignature(signed); err != nil {
+			rep.Err = fmt.Errorf("%s: %w", ref, err)
+			return rep
+		}
+		rep.Signed = make([]byte, signed.Size())
+		r, err := signed.Reader()
+		if err == nil {
+			_, err = io.ReadFull(r, rep.Signed)
+		}
+		if err != nil {
+			rep.Err = fmt.Errorf("%s: %w", ref, err)
+			return rep
+		}
+	}
 	file := "status/" + node + ".yaml"
 	fsys := newTreeFS(&sync.Mutex{}, st, c.TreeHash)
 	if fi, err := fsys.Stat(file); err == nil && fi.Size() > maxReport {

@@ -86,7 +86,7 @@ func TestReports(t *testing.T) {
 			}
 			read := func() map[string]*status.NodeStatus {
 				t.Helper()
-				got, err := reader.Reports(ctx, []string{a, b, bad, missing, impostor})
+				got, err := reader.Reports(ctx, []string{a, b, bad, missing, impostor}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -145,7 +145,7 @@ func TestReportsNone(t *testing.T) {
 		clk := &clock{now: time.Now()}
 		w := newWriter(t, source.StatusConfig{Location: loc(t, url)}, "reader", clk)
 		for _, nodes := range [][]string{nil, {"c1", "c2"}, {"../main", "x.lock"}} {
-			got, err := w.Reports(context.Background(), nodes)
+			got, err := w.Reports(context.Background(), nodes, nil)
 			if err != nil || got == nil || len(got) != 0 {
 				t.Errorf("%s: Reports(%q) = %v, %v, want an empty map", url, nodes, got, err)
 			}
@@ -158,7 +158,7 @@ func TestReportsWrongPassword(t *testing.T) {
 	base := gittest.ServeHTTP(t, r.BareParent, "fleetd", "right-password")
 	clk := &clock{now: time.Now()}
 	w := newWriter(t, source.StatusConfig{Location: loc(t, base+"/"+r.Name, source.Auth{Username: "fleetd", Password: "wrong-password"})}, "reader", clk)
-	_, err := w.Reports(context.Background(), []string{"c1"})
+	_, err := w.Reports(context.Background(), []string{"c1"}, nil)
 	var e *source.Error
 	if !errors.As(err, &e) || !errors.Is(err, transport.ErrAuthenticationRequired) || fault.Is(err, fault.Transient) {
 		t.Fatalf("Reports = %v, want a permanent *source.Error wrapping ErrAuthenticationRequired", err)

@@ -59,7 +59,7 @@ func TestStatusWriterRemembersItsLastReport(t *testing.T) {
 			if err := w.Report(ctx, report(node, rev, status.StateRunning, clk.Now())); err != nil {
 				t.Fatalf("unchanged report after a restart: %v", err)
 			}
-			own, err := w.Reports(ctx, []string{node})
+			own, err := w.Reports(ctx, []string{node}, nil)
 			if err != nil || own[node] == nil || own[node].Status.AppliedRevision != rev {
 				t.Fatalf("own report after a restart = %v, %v", own, err)
 			}

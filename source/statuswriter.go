@@ -48,6 +48,22 @@ type StatusConfig struct {
 	Timeout time.Duration
 	// Now is the clock (tests inject one). Default time.Now.
 	Now func() time.Time
+	// Signer signs every status commit, as git commit -S does: its
+	// signature goes into the commit's gpgsig header (fleetd passes the
+	// node's status key, trust.StatusKey). Nil writes unsigned commits,
+	// which other nodes' gates and fleetctl status count as untrusted.
+	Signer Signer
+	// CheckReport says whether a report Reports read from another node's
+	// ref is trusted, given the status key enrolled for that node ("" for
+	// none); fleetd passes one built on trust.VerifyReport. Nil: every
+	// such report is untrusted.
+	CheckReport func(statusKey string, r Report) status.Trust
+}
+
+// Signer signs a commit's bytes (the commit without its signature) and
+// returns the armored signature; go-git's git.Signer has the same shape.
+type Signer interface {
+	Sign(message io.Reader) ([]byte, error)
 }
 
 var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -282,7 +298,7 @@ func (w *StatusWriter) commit(ctx context.Context, st *status.NodeStatus, change
 		parents = []plumbing.Hash{w.head}
 	}
 	sig := object.Signature{Name: w.cfg.AuthorName, Email: w.cfg.AuthorEmail, When: now}
-	pack, commit, err := buildCommit(w.file, data, parents, sig, string(msg))
+	pack, commit, err := buildCommit(w.file, data, parents, sig, string(msg), w.cfg.Signer)
 	if err != nil {
 		return err
 	}

@@ -359,6 +359,7 @@ func (p *parser) node(e entry) error {
 		}
 	}
 	checkAgeRecipient(c.report, sp.key("ageRecipient"), n.Spec.AgeRecipient)
+	checkStatusKey(c.report, sp.key("statusKey"), n.Spec.StatusKey)
 	p.repo.Nodes[e.name] = n
 	return nil
 }

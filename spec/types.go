@@ -390,6 +390,11 @@ type NodeSpec struct {
 	// `fleetd --print-age-recipient`): secrets for the node are encrypted
 	// to it.
 	AgeRecipient string `json:"ageRecipient,omitempty"`
+	// StatusKey is the node's status key, one SSH public key line
+	// ("ssh-ed25519 AAAA… fleetd@node", printed by `fleetd
+	// --print-status-key`): the node signs its status commits with it, and
+	// rollout gates and fleetctl status trust only reports so signed.
+	StatusKey string `json:"statusKey,omitempty"`
 }
 
 // Desired is one workload as a node must run it: overrides applied.

@@ -27,6 +27,22 @@ type NodeStatus struct {
 	Kind       string `json:"kind"`
 	Metadata   Meta   `json:"metadata"`
 	Status     Status `json:"status"`
+	// Trust is what the reader of the report found about who wrote it (its
+	// commit's signature against the node's enrolled status key). It is
+	// never part of the YAML: a report cannot vouch for itself. The zero
+	// value is untrusted.
+	Trust Trust `json:"-"`
+}
+
+// Trust says whether a report read from a node's status ref was written by
+// that node: its commit is signed by the status key enrolled for the node
+// (nodes/<node>.yaml spec.statusKey). An untrusted report is never counted
+// healthy by a rollout gate.
+type Trust struct {
+	Trusted bool
+	// Reason says why a report is untrusted (unsigned, signed by another
+	// key, no key enrolled), or names the key that signed a trusted one.
+	Reason string
 }
 
 // Meta names the node.

@@ -7,7 +7,8 @@ import (
 )
 
 // TestDependencies keeps trust an adapter of go-git objects only: of this
-// module it may import fault alone (never source, the git adapter, whose
+// module it may import fault and durable alone (durable writes the node's
+// status key crash-safe; never source, the git adapter, whose
 // history it reaches through History; nor the reconciler, whose interface it
 // satisfies; nor another adapter), and no registry or containerd library.
 func TestDependencies(t *testing.T) {
@@ -18,7 +19,7 @@ func TestDependencies(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		switch {
-		case dep == pkg, dep == "github.com/gitfleet/gitfleet/fault":
+		case dep == pkg, dep == "github.com/gitfleet/gitfleet/fault", dep == "github.com/gitfleet/gitfleet/durable":
 		case strings.HasPrefix(dep, "github.com/gitfleet/"),
 			strings.HasPrefix(dep, "github.com/google/go-containerregistry"),
 			strings.HasPrefix(dep, "github.com/containerd/"):

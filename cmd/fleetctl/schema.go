@@ -147,6 +147,7 @@ var descriptions = map[string]string{
 	"Secret.env":                          "the environment variable that holds the value (or give path)",
 	"Secret.path":                         "absolute path of a read-only file in the container holding the value, e.g. /run/secrets/db (or give env)",
 	"NodeSpec.ageRecipient":               "the node's age public key (age1…, fleetd --print-age-recipient): its secrets are encrypted to it",
+	"NodeSpec.statusKey":                  "the node's status key, one SSH public key line (fleetd --print-status-key): rollout gates and fleetctl status trust only status reports signed with it",
 	"WorkloadSpec.network":                "isolated (default): own network namespace, declared ports mapped; none: loopback only; host: the host's (fleet.yaml's sandbox.allowHostNetwork)",
 	"WorkloadSpec.user":                   "uid[:gid] or name[:group] from the image's /etc/passwd; default the image's user",
 	"WorkloadSpec.readOnlyRootFilesystem": "mount the image's root filesystem read-only",

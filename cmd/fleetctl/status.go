@@ -77,7 +77,7 @@ the server's URL or a mirror. Credentials: --git-username and
 (put credentials in the URLs when they differ) and never printed.
 
 Exit status: 0 when the fleet was read, whatever the nodes' states; with
---fail-on-unhealthy, 1 when any node is failing, stale or offline (the
+--fail-on-unhealthy, 1 when any node is failing, untrusted, stale or offline (the
 output is written first). 1 also when the status repository holds no
 status ref at all (the output is written, stderr says where status refs
 live: a clone's directory is the usual mistake), or the fleet cannot be
@@ -101,7 +101,7 @@ read; 2 on bad usage; 3 when a git server cannot be reached.`,
   fleetctl status --repo https://git.example.com/plant/fleet.git -o json |
       jq -r '.nodes[] | select(.state != "up-to-date") | .name'
 
-  # Alerting / CI gate: exit 1 when any node is failing, stale or offline
+  # Alerting / CI gate: exit 1 when any node is failing, untrusted, stale or offline
   fleetctl status --repo https://git.example.com/plant/fleet.git --fail-on-unhealthy --heartbeat 15m
 
   # Group by another node label than "site"
@@ -126,7 +126,7 @@ read; 2 on bad usage; 3 when a git server cannot be reached.`,
 	f.StringVar(&o.passwordFile, "git-password-file", "", "`file` holding the HTTP(S) password or token")
 	f.StringVar(&o.sshKey, "ssh-key", "", "unencrypted private key `file` for ssh:// repos (default: the ssh agent)")
 	f.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts `file` for ssh:// repos (with --ssh-key)")
-	f.BoolVar(&o.failOnUnhealthy, "fail-on-unhealthy", false, "exit 1 when any node is failing, stale or offline")
+	f.BoolVar(&o.failOnUnhealthy, "fail-on-unhealthy", false, "exit 1 when any node is failing, untrusted, stale or offline")
 	f.StringVar(&o.commitURL, "commit-url", "", "web page of a commit, with {commit} for its hash, for links (default: known from GitHub, GitLab, Gitea and Forgejo URLs)")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up reading the repositories after this long")
 	f.StringVar(&o.now, "now", "", "the time ages count from, RFC 3339 (tests)")
@@ -183,7 +183,7 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 	if o.failOnUnhealthy {
 		var parts []string
 		bad := 0
-		for _, s := range []fleetstatus.State{fleetstatus.Failing, fleetstatus.Stale, fleetstatus.Offline} {
+		for _, s := range []fleetstatus.State{fleetstatus.Failing, fleetstatus.Untrusted, fleetstatus.Stale, fleetstatus.Offline} {
 			if n := fleet.Counts[s]; n > 0 {
 				bad += n
 				parts = append(parts, fmt.Sprintf("%d %s", n, s))

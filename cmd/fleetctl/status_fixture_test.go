@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/status"
+	"golang.org/x/crypto/ssh"
 )
 
 // statusNow is the clock of the status tests (--now); report ages count
@@ -24,6 +28,29 @@ const statusDigest = "@sha256:cdbf25ce24ed4527fed4bfc09f1a23c684b3f55c38f2f6493e
 type statusFleet struct {
 	repo *gittest.Repo
 	revs []string
+	keys string // the nodes' status keys (OpenSSH private key files)
+}
+
+// statusKey writes node's status key into dir, made from the node's name
+// (the same on every run, like its signatures), and returns its file and
+// its public line for spec.statusKey.
+func statusKey(t *testing.T, dir, node string) (file, line string) {
+	t.Helper()
+	seed := sha256.Sum256([]byte("status key of " + node))
+	priv := ed25519.NewKeyFromSeed(seed[:])
+	block, err := ssh.MarshalPrivateKey(priv, "fleetd@"+node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(dir, node+".key")
+	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + " fleetd@" + node
 }
 
 // statusNode is one node of the fixture: its nodes/ file and, unless st is
@@ -40,10 +67,12 @@ func newStatusFleet(t *testing.T, nodes []statusNode) *statusFleet {
 	r.Write("fleet.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: plant}\nspec:\n  status: {heartbeat: 1h}\n")
 	r.Write("workloads/detector.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: detector}\nspec:\n  image: 127.0.0.1:5000/models/detector"+statusDigest+"\n  args: [\"--threshold\", \"0.5\"]\n")
 	r.Write("groups/line-a.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Group\nmetadata: {name: line-a}\nspec:\n  selector: {matchLabels: {line: a}}\n  workloads: [detector]\n")
+	keys := t.TempDir()
 	for _, n := range nodes {
-		r.Write("nodes/"+n.name+".yaml", fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata:\n  name: %s\n  labels: {site: %s, line: %s}\n", n.name, n.site, n.line))
+		_, key := statusKey(t, keys, n.name)
+		r.Write("nodes/"+n.name+".yaml", fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata:\n  name: %s\n  labels: {site: %s, line: %s}\nspec:\n  statusKey: %s\n", n.name, n.site, n.line, key))
 	}
-	f := &statusFleet{repo: r}
+	f := &statusFleet{repo: r, keys: keys}
 	f.revs = append(f.revs, r.Commit("fleet: plant"))
 	r.Write("workloads/detector.yaml", strings.Replace(readFile(t, filepath.Join(r.Dir, "workloads/detector.yaml")), "0.5", "0.6", 1))
 	f.revs = append(f.revs, r.Commit("detector: threshold 0.6"))
@@ -60,7 +89,8 @@ func readFile(t *testing.T, path string) string {
 }
 
 // pushReports commits each node's report as status/<node>.yaml on its own
-// root commit in the work tree's repository and pushes them all to
+// root commit in the work tree's repository, signed with the node's status
+// key by git itself (gpg.format=ssh), and pushes them all to
 // refs/heads/status/<node> of bareDir in one push, as fleetd would.
 // lastSeen and the commit date are statusNow minus the node's age.
 func (f *statusFleet) pushReports(t *testing.T, bareDir string, nodes []statusNode) {
@@ -83,8 +113,9 @@ func (f *statusFleet) pushReports(t *testing.T, bareDir string, nodes []statusNo
 		sub := gitIn(t, dir, fmt.Sprintf("100644 blob %s\t%s.yaml\n", blob, n.name), nil, "mktree")
 		root := gitIn(t, dir, fmt.Sprintf("040000 tree %s\tstatus\n", sub), nil, "mktree")
 		date := fmt.Sprintf("@%d +0000", when.Unix())
+		key, _ := statusKey(t, f.keys, n.name)
 		c := gitIn(t, dir, "", []string{"GIT_AUTHOR_DATE=" + date, "GIT_COMMITTER_DATE=" + date},
-			"commit-tree", root, "-m", "status: report of "+n.name)
+			"-c", "gpg.format=ssh", "-c", "user.signingkey="+key, "commit-tree", "-S", root, "-m", "status: report of "+n.name)
 		push = append(push, c+":refs/heads/status/"+n.name)
 	}
 	gittest.Git(t, dir, push...)

@@ -77,6 +77,8 @@ type options struct {
 	once       bool
 	// printAgeRecipient prints the node's age recipient and exits.
 	printAgeRecipient bool
+	// printStatusKey prints the node's status key (public) and exits.
+	printStatusKey bool
 }
 
 // complete fills defaults and checks the result.

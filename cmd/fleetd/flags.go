@@ -71,6 +71,7 @@ func addFlags(fs *pflag.FlagSet) *flagValues {
 	fs.StringVar(&fv.listen, "listen", agentapi.DefaultAddr, "`address` of the local API (/metrics, /healthz, /readyz, /status, POST /sync): host:port, or unix:PATH or an absolute path for a unix socket; \"\" turns it off")
 	fs.BoolVar(&fv.opt.once, "once", false, "run one pass and exit; the exit status says whether it succeeded")
 	fs.BoolVar(&fv.opt.printAgeRecipient, "print-age-recipient", false, "print this node's age recipient for nodes/<node>.yaml spec.ageRecipient (making its identity on first use) and exit")
+	fs.BoolVar(&fv.opt.printStatusKey, "print-status-key", false, "print this node's status key for nodes/<node>.yaml spec.statusKey (making it on first use, in <state-dir>/status.key) and exit")
 	return fv
 }
 
@@ -164,7 +165,7 @@ func (fv *flagValues) resolve(fs *pflag.FlagSet) (*Config, *options, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	return cfg, opt, cfg.complete(!opt.printAgeRecipient)
+	return cfg, opt, cfg.complete(!opt.printAgeRecipient && !opt.printStatusKey)
 }
 
 // parseConfigFile decodes a config file strictly; its errors name the file,

@@ -58,7 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Example: `  fleetd --repo https://git.example.com/plant-1/fleet.git --node press-01
   fleetd --repo file:///srv/fleet.git --labels line=a --once --insecure-skip-verify
   fleetd --config /etc/gitfleet/fleetd.yaml
-  fleetd --print-age-recipient   # this node's key for nodes/<node>.yaml spec.ageRecipient`,
+  fleetd --print-age-recipient   # this node's key for nodes/<node>.yaml spec.ageRecipient
+  fleetd --print-status-key      # this node's key for nodes/<node>.yaml spec.statusKey`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -86,8 +87,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// serve runs the agent (or --print-age-recipient) with a resolved config.
+// serve runs the agent (or --print-age-recipient, --print-status-key) with
+// a resolved config.
 func serve(cfg *Config, opt *options, stdout, stderr io.Writer) int {
+	if opt.printStatusKey {
+		key, _, err := loadStatusKey(cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "fleetd: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintln(stdout, key.AuthorizedKey(statusKeyComment(cfg)))
+		return exitOK
+	}
 	if opt.printAgeRecipient {
 		id, _, err := secret.LoadOrCreateIdentity(cfg.AgeIdentity)
 		if err != nil {
@@ -129,7 +140,15 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	src, poller, rep, repoName, err := network(cfg, auth, log)
+	statusKey, created, err := loadStatusKey(cfg)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("made this node's status key: enrol it in nodes/<node>.yaml spec.statusKey (fleetd --print-status-key)",
+			"file", statusKeyFile(cfg), "statusKey", statusKey.AuthorizedKey(statusKeyComment(cfg)))
+	}
+	src, poller, rep, repoName, err := network(cfg, auth, statusKey, log)
 	if err != nil {
 		return err
 	}
@@ -184,7 +203,7 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	}
 	var wake chan struct{}
 	if len(cfg.USBRoots) > 0 {
-		if wake, err = withUSB(ctx, cfg, &deps, src, poller, rep, checker, imageKeys, log); err != nil {
+		if wake, err = withUSB(ctx, cfg, &deps, src, poller, rep, checker, imageKeys, statusKey, log); err != nil {
 			return err
 		}
 	}
@@ -250,6 +269,7 @@ var (
 	_ reconciler.Reporter     = (*source.StatusWriter)(nil)
 
 	_ reconciler.ReportReader = (*source.StatusWriter)(nil)
+	_ source.Signer           = (*trust.StatusKey)(nil)
 	_ reconciler.Runtime      = (*runtime.Containerd)(nil)
 
 	_ reconciler.CommitVerifier = (*trust.Checker)(nil)

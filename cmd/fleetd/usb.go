@@ -17,6 +17,7 @@ import (
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
+	"github.com/gitfleet/gitfleet/trust"
 	"github.com/gitfleet/gitfleet/usb"
 )
 
@@ -168,14 +169,14 @@ func (c *channel) Report(ctx context.Context, st *status.NodeStatus) error {
 }
 
 // Reports reads other nodes' reports for rollout gates where the pass is.
-func (c *channel) Reports(ctx context.Context, nodes []string) (map[string]*status.NodeStatus, error) {
+func (c *channel) Reports(ctx context.Context, nodes []string, statusKeys map[string]string) (map[string]*status.NodeStatus, error) {
 	if s := c.now(); s != nil {
-		return s.rep.Reports(ctx, nodes)
+		return s.rep.Reports(ctx, nodes, statusKeys)
 	}
 	if c.netRep == nil {
 		return map[string]*status.NodeStatus{}, nil
 	}
-	return c.netRep.Reports(ctx, nodes)
+	return c.netRep.Reports(ctx, nodes, statusKeys)
 }
 
 // stickSync hands sticks from the watcher to the reconciler.
@@ -183,6 +184,7 @@ type stickSync struct {
 	c         *channel
 	cfg       *Config
 	imageKeys map[string][]byte
+	statusKey *trust.StatusKey // signs the reports written onto sticks
 	log       *slog.Logger
 }
 
@@ -243,6 +245,7 @@ func (y *stickSync) open(dir string) (*session, error) {
 	rep, err := source.NewStatusWriter(source.StatusConfig{
 		Location: repo, Node: y.cfg.Node, Dir: filepath.Join(state, "status"),
 		Heartbeat: time.Nanosecond, // every visit leaves a report
+		Signer:    y.statusKey, CheckReport: checkReport,
 	}, y.log)
 	if err != nil {
 		return nil, err
@@ -257,7 +260,7 @@ func (y *stickSync) open(dir string) (*session, error) {
 // network opens the fleet repo (its git store, and the poller in front of
 // it) and the status repo; none on a node that has only sticks (no
 // --repo).
-func network(cfg *Config, auth source.Auth, log *slog.Logger) (*source.Git, *source.HeadURL, *source.StatusWriter, string, error) {
+func network(cfg *Config, auth source.Auth, key *trust.StatusKey, log *slog.Logger) (*source.Git, *source.HeadURL, *source.StatusWriter, string, error) {
 	if cfg.Repo == "" {
 		return nil, nil, nil, "", nil
 	}
@@ -289,6 +292,7 @@ func network(cfg *Config, auth source.Auth, log *slog.Logger) (*source.Git, *sou
 		Location: statusRepo, Node: cfg.Node,
 		Dir:       filepath.Join(cfg.StateDir, "status"),
 		Heartbeat: cfg.Heartbeat.Duration,
+		Signer:    key, CheckReport: checkReport,
 	}, log)
 	if err != nil {
 		return nil, nil, nil, "", err
@@ -300,7 +304,7 @@ func network(cfg *Config, auth source.Auth, log *slog.Logger) (*source.Git, *sou
 // starts the watcher; it returns the channel that wakes the reconciler
 // when a stick is ready.
 func withUSB(ctx context.Context, cfg *Config, deps *reconciler.Deps, src *source.Git, poller *source.HeadURL, rep *source.StatusWriter,
-	checker func(*source.Git) reconciler.CommitVerifier, imageKeys map[string][]byte, log *slog.Logger) (chan struct{}, error) {
+	checker func(*source.Git) reconciler.CommitVerifier, imageKeys map[string][]byte, statusKey *trust.StatusKey, log *slog.Logger) (chan struct{}, error) {
 	if cfg.InsecureSkipVerify {
 		return nil, errors.New("--usb-root needs signature verification: a stick's images are found through their signatures (drop --insecure-skip-verify)")
 	}
@@ -319,7 +323,7 @@ func withUSB(ctx context.Context, cfg *Config, deps *reconciler.Deps, src *sourc
 	if err != nil {
 		return nil, err
 	}
-	y := &stickSync{c: c, cfg: cfg, imageKeys: imageKeys, log: log}
+	y := &stickSync{c: c, cfg: cfg, imageKeys: imageKeys, statusKey: statusKey, log: log}
 	go func() {
 		if err := w.Run(ctx, y.found); err != nil {
 			log.Error("usb watcher stopped", "err", err)
