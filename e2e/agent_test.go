@@ -69,11 +69,7 @@ func (a *agent) once() (string, error) {
 // --print-status-key with the agent's state dir (it makes the key).
 func (a *agent) statusKey() string {
 	a.t.Helper()
-	out, err := exec.Command(fleetdBin, "--print-status-key", "--state-dir", a.stateDir, "--node", a.node).Output()
-	if err != nil {
-		a.t.Fatalf("fleetd --print-status-key: %v", err)
-	}
-	return strings.TrimSpace(string(out))
+	return printStatusKey(a.t, a.stateDir, a.node)
 }
 
 // mustOnce runs one pass that must succeed.

@@ -211,12 +211,68 @@ func TestAttacks(t *testing.T) {
 				t.Errorf("the foreign container's task after a pass: %q, want pid %d RUNNING\n%s", line, baseline.PID, out)
 			}
 		}},
+		{"7 forged status reports on another node's ref", func(t *testing.T) {
+			// press-01 waits for canary-01, a node of the first wave that
+			// does not run here. Both keys are enrolled by the operator.
+			canaryState := t.TempDir()
+			canaryKey := printStatusKey(t, canaryState, "canary-01")
+			node := func(name, labels, key string) string {
+				return "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata:\n  name: " + name + "\n  labels: {" + labels + "}\nspec:\n  statusKey: " + key + "\n"
+			}
+			repo.Write("nodes/press-01.yaml", node("press-01", "site: plant-1", a.statusKey()))
+			repo.Write("nodes/canary-01.yaml", node("canary-01", `site: plant-1, line: a, canary: "true"`, canaryKey))
+			repo.Write("groups/line-a.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Group\nmetadata: {name: line-a}\nspec:\n  selector: {matchLabels: {line: a}}\n  workloads: [defect]\n"+
+				"  rollout:\n    waves:\n      - {name: canary, selector: {matchLabels: {canary: \"true\"}}}\n      - {name: rest}\n    gate: {healthyFor: 1m, minHealthy: 100%}\n")
+			f.workload("defect", v1, port, "debug")
+			rev := ops.commit(t, repo, "ops: status keys enrolled; defect debug, canary first")
+			before := a.running("defect")
+			stranger, _ := newSigner(t, t.TempDir(), "stranger")
+			statusURL := gittest.FileURL(statusBare)
+			for _, forged := range []struct{ name, key, want string }{
+				{"signed by the pushing node's own status key", filepath.Join(a.stateDir, "status.key"), "not the enrolled ssh-ed25519 key"},
+				{"unsigned", "", "commit not signed"},
+				{"signed by a key not enrolled", stranger.key, "not the enrolled ssh-ed25519 key"},
+			} {
+				// press-01 (it may push status refs) writes canary-01's ref:
+				// healthy on rev for an hour.
+				forgeStatus(t, statusBare, "canary-01", healthyReport("canary-01", rev), forged.key)
+				out, err := a.once()
+				if exitCode(err) != 1 || !strings.Contains(out, "result=waiting") || !strings.Contains(out, "canary-01: untrusted report (") || !strings.Contains(out, forged.want) {
+					t.Errorf("%s: fleetd --once exited %v; want held, naming canary-01's report untrusted (%s)\n%s", forged.name, err, forged.want, out)
+				}
+				if now := a.running("defect"); now.ID != before.ID || now.PID != before.PID || now.Revision == rev {
+					t.Errorf("%s: defect changed on a forged report: before %+v, after %+v", forged.name, before, now)
+				}
+				nodes, text := fleetStatus(t, url, statusURL)
+				if c := nodes["canary-01"]; c.State != "untrusted" || !strings.Contains(c.Untrusted, forged.want) || !strings.Contains(c.Reason, forged.want) {
+					t.Errorf("%s: fleetctl status shows canary-01 %+v; want untrusted with %q", forged.name, c, forged.want)
+				}
+				if p := nodes["press-01"]; p.State == "untrusted" || p.SignedBy == "" {
+					t.Errorf("%s: fleetctl status shows press-01 %+v; want its own signed report trusted", forged.name, p)
+				}
+				if !strings.Contains(text, "canary-01") || !strings.Contains(text, "untrusted report: ") {
+					t.Errorf("%s: fleetctl status text does not show canary-01 untrusted:\n%s", forged.name, text)
+				}
+			}
+			// The canary's own key (what fleetd on canary-01 signs with)
+			// opens the gate: only the signature made the difference.
+			forgeStatus(t, statusBare, "canary-01", healthyReport("canary-01", rev), filepath.Join(canaryState, "status.key"))
+			if out, err := a.once(); err != nil {
+				t.Fatalf("with canary-01's own signed report: fleetd --once: %v\n%s", err, out)
+			}
+			if now := a.running("defect"); now.Revision != rev {
+				t.Errorf("defect runs %s, want %s once the canary's signed report is healthy", now.Revision, rev)
+			}
+			if nodes, _ := fleetStatus(t, url, statusURL); nodes["canary-01"].State == "untrusted" || nodes["canary-01"].SignedBy == "" {
+				t.Errorf("fleetctl status shows canary-01 %+v; want trusted", nodes["canary-01"])
+			}
+		}},
 	}
 	for _, row := range rows {
 		if !t.Run(row.name, row.attack) {
 			continue
 		}
-		if strings.HasPrefix(row.name, "4 ") || strings.HasPrefix(row.name, "3 ") || strings.HasPrefix(row.name, "6 ") {
+		if strings.HasPrefix(row.name, "4 ") || strings.HasPrefix(row.name, "3 ") || strings.HasPrefix(row.name, "6 ") || strings.HasPrefix(row.name, "7 ") {
 			continue
 		}
 		t.Run(row.name+": restore", restore)

@@ -16,4 +16,3 @@ func severity(s State) int {
 	}
 	return 0
 }
-

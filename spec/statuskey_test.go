@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 
 	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/trust"
 )
 
 // sshLine builds an authorized_keys line of typ from wire fields.
@@ -56,4 +57,24 @@ func TestStatusKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCheckStatusKey: a node file's statusKey is outside input. The check
+// never panics, and an ed25519 line it accepts is one the trust package
+// (x/crypto/ssh) reads as that key.
+func FuzzCheckStatusKey(f *testing.F) {
+	key := sha256.Sum256([]byte("k"))
+	f.Add(sshLine("ssh-ed25519", key[:]) + " fleetd@n1")
+	f.Add(sshLine("ecdsa-sha2-nistp256", []byte("nistp256"), append([]byte{4}, make([]byte, 64)...)))
+	f.Add("ssh-ed25519 AAAA")
+	f.Add(`restrict ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA x`)
+	f.Fuzz(func(t *testing.T, line string) {
+		err := spec.CheckStatusKey(line)
+		if err != nil || !strings.HasPrefix(line, "ssh-ed25519 ") {
+			return
+		}
+		if _, perr := trust.ParseStatusKey(line); perr != nil {
+			t.Fatalf("spec accepts %q, trust refuses it: %v", line, perr)
+		}
+	})
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +51,7 @@ type demo struct {
 	trustDir   string // the node's own keys
 	imageKey   *ecdsa.PrivateKey
 	sshKey     string // the operator's commit signing key
+	statusKey  string // the node's status key, as enrolled
 }
 
 func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
@@ -160,6 +159,9 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	step("status/%s.yaml", node)
 	fmt.Print(indent(st))
+	if err := d.showStatus(ctx); err != nil {
+		return err
+	}
 	step("done: cleaning up")
 	return nil
 }
@@ -235,6 +237,9 @@ func (d *demo) createRepo(images map[string]string) error {
 			return err
 		}
 	}
+	if err := d.enrolStatusKey(); err != nil {
+		return err
+	}
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"},
 		{"add", "-A"},
@@ -247,40 +252,6 @@ func (d *demo) createRepo(images map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// makeKeys creates the demo's signing keys and the node's trust dir.
-func (d *demo) makeKeys() error {
-	d.trustDir = filepath.Join(d.dir, "trust")
-	if err := os.MkdirAll(d.trustDir, 0o755); err != nil {
-		return err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	d.imageKey = key
-	pub, err := image.MarshalPublicKey(key)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(d.trustDir, "cosign.pub"), pub, 0o644); err != nil {
-		return err
-	}
-	d.sshKey = filepath.Join(d.dir, "ops_ed25519")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops@plant-1", "-f", d.sshKey).CombinedOutput(); err != nil {
-		return fmt.Errorf("ssh-keygen: %v: %s", err, out)
-	}
-	sshPub, err := os.ReadFile(d.sshKey + ".pub")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(d.trustDir, "allowed_signers"), []byte("ops@plant-1 "+strings.TrimSpace(string(sshPub))+"\n"), 0o644)
-}
-
-// signed turns git arguments into a commit signed with the operator's SSH key.
-func (d *demo) signed(args ...string) []string {
-	return append([]string{"-c", "gpg.format=ssh", "-c", "user.signingkey=" + d.sshKey}, append(args, "-S")...)
 }
 
 func (d *demo) imageOpts() image.Options {
