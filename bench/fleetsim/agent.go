@@ -16,7 +16,17 @@ import (
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
+	"github.com/gitfleet/gitfleet/trust"
 )
+
+// checkReport trusts a report read for a gate as fleetd does: signed by
+// the status key enrolled for its node.
+func checkReport(statusKey string, r source.Report) status.Trust {
+	if _, err := trust.VerifyReport(statusKey, r.Signature, r.Signed); err != nil {
+		return status.Trust{Reason: err.Error()}
+	}
+	return status.Trust{Trusted: true}
+}
 
 // agent is one simulated node: fleetd's own source (a git store, the head
 // URL poller in front of it), status writer and reconciler, on a runtime
@@ -36,7 +46,7 @@ type agent struct {
 
 // newAgent wires an agent as fleetd does (cmd/fleetd network()), against
 // the fleet repo at repoURL; its state lives under dir.
-func newAgent(name, dir, repoURL string, interval time.Duration, sim *counters, pulls *http.Client) (*agent, error) {
+func newAgent(name, dir, repoURL string, interval time.Duration, key *trust.StatusKey, sim *counters, pulls *http.Client) (*agent, error) {
 	a := &agent{name: name, sim: sim, applied: map[string]time.Time{}}
 	log := slog.New(&logCounter{a: a})
 	loc, err := source.ParseLocation(repoURL, source.Auth{})
@@ -51,7 +61,8 @@ func newAgent(name, dir, repoURL string, interval time.Duration, sim *counters, 
 	if err != nil {
 		return nil, err
 	}
-	rep, err := source.NewStatusWriter(source.StatusConfig{Location: loc, Node: name, Dir: filepath.Join(dir, "status")}, log)
+	rep, err := source.NewStatusWriter(source.StatusConfig{Location: loc, Node: name, Dir: filepath.Join(dir, "status"),
+		Signer: key, CheckReport: checkReport}, log)
 	if err != nil {
 		return nil, err
 	}

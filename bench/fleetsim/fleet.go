@@ -129,8 +129,9 @@ func groupYAML(rollout bool) string {
 	return s
 }
 
-func nodeYAML(name string, i int) string {
-	return fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata:\n  name: %s\n  labels: {fleet: sim, site: site-%d}\n", name, i%20)
+// nodeYAML is a node's file: its labels and its enrolled status key.
+func nodeYAML(name string, i int, statusKey string) string {
+	return fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata:\n  name: %s\n  labels: {fleet: sim, site: site-%d}\nspec:\n  statusKey: %s\n", name, i%20, statusKey)
 }
 
 func nodeName(i int) string { return fmt.Sprintf("node-%05d", i) }

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/nginxtest"
+	"github.com/gitfleet/gitfleet/trust"
 )
 
 // Config says how big a fleet to run and how long to watch it.
@@ -174,8 +175,16 @@ func (s *sim) fleet(ctx, runCtx context.Context, wg *sync.WaitGroup, res *Result
 		"workloads/model.yaml": workloadYAML(img, "1"),
 		"groups/all.yaml":      groupYAML(false),
 	}
+	// Each node's status key, made as fleetd makes it, is enrolled in its
+	// file: rollout gates trust only reports signed with it.
+	keys := make([]*trust.StatusKey, s.cfg.Agents+1)
 	for i := 1; i <= s.cfg.Agents; i++ {
-		files["nodes/"+nodeName(i)+".yaml"] = nodeYAML(nodeName(i), i)
+		k, _, err := trust.LoadOrCreateStatusKey(filepath.Join(s.cfg.Dir, "nodes", nodeName(i), "status.key"), "fleetd@"+nodeName(i))
+		if err != nil {
+			return err
+		}
+		keys[i] = k
+		files["nodes/"+nodeName(i)+".yaml"] = nodeYAML(nodeName(i), i, k.AuthorizedKey("fleetd@"+nodeName(i)))
 	}
 	rev, err := s.repo.commit(fmt.Sprintf("fleet of %d nodes", s.cfg.Agents), files)
 	if err != nil {
@@ -183,7 +192,7 @@ func (s *sim) fleet(ctx, runCtx context.Context, wg *sync.WaitGroup, res *Result
 	}
 	pulls := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for i := 1; i <= s.cfg.Agents; i++ {
-		a, err := newAgent(nodeName(i), filepath.Join(s.cfg.Dir, "nodes", nodeName(i)), s.base+"/git/fleet.git", iv, &s.c, pulls)
+		a, err := newAgent(nodeName(i), filepath.Join(s.cfg.Dir, "nodes", nodeName(i)), s.base+"/git/fleet.git", iv, keys[i], &s.c, pulls)
 		if err != nil {
 			return err
 		}
