@@ -51,6 +51,13 @@ func newAirgap(t *testing.T) *airgap {
 	t.Cleanup(func() { a.rt.Close() })
 	t.Cleanup(func() { removeWorkloads(t, a.rt) })
 	a.fleet.Node("press-01", map[string]string{"line": "a"})
+	// The node's status key, enrolled before its first start: fleetctl
+	// status trusts the reports it writes onto sticks only so.
+	node, err := os.ReadFile(filepath.Join(a.fleet.Repo.Dir, "nodes", "press-01.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.fleet.Repo.Write("nodes/press-01.yaml", string(node)+"spec:\n  statusKey: "+printStatusKey(t, a.stateDir, "press-01")+"\n")
 	a.fleet.Group("line-a", "line=a", "defect")
 	return a
 }
