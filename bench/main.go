@@ -88,7 +88,7 @@ func run(ctx context.Context, n, nodes int, out string) error {
 		b.WriteString("\n" + md)
 	}
 	fmt.Print(b.String())
-	return os.WriteFile(out, []byte(b.String()), 0o644)
+	return os.WriteFile(out, []byte(b.String()+keptSections(out)), 0o644)
 }
 
 // runOnly runs the named sections and puts each in place of the part of
