@@ -90,7 +90,8 @@ func TestStateDirFull(t *testing.T) {
 	var filler string
 	levels := []string{"debug", "info"}
 	runOutage(t, n, rng, outage{title: "state dir on a 64 MiB ext4 filled up, then space freed",
-		on: func() { filler = fill(t, mnt) },
+		on:    func() { filler = fill(t, mnt) },
+		again: func() { fill(t, mnt) },
 		off: func() {
 			if err := os.Remove(filler); err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"strings"
 	"math/rand/v2"
 	"os/exec"
 	"testing"
@@ -56,15 +57,15 @@ func (n *node) killedPass(delay time.Duration) {
 // three passes) and returns how many passes that took, -1 when it did not.
 func (n *node) settle(rev string, ws workloads) (int, check, string) {
 	var c check
-	var out string
+	var outs []string
 	for i := 1; i <= 3; i++ {
-		var err error
-		out, err = n.pass()
+		out, err := n.pass()
+		outs = append(outs, fmt.Sprintf("pass %d after the fault (%v):\n%s", i, err, out))
 		if c = n.converged(rev, ws); err == nil && c.ok() {
-			return i, c, out
+			return i, c, strings.Join(outs, "")
 		}
 	}
-	return -1, c, out
+	return -1, c, strings.Join(outs, "")
 }
 
 // TestKillAnywhere: for each kill point, a change (add, change env, change

@@ -41,6 +41,9 @@ type outage struct {
 	title string
 	on    func()
 	off   func()
+	// again, when set, renews the fault before each pass during it (a
+	// disk that a failed pass's cleanup freed some space on).
+	again func()
 	// change returns the change committed at point i: its name and the
 	// workloads of the new revision.
 	change func(i int) (string, workloads)
@@ -64,6 +67,9 @@ func runOutage(t *testing.T, n *node, rng *rand.Rand, o outage) {
 		o.on()
 		during := 1 + rng.IntN(3)
 		for range during {
+			if o.again != nil {
+				o.again()
+			}
 			if out, err := n.pass(); err == nil {
 				t.Errorf("point %d (%s): a pass during the fault exited 0\n%s", i, name, out)
 			}
@@ -71,14 +77,15 @@ func runOutage(t *testing.T, n *node, rng *rand.Rand, o outage) {
 		o.off()
 		passes, c, out := n.settle(rev, ws)
 		restarted := n.steadyRestarted()
-		commits := perClass(n.statusCommits(head))
+		subjects := n.statusCommits(head)
+		commits := perClass(subjects)
 		fig.point(name, c, passes, restarted, commits, -1)
 		// The outage leaves a trace (the git server's too, although
 		// nothing could be pushed while it lasted), and at most two
 		// commits: its start and its end.
 		if passes != 1 || restarted || commits["retrying"] < 1 || commits["retrying"] > 2 {
-			t.Errorf("point %d (%s, %d passes during the fault): converged after %d passes (want 1), steady restarted %v, status commits %v: %s\n%s",
-				i, name, during, passes, restarted, commits, c, out)
+			t.Errorf("point %d (%s, %d passes during the fault): converged after %d passes (want 1), steady restarted %v, status commits %v %q: %s\n%s",
+				i, name, during, passes, restarted, commits, subjects, c, out)
 		}
 	}
 }

@@ -55,7 +55,8 @@ func (w *StatusWriter) loadLocal() bool {
 
 // saveLocal writes the writer's state to lastReportFile: report is the
 // YAML of w.last (nil when there is none). A failure costs only a read of
-// the remote after the next restart.
+// the remote after the next restart: the file it could not replace (a
+// full disk) is removed, since it names an older commit and report.
 func (w *StatusWriter) saveLocal(report []byte) {
 	b, err := json.Marshal(lastReport{Ref: w.ref.String(), Commit: w.head.String(), When: w.when, Report: string(report)})
 	if err == nil {
@@ -63,6 +64,7 @@ func (w *StatusWriter) saveLocal(report []byte) {
 	}
 	if err != nil {
 		w.log.Warn("cannot remember the last status report", logErr, err)
+		w.forgetLocal()
 	}
 }
 
