@@ -2,9 +2,9 @@ package chaos
 
 import (
 	"fmt"
-	"strings"
 	"math/rand/v2"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
