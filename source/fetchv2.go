@@ -26,10 +26,15 @@ var errNoV2Fetch = errors.New("no protocol v2 fetch")
 // returns the shallow commits the answer names. A server without v2 (or
 // whose fetch cannot deepen) yields errNoV2Fetch.
 func (l *refLister) fetchV2(ctx context.Context, wants, shallows []plumbing.Hash, store func(pack io.Reader) error) ([]plumbing.Hash, error) {
+	return l.fetchV2Depth(ctx, 1, wants, shallows, store)
+}
+
+// fetchV2Depth is fetchV2 with depth commits of history (0: all).
+func (l *refLister) fetchV2Depth(ctx context.Context, depth int, wants, shallows []plumbing.Hash, store func(pack io.Reader) error) ([]plumbing.Hash, error) {
 	if l.loc.inProcess {
 		return nil, errNoV2Fetch
 	}
-	req := fetchRequest(wants, shallows)
+	req := fetchRequest(depth, wants, shallows)
 	if l.ep.Protocol == "http" || l.ep.Protocol == "https" {
 		if l.Protocol() != ProtocolV2 {
 			// Not known to speak v2 (the listing before got a v0
@@ -96,15 +101,18 @@ func canDeepen(caps []string) bool {
 	return false
 }
 
-// fetchRequest is the v2 fetch command for wants at depth 1, up to its
-// flush-pkt. "done" skips negotiation: the server sends the pack.
-func fetchRequest(wants, shallows []plumbing.Hash) []byte {
+// fetchRequest is the v2 fetch command for wants at depth commits (0:
+// all), up to its flush-pkt. "done" skips negotiation: the server sends
+// the pack.
+func fetchRequest(depth int, wants, shallows []plumbing.Hash) []byte {
 	var buf bytes.Buffer
 	e := pktline.NewEncoder(&buf)
 	e.EncodeString("command=fetch\n")
 	buf.WriteString("0001")
-	for _, s := range []string{"ofs-delta\n", "no-progress\n", "deepen 1\n"} {
-		e.EncodeString(s)
+	e.EncodeString("ofs-delta\n")
+	e.EncodeString("no-progress\n")
+	if depth > 0 {
+		e.EncodeString("deepen " + strconv.Itoa(depth) + "\n")
 	}
 	for _, h := range shallows {
 		e.EncodeString("shallow " + h.String() + "\n")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -96,6 +98,17 @@ func fetchRepo(ctx context.Context, loc Location, opts OpenOptions) (*Repo, erro
 	r, err := git.Init(st, nil)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Branch != "" && len(opts.Refs) == 0 {
+		// One branch (the overview): asked for with protocol v2, so
+		// that the status refs beside it are not advertised.
+		err := fetchBranchV2(ctx, loc, auth, st, ref, opts.Depth)
+		if err == nil {
+			return &Repo{repo: r, loc: loc}, nil
+		}
+		if !errors.Is(err, errNoV2Fetch) {
+			return nil, fail(err)
+		}
 	}
 	rem := git.NewRemote(st, &config.RemoteConfig{Name: "origin", URLs: []string{loc.url}})
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})
@@ -210,4 +223,35 @@ func (r *Repo) Parents(hash string) ([]string, error) {
 		out[i] = p.String()
 	}
 	return out, nil
+}
+
+// fetchBranchV2 fetches ref (depth commits, 0 all) into st with protocol
+// v2: ls-refs for that ref alone, then fetch. A server without v2 yields
+// errNoV2Fetch before anything is stored.
+func fetchBranchV2(ctx context.Context, loc Location, auth transport.AuthMethod, st *memory.Storage, ref string, depth int) error {
+	lister, err := newRefLister(loc, auth, sshConnectTimeout)
+	if err != nil {
+		return err
+	}
+	refs, err := lister.list(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if lister.Protocol() != ProtocolV2 {
+		return errNoV2Fetch
+	}
+	head, ok := refs[ref]
+	if !ok {
+		return ErrBranchNotFound
+	}
+	shallows, err := lister.fetchV2Depth(ctx, depth, []plumbing.Hash{head}, nil, func(pack io.Reader) error {
+		return packfile.UpdateObjectStorage(st, pack)
+	})
+	if err != nil {
+		return err
+	}
+	if err := st.SetShallow(shallows); err != nil {
+		return err
+	}
+	return st.SetReference(plumbing.NewHashReference(plumbing.ReferenceName(ref), head))
 }

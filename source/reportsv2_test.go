@@ -77,3 +77,44 @@ func TestReadReportsAsksOnlyForStatusRefs(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenBranchAsksForItAlone: opening one branch of a remote (the
+// overview) costs the same with 10,000 other refs beside it, and reads
+// the branch as it is.
+func TestOpenBranchAsksForItAlone(t *testing.T) {
+	countUploadPack(t)
+	quiet, busy := reportsFixture(t, false), reportsFixture(t, true)
+	want := quiet.RemoteRef("refs/heads/main")
+	accept := "AcceptEnv GIT_PROTOCOL"
+	quietSrv := servers(t, quiet, gittest.HTTPOptions{}, accept)
+	busySrv := servers(t, busy, gittest.HTTPOptions{}, accept)
+	open := func(target pollTarget) int64 {
+		t.Helper()
+		target.bytes()
+		r, err := source.Open(context.Background(), target.cfg.Location, source.OpenOptions{Branch: "main", Depth: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := r.Branch("main")
+		if err != nil || head != want {
+			t.Fatalf("Branch(main) = %s, %v; want %s", head, err, want)
+		}
+		fsys, _, err := r.Tree(head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, fsys, "nodes/press-01.yaml"); !strings.Contains(got, "press-01") {
+			t.Errorf("nodes/press-01.yaml = %q", got)
+		}
+		return target.bytes()
+	}
+	for _, name := range []string{"daemon", "http", "ssh"} {
+		t.Run(name, func(t *testing.T) {
+			q, b := open(quietSrv[name]), open(busySrv[name])
+			t.Logf("open: %d B without other refs, %d B with %d other refs", q, b, extraRefs)
+			if b > q+1024 {
+				t.Errorf("opening main of a repository with %d other refs costs %d B, without %d B", extraRefs, b, q)
+			}
+		})
+	}
+}
