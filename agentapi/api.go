@@ -30,6 +30,11 @@ const DefaultAddr = "127.0.0.1:9472"
 
 // API serves the local API of one agent.
 type API struct {
+	// RefusalReason names what a refused pass refused, for the reason
+	// label of gitfleet_refusals_total ("spec", "commit", "image", …); nil
+	// counts every refusal as "other". Set it before the first pass.
+	RefusalReason func(error) string
+
 	wake    chan<- struct{}
 	reg     *prometheus.Registry
 	m       *metrics
@@ -98,7 +103,13 @@ func (a *API) ObservePass(p reconciler.PassResult) {
 	a.mu.Lock()
 	a.passed = true
 	a.mu.Unlock()
-	a.m.observePass(p)
+	a.m.observePass(p, a.RefusalReason)
+}
+
+// ObservePull records one image pull: the bytes it read from the
+// registry, how long it took, and whether it failed.
+func (a *API) ObservePull(bytes int64, took time.Duration, err error) {
+	a.m.observePull(bytes, took, err)
 }
 
 // Reporter wraps next: every report it pushes becomes /status, sets the

@@ -21,6 +21,10 @@ type metrics struct {
 	restarts     *prometheus.GaugeVec
 	pushDuration prometheus.Histogram
 	pushErrors   prometheus.Counter
+	refusalsBy   *prometheus.CounterVec
+	pulls        *prometheus.CounterVec
+	pullBytes    prometheus.Counter
+	pullDuration prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,18 +58,38 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pushErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gitfleet_status_push_errors_total", Help: "Status reports that could not be pushed.",
 		}),
+		refusalsBy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_refusals_total", Help: "Refused passes by what was refused (spec, commit, image, workload, config, other).",
+		}, []string{"reason"}),
+		pulls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_image_pulls_total", Help: "Image pulls from a registry by result (ok, error).",
+		}, []string{"result"}),
+		pullBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitfleet_image_pull_bytes_total", Help: "Bytes image pulls read from registries (manifests and layers).",
+		}),
+		pullDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gitfleet_image_pull_duration_seconds", Help: "Duration of image pulls, unpacking included.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 4, 9),
+		}),
 	}
 	reg.MustRegister(m.passes, m.noopPolls, m.passDuration, m.refusals, m.applied, m.workloadUp, m.restarts,
-		m.pushDuration, m.pushErrors)
+		m.pushDuration, m.pushErrors, m.refusalsBy, m.pulls, m.pullBytes, m.pullDuration)
 	return m
 }
 
-func (m *metrics) observePass(p reconciler.PassResult) {
+func (m *metrics) observePass(p reconciler.PassResult, reason func(error) string) {
 	m.passDuration.Observe(p.Duration.Seconds())
 	result := "ok"
 	if p.Err != nil {
 		result = fault.ClassOf(p.Err).String()
 		m.refusals.WithLabelValues(result).Inc()
+		if fault.ClassOf(p.Err) == fault.Refused {
+			r := "other"
+			if reason != nil {
+				r = reason(p.Err)
+			}
+			m.refusalsBy.WithLabelValues(r).Inc()
+		}
 	}
 	m.passes.WithLabelValues(result).Inc()
 	if p.NoOp {
@@ -92,4 +116,14 @@ func (m *metrics) observeReport(st *status.NodeStatus, took time.Duration, err e
 		m.workloadUp.WithLabelValues(w.Name).Set(up)
 		m.restarts.WithLabelValues(w.Name).Set(float64(w.Restarts))
 	}
+}
+
+func (m *metrics) observePull(bytes int64, took time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.pulls.WithLabelValues(result).Inc()
+	m.pullBytes.Add(float64(bytes))
+	m.pullDuration.Observe(took.Seconds())
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,21 +105,101 @@ func TestFleetdLocalAPI(t *testing.T) {
 	default:
 	}
 
-	_, metrics := get("/metrics")
+	postSync := func() {
+		resp, err := client.Post("http://fleetd/sync", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	// A model: one pull from the registry.
+	f.workload("defect", ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json"), gittest.FreePort(t), "info")
+	f.group("defect")
+	rev4 := repo.Commit("defect v1")
+	postSync()
+	waitFor("apply of the model", func() bool { return applied() == rev4 })
+	// A refused revision: a spec error.
+	repo.Write("workloads/defect.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: defect}\nspec: {image: models/defect:latest}\n")
+	repo.Commit("unpinned")
+	postSync()
+	waitFor("the refusal in /status", func() bool { _, body := get("/status"); return strings.Contains(body, "must be pinned by digest") })
+
+	code, metrics := get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics = %d", code)
+	}
 	for _, want := range []string{
 		`gitfleet_passes_total{result="ok"}`,
-		fmt.Sprintf(`gitfleet_applied_revision_info{revision=%q} 1`, rev3),
+		`gitfleet_passes_total{result="refused"}`,
+		fmt.Sprintf(`gitfleet_applied_revision_info{revision=%q} 1`, rev4),
 		"gitfleet_pass_duration_seconds_count",
 		"gitfleet_status_push_duration_seconds_count",
 		"gitfleet_noop_polls_total",
+		`gitfleet_refusals_total{reason="spec"}`,
+		`gitfleet_image_pulls_total{result="ok"} 1`,
+		"gitfleet_image_pull_duration_seconds_count 1",
+		`gitfleet_workload_healthy{workload="defect"} 1`,
+		`gitfleet_workload_restarts{workload="defect"} 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics has no %s:\n%s", want, metrics)
 		}
 	}
+	if v := metricValue(t, metrics, "gitfleet_image_pull_bytes_total"); v < 1024 {
+		t.Errorf("gitfleet_image_pull_bytes_total = %v, want the model image's bytes", v)
+	}
 	if strings.Contains(metrics, rev1) {
 		t.Error("/metrics still shows the first revision as applied")
 	}
+	// /status is camelCase JSON, as every JSON output.
+	_, body := get("/status")
+	checkCamelCase(t, body)
+}
+
+// metricValue is the value of an unlabelled series in a scrape.
+func metricValue(t *testing.T, scrape, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(scrape, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in the scrape", name)
+	return 0
+}
+
+// checkCamelCase fails for every key of the JSON document doc that is not
+// camelCase (labels and env hold the user's keys and are not checked).
+func checkCamelCase(t *testing.T, doc string) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	camel := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if !camel.MatchString(k) {
+					t.Errorf("key %q is not camelCase in %s", k, doc)
+				}
+				if k != "labels" && k != "env" {
+					walk(e)
+				}
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
 }
 
 func unixDialer(path string) func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -71,3 +71,9 @@ type Runtime interface {
 type Reporter interface {
 	Report(ctx context.Context, st *status.NodeStatus) error
 }
+
+// LogTailer reads the end of a workload's log, with the values of its
+// secrets removed, for the report of a workload that fails ("" for none).
+type LogTailer interface {
+	LogTail(d spec.Desired) string
+}

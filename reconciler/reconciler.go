@@ -82,7 +82,10 @@ type Deps struct {
 	Reports ReportReader
 	// Observer, when set, is told about every pass.
 	Observer Observer
-	Log      *slog.Logger
+	// Logs, when set, gives the end of a failing workload's log for its
+	// report.
+	Logs LogTailer
+	Log  *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -127,6 +130,10 @@ type Reconciler struct {
 	// ready is the last Ready status reported and since when it holds.
 	readyStatus string
 	readySince  time.Time
+	// resumed are the workloads of the node's own last report, read once
+	// after a start, so that an agent restart alone changes no workload's
+	// health verdict or restart count (see carryOver).
+	resumed map[string]status.Workload
 	// outage is the ongoing or last outage (outage.go).
 	outage *status.Outage
 }

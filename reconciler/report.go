@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
@@ -26,6 +27,9 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 			Errors:               StatusErrors(passErr),
 		},
 	}
+	if r.readySince.IsZero() {
+		r.resumeReady(ctx)
+	}
 	actual, listErr := r.deps.Runtime.List(ctx)
 	if listErr != nil {
 		st.Status.Errors = append(st.Status.Errors, status.Error{Reason: "list containers: " + listErr.Error()})
@@ -43,9 +47,6 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 		st.Status.Workloads, ready = r.workloads(runningDesired(actual), actual)
 	}
 	c := r.ready(passErr, ready, len(st.Status.Workloads), rolledBack)
-	if r.readySince.IsZero() {
-		r.resumeReady(ctx)
-	}
 	var saveErr error
 	before := r.outage
 	if before != nil {
@@ -80,6 +81,10 @@ func (r *Reconciler) resumeReady(ctx context.Context) {
 		return
 	}
 	r.resumeOutage(reports[r.cfg.Node])
+	r.resumed = map[string]status.Workload{}
+	for _, w := range reports[r.cfg.Node].Status.Workloads {
+		r.resumed[w.Name] = w
+	}
 	if c := reports[r.cfg.Node].Status.Condition(status.ConditionReady); c != nil {
 		r.readyStatus, r.readySince = c.Status, c.LastTransitionTime
 	}
@@ -120,12 +125,54 @@ func (r *Reconciler) workloads(desired []spec.Desired, actual []status.Instance)
 				w.ExitCode = &code
 			}
 		}
+		r.carryOver(&w)
 		if w.State == status.StateRunning && (w.Health == "" || w.Health == "healthy") {
 			ready++
+		}
+		if r.deps.Logs != nil && failing(w) {
+			w.LogTail = r.deps.Logs.LogTail(d)
 		}
 		out = append(out, w)
 	}
 	return out, ready
+}
+
+// carryOver keeps what the node's last report said of a workload that
+// still runs the same image when the agent's own view restarted with it:
+// a health verdict not yet made again ("starting" after the monitor
+// started anew) stays the last one, and restarts counted since the agent
+// started add to those reported before. Once the monitor has a verdict,
+// it is reported as is.
+func (r *Reconciler) carryOver(w *status.Workload) {
+	prev, ok := r.resumed[w.Name]
+	if !ok {
+		return
+	}
+	if prev.Image != w.Image || w.State != status.StateRunning {
+		delete(r.resumed, w.Name)
+		return
+	}
+	w.Restarts += prev.Restarts
+	switch {
+	case w.Health == "starting" && prev.Health != "":
+		w.Health = prev.Health
+	case w.Health != "starting":
+		// A verdict of this run: from now on it speaks.
+		prev.Health = ""
+		r.resumed[w.Name] = prev
+	}
+}
+
+// failing reports whether w is a workload whose log tail belongs in the
+// report: exited (stopped, failed), unhealthy or crash looping.
+func failing(w status.Workload) bool {
+	switch w.State {
+	case status.StateRunning:
+		return w.Health == "unhealthy" || strings.HasPrefix(w.Message, "crash loop")
+	case status.StateStopped, status.StateFailed:
+		return true
+	}
+	return false
 }
 
 func (r *Reconciler) ready(passErr error, ready, total, rolledBack int) status.Condition {

@@ -24,6 +24,12 @@ const (
 	// DefaultCDIDevicePrefix names GPU n as the CDI device
 	// "nvidia.com/gpu=<n>", as NVIDIA's nvidia-ctk generates them.
 	DefaultCDIDevicePrefix = "nvidia.com/gpu"
+	// DefaultLogMaxBytes, DefaultLogMaxFiles and DefaultLogTailBytes cap
+	// a workload's logs at 10 MiB plus 3 rotated files of that size, and
+	// put the last 4 KiB of a failing workload's log in its report.
+	DefaultLogMaxBytes  = 10 << 20
+	DefaultLogMaxFiles  = 3
+	DefaultLogTailBytes = 4 << 10
 )
 
 // DefaultCDISpecDirs are where CDI spec files are looked for, lowest
@@ -41,6 +47,15 @@ type Config struct {
 	// LogDir holds one log file per workload, <LogDir>/<workload>.log.
 	// Required.
 	LogDir string
+	// LogMaxBytes is the size past which RotateLogs moves a workload's log
+	// to <workload>.log.1 (older ones to .2 …). Default DefaultLogMaxBytes.
+	LogMaxBytes int64
+	// LogMaxFiles is how many rotated files of a log are kept. Default
+	// DefaultLogMaxFiles.
+	LogMaxFiles int
+	// LogTailBytes is how much of the end of a failing workload's log
+	// LogTail returns for its status report. Default DefaultLogTailBytes.
+	LogTailBytes int
 	// Snapshotter unpacks images and holds root filesystems. Default
 	// "overlayfs".
 	Snapshotter string
@@ -90,6 +105,9 @@ type Config struct {
 	// RegistryLogin returns the login pulls from host use; ok false (or a
 	// nil func) pulls anonymously. Never logged.
 	RegistryLogin func(host string) (l RegistryLogin, ok bool)
+	// OnPull, when set, is told about every pull from a registry that
+	// fetched anything (an image already there is no pull), for metrics.
+	OnPull func(PullStats)
 	// RegistryTLS returns host's TLS settings (a client certificate, a CA);
 	// nil for the system defaults.
 	RegistryTLS func(host string) (*tls.Config, error)
@@ -127,6 +145,9 @@ func (c *Config) Validate() error {
 	if c.StopTimeout < 0 {
 		errs = append(errs, errors.New("runtime: StopTimeout must not be negative"))
 	}
+	if c.LogMaxBytes < 0 || c.LogMaxFiles < 0 || c.LogTailBytes < 0 {
+		errs = append(errs, errors.New("runtime: LogMaxBytes, LogMaxFiles and LogTailBytes must not be negative"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -137,6 +158,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
+	}
+	if c.LogMaxBytes == 0 {
+		c.LogMaxBytes = DefaultLogMaxBytes
+	}
+	if c.LogMaxFiles == 0 {
+		c.LogMaxFiles = DefaultLogMaxFiles
+	}
+	if c.LogTailBytes == 0 {
+		c.LogTailBytes = DefaultLogTailBytes
 	}
 	if c.Snapshotter == "" {
 		c.Snapshotter = DefaultSnapshotter

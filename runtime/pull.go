@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -61,7 +62,13 @@ func (c *Containerd) Pull(ctx context.Context, src spec.ImageSource) error {
 	if err != nil {
 		return fmt.Errorf("pull %s: lease: %w", name, err)
 	}
-	err = c.pull(leases.WithLease(ctx, lease.ID), name, src)
+	var fetched atomic.Int64
+	if c.cfg.OnPull != nil {
+		defer func() {
+			c.cfg.OnPull(PullStats{Ref: name, Bytes: fetched.Load(), Duration: time.Since(start), Err: err})
+		}()
+	}
+	err = c.pull(leases.WithLease(ctx, lease.ID), name, src, &fetched)
 	if err != nil && len(resumed) > 0 && ctx.Err() == nil && resumeRefused(err) {
 		// The server will not send the rest of what is held (it refuses
 		// ranges) or the bytes held do not add up to the digest: only then
@@ -73,15 +80,17 @@ func (c *Containerd) Pull(ctx context.Context, src spec.ImageSource) error {
 		for _, ref := range resumed {
 			_ = cs.Abort(ctx, ref)
 		}
-		err = c.pull(leases.WithLease(ctx, lease.ID), name, src)
+		err = c.pull(leases.WithLease(ctx, lease.ID), name, src, &fetched)
 	}
 	if err != nil {
 		// The lease stays: the next pull resumes from the stored content.
-		return fmt.Errorf("pull %s from %s: %w", name, src, err)
+		err = fmt.Errorf("pull %s from %s: %w", name, src, err)
+		return err
 	}
 	// The image record and its unpacked snapshots now hold the content.
-	if err := ls.Delete(ctx, lease); ignoreNotFound(err) != nil {
-		return fmt.Errorf("pull %s: delete lease: %w", name, err)
+	if derr := ls.Delete(ctx, lease); ignoreNotFound(derr) != nil {
+		err = fmt.Errorf("pull %s: delete lease: %w", name, derr)
+		return err
 	}
 	c.log.InfoContext(ctx, "pulled image", logKeyRef, name, logKeySource, src.String(), logKeyDuration, time.Since(start).Round(time.Millisecond))
 	return nil
@@ -89,11 +98,12 @@ func (c *Containerd) Pull(ctx context.Context, src spec.ImageSource) error {
 
 // pull pulls and unpacks name from src with the lease on ctx, after
 // checking that it fits on the disk.
-func (c *Containerd) pull(ctx context.Context, name string, src spec.ImageSource) error {
-	res, err := resolver(name, src, c.cfg)
+func (c *Containerd) pull(ctx context.Context, name string, src spec.ImageSource, fetched *atomic.Int64) error {
+	r, err := resolver(name, src, c.cfg)
 	if err != nil {
 		return err
 	}
+	res := countingResolver{Resolver: r, n: fetched}
 	if err := c.checkSpace(ctx, name, res); err != nil {
 		return err
 	}

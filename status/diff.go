@@ -27,6 +27,7 @@ func Changes(old, new *NodeStatus) []string {
 	}
 	n := normalize(new)
 	quieten(&o, &n)
+	o.Status.Workloads, n.Status.Workloads = withoutLogTails(o.Status.Workloads), withoutLogTails(n.Status.Workloads)
 	var out []string
 	os, ns := o.Status, n.Status
 
@@ -213,4 +214,14 @@ func shortImage(ref string) string {
 		return ref[:i+8+12]
 	}
 	return ref
+}
+
+// withoutLogTails is ws without their log tails: a log that grows is no
+// change of the node's state.
+func withoutLogTails(ws []Workload) []Workload {
+	out := slices.Clone(ws)
+	for i := range out {
+		out[i].LogTail = ""
+	}
+	return out
 }

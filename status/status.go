@@ -153,6 +153,11 @@ type Workload struct {
 	Restarts int    `json:"restarts"`
 	ExitCode *int   `json:"exitCode,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// LogTail is the end of the log of a workload that fails (stopped,
+	// failed, unhealthy, crash looping), secret values removed, so the
+	// reason can be read without a shell on the node. It alone never makes
+	// a report worth a commit (see Changes).
+	LogTail string `json:"logTail,omitempty"`
 }
 
 // Error is one reason something was not applied. File, Line and Field place

@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/agentapi"
+	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/reconciler"
+	"github.com/gitfleet/gitfleet/spec"
+	"github.com/gitfleet/gitfleet/trust"
 )
 
 // localAPI wires the local API and SIGHUP into deps: both wake the loop
@@ -19,13 +22,14 @@ import (
 // (a USB watcher; may be nil). A long-running agent with an address
 // serves the API until ctx ends; an address it cannot listen on is logged
 // and the agent runs without the API.
-func localAPI(ctx context.Context, cfg *Config, once bool, deps *reconciler.Deps, other <-chan struct{}, log *slog.Logger) <-chan struct{} {
+func localAPI(ctx context.Context, cfg *Config, once bool, deps *reconciler.Deps, other <-chan struct{}, log *slog.Logger) (<-chan struct{}, *agentapi.API) {
 	wake := make(chan struct{}, 1)
 	api := agentapi.New(wake)
+	api.RefusalReason = refusalReason
 	deps.Observer = api
 	deps.Reporter = api.Reporter(deps.Reporter)
 	if once {
-		return wake
+		return wake, api
 	}
 	if other != nil {
 		go func() {
@@ -54,13 +58,13 @@ func localAPI(ctx context.Context, cfg *Config, once bool, deps *reconciler.Deps
 		}
 	}()
 	if *cfg.Listen == "" {
-		return wake
+		return wake, api
 	}
 	l, err := agentapi.Listen(*cfg.Listen)
 	if err != nil {
 		// The workloads matter more than the API: run without it.
 		log.Error("local API off: cannot listen", "addr", *cfg.Listen, "err", err)
-		return wake
+		return wake, api
 	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -73,5 +77,25 @@ func localAPI(ctx context.Context, cfg *Config, once bool, deps *reconciler.Deps
 		srv.Close()
 	}()
 	log.Info("local API listening", "addr", l.Addr().String())
-	return wake
+	return wake, api
+}
+
+// refusalReason names what a refused pass refused, for metrics: the
+// revision's spec, its commit's signature, an image's signature, a
+// workload that cannot start (rolled back), or something else (a setting
+// of the agent, credentials).
+func refusalReason(err error) string {
+	var se *spec.Error
+	var rb *reconciler.RollbackError
+	switch {
+	case errors.As(err, &se):
+		return "spec"
+	case errors.Is(err, trust.ErrRefused):
+		return "commit"
+	case errors.Is(err, image.ErrRefused):
+		return "image"
+	case errors.As(err, &rb):
+		return "workload"
+	}
+	return "other"
 }

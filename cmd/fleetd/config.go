@@ -38,6 +38,9 @@ type Config struct {
 	NetworkSubnet      string            `json:"networkSubnet,omitempty"`
 	CDISpecDirs        []string          `json:"cdiSpecDirs,omitempty"`
 	DiskReserve        string            `json:"diskReserve,omitempty"`
+	LogMaxSize         string            `json:"logMaxSize,omitempty"`
+	LogMaxFiles        int               `json:"logMaxFiles,omitempty"`
+	LogTailSize        string            `json:"logTailSize,omitempty"`
 	LogLevel           string            `json:"logLevel,omitempty"`
 	AgeIdentity        string            `json:"ageIdentity,omitempty"`
 	SecretsDir         string            `json:"secretsDir,omitempty"`
@@ -108,6 +111,17 @@ func (c *Config) complete(needRepo bool) error {
 	var errs []error
 	if c.Repo == "" && needRepo && len(c.USBRoots) == 0 {
 		errs = append(errs, errors.New("--repo is required"))
+	}
+	for field, q := range map[string]string{"logMaxSize": c.LogMaxSize, "logTailSize": c.LogTailSize} {
+		if q == "" {
+			continue
+		}
+		if n, err := spec.ParseMemory(q); err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s %q: want a size such as 10Mi", field, q))
+		}
+	}
+	if c.LogMaxFiles < 0 {
+		errs = append(errs, fmt.Errorf("logMaxFiles %d: want 1 or more", c.LogMaxFiles))
 	}
 	if c.DiskReserve != "" {
 		if _, err := spec.ParseMemory(c.DiskReserve); err != nil {

@@ -64,6 +64,9 @@ func addFlags(fs *pflag.FlagSet) *flagValues {
 		return nil
 	})
 	fs.StringVar(&c.DiskReserve, "disk-reserve", "", "disk `space` a pull must leave free where containerd keeps images, e.g. 512Mi (default 256Mi)")
+	fs.StringVar(&c.LogMaxSize, "log-max-size", "", "`size` past which a workload's log file is rotated, e.g. 50Mi (default 10Mi)")
+	fs.IntVar(&c.LogMaxFiles, "log-max-files", 0, "rotated `files` kept per workload log (default 3)")
+	fs.StringVar(&c.LogTailSize, "log-tail-size", "", "`size` of the end of a failing workload's log put in its status report, e.g. 8Ki (default 4Ki)")
 	fs.StringVar(&c.AgeIdentity, "age-identity", "", "this node's age identity `file`, made on first start (default <state-dir>/age.key)")
 	fs.StringVar(&c.SecretsDir, "secrets-dir", "", "tmpfs `dir` for decrypted secret files (default "+runtime.DefaultSecretDir+")")
 	fs.StringVar(&c.RegistryConfig, "registry-config", "", "registry logins in the Docker config.json format (\"auths\"); never logged (default "+defaultRegistryConfig+", anonymous when missing)")
@@ -125,6 +128,11 @@ func (fv *flagValues) resolve(fs *pflag.FlagSet) (*Config, *options, error) {
 	override("cdi-device-prefix", &cfg.CDIDevicePrefix, flagCfg.CDIDevicePrefix)
 	override("network-subnet", &cfg.NetworkSubnet, flagCfg.NetworkSubnet)
 	override("disk-reserve", &cfg.DiskReserve, flagCfg.DiskReserve)
+	override("log-max-size", &cfg.LogMaxSize, flagCfg.LogMaxSize)
+	override("log-tail-size", &cfg.LogTailSize, flagCfg.LogTailSize)
+	if fs.Changed("log-max-files") {
+		cfg.LogMaxFiles = flagCfg.LogMaxFiles
+	}
 	override("age-identity", &cfg.AgeIdentity, flagCfg.AgeIdentity)
 	override("secrets-dir", &cfg.SecretsDir, flagCfg.SecretsDir)
 	override("registry-config", &cfg.RegistryConfig, flagCfg.RegistryConfig)

@@ -20,10 +20,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitfleet/gitfleet/agentapi"
 	"github.com/gitfleet/gitfleet/health"
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/version"
@@ -168,7 +170,13 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	var pulls atomic.Pointer[agentapi.API] // set once the local API is made
 	rt, err := runtime.New(ctx, runtime.Config{
+		OnPull: func(p runtime.PullStats) {
+			if api := pulls.Load(); api != nil {
+				api.ObservePull(p.Bytes, p.Duration, p.Err)
+			}
+		},
 		RegistryLogin: func(host string) (runtime.RegistryLogin, bool) {
 			l, ok := creds.Login(host)
 			return runtime.RegistryLogin(l), ok
@@ -181,13 +189,15 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		Subnet:       cfg.NetworkSubnet,
 		ReserveBytes: reserve,
 		Secrets:      ageID, SecretDir: cfg.SecretsDir,
+		LogMaxBytes: size(cfg.LogMaxSize), LogMaxFiles: cfg.LogMaxFiles, LogTailBytes: int(size(cfg.LogTailSize)),
 	}, log)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
 
-	deps := reconciler.Deps{Source: poller, Runtime: rt, Reporter: rep, Reports: rep, Log: log}
+	deps := reconciler.Deps{Source: poller, Runtime: rt, Reporter: rep, Reports: rep, Logs: rt, Log: log}
+	go rotateLogs(ctx, rt, log)
 	var imageKeys map[string][]byte
 	var checker func(*source.Git) reconciler.CommitVerifier
 	if cfg.InsecureSkipVerify {
@@ -207,7 +217,8 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 			return err
 		}
 	}
-	syncNow := localAPI(ctx, cfg, opt.once, &deps, wake, log)
+	syncNow, api := localAPI(ctx, cfg, opt.once, &deps, wake, log)
+	pulls.Store(api)
 	mon := health.NewMonitor(health.Config{Exec: rt, Log: log})
 	go mon.Run(ctx)
 	deps.Health = healthChecker{mon}
