@@ -82,7 +82,7 @@ func TestRestartAloneCommitsNothing(t *testing.T) {
 	if got := repo.RemoteRef(ref); got == first {
 		t.Error("an unhealthy verdict after the restart committed nothing")
 	}
-	st, err := w2.Reports(context.Background(), []string{"press-01"})
+	st, err := w2.Reports(context.Background(), []string{"press-01"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
