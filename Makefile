@@ -27,6 +27,8 @@ COSIGN_VERSION := v2.6.5
 COSIGN := $(CACHE)/cosign-$(COSIGN_VERSION)/cosign
 # Fuzz targets: every `func Fuzz…` in a test file, each for FUZZTIME.
 FUZZTIME ?= 60s
+# Fleet sizes `make fleetsim` simulates.
+AGENTS ?= 100,1000
 
 .DEFAULT_GOAL := help
 
@@ -101,6 +103,10 @@ demo: deps build ## Run the demo: private containerd, registry, fleet repo, flee
 .PHONY: bench
 bench: deps ## Run the benchmarks and write bench/RESULTS.md
 	$(GO) run ./bench
+
+.PHONY: fleetsim
+fleetsim: deps ## Run the fleet simulation alone (AGENTS=100,1000) and write its section of bench/RESULTS.md
+	$(GO) run ./bench -only fleetsim -agents $(AGENTS)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target in the repo, FUZZTIME each (default 60s)
