@@ -53,7 +53,7 @@ func newAgent(name, dir, repoURL string, interval time.Duration, key *trust.Stat
 	if err != nil {
 		return nil, err
 	}
-	g, err := source.New(source.Config{Location: loc, Dir: filepath.Join(dir, "repo")}, log)
+	g, err := source.New(source.Config{Location: loc, Dir: filepath.Join(dir, "repo"), Node: name}, log)
 	if err != nil {
 		return nil, err
 	}
