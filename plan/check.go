@@ -58,7 +58,9 @@ type Report struct {
 //
 //   - a group whose selector matches no node of nodes/,
 //   - a workload that no node runs,
-//   - a node that no group selects.
+//   - a node that no group selects,
+//   - a node in a rollout wave that a later wave waits for, without
+//     spec.statusKey (the gate never trusts its reports).
 //
 // Parse and Resolve errors are the report's Errors; the likely mistakes
 // its Warnings. Labels fleetd adds with --labels are not known here, so a
@@ -196,7 +198,7 @@ func warnings(fsys fs.FS, repo *spec.Repo, nodes []string, runs map[string]bool,
 		out = append(out, Finding{Severity: SeverityWarning, File: file, Line: line, Field: "metadata.labels",
 			Message: fmt.Sprintf("no group selects node %s: %s", n, what)})
 	}
-	return out
+	return append(out, statusKeyWarnings(repo, lines)...)
 }
 
 // resolved is one node's Resolve result.
