@@ -61,6 +61,10 @@ func (f *Fleet) WriteMarkdown(w io.Writer) error {
 		}
 	}
 
+	for _, l := range f.workloadLogs() {
+		b.printf("\n<details><summary>Log of <b>%s</b> on <b>%s</b> (%s)</summary>\n\n```\n%s\n```\n\n</details>\n",
+			mdCell(l.workload), mdCell(l.node), mdCell(l.why), strings.ReplaceAll(strings.Join(l.lines, "\n"), "```", "'''"))
+	}
 	withErrors := 0
 	for _, n := range f.Nodes {
 		if len(n.Errors) > 0 {

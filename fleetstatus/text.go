@@ -78,6 +78,15 @@ func (f *Fleet) WriteText(w io.Writer) error {
 			b.printf("  %s: %s\n", n.Name, oneLine(e))
 		}
 	}
+	if logs := f.workloadLogs(); len(logs) > 0 {
+		b.printf("\nlogs of failing workloads (last %d lines each; all in -o json):\n", logLines)
+		for _, l := range logs {
+			b.printf("  %s %s (%s):\n", l.node, l.workload, l.why)
+			for _, line := range l.lines {
+				b.printf("    | %s\n", line)
+			}
+		}
+	}
 	return b.err
 }
 
