@@ -119,7 +119,7 @@ func TestJSONCamelCase(t *testing.T) {
 	rep := &status.NodeStatus{APIVersion: status.APIVersion, Kind: status.Kind, Metadata: status.Meta{Name: "press-01"},
 		Status: status.Status{AppliedRevision: f.base, Poll: &status.Poll{Via: status.PollViaGit, Protocol: "v2"},
 			Conditions: []status.Condition{{Type: status.ConditionReady, Status: status.ConditionTrue, Reason: status.ReasonApplied}},
-			Workloads:  []status.Workload{{Name: "detector", Image: img, State: status.StateStopped, ExitCode: &code, Message: "exited"}},
+			Workloads:  []status.Workload{{Name: "detector", Image: img, State: status.StateStopped, ExitCode: &code, Message: "exited", LogTail: "model loaded\npanic: out of memory"}},
 			Errors:     []status.Error{{File: "workloads/x.yaml", Line: 3, Field: "spec.image", Reason: "refused"}},
 			Outage:     &status.Outage{Class: "retrying", Failures: 1}}}
 	if err := api.Reporter(nopReporter{}).Report(t.Context(), rep); err != nil {
@@ -128,6 +128,10 @@ func TestJSONCamelCase(t *testing.T) {
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
 	run(0, "node", "status", "--addr", strings.TrimPrefix(srv.URL, "http://"), "-o", "json")
+	// The text shows a failing workload's log end.
+	if r := fleetctl(t, "node", "status", "--addr", strings.TrimPrefix(srv.URL, "http://")); r.code != 0 || !strings.Contains(r.stdout, "          | panic: out of memory\n") {
+		t.Errorf("node status: exit %d, no log tail:\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // nopReporter accepts every report.

@@ -111,6 +111,15 @@ func printNodeStatus(w io.Writer, ns *status.NodeStatus) {
 	}
 	for _, wl := range st.Workloads {
 		fmt.Fprintf(w, "workload  %s  %s %s restarts=%d  %s\n", wl.Name, wl.State, wl.Health, wl.Restarts, wl.Image)
+		if wl.Message != "" {
+			fmt.Fprintf(w, "          %s\n", wl.Message)
+		}
+		if wl.LogTail != "" {
+			fmt.Fprintf(w, "          log (end):\n")
+			for _, line := range strings.Split(wl.LogTail, "\n") {
+				fmt.Fprintf(w, "          | %s\n", line)
+			}
+		}
 	}
 	for _, e := range st.Errors {
 		fmt.Fprintf(w, "error     %s\n", e.Reason)
