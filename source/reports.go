@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -201,7 +202,7 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, l
 		}
 	}
 
-	reports := make(map[string]Report, len(heads))
+	nodesOf := make([]string, 0, len(heads))
 	for n, h := range heads {
 		remote := plumbing.ReferenceName("refs/remotes/status/" + n)
 		if cur, err := st.Reference(remote); err != nil || cur.Hash() != h {
@@ -209,9 +210,35 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, l
 				return nil, fmt.Errorf("status: store %s: %w", statusRef(n), err)
 			}
 		}
-		reports[n] = readReport(st, n, h)
+		nodesOf = append(nodesOf, n)
 	}
-	return reports, nil
+	return readAll(st, nodesOf, heads), nil
+}
+
+// readAll reads the reports of nodes. A store in memory (ReadReports: a
+// fleet's reports at once) is read by one goroutine per processor, as
+// decoding the YAML is most of the cost; go-git's storage on disk is
+// not safe for concurrent use and is read by one.
+func readAll(st storage.Storer, nodes []string, heads map[string]plumbing.Hash) map[string]Report {
+	out := make([]Report, len(nodes))
+	workers := 1
+	if _, ok := st.(*memory.Storage); ok {
+		workers = min(goruntime.GOMAXPROCS(0), len(nodes)/64+1)
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(nodes); i += workers {
+				out[i] = readReport(st, nodes[i], heads[nodes[i]])
+			}
+		})
+	}
+	wg.Wait()
+	reports := make(map[string]Report, len(nodes))
+	for i, n := range nodes {
+		reports[n] = out[i]
+	}
+	return reports
 }
 
 // fetchReports fetches the reports' commits wants at depth 1 into st:

@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,32 @@ func TestOpenBranchAsksForItAlone(t *testing.T) {
 				t.Errorf("opening main of a repository with %d other refs costs %d B, without %d B", extraRefs, b, q)
 			}
 		})
+	}
+}
+
+// TestReadReportsMany reads a fleet's worth of reports (decoded by several
+// goroutines): each is its own node's, none is lost or mixed up.
+func TestReadReportsMany(t *testing.T) {
+	r, _ := fleetRepo(t)
+	const n = 150
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i := range n {
+		node := fmt.Sprintf("n-%03d", i)
+		pushRaw(t, r, node, marshal(t, report(node, strings.Repeat(fmt.Sprintf("%02d", i%100), 20), status.StateRunning, at)))
+	}
+	got, err := source.ReadReports(context.Background(), loc(t, gittest.FileURL(r.BareDir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("%d reports, want %d", len(got), n)
+	}
+	for i := range n {
+		node := fmt.Sprintf("n-%03d", i)
+		rep := got[node]
+		if rep.Err != nil || rep.Status == nil || rep.Status.Metadata.Name != node ||
+			rep.Status.Status.AppliedRevision != strings.Repeat(fmt.Sprintf("%02d", i%100), 20) || rep.Commit != r.RemoteRef("refs/heads/status/"+node) {
+			t.Errorf("%s: %+v", node, rep)
+		}
 	}
 }
