@@ -143,7 +143,7 @@ func writeResults(file string, took time.Duration) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", section)
-	fmt.Fprintf(&b, "Generated %s by `%s` in %s on %s.\n\n", time.Now().UTC().Format(time.RFC3339), strings.Join(os.Args[1:], " "),
+	fmt.Fprintf(&b, "Generated %s by `make chaos` (`%s`) in %s on %s.\n\n", time.Now().UTC().Format(time.RFC3339), command(),
 		took.Round(time.Second), machine())
 	b.WriteString("Every point runs on real parts: fleetd built from this tree, git http-backend and Debian's docker-registry each behind a proxy that can go down or cut a response, a private containerd 1.6 with runc. A node runs `steady`, which no change touches, beside the workload a point changes. " +
 		"Converged: the head's workloads run (one container each, the head's image and revision), the status report says applied with no error, no spec is marked failed (report or state file), and steady's container and process are the ones it had. " +
@@ -184,4 +184,16 @@ func machine() string {
 	ctd, _ := exec.Command("containerd", "--version").Output()
 	return fmt.Sprintf("%s, %d cores, kernel %s, %s, %s", cpu, goruntime.NumCPU(), strings.TrimSpace(string(kernel)),
 		goruntime.Version(), strings.TrimSpace(string(ctd)))
+}
+
+// command is the go test command line of this run, without go test's own
+// -test.* flags.
+func command() string {
+	args := []string{"go test ./chaos"}
+	for _, a := range os.Args[1:] {
+		if !strings.HasPrefix(a, "-test.") {
+			args = append(args, a)
+		}
+	}
+	return strings.Join(args, " ")
 }
