@@ -100,6 +100,11 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 	if err != nil {
 		return nil, 0, &RevisionError{Which: "base", Rev: base.Name, Err: err}
 	}
+	// A changed secret file changes the workloads and groups that name it:
+	// mark them before picking the node files they may reach.
+	if err := d.markSecretChanges(base, head, headCore); err != nil {
+		return nil, 0, err
+	}
 	hide, err := newCandidates(d, baseCore, headCore).hidden(head.FS, d.nodeSame)
 	if err != nil {
 		return nil, 0, err
