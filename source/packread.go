@@ -241,6 +241,12 @@ func (z *storedZlib) Close() error {
 
 var errDelta = errors.New("malformed delta")
 
+// maxDeltaResult bounds what one delta may build. A fleet repo holds YAML
+// and keys (git hosts refuse files over 100 MB), and a delta of a few bytes
+// can declare gigabytes: a hostile server must not make a small device
+// allocate them.
+const maxDeltaResult = 256 << 20
+
 // patchDelta appends to dst the object the git delta builds from base.
 func patchDelta(dst, base, delta []byte) ([]byte, error) {
 	srcSize, delta, ok := deltaSize(delta)
@@ -248,10 +254,15 @@ func patchDelta(dst, base, delta []byte) ([]byte, error) {
 		return nil, errDelta
 	}
 	size, delta, ok := deltaSize(delta)
-	if !ok || size > 1<<32 {
+	if !ok {
 		return nil, errDelta
 	}
-	dst = slices.Grow(dst[:0], int(size))
+	if size > maxDeltaResult {
+		return nil, fmt.Errorf("a delta declares an object of %d bytes, over the limit of %d", size, maxDeltaResult)
+	}
+	// Room for what the delta can plausibly build; append grows it if the
+	// delta copies more, and no more than it declared.
+	dst = slices.Grow(dst[:0], int(min(size, uint64(len(base)+len(delta)))))
 	for len(delta) > 0 {
 		cmd := delta[0]
 		delta = delta[1:]
