@@ -31,7 +31,9 @@ func CheckStatusKey(line string) error {
 	if strings.ContainsAny(line, "\r\n") {
 		return errors.New("want one line")
 	}
-	fields := strings.Fields(line)
+	// Split as an authorized_keys line is (x/crypto/ssh, OpenSSH): on
+	// spaces and tabs only, so a key the agent reads is the key checked.
+	fields := strings.FieldsFunc(strings.TrimSpace(line), func(r rune) bool { return r == ' ' || r == '\t' })
 	if len(fields) < 2 {
 		return errors.New("want an SSH public key: keytype base64-key [comment], as `fleetd --print-status-key` prints it")
 	}
