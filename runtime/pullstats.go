@@ -47,7 +47,24 @@ func (f countingFetcher) Fetch(ctx context.Context, desc ocispec.Descriptor) (io
 	if err != nil {
 		return nil, err
 	}
-	return &countingReader{ReadCloser: rc, n: f.n}, nil
+	cr := &countingReader{ReadCloser: rc, n: f.n}
+	if sk, ok := rc.(io.Seeker); ok {
+		// containerd resumes a download by seeking its reader to the
+		// bytes it holds (a Range request); a reader that hides Seek
+		// makes it read and discard them all again.
+		return &countingReadSeeker{countingReader: cr, s: sk}, nil
+	}
+	return cr, nil
+}
+
+// countingReadSeeker is a countingReader whose fetcher's reader can seek.
+type countingReadSeeker struct {
+	*countingReader
+	s io.Seeker
+}
+
+func (r *countingReadSeeker) Seek(offset int64, whence int) (int64, error) {
+	return r.s.Seek(offset, whence)
 }
 
 type countingReader struct {
