@@ -26,15 +26,17 @@ var errNoV2Fetch = errors.New("no protocol v2 fetch")
 // returns the shallow commits the answer names. A server without v2 (or
 // whose fetch cannot deepen) yields errNoV2Fetch.
 func (l *refLister) fetchV2(ctx context.Context, wants, shallows []plumbing.Hash, store func(pack io.Reader) error) ([]plumbing.Hash, error) {
-	return l.fetchV2Depth(ctx, 1, wants, shallows, store)
+	return l.fetchV2Depth(ctx, 1, wants, nil, shallows, store)
 }
 
-// fetchV2Depth is fetchV2 with depth commits of history (0: all).
-func (l *refLister) fetchV2Depth(ctx context.Context, depth int, wants, shallows []plumbing.Hash, store func(pack io.Reader) error) ([]plumbing.Hash, error) {
+// fetchV2Depth is fetchV2 with depth commits of history (0: all) and
+// haves, commits the store holds with what they reach (the server leaves
+// those objects out).
+func (l *refLister) fetchV2Depth(ctx context.Context, depth int, wants, haves, shallows []plumbing.Hash, store func(pack io.Reader) error) ([]plumbing.Hash, error) {
 	if l.loc.inProcess {
 		return nil, errNoV2Fetch
 	}
-	req := fetchRequest(depth, wants, shallows)
+	req := fetchRequest(depth, wants, haves, shallows)
 	if l.ep.Protocol == "http" || l.ep.Protocol == "https" {
 		if l.Protocol() != ProtocolV2 {
 			// Not known to speak v2 (the listing before got a v0
@@ -104,7 +106,7 @@ func canDeepen(caps []string) bool {
 // fetchRequest is the v2 fetch command for wants at depth commits (0:
 // all), up to its flush-pkt. "done" skips negotiation: the server sends
 // the pack.
-func fetchRequest(depth int, wants, shallows []plumbing.Hash) []byte {
+func fetchRequest(depth int, wants, haves, shallows []plumbing.Hash) []byte {
 	var buf bytes.Buffer
 	e := pktline.NewEncoder(&buf)
 	e.EncodeString("command=fetch\n")
@@ -119,6 +121,9 @@ func fetchRequest(depth int, wants, shallows []plumbing.Hash) []byte {
 	}
 	for _, h := range wants {
 		e.EncodeString("want " + h.String() + "\n")
+	}
+	for _, h := range haves {
+		e.EncodeString("have " + h.String() + "\n")
 	}
 	e.EncodeString("done\n")
 	e.Flush()

@@ -244,7 +244,7 @@ func fetchBranchV2(ctx context.Context, loc Location, auth transport.AuthMethod,
 	if !ok {
 		return ErrBranchNotFound
 	}
-	shallows, err := lister.fetchV2Depth(ctx, depth, []plumbing.Hash{head}, nil, func(pack io.Reader) error {
+	shallows, err := lister.fetchV2Depth(ctx, depth, []plumbing.Hash{head}, nil, nil, func(pack io.Reader) error {
 		return packfile.UpdateObjectStorage(st, pack)
 	})
 	if err != nil {

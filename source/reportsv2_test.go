@@ -146,3 +146,45 @@ func TestReadReportsMany(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeFetchAsksForTheBranchAlone: an agent's fetch (Config.Node)
+// costs the same with 10,000 other refs beside the branch (v2 ls-refs and
+// fetch, no advertisement), and reads its files.
+func TestNodeFetchAsksForTheBranchAlone(t *testing.T) {
+	countUploadPack(t)
+	quiet, busy := reportsFixture(t, false), reportsFixture(t, true)
+	accept := "AcceptEnv GIT_PROTOCOL"
+	quietSrv := servers(t, quiet, gittest.HTTPOptions{}, accept)
+	busySrv := servers(t, busy, gittest.HTTPOptions{}, accept)
+	sync := func(target pollTarget) int64 {
+		t.Helper()
+		cfg := target.cfg
+		cfg.Node = "press-01"
+		g := newGit(t, cfg)
+		target.bytes()
+		head, err := g.Head(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys, err := g.Tree(context.Background(), head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, fsys, "nodes/press-01.yaml"); !strings.Contains(got, "press-01") {
+			t.Errorf("nodes/press-01.yaml = %q", got)
+		}
+		return target.bytes()
+	}
+	for _, name := range []string{"file", "daemon", "http", "ssh"} {
+		t.Run(name, func(t *testing.T) {
+			q, b := sync(quietSrv[name]), sync(busySrv[name])
+			t.Logf("first sync: %d B without other refs, %d B with %d other refs", q, b, extraRefs)
+			if q == 0 {
+				t.Fatal("no bytes counted")
+			}
+			if b > q+1024 {
+				t.Errorf("a first sync beside %d other refs costs %d B, without %d B", extraRefs, b, q)
+			}
+		})
+	}
+}

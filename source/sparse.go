@@ -70,6 +70,42 @@ func (e *missingError) Error() string {
 }
 
 func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
+	shallows, err := g.store.s.Shallow()
+	if err != nil {
+		return err
+	}
+	var haves []plumbing.Hash
+	if ref, err := g.store.s.Reference(g.ref); offerHave && err == nil && g.store.s.HasEncodedObject(ref.Hash()) == nil {
+		haves = []plumbing.Hash{ref.Hash()}
+	}
+	// Protocol v2 first: ls-refs for the branch alone, then fetch.
+	refs, err := g.refs.list(ctx, g.ref.String())
+	if err != nil {
+		return err
+	}
+	if g.refs.Protocol() == ProtocolV2 {
+		head, ok := refs[g.ref.String()]
+		if !ok {
+			return ErrBranchNotFound
+		}
+		if g.stored(head) {
+			return nil
+		}
+		var tmp string
+		got, err := g.refs.fetchV2Depth(ctx, 1, []plumbing.Hash{head}, haves, shallows, func(pack io.Reader) (err error) {
+			tmp, err = g.packToFile(pack)
+			return err
+		})
+		if tmp != "" {
+			defer os.Remove(tmp)
+		}
+		if err == nil {
+			return g.pickInto(ctx, tmp, head, append(shallows, got...))
+		}
+		if !errors.Is(err, errNoV2Fetch) {
+			return err
+		}
+	}
 	c, ep, err := newClient(g.cfg.Location)
 	if err != nil {
 		return err
@@ -90,10 +126,8 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 	if !ok {
 		return ErrBranchNotFound
 	}
-	if g.store.s.HasEncodedObject(head) == nil {
-		if _, err := g.store.s.Reference(g.ref); err == nil {
-			return nil // an earlier fetch stored it whole
-		}
+	if g.stored(head) {
+		return nil
 	}
 	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
 	req.Wants = []plumbing.Hash{head}
@@ -105,12 +139,7 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 			}
 		}
 	}
-	if req.Shallows, err = g.store.s.Shallow(); err != nil {
-		return err
-	}
-	if ref, err := g.store.s.Reference(g.ref); offerHave && err == nil && g.store.s.HasEncodedObject(ref.Hash()) == nil {
-		req.Haves = []plumbing.Hash{ref.Hash()}
-	}
+	req.Shallows, req.Haves = shallows, haves
 	resp, err := sess.UploadPack(ctx, req)
 	if err != nil {
 		return err
@@ -123,20 +152,44 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 	case req.Capabilities.Supports(capability.Sideband):
 		pack = sideband.NewDemuxer(sideband.Sideband, resp)
 	}
-	tmp, err := os.CreateTemp(filepath.Join(g.cfg.Dir, "objects", "pack"), "tmp_pick_")
+	tmp, err := g.packToFile(pack)
+	if tmp != "" {
+		defer os.Remove(tmp)
+	}
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	return g.pickInto(ctx, tmp, head, append(shallows, resp.Shallows...))
+}
+
+// stored reports whether an earlier fetch stored commit head whole.
+func (g *Git) stored(head plumbing.Hash) bool {
+	if g.store.s.HasEncodedObject(head) != nil {
+		return false
+	}
+	_, err := g.store.s.Reference(g.ref)
+	return err == nil
+}
+
+// packToFile writes a pack as it arrives to a temporary file in the store
+// and returns its path ("" when none was made).
+func (g *Git) packToFile(pack io.Reader) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Join(g.cfg.Dir, "objects", "pack"), "tmp_pick_")
+	if err != nil {
+		return "", err
+	}
 	_, err = io.Copy(tmp, pack)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return err
-	}
+	return tmp.Name(), err
+}
+
+// pickInto keeps what the node reads of the pack at path (commit head)
+// and records the shallow commits and the branch.
+func (g *Git) pickInto(ctx context.Context, path string, head plumbing.Hash, shallows []plumbing.Hash) error {
 	p := newPicker(g.store.s, g.cfg.Dir, head, keepForNode(g.cfg.Node))
-	missing, err := p.pick(tmp.Name())
+	missing, err := p.pick(path)
 	if errors.Is(err, errRefDelta) {
 		return g.fetchWhole(ctx, 1)
 	}
@@ -146,13 +199,13 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 	if len(missing) > 0 {
 		return &missingError{n: len(missing)}
 	}
-	shallows := req.Shallows
-	for _, h := range resp.Shallows {
-		if !slices.Contains(shallows, h) {
-			shallows = append(shallows, h)
+	var uniq []plumbing.Hash
+	for _, h := range shallows {
+		if !slices.Contains(uniq, h) {
+			uniq = append(uniq, h)
 		}
 	}
-	if err := g.store.s.SetShallow(shallows); err != nil {
+	if err := g.store.s.SetShallow(uniq); err != nil {
 		return err
 	}
 	return g.store.s.SetReference(plumbing.NewHashReference(g.ref, head))
