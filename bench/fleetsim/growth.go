@@ -9,6 +9,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/status"
+	"github.com/gitfleet/gitfleet/trust"
 )
 
 // Growth is what status reports add to the repository that holds them.
@@ -32,7 +33,7 @@ func (g Growth) PerNodeDay(bytes int64) float64 {
 	return perCommit * float64(time.Hour*24/source.DefaultHeartbeat)
 }
 
-// growth has GrowthNodes status writers, each with a clock that moves an
+// growth has GrowthNodes status writers (signing as fleetd does), each with a clock that moves an
 // hour ahead per report, commit Heartbeats heartbeats of a report like
 // the sim's nodes wrote, through the same server, into a repository of
 // their own, and measures its objects before and after.
@@ -60,8 +61,14 @@ func (s *sim) growth(ctx context.Context, gitRoot string) (Growth, error) {
 	clock := func() time.Time { return now }
 	var writers []*source.StatusWriter
 	for i := range g.Nodes {
+		// Signed as fleetd signs every status commit.
+		dir := filepath.Join(s.cfg.Dir, "growth", fmt.Sprint(i))
+		key, _, err := trust.LoadOrCreateStatusKey(filepath.Join(dir, "status.key"), fmt.Sprintf("fleetd@growth-%03d", i))
+		if err != nil {
+			return g, err
+		}
 		w, err := source.NewStatusWriter(source.StatusConfig{Location: loc, Node: fmt.Sprintf("growth-%03d", i),
-			Dir: filepath.Join(s.cfg.Dir, "growth", fmt.Sprint(i)), Now: clock}, nil)
+			Dir: filepath.Join(dir, "status"), Now: clock, Signer: key}, nil)
 		if err != nil {
 			return g, err
 		}
