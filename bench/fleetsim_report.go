@@ -14,7 +14,7 @@ import (
 func simMarkdown(rs []*fleetsim.Result) string {
 	var b strings.Builder
 	b.WriteString("## Fleet simulation\n\n")
-	b.WriteString("`bench/fleetsim`: N agents in this process, each fleetd's own reconciler `Run` loop (polls jittered ±10 %), git source with the head-URL poller in front of it, and status writer pushing its own status ref; only the runtime keeps state in memory (its pulls fetch the manifest from go-containerregistry's registry in process). One server: Debian's nginx (2 workers) with fcgiwrap (8 processes) and `git http-backend`, in a cgroup of its own for its CPU time (nginx, fcgiwrap and every git process they start), behind a byte-counting proxy; the fleet repo's `post-receive` hook is `packaging/post-receive-head`, which publishes the head file nginx serves. Agents start spread over one interval. Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls as long as the default `maxStale` (10 intervals, so it holds each node's git cross-check); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale.\n\n")
+	b.WriteString("`bench/fleetsim`: N agents in this process, each fleetd's own reconciler `Run` loop (polls jittered ±10 %), git source with the head-URL poller in front of it, and status writer pushing its own status ref (signed with the node's status key, enrolled in its node file; gates verify the reports they read); only the runtime keeps state in memory (its pulls fetch the manifest from go-containerregistry's registry in process). One server: Debian's nginx (2 workers) with fcgiwrap (8 processes) and `git http-backend`, in a cgroup of its own for its CPU time (nginx, fcgiwrap and every git process they start), behind a byte-counting proxy; the fleet repo's `post-receive` hook is `packaging/post-receive-head`, which publishes the head file nginx serves. Agents start at random over one interval per 300 nodes. Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls as long as the default `maxStale` (10 intervals, so it holds each node's git cross-check); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale.\n\n")
 	b.WriteString(machine())
 	b.WriteString("\n| measure |")
 	for _, r := range rs {
@@ -46,7 +46,9 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	row("server CPU per 1,000 nodes per interval, head URL (its git cross-checks included)", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%.3f s (%d of %d polls asked git)", r.Head.CPUPer1000, r.Head.GitPolls, r.Head.Polls)
 	})
-	row("status pushes in the quiet windows", func(r *fleetsim.Result) string { return fmt.Sprintf("%d", r.Git.Pushes+r.Head.Pushes) })
+	row("status pushes and failed passes in the quiet windows (0 when the machine kept up)", func(r *fleetsim.Result) string {
+		return fmt.Sprintf("%d, %d", r.Git.Pushes+r.Head.Pushes, r.Git.Failed+r.Head.Failed)
+	})
 	row("status push latency p50 / p99, in the fleet's bursts (after each change)", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%s / %s (%d pushes)", ms(r.PushP50), ms(r.PushP99), r.Pushes)
 	})
@@ -87,13 +89,30 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		return fmt.Sprintf("%.1f KB / %.1f KB (%d-byte report)", g.PerNodeDay(g.Loose)/1e3, g.PerNodeDay(g.Packed)/1e3, g.Report)
 	})
 	row("peak RSS of the process holding every agent", func(r *fleetsim.Result) string { return mib(r.PeakRSS) })
-	for i := len(rs) - 1; i >= 0; i-- {
-		if rs[i].Err == "" {
-			b.WriteString(projection(rs[i]))
-			break
-		}
+	if r := projected(rs); r != nil {
+		b.WriteString(projection(r))
 	}
 	return b.String()
+}
+
+// projected is the run to project from: the largest whose quiet windows
+// were quiet (no status push, no failed pass), else the largest that
+// finished.
+func projected(rs []*fleetsim.Result) *fleetsim.Result {
+	var done *fleetsim.Result
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i]
+		if r.Err != "" {
+			continue
+		}
+		if r.Git.Pushes+r.Head.Pushes+r.Git.Failed+r.Head.Failed == 0 {
+			return r
+		}
+		if done == nil {
+			done = r
+		}
+	}
+	return done
 }
 
 // changeCost is what one change costs per node, from push to the last
