@@ -32,6 +32,23 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		}
 		b.WriteString("\n")
 	}
+	// A run that stopped has no figures for the phases it did not reach.
+	rollout := func(f func(r *fleetsim.Result) string) func(r *fleetsim.Result) string {
+		return func(r *fleetsim.Result) string {
+			if len(r.Waves) == 0 {
+				return "not reached"
+			}
+			return f(r)
+		}
+	}
+	growth := func(f func(r *fleetsim.Result) string) func(r *fleetsim.Result) string {
+		return func(r *fleetsim.Result) string {
+			if r.Growth.Nodes == 0 {
+				return "not reached"
+			}
+			return f(r)
+		}
+	}
 	row("outcome", func(r *fleetsim.Result) string {
 		if r.Err != "" {
 			return "**stopped**: " + strings.ReplaceAll(strings.ReplaceAll(firstLine(r.Err), "|", "/"), "\n", " ")
@@ -52,9 +69,9 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	row("status push latency p50 / p99, in the fleet's bursts (after each change)", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%s / %s (%d pushes)", ms(r.PushP50), ms(r.PushP99), r.Pushes)
 	})
-	row("status push latency p50 / p99, one at a time (the growth measure's heartbeats)", func(r *fleetsim.Result) string {
+	row("status push latency p50 / p99, one at a time (the growth measure's heartbeats)", growth(func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%s / %s", ms(r.Growth.PushP50), ms(r.Growth.PushP99))
-	})
+	}))
 	row("push conflicts / failed passes (retried)", func(r *fleetsim.Result) string { return fmt.Sprintf("%d / %d", r.Conflicts, r.Failed) })
 	spread := func(s fleetsim.Spread, iv time.Duration) string {
 		return fmt.Sprintf("%.1f s / %.1f s (%.2f / %.2f intervals)", s.Half.Seconds(), s.All.Seconds(), float64(s.Half)/float64(iv), float64(s.All)/float64(iv))
@@ -69,25 +86,25 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	row("registry per node per change", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%.1f requests, %.0f B", r.RegistryRequests, r.RegistryBytes)
 	})
-	row("rollout, 3 waves: nodes; each wave's first–last node applied (intervals after the push)", func(r *fleetsim.Result) string {
+	row("rollout, 3 waves: nodes; each wave's first–last node applied (intervals after the push)", rollout(func(r *fleetsim.Result) string {
 		var parts []string
 		for _, w := range r.Waves {
 			parts = append(parts, fmt.Sprintf("%s %d: %.1f–%.1f", w.Name, w.Nodes, float64(w.First)/float64(r.Interval), float64(w.Last)/float64(r.Interval)))
 		}
 		return strings.Join(parts, "; ")
-	})
-	row("rollout: every wave started after the one before (gate held)", func(r *fleetsim.Result) string { return yesNo(r.GateHeld) })
-	row("rollout: bytes and server CPU per node; held passes (each reads the earlier waves' reports) and their cost each", func(r *fleetsim.Result) string {
+	}))
+	row("rollout: every wave started after the one before (gate held)", rollout(func(r *fleetsim.Result) string { return yesNo(r.GateHeld) }))
+	row("rollout: bytes and server CPU per node; held passes (each reads the earlier waves' reports) and their cost each", rollout(func(r *fleetsim.Result) string {
 		w, h := r.Rollout, heldCost(r)
 		return fmt.Sprintf("%.1f KB, %.1f ms; %d held, %.1f KB and %.1f ms each", float64(w.Bytes)/float64(r.Agents)/1e3, 1e3*w.CPU.Seconds()/float64(r.Agents), w.Held, h.bytes/1e3, 1e3*h.cpu)
-	})
+	}))
 	row("status refs on the server / nodes on the final revision", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%d / %d", r.StatusRefs, r.Converged)
 	})
-	row("repo growth per node per day, 1 h heartbeat: as pushed (loose) / after `git gc`", func(r *fleetsim.Result) string {
+	row("repo growth per node per day, 1 h heartbeat: as pushed (loose) / after `git gc`", growth(func(r *fleetsim.Result) string {
 		g := r.Growth
 		return fmt.Sprintf("%.1f KB / %.1f KB (%d-byte report)", g.PerNodeDay(g.Loose)/1e3, g.PerNodeDay(g.Packed)/1e3, g.Report)
-	})
+	}))
 	row("peak RSS of the process holding every agent", func(r *fleetsim.Result) string { return mib(r.PeakRSS) })
 	if r := projected(rs); r != nil {
 		b.WriteString(projection(r))
