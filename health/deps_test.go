@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDependencies keeps health light: spec and the standard library only
+// TestDependencies keeps health light: spec, fault and the standard library only
 // (exec probes reach containerd through the Execer interface).
 func TestDependencies(t *testing.T) {
 	const pkg = "github.com/gitfleet/gitfleet/health"
@@ -16,10 +16,10 @@ func TestDependencies(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		switch {
-		case dep == pkg, dep == "github.com/gitfleet/gitfleet/spec",
+		case dep == pkg, dep == "github.com/gitfleet/gitfleet/spec", dep == "github.com/gitfleet/gitfleet/fault",
 			strings.HasPrefix(dep, "sigs.k8s.io/yaml"), strings.HasPrefix(dep, "go.yaml.in/yaml/"):
 		default:
-			t.Errorf("health imports %s; only spec and the standard library are allowed", dep)
+			t.Errorf("health imports %s; only spec, fault and the standard library are allowed", dep)
 		}
 	}
 }

@@ -7,6 +7,8 @@
 // reconciler waits for the verdict of a new version before it removes the
 // old one, and rolls back on unhealthy.
 //
-// health imports spec and the standard library only; exec probes go through
-// the small Execer interface, which runtime.Containerd satisfies.
+// health imports spec, fault and the standard library only; exec probes go
+// through the small Execer interface, which runtime.Containerd satisfies. A
+// probe that could not run at all (an Execer error of class
+// fault.Transient: containerd not answering) leaves the verdict as it was.
 package health

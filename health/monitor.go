@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -273,6 +274,10 @@ func (m *Monitor) record(ctx context.Context, e *entry, s probeSettings, err err
 		if h.State != Healthy {
 			h.State, h.Since = Healthy, now
 		}
+	} else if fault.Is(err, fault.Transient) {
+		// The probe could not run (containerd not answering an exec):
+		// that says nothing of the workload, whose verdict stands.
+		h.Message = "probe not run: " + err.Error()
 	} else {
 		h.Message = err.Error()
 		inGrace := h.State == Starting && now.Sub(e.added) < s.start

@@ -14,6 +14,8 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
+
+	"github.com/gitfleet/gitfleet/fault"
 )
 
 // execOutputMax bounds the output of an exec'd command that Exec keeps for
@@ -23,6 +25,10 @@ const execOutputMax = 200
 // execCleanup bounds the cleanup of an exec'd process after its caller's
 // context ended.
 const execCleanup = 5 * time.Second
+
+// execServingCheck bounds the check, after an exec failed, of whether
+// containerd is serving at all.
+const execServingCheck = 2 * time.Second
 
 // ExitError is the error of a command run by Exec that exited with a
 // status other than 0. Output is the start of what it printed, on one line.
@@ -59,11 +65,11 @@ func (c *Containerd) ExecIn(ctx context.Context, workload, hash string, cmd []st
 	ctx = c.ns(ctx)
 	task, err := c.runningTask(ctx, workload, hash)
 	if err != nil {
-		return -1, fmt.Errorf("exec in %s: %w", workload, err)
+		return -1, c.execFault(ctx, fmt.Errorf("exec in %s: %w", workload, err))
 	}
 	code, out, err := c.exec(ctx, task, cmd, timeout)
 	if err != nil {
-		return -1, fmt.Errorf("exec %q in %s: %w", cmd, workload, err)
+		return -1, c.execFault(ctx, fmt.Errorf("exec %q in %s: %w", cmd, workload, err))
 	}
 	if code != 0 {
 		return code, &ExitError{Code: code, Output: out}
@@ -217,4 +223,16 @@ func (h *headBuffer) String() string {
 		}
 	}
 	return strings.Join(lines, " | ")
+}
+
+// execFault marks err transient (fault.Transient) when containerd itself
+// is not serving: the command could not run, which says nothing of the
+// workload, and a health verdict must not turn on it.
+func (c *Containerd) execFault(ctx context.Context, err error) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execServingCheck)
+	defer cancel()
+	if ok, serr := c.client.IsServing(sctx); serr != nil || !ok {
+		return fault.Retry("containerd", err)
+	}
+	return err
 }

@@ -35,10 +35,17 @@ func (b *containerdBackend) watch(ctx context.Context, evs chan<- exitEvent) {
 		case evs <- exitEvent{}:
 		case <-ctx.Done():
 		}
+		subscribed := time.Now()
 		err := b.follow(ctx, ch, errs, evs)
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		// A stream that held longer than the longest wait was a healthy
+		// one: the next outage starts over at a second, so a task that
+		// dies after it is restarted promptly.
+		if time.Since(subscribed) > resubscribeMax {
+			wait = time.Second
 		}
 		c.log.WarnContext(ctx, "supervisor: event stream broke, re-subscribing", logKeyError, err, logKeyDelay, wait)
 		select {

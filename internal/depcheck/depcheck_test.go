@@ -63,7 +63,7 @@ func TestPurePackagesStayPure(t *testing.T) {
 		"fault":      nil,
 		"durable":    nil,
 		"rollout":    append([]string{module + "spec", module + "status"}, yaml...),
-		"health":     append([]string{module + "spec", module + "status"}, yaml...),
+		"health":     append([]string{module + "spec", module + "status", module + "fault"}, yaml...),
 		"reconciler": append([]string{module + "spec", module + "status", module + "rollout", module + "fault", module + "durable"}, yaml...),
 	}
 	for _, p := range listModule(t) {
