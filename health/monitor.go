@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sort"
 	"sync"
@@ -274,7 +275,7 @@ func (m *Monitor) record(ctx context.Context, e *entry, s probeSettings, err err
 		if h.State != Healthy {
 			h.State, h.Since = Healthy, now
 		}
-	} else if fault.Is(err, fault.Transient) {
+	} else if NotRun(err) {
 		// The probe could not run (containerd not answering an exec):
 		// that says nothing of the workload, whose verdict stands.
 		h.Message = "probe not run: " + err.Error()
@@ -293,4 +294,13 @@ func (m *Monitor) record(ctx context.Context, e *entry, s probeSettings, err err
 		m.broadcast()
 	}
 	return h.State
+}
+
+// NotRun reports whether a probe's err says the probe could not run at all
+// (an error explicitly classed fault.Transient, such as the runtime's when
+// containerd is not serving), as opposed to the workload failing it. An
+// unclassified error is the workload's failure.
+func NotRun(err error) bool {
+	var c fault.Classed
+	return errors.As(err, &c) && c.Fault() == fault.Transient
 }

@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -327,6 +328,29 @@ func TestWaitForHashNotYetSet(t *testing.T) {
 		defer cancel()
 		if _, err := m.Wait(ctx, "missing", "h"); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Wait for a workload never set: %v, want the context's error", err)
+		}
+	})
+}
+
+// A probe that could not run (explicitly transient) counts neither way;
+// an unclassified error is the workload's failure.
+func TestProbeNotRunKeepsTheVerdict(t *testing.T) {
+	bubble(t, func(t *testing.T, m *Monitor, s *script) {
+		m.Set([]spec.Desired{workload("a", "h1", 0, 10*time.Second, 3)})
+		if ok, _ := waitVerdict(t, m, "a", "h1"); !ok {
+			t.Fatal("not healthy at first")
+		}
+		s.set("a", always(fault.Retry("containerd", errDown)))
+		time.Sleep(time.Minute) // six probes not run
+		synctest.Wait()
+		if h, _ := m.Get("a"); h.State != Healthy || h.ConsecutiveFailures != 0 || h.Message != "probe not run: "+errDown.Error() {
+			t.Errorf("after probes not run: %+v, want healthy, nothing counted", h)
+		}
+		s.set("a", always(errDown))
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if h, _ := m.Get("a"); h.State != Unhealthy {
+			t.Errorf("after failed probes: %+v, want unhealthy", h)
 		}
 	})
 }

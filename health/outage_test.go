@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/health"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/runtime"
@@ -80,11 +79,11 @@ func TestExecProbesThroughAContainerdOutage(t *testing.T) {
 	}
 }
 
-// notRun counts the probe results that could not run (fault.Transient).
+// notRun counts the probe results that could not run.
 func notRun(rs []error) int {
 	n := 0
 	for _, err := range rs {
-		if fault.Is(err, fault.Transient) {
+		if health.NotRun(err) {
 			n++
 		}
 	}
