@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/nginxtest"
 	"github.com/gitfleet/gitfleet/trust"
 )
@@ -89,7 +90,7 @@ type sim struct {
 	repo   *fleetRepo
 	reg    *registry
 	cpu    *cpuGroup
-	prx    *proxy
+	prx    *gittest.Proxy
 	agents []*agent
 	c      counters
 	base   string // the server's URL through the proxy
@@ -133,11 +134,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	defer s.cpu.close()
 	defer srv.Stop()
-	if s.prx, err = newProxy(strings.TrimPrefix(srv.URL, "http://")); err != nil {
+	if s.prx, err = gittest.StartProxy(strings.TrimPrefix(srv.URL, "http://")); err != nil {
 		return nil, err
 	}
-	defer s.prx.close()
-	s.base = "http://" + s.prx.addr()
+	defer s.prx.Close()
+	s.base = "http://" + s.prx.Addr()
 
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup

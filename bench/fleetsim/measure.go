@@ -2,8 +2,6 @@ package fleetsim
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,69 +155,4 @@ func (g *cpuGroup) close() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// proxy forwards TCP connections to the server and counts the bytes both
-// ways: every byte the agents and the server exchange.
-type proxy struct {
-	l       net.Listener
-	backend string
-	bytes   atomic.Int64
-}
-
-func newProxy(backend string) (*proxy, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &proxy{l: l, backend: backend}
-	go p.serve()
-	return p, nil
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-func (p *proxy) close()       { p.l.Close() }
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		go p.handle(c)
-	}
-}
-
-func (p *proxy) handle(c net.Conn) {
-	defer c.Close()
-	b, err := net.Dial("tcp", p.backend)
-	if err != nil {
-		return
-	}
-	defer b.Close()
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(countingWriter{dst, &p.bytes}, src)
-		if tc, ok := dst.(*net.TCPConn); ok {
-			tc.CloseWrite()
-		}
-		done <- struct{}{}
-	}
-	go pipe(b, c)
-	go pipe(c, b)
-	<-done
-	<-done
-}
-
-// countingWriter counts as it writes, so that bytes on a kept-alive
-// connection count when they pass.
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n.Add(int64(n))
-	return n, err
 }

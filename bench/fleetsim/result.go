@@ -120,7 +120,7 @@ func (c *counters) errs() []string {
 func (s *sim) snap() (snapshot, error) {
 	cpu, err := s.cpu.usage()
 	return snapshot{at: time.Now(), passes: s.c.passes.Load(), gitPolls: s.c.gitPolls.Load(), pushes: s.c.pushes.Load(),
-		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), held: s.c.held.Load(), cpu: cpu, bytes: s.prx.bytes.Load()}, err
+		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), held: s.c.held.Load(), cpu: cpu, bytes: s.prx.Bytes()}, err
 }
 
 // window watches the fleet for n intervals.

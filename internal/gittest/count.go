@@ -28,15 +28,31 @@ type Proxy struct {
 // it stops at the end of the test.
 func NewProxy(t testing.TB, backend string) *Proxy {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := StartProxy(backend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{l: l, backend: backend}
-	go p.serve()
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(p.Close)
 	return p
 }
+
+// StartProxy starts a proxy to backend (host:port) on a free loopback
+// port, outside a test (benchmarks); Close stops it.
+func StartProxy(backend string) (*Proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{l: l, backend: backend}
+	go p.serve()
+	return p, nil
+}
+
+// Close stops accepting connections.
+func (p *Proxy) Close() { p.l.Close() }
+
+// Bytes returns the bytes counted since the last Take, at once.
+func (p *Proxy) Bytes() int64 { return p.bytes.Load() }
 
 // ProxyURL starts a proxy to the server of rawURL (git://, http:// or
 // ssh://, with a port) and returns the same URL through the proxy.
