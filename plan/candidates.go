@@ -28,8 +28,9 @@ import (
 // all is true when every node must be parsed (fleet.yaml changed).
 type candidates struct {
 	all       bool
-	groups    [][]*regexp.Regexp // per selector, one per label pair: a file must match every pair of one
-	workloads []string           // changed workload names
+	none      bool          // nothing that changed can reach an unchanged node file (see reach.go)
+	groups    [][]labelPair // per distinct selector, one per label pair: a file must match every pair of one
+	workloads []string      // changed workload names
 }
 
 // exotic are the bytes of YAML that can write a key or a value other than
@@ -54,20 +55,28 @@ func newCandidates(d *differ, base, head *spec.Repo) *candidates {
 			}
 		}
 	}
-	for _, sel := range groups {
+	seen := map[string]bool{} // a selector unchanged by a change is in base and head alike
+	for _, key := range slices.Sorted(maps.Keys(groups)) {
+		sel := groups[key]
 		if len(sel.MatchLabels) == 0 {
 			c.all = true
 			return c
 		}
-		var terms []*regexp.Regexp
-		for k, v := range sel.MatchLabels {
+		var terms []labelPair
+		var id strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(sel.MatchLabels)) {
+			v := sel.MatchLabels[k]
 			if strings.ContainsAny(k+v, `'"`) {
 				c.all = true
 				return c
 			}
-			terms = append(terms, labelPattern(k, v))
+			terms = append(terms, newLabelPair(k, v))
+			id.WriteString(k + "\x00" + v + "\x00")
 		}
-		c.groups = append(c.groups, terms)
+		if !seen[id.String()] {
+			seen[id.String()] = true
+			c.groups = append(c.groups, terms)
+		}
 	}
 	return c
 }
@@ -94,7 +103,7 @@ func (c *candidates) keep(b []byte) bool {
 		}
 	}
 	for _, terms := range c.groups {
-		if !slices.ContainsFunc(terms, func(re *regexp.Regexp) bool { return !re.Match(b) }) {
+		if !slices.ContainsFunc(terms, func(t labelPair) bool { return !t.match(b) }) {
 			return true
 		}
 	}
@@ -107,6 +116,12 @@ func (c *candidates) keep(b []byte) bool {
 func (c *candidates) hidden(fsys fs.FS, same map[string]bool) (map[string]bool, error) {
 	out := map[string]bool{}
 	if c.all {
+		return out, nil
+	}
+	if c.none {
+		for file := range same {
+			out[file] = true
+		}
 		return out, nil
 	}
 	for file := range same {

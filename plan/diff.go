@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 
 	"github.com/gitfleet/gitfleet/spec"
@@ -100,8 +101,11 @@ func fieldChanges(a, b spec.WorkloadSpec) []FieldChange {
 }
 
 // sameField compares two specs that hold one field each, with HashSpec's
-// notion of equality.
-func sameField(a, b spec.WorkloadSpec) bool { return spec.HashSpec(a) == spec.HashSpec(b) }
+// notion of equality. Equal values hash equal, so those (most fields of a
+// changed workload) are not hashed.
+func sameField(a, b spec.WorkloadSpec) bool {
+	return reflect.DeepEqual(a, b) || spec.HashSpec(a) == spec.HashSpec(b)
+}
 
 func union(a, b map[string]string) map[string]string {
 	m := maps.Clone(a)

@@ -105,7 +105,16 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 	if err := d.markSecretChanges(base, head, headCore); err != nil {
 		return nil, 0, err
 	}
-	hide, err := newCandidates(d, baseCore, headCore).hidden(head.FS, d.nodeSame)
+	c := newCandidates(d, baseCore, headCore)
+	if !c.all && len(c.groups) == 0 && len(c.workloads) == 0 {
+		// No changed group, workload or fleet.yaml: an unchanged node
+		// file is reached only through a secret file it names, which
+		// then changed too.
+		if c.none, err = onlyNodeFilesDiffer(base.FS, head.FS); err != nil {
+			return nil, 0, err
+		}
+	}
+	hide, err := c.hidden(head.FS, d.nodeSame)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -1,0 +1,85 @@
+package plan
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+)
+
+// onlyNodeFilesDiffer reports whether base and head differ, if at all, only
+// in the files directly in nodes/ named *.yaml or *.yml: every other file
+// (fleet.yaml, workloads/, groups/, a secret file anywhere, a folder inside
+// nodes/) is equal. It compares content ids, so it reads no file; it
+// reports false when either side does not know them (not a FileHasher).
+func onlyNodeFilesDiffer(base, head fs.FS) (bool, error) {
+	if _, ok := base.(FileHasher); !ok {
+		return false, nil
+	}
+	if _, ok := head.(FileHasher); !ok {
+		return false, nil
+	}
+	same, err := sameExcept(base, head, ".", func(name string, _ bool) bool { return name == "nodes" })
+	if err != nil || !same {
+		return false, err
+	}
+	return sameExcept(base, head, "nodes", func(name string, dir bool) bool {
+		return !dir && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
+	})
+}
+
+// sameExcept reports whether every entry of dir that mayDiffer does not
+// name is in both base and head with the same content id.
+func sameExcept(base, head fs.FS, dir string, mayDiffer func(name string, isDir bool) bool) (bool, error) {
+	bl, err := readDirOrNone(base, dir)
+	if err != nil {
+		return false, nil // not a folder: spec.Parse reports it; the caller reads the files
+	}
+	hl, err := readDirOrNone(head, dir)
+	if err != nil {
+		return false, nil
+	}
+	in := make(map[string]fs.DirEntry, len(hl))
+	for _, e := range hl {
+		in[e.Name()] = e
+	}
+	for _, e := range bl {
+		if mayDiffer(e.Name(), e.IsDir()) {
+			continue
+		}
+		o, ok := in[e.Name()]
+		if !ok || o.IsDir() != e.IsDir() {
+			return false, nil
+		}
+		p := e.Name()
+		if dir != "." {
+			p = dir + "/" + p
+		}
+		b, err := fileID(base, p)
+		if err != nil {
+			return false, err
+		}
+		h, err := fileID(head, p)
+		if err != nil || b != h {
+			return false, err
+		}
+	}
+	names := make(map[string]bool, len(bl))
+	for _, e := range bl {
+		names[e.Name()] = true
+	}
+	for _, e := range hl {
+		if !names[e.Name()] && !mayDiffer(e.Name(), e.IsDir()) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// readDirOrNone lists dir; an absent dir has no entries.
+func readDirOrNone(fsys fs.FS, dir string) ([]fs.DirEntry, error) {
+	des, err := fs.ReadDir(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return des, err
+}
