@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/proxytest"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/status"
@@ -24,17 +25,17 @@ import (
 const nodeName = "press-01"
 
 // node is one node of a fleet on real parts: a git server (git
-// http-backend) and Debian's docker-registry, each behind a faultProxy, a
+// http-backend) and Debian's docker-registry, each behind a proxy (proxytest), a
 // private containerd with runc, and fleetd built from this tree. Besides
 // the workloads a test changes, the fleet always runs "steady", which no
 // change touches: its container must never be restarted.
 type node struct {
 	t        *testing.T
 	repo     *gittest.Repo
-	git      *faultProxy
+	git      *proxytest.Proxy
 	url      string
 	registry string // the real registry, for pushes
-	regProxy *faultProxy
+	regProxy *proxytest.Proxy
 	reg      string // the registry as the fleet names it: the proxy
 	ctd      *runtimetest.Daemon
 	rt       *runtime.Containerd
@@ -60,14 +61,14 @@ func newNode(t *testing.T, stateDir string) *node {
 	}
 	t.Cleanup(stop)
 	repo := gittest.NewRepo(t)
-	git := startProxy(t, strings.TrimPrefix(gittest.ServeHTTP(t, repo.BareParent, "", ""), "http://"))
+	git := proxytest.Start(t, strings.TrimPrefix(gittest.ServeHTTP(t, repo.BareParent, "", ""), "http://"))
 	if stateDir == "" {
 		stateDir = t.TempDir()
 	}
-	n := &node{t: t, repo: repo, git: git, url: "http://" + git.addr + "/" + repo.Name, registry: registry, ctd: ctd,
+	n := &node{t: t, repo: repo, git: git, url: "http://" + git.Addr() + "/" + repo.Name, registry: registry, ctd: ctd,
 		state: stateDir, port: gittest.FreePort(t)}
-	n.regProxy = startProxy(t, registry)
-	n.reg = n.regProxy.addr
+	n.regProxy = proxytest.Start(t, registry)
+	n.reg = n.regProxy.Addr()
 	n.rt, err = runtime.New(context.Background(), runtime.Config{Address: ctd.Address, LogDir: filepath.Join(t.TempDir(), "logs"),
 		RunDir: filepath.Join(n.state, "run")}, nil)
 	if err != nil {

@@ -97,7 +97,7 @@ func TestGitServerDown(t *testing.T) {
 	n := newNode(t, "")
 	v1 := n.modelImage("models/defect", "defect-v1.json")
 	levels := []string{"debug", "info"}
-	runOutage(t, n, rng, outage{title: "git server down, then back", on: n.git.down, off: n.git.up,
+	runOutage(t, n, rng, outage{title: "git server down, then back", on: n.git.Down, off: n.git.Up,
 		change: func(i int) (string, workloads) {
 			return "change env", workloads{"defect": {v1, levels[i%2]}}
 		}})
@@ -108,7 +108,7 @@ func TestGitServerDown(t *testing.T) {
 func TestRegistryDown(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testSeed(t), 5))
 	n := newNode(t, "")
-	runOutage(t, n, rng, outage{title: "registry down, then back", on: n.regProxy.down, off: n.regProxy.up,
+	runOutage(t, n, rng, outage{title: "registry down, then back", on: n.regProxy.Down, off: n.regProxy.Up,
 		change: func(i int) (string, workloads) {
 			img, _ := n.freshImage(4 << 10)
 			return "change image", workloads{"defect": {img, "info"}}

@@ -34,7 +34,7 @@ func TestPullCut(t *testing.T) {
 		head := n.statusHead()
 		rev := n.commit(fmt.Sprintf("point %d: new image", i), ws)
 		at := size/10 + rng.Int64N(size*8/10)
-		cut := n.regProxy.cut(blob, at)
+		cut := n.regProxy.Cut(blob, at)
 		if out, err := n.pass(); err == nil {
 			t.Fatalf("point %d: the pass whose pull was cut at %d exited 0\n%s", i, at, out)
 		}
@@ -50,11 +50,11 @@ func TestPullCut(t *testing.T) {
 			}
 		}
 		pause(rng, maxCutDown)
-		n.regProxy.up()
+		n.regProxy.Up()
 		passes, c, out := n.settle(rev, ws)
 		restarted := n.steadyRestarted()
 		commits := perClass(n.statusCommits(head))
-		refetch := 100 * float64(n.regProxy.fetched(blob)-size) / float64(size)
+		refetch := 100 * float64(n.regProxy.Sent(blob)-size) / float64(size)
 		fig.point("new image", c, passes, restarted, commits, refetch)
 		if passes != 1 || restarted || commits["retrying"] > 2 || refetch >= 1 {
 			t.Errorf("point %d (cut at %d of %d, %d passes while away): converged after %d passes (want 1), steady restarted %v, status commits %v, fetched again %.2f %% of the layer (want < 1 %%): %s\n%s",

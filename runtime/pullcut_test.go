@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/proxytest"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -35,18 +36,18 @@ func TestPullCutAndRefusedResumes(t *testing.T) {
 	config, _ := img.RawConfigFile()
 	dgst, _ := img.Digest()
 
-	p := startCutProxy(t, host)
-	regs := []spec.Registry{{Host: p.addr, PlainHTTP: true}}
-	src := source(t, p.addr+"/test/big@"+dgst.String(), regs)
+	p := proxytest.Start(t, host)
+	regs := []spec.Registry{{Host: p.Addr(), PlainHTTP: true}}
+	src := source(t, p.Addr()+"/test/big@"+dgst.String(), regs)
 
-	p.cut("/blobs/"+ld.String(), lsize/2)
+	p.Cut("/blobs/"+ld.String(), lsize/2)
 	if err := e.c.Pull(t.Context(), src); err == nil {
 		t.Fatal("pull through a connection cut mid-layer succeeded")
 	}
 	if err := e.c.Pull(t.Context(), src); err == nil {
 		t.Fatal("pull while the registry refuses connections succeeded")
 	}
-	p.up()
+	p.Up()
 	if err := e.c.Pull(t.Context(), src); err != nil {
 		t.Fatalf("pull once the registry is back: %v", err)
 	}
@@ -54,12 +55,12 @@ func TestPullCutAndRefusedResumes(t *testing.T) {
 		t.Fatalf("image after the resumed pull: %v %v", ok, err)
 	}
 
-	got := p.fetched("/blobs/" + ld.String())
+	got := p.Sent("/blobs/" + ld.String())
 	limit := lsize + lsize/100
 	if got >= limit {
 		t.Errorf("layer bytes fetched from the registry = %d, want < 1.01 × %d", got, lsize)
 	}
-	if all := p.fetched(""); all >= limit+int64(len(manifest)+len(config)) {
+	if all := p.Sent(""); all >= limit+int64(len(manifest)+len(config)) {
 		t.Errorf("bytes fetched from the registry = %d, want < 1.01 × layer + manifest and config (%d)", all, limit+int64(len(manifest)+len(config)))
 	}
 }

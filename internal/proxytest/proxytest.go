@@ -1,4 +1,14 @@
-package chaos
+// Package proxytest starts an HTTP proxy for tests that stands between a
+// client and a real server (a git server, a registry) and plays the
+// network's faults: it can go down (its port refuses connections and every
+// open connection is cut) and come back on the same address, and it can
+// cut one response once it has passed an offset, going down with it. It
+// counts the body bytes it sends to clients per path: what crossed the
+// link.
+//
+// Start takes a testing.TB, registers its own cleanup and fails the test
+// (never skips it) when the proxy cannot listen.
+package proxytest
 
 import (
 	"errors"
@@ -10,14 +20,9 @@ import (
 	"testing"
 )
 
-// faultProxy stands between fleetd and a real server (the git server, the
-// registry): it forwards HTTP requests and counts the body bytes it reads
-// from the server per path. It can go down (its port refuses connections
-// and every open connection is cut) and come back on the same address,
-// and it can cut one response once it has passed an offset, going down
-// with it.
-type faultProxy struct {
-	t        *testing.T
+// Proxy forwards HTTP requests to one upstream server.
+type Proxy struct {
+	t        testing.TB
 	upstream string
 	addr     string
 	client   *http.Client
@@ -27,12 +32,14 @@ type faultProxy struct {
 	cutPath string // path suffix of the response to cut; "" when disarmed
 	cutAt   int64
 	cutDone chan struct{}
-	sent    map[string]int64 // body bytes sent to the client per path
+	sent    map[string]int64 // body bytes sent to clients per path
 }
 
-func startProxy(t *testing.T, upstream string) *faultProxy {
+// Start starts a proxy to upstream (host:port, plain HTTP) on a free
+// loopback port; it goes down at the end of the test.
+func Start(t testing.TB, upstream string) *Proxy {
 	t.Helper()
-	p := &faultProxy{t: t, upstream: upstream, sent: map[string]int64{},
+	p := &Proxy{t: t, upstream: upstream, sent: map[string]int64{},
 		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,11 +47,14 @@ func startProxy(t *testing.T, upstream string) *faultProxy {
 	}
 	p.addr = ln.Addr().String()
 	p.serve(ln)
-	t.Cleanup(p.down)
+	t.Cleanup(p.Down)
 	return p
 }
 
-func (p *faultProxy) serve(ln net.Listener) {
+// Addr is the proxy's host:port; it stays the same across Down and Up.
+func (p *Proxy) Addr() string { return p.addr }
+
+func (p *Proxy) serve(ln net.Listener) {
 	srv := &http.Server{Handler: http.HandlerFunc(p.handle)}
 	p.mu.Lock()
 	p.srv = srv
@@ -52,17 +62,18 @@ func (p *faultProxy) serve(ln net.Listener) {
 	go srv.Serve(ln)
 }
 
-// cut arms a cut of the next GET whose path ends in suffix, after at body
-// bytes; the returned channel closes when it happened.
-func (p *faultProxy) cut(suffix string, at int64) <-chan struct{} {
+// Cut arms a cut of the next GET whose path ends in suffix, after at body
+// bytes: the proxy sends that many bytes, goes down (as Down) and then
+// aborts the response. The returned channel closes once the proxy is down.
+func (p *Proxy) Cut(suffix string, at int64) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cutPath, p.cutAt, p.cutDone = suffix, at, make(chan struct{})
 	return p.cutDone
 }
 
-// down closes the listener and every connection: the port refuses.
-func (p *faultProxy) down() {
+// Down closes the listener and every connection: the port refuses.
+func (p *Proxy) Down() {
 	p.mu.Lock()
 	srv := p.srv
 	p.srv = nil
@@ -73,8 +84,8 @@ func (p *faultProxy) down() {
 	p.client.CloseIdleConnections()
 }
 
-// up listens again on the same address.
-func (p *faultProxy) up() {
+// Up listens again on the same address.
+func (p *Proxy) Up() {
 	p.t.Helper()
 	ln, err := net.Listen("tcp", p.addr)
 	if err != nil {
@@ -83,9 +94,9 @@ func (p *faultProxy) up() {
 	p.serve(ln)
 }
 
-// fetched returns the body bytes sent to clients for paths ending in
-// suffix: what crossed the link to the node.
-func (p *faultProxy) fetched(suffix string) int64 {
+// Sent returns the body bytes sent to clients for paths ending in suffix
+// ("" for every path): what crossed the link to the client.
+func (p *Proxy) Sent(suffix string) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var n int64
@@ -97,7 +108,7 @@ func (p *faultProxy) fetched(suffix string) int64 {
 	return n
 }
 
-func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
@@ -127,10 +138,13 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 	for {
 		n, err := resp.Body.Read(buf)
 		if cutAt >= 0 && sent+int64(n) >= cutAt {
-			w.Write(buf[:cutAt-sent])
+			m, _ := w.Write(buf[:cutAt-sent])
 			w.(http.Flusher).Flush()
-			p.count(r.URL.Path, cutAt-sent)
-			go func() { p.down(); close(cutDone) }()
+			p.count(r.URL.Path, int64(m))
+			// Down before the abort: once the client sees the cut, the
+			// port already refuses.
+			p.Down()
+			close(cutDone)
 			panic(http.ErrAbortHandler)
 		}
 		if n > 0 {
@@ -150,7 +164,7 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *faultProxy) count(path string, n int64) {
+func (p *Proxy) count(path string, n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.sent[path] += n
