@@ -3,7 +3,6 @@ package health_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,9 +12,6 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/health"
-	"github.com/gitfleet/gitfleet/internal/ocitest"
-	"github.com/gitfleet/gitfleet/runtime"
-	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -109,20 +105,8 @@ func listens(port int) bool {
 // and the slow start ends when the test creates the server's ready file.
 func TestProbesAgainstModelServer(t *testing.T) {
 	ctx := t.Context()
-	d := runtimetest.StartT(t)
-	rt, err := runtime.New(ctx, runtime.Config{Address: d.Address, LogDir: t.TempDir(), RunDir: t.TempDir(), StopTimeout: 2 * time.Second},
-		slog.New(slog.NewTextHandler(t.Output(), nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	t.Cleanup(func() { removeAll(t, rt) })
-	host := ocitest.NewRegistry(t)
-	image := ocitest.ModelServerImage(t, host, "models/server", "defect-v1.json")
-	regs := []spec.Registry{{Host: host, PlainHTTP: true}}
-	if err := rt.Pull(ctx, originOf(t, image, regs)); err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
+	rt, image := st.rt, st.image
 	readyDir := t.TempDir()
 
 	type want struct {
@@ -202,13 +186,7 @@ func TestProbesAgainstModelServer(t *testing.T) {
 		eventually(t, ws[i].Name+" to listen", func() bool { return listens(p) })
 	}
 
-	probes := newProbeLog()
-	m := health.NewMonitor(health.Config{Probe: probes.wrap(health.NewProber(rt).Probe),
-		Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); m.Run(mctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	m, probes := st.startMonitor(t)
 	m.Set(ws)
 
 	for i, c := range cases {
@@ -271,18 +249,8 @@ func slowStart(t *testing.T, m *health.Monitor, probes *probeLog, w spec.Desired
 
 func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 	ctx := t.Context()
-	d := runtimetest.StartT(t)
-	rt, err := runtime.New(ctx, runtime.Config{Address: d.Address, LogDir: t.TempDir(), RunDir: t.TempDir(), StopTimeout: 2 * time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	t.Cleanup(func() { removeAll(t, rt) })
-	host := ocitest.NewRegistry(t)
-	image := ocitest.ModelServerImage(t, host, "models/server", "defect-v1.json")
-	if err := rt.Pull(ctx, originOf(t, image, []spec.Registry{{Host: host, PlainHTTP: true}})); err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
+	rt, image := st.rt, st.image
 	port := freePort(t)
 	// Host networking: the exec'd server's port is then the host's, where
 	// the test can see it stop.
@@ -293,7 +261,7 @@ func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 	// A second model server on the same port cannot bind, but one on
 	// another port serves until killed: a command that never ends.
 	other := freePort(t)
-	_, err = rt.Exec(ctx, "busy", []string{"/model-server", "--weights", "/model/weights.json", "--listen", fmt.Sprintf("127.0.0.1:%d", other)}, time.Second)
+	_, err := rt.Exec(ctx, "busy", []string{"/model-server", "--weights", "/model/weights.json", "--listen", fmt.Sprintf("127.0.0.1:%d", other)}, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("Exec of a command that never ends: %v, want a timeout", err)
 	}
@@ -307,31 +275,5 @@ func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 	}
 	if _, err := rt.Exec(ctx, "missing", []string{"/model-server", "-h"}, time.Second); err == nil {
 		t.Error("Exec in a workload that does not run succeeded")
-	}
-}
-
-// originOf is where image is pulled from: its own registry.
-func originOf(t *testing.T, image string, regs []spec.Registry) spec.ImageSource {
-	t.Helper()
-	img, err := spec.ParseImageRef(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return spec.Origin(regs, img)
-}
-
-// removeAll removes the test's workloads before containerd stops, so that
-// their networks (addresses, port rules on the host) go with them.
-func removeAll(t *testing.T, rt *runtime.Containerd) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ins, err := rt.List(ctx)
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-	}
-	for _, in := range ins {
-		if err := rt.Remove(ctx, in.Workload); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	}
 }

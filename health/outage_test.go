@@ -1,17 +1,12 @@
 package health_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitfleet/gitfleet/health"
-	"github.com/gitfleet/gitfleet/internal/ocitest"
-	"github.com/gitfleet/gitfleet/runtime"
-	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -22,18 +17,8 @@ import (
 // threshold would roll a good version back.
 func TestExecProbesThroughAContainerdOutage(t *testing.T) {
 	ctx := t.Context()
-	d := runtimetest.StartT(t)
-	rt, err := runtime.New(ctx, runtime.Config{Address: d.Address, LogDir: t.TempDir(), RunDir: t.TempDir(), StopTimeout: 2 * time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	t.Cleanup(func() { removeAll(t, rt) })
-	host := ocitest.NewRegistry(t)
-	image := ocitest.ModelServerImage(t, host, "models/server", "defect-v1.json")
-	if err := rt.Pull(ctx, originOf(t, image, []spec.Registry{{Host: host, PlainHTTP: true}})); err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
+	rt, image := st.rt, st.image
 	port := freePort(t)
 	const threshold = 2
 	w := withHash("steady", spec.WorkloadSpec{
@@ -44,20 +29,14 @@ func TestExecProbesThroughAContainerdOutage(t *testing.T) {
 	if err := rt.Run(ctx, w, "rev1"); err != nil {
 		t.Fatal(err)
 	}
-	probes := newProbeLog()
-	m := health.NewMonitor(health.Config{Probe: probes.wrap(health.NewProber(rt).Probe),
-		Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); m.Run(mctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	m, probes := st.startMonitor(t)
 	m.Set([]spec.Desired{w})
 	if ok, err := m.Wait(ctx, w.Name, w.Hash); err != nil || !ok {
 		h, _ := m.Get(w.Name)
 		t.Fatalf("before the outage: healthy %v, %v (%+v)", ok, err, h)
 	}
 
-	if err := d.KillProcess(); err != nil {
+	if err := st.d.KillProcess(); err != nil {
 		t.Fatal(err)
 	}
 	rs, _ := probes.waitFor(ctx, w.Name, func(rs []error) bool { return notRun(rs) > threshold })
@@ -69,7 +48,7 @@ func TestExecProbesThroughAContainerdOutage(t *testing.T) {
 		t.Errorf("during the outage: %+v, want healthy with no failure counted and the message saying the probe did not run", h)
 	}
 
-	if err := d.StartProcess(); err != nil {
+	if err := st.d.StartProcess(); err != nil {
 		t.Fatal(err)
 	}
 	before := len(rs)
