@@ -112,6 +112,12 @@ func (a *API) ObservePull(bytes int64, took time.Duration, err error) {
 	a.m.observePull(bytes, took, err)
 }
 
+// ObserveGitBytes records git traffic: sent and received bytes of an
+// exchange made for op (poll, fetch, push, reports, headurl, other).
+func (a *API) ObserveGitBytes(op string, sent, received int64) {
+	a.m.observeGitBytes(op, sent, received)
+}
+
 // Reporter wraps next: every report it pushes becomes /status, sets the
 // workload metrics, and its push latency is measured.
 func (a *API) Reporter(next reconciler.Reporter) reconciler.Reporter {

@@ -25,6 +25,7 @@ type metrics struct {
 	pulls        *prometheus.CounterVec
 	pullBytes    prometheus.Counter
 	pullDuration prometheus.Histogram
+	gitBytes     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -71,9 +72,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "gitfleet_image_pull_duration_seconds", Help: "Duration of image pulls, unpacking included.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 4, 9),
 		}),
+		gitBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitfleet_git_bytes_total",
+			Help: "Bytes of git traffic (TCP payload, or pipe bytes for a file:// repo) by direction (sent, received) and op (poll, fetch, push, reports, headurl, other).",
+		}, []string{"direction", "op"}),
 	}
 	reg.MustRegister(m.passes, m.noopPolls, m.passDuration, m.refusals, m.applied, m.workloadUp, m.restarts,
-		m.pushDuration, m.pushErrors, m.refusalsBy, m.pulls, m.pullBytes, m.pullDuration)
+		m.pushDuration, m.pushErrors, m.refusalsBy, m.pulls, m.pullBytes, m.pullDuration, m.gitBytes)
 	return m
 }
 
@@ -126,4 +131,13 @@ func (m *metrics) observePull(bytes int64, took time.Duration, err error) {
 	m.pulls.WithLabelValues(result).Inc()
 	m.pullBytes.Add(float64(bytes))
 	m.pullDuration.Observe(took.Seconds())
+}
+
+func (m *metrics) observeGitBytes(op string, sent, received int64) {
+	if sent > 0 {
+		m.gitBytes.WithLabelValues("sent", op).Add(float64(sent))
+	}
+	if received > 0 {
+		m.gitBytes.WithLabelValues("received", op).Add(float64(received))
+	}
 }

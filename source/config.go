@@ -50,6 +50,9 @@ type Config struct {
 	PollTimeout time.Duration
 	// FetchTimeout bounds one fetch in Tree. Default 5m.
 	FetchTimeout time.Duration
+	// Traffic, when set, is told the bytes of every exchange with the
+	// remote (OpPoll for Head, OpFetch for Tree and Deepen).
+	Traffic Traffic
 	// Node, when set, keeps of each fetched tree only what this node's
 	// agent reads: everything but the files of nodes/ other than
 	// nodes/<Node>.yaml (or .yml), so that the memory and the disk a fetch

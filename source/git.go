@@ -62,7 +62,7 @@ func New(cfg Config, log *slog.Logger) (*Git, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Location, err)
 	}
-	refs, err := newRefLister(cfg.Location, auth, cfg.PollTimeout)
+	refs, err := newRefLister(cfg.Location, auth, cfg.PollTimeout, newMeter(cfg.Traffic))
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Location, err)
 	}
@@ -91,7 +91,7 @@ func New(cfg Config, log *slog.Logger) (*Git, error) {
 // so its cost does not grow with the refs the repository holds; a server
 // without v2 sends its whole ref advertisement instead (protocol v0).
 func (g *Git) Head(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.PollTimeout)
+	ctx, cancel := context.WithTimeout(withOp(ctx, OpPoll), g.cfg.PollTimeout)
 	defer cancel()
 	refs, err := g.refs.list(ctx, g.ref.String())
 	if err != nil {
@@ -120,7 +120,7 @@ func (g *Git) Tree(ctx context.Context, rev string) (fs.FS, error) {
 	defer g.mu.Unlock()
 	c, err := object.GetCommit(g.store.s, h)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		ctx, cancel := context.WithTimeout(ctx, g.cfg.FetchTimeout)
+		ctx, cancel := context.WithTimeout(withOp(ctx, OpFetch), g.cfg.FetchTimeout)
 		defer cancel()
 		if err := g.fetch(ctx, rev); err != nil {
 			return nil, err
@@ -178,7 +178,7 @@ func (g *Git) Deepen(ctx context.Context, depth int) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(withOp(ctx, OpFetch), g.cfg.FetchTimeout)
 	defer cancel()
 	start := time.Now()
 	if err := g.fetchOnce(ctx, depth); err != nil {
@@ -292,12 +292,12 @@ func isLocalFailure(err error) bool {
 
 // advertisedRefs opens one upload-pack session and returns the refs the
 // server advertises (none for an empty repository).
-func advertisedRefs(ctx context.Context, l Location, auth transport.AuthMethod) (map[string]plumbing.Hash, error) {
-	c, ep, err := newClient(l)
+func (l *refLister) advertisedRefs(ctx context.Context) (map[string]plumbing.Hash, error) {
+	c, ep, err := l.goGitClient()
 	if err != nil {
 		return nil, err
 	}
-	sess, err := c.NewUploadPackSession(ep, auth)
+	sess, err := c.NewUploadPackSession(ep, l.auth)
 	if err != nil {
 		return nil, err
 	}

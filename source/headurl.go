@@ -35,6 +35,9 @@ type HeadURLConfig struct {
 	Timeout time.Duration
 	// Now is the clock (tests inject one). Default time.Now.
 	Now func() time.Time
+	// Traffic, when set, is told the bytes of each request for URL
+	// (OpHeadURL); the git polls are counted by the wrapped source.
+	Traffic Traffic
 }
 
 // headSource is the git source a HeadURL confirms every head with.
@@ -97,7 +100,7 @@ func NewHeadURL(git headSource, cfg HeadURLConfig, log *slog.Logger) (*HeadURL, 
 	}
 	return &HeadURL{
 		git: git, cfg: cfg, log: log,
-		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		client: &http.Client{Transport: newMeter(cfg.Traffic).httpTransport()},
 		url:    cfg.URL, maxStale: cfg.MaxStale, via: status.PollViaGit,
 	}, nil
 }

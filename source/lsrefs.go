@@ -44,21 +44,24 @@ type refLister struct {
 	ep      *transport.Endpoint
 	auth    transport.AuthMethod
 	timeout time.Duration // ssh connection setup
-	client  *http.Client
+	meter   *meter
+	client  *http.Client // this package's requests: redirects not followed
+	gogit   *http.Client // go-git's: the same counted connections
 
 	mu       sync.Mutex
 	protocol string // of the last successful listing
 	discover bool   // http: start with GET info/refs
 }
 
-func newRefLister(loc Location, auth transport.AuthMethod, timeout time.Duration) (*refLister, error) {
+func newRefLister(loc Location, auth transport.AuthMethod, timeout time.Duration, m *meter) (*refLister, error) {
 	ep, err := transport.NewEndpoint(loc.url)
 	if err != nil {
 		return nil, err
 	}
-	l := &refLister{loc: loc, ep: ep, auth: auth, timeout: timeout}
+	l := &refLister{loc: loc, ep: ep, auth: auth, timeout: timeout, meter: m}
 	if ep.Protocol == "http" || ep.Protocol == "https" {
-		t := http.DefaultTransport.(*http.Transport).Clone()
+		t := m.httpTransport()
+		l.gogit = &http.Client{Transport: t}
 		l.client = &http.Client{
 			Transport: t,
 			// Redirects are left to go-git, which decides where
@@ -102,7 +105,7 @@ func (l *refLister) listPrefixes(ctx context.Context, prefixes ...string) (map[s
 		refs, proto, err = l.listStream(ctx, names)
 	}
 	if errors.Is(err, errUseGoGit) {
-		refs, err = advertisedRefs(ctx, l.loc, l.auth)
+		refs, err = l.advertisedRefs(ctx)
 		proto = ProtocolV0
 	}
 	if err != nil {

@@ -45,7 +45,7 @@ func (l *refLister) openStream(ctx context.Context) (*stream, error) {
 	case "ssh":
 		st, err = l.openSSH(ctx)
 	case "file":
-		st, err = l.openFile()
+		st, err = l.openFile(ctx)
 	default:
 		return nil, fmt.Errorf("unsupported url scheme %q", l.ep.Protocol)
 	}
@@ -100,10 +100,11 @@ func (l *refLister) openDaemon(ctx context.Context) (*stream, error) {
 		port = 9418
 	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(l.ep.Host, strconv.Itoa(port)))
+	raw, err := d.DialContext(ctx, "tcp", net.JoinHostPort(l.ep.Host, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
 	}
+	conn := l.meter.conn(raw, opOf(ctx))
 	host := l.ep.Host
 	if port != 9418 {
 		host = net.JoinHostPort(l.ep.Host, strconv.Itoa(port))
@@ -119,7 +120,7 @@ func (l *refLister) openDaemon(ctx context.Context) (*stream, error) {
 
 // openFile runs git-upload-pack on the local repository, as go-git's
 // file transport does.
-func (l *refLister) openFile() (*stream, error) {
+func (l *refLister) openFile(ctx context.Context) (*stream, error) {
 	name, args := "git-upload-pack", []string{l.ep.Path}
 	if _, err := exec.LookPath(name); err != nil {
 		name, args = "git", []string{"upload-pack", l.ep.Path}
@@ -139,7 +140,8 @@ func (l *refLister) openFile() (*stream, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &stream{r: out, w: in, stderr: stderr,
+	op := opOf(ctx)
+	return &stream{r: l.meter.reader(out, op), w: l.meter.writer(in, op), stderr: stderr,
 		close: func() error {
 			in.Close()
 			return cmd.Wait()
@@ -185,10 +187,13 @@ func (l *refLister) openSSH(ctx context.Context) (*stream, error) {
 	var d net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	conn, err := d.DialContext(dctx, "tcp", addr)
+	raw, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	// The ssh connection's bytes are counted whole: its handshake and
+	// framing are what the network carries.
+	conn := l.meter.conn(raw, opOf(ctx))
 	stopSetup := context.AfterFunc(dctx, func() { conn.Close() })
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
 	if !stopSetup() {

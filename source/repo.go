@@ -229,7 +229,7 @@ func (r *Repo) Parents(hash string) ([]string, error) {
 // v2: ls-refs for that ref alone, then fetch. A server without v2 yields
 // errNoV2Fetch before anything is stored.
 func fetchBranchV2(ctx context.Context, loc Location, auth transport.AuthMethod, st *memory.Storage, ref string, depth int) error {
-	lister, err := newRefLister(loc, auth, sshConnectTimeout)
+	lister, err := newRefLister(loc, auth, sshConnectTimeout, nil)
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", loc, err)
 	}
-	lister, err := newRefLister(loc, auth, sshConnectTimeout)
+	lister, err := newRefLister(loc, auth, sshConnectTimeout, nil)
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", loc, err)
 	}
@@ -89,7 +89,7 @@ func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
 // session. Polling an unchanged set of reports costs the advertisement
 // alone. Bounded by StatusConfig.Timeout.
 func (w *StatusWriter) Reports(ctx context.Context, nodes []string, statusKeys map[string]string) (map[string]*status.NodeStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(withOp(ctx, OpReports), w.cfg.Timeout)
 	defer cancel()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -263,7 +263,7 @@ func fetchReports(ctx context.Context, loc Location, auth transport.AuthMethod, 
 	if !errors.Is(err, errNoV2Fetch) {
 		return err
 	}
-	c, ep, err := newClient(loc)
+	c, ep, err := lister.goGitClient()
 	if err != nil {
 		return err
 	}

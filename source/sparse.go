@@ -106,7 +106,7 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 			return err
 		}
 	}
-	c, ep, err := newClient(g.cfg.Location)
+	c, ep, err := g.refs.goGitClient()
 	if err != nil {
 		return err
 	}
@@ -251,10 +251,10 @@ func (st *store) loose() (int, error) {
 // server would leave out the files the node store never kept. The caller
 // holds g.mu.
 func (g *Git) fetchComplete(rev plumbing.Hash) error {
-	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(withOp(context.Background(), OpFetch), g.cfg.FetchTimeout)
 	defer cancel()
 	start := time.Now()
-	c, ep, err := newClient(g.cfg.Location)
+	c, ep, err := g.refs.goGitClient()
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ type StatusConfig struct {
 	// Dir holds the writer's own bare repository (the remote's current
 	// report is fetched there). Required; not shared with Config.Dir.
 	Dir string
+	// Traffic, when set, is told the bytes of every exchange with the
+	// remote (OpPush for Report, OpReports for Reports).
+	Traffic Traffic
 	// Heartbeat is how long after the last commit an unchanged report is
 	// committed anyway. Default 1h.
 	Heartbeat time.Duration
@@ -142,7 +145,7 @@ func NewStatusWriter(cfg StatusConfig, log *slog.Logger) (*StatusWriter, error) 
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", cfg.Location, err)
 	}
-	refs, err := newRefLister(cfg.Location, auth, cfg.Timeout)
+	refs, err := newRefLister(cfg.Location, auth, cfg.Timeout, newMeter(cfg.Traffic))
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", cfg.Location, err)
 	}
@@ -170,7 +173,7 @@ func (w *StatusWriter) Report(ctx context.Context, st *status.NodeStatus) error 
 	}
 	rep := *st
 	rep.Metadata.Name = w.cfg.Node
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(withOp(ctx, OpPush), w.cfg.Timeout)
 	defer cancel()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -334,7 +337,7 @@ func (w *StatusWriter) push(ctx context.Context, commit plumbing.Hash, pack []by
 		}
 		w.log.Debug("push over HTTP with the ref advertisement", logErr, err)
 	}
-	c, ep, err := newClient(w.cfg.Location)
+	c, ep, err := w.refs.goGitClient()
 	if err != nil {
 		return fail(err)
 	}

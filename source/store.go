@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -72,6 +73,19 @@ func (st *store) cleanTemp() {
 			os.Remove(filepath.Join(st.dir, "objects", "pack", e.Name()))
 		}
 	}
+}
+
+// goGitClient is newClient for l's location, with go-git's HTTP requests
+// made on l's counted connections.
+func (l *refLister) goGitClient() (transport.Transport, *transport.Endpoint, error) {
+	if l.gogit == nil {
+		return newClient(l.loc)
+	}
+	ep, err := transport.NewEndpoint(l.loc.url)
+	if err != nil {
+		return nil, nil, err
+	}
+	return githttp.NewClient(l.gogit), ep, nil
 }
 
 // newClient returns go-git's transport for l's scheme and its endpoint: a

@@ -150,7 +150,13 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 		log.Info("made this node's status key: enrol it in nodes/<node>.yaml spec.statusKey (fleetd --print-status-key)",
 			"file", statusKeyFile(cfg), "statusKey", statusKey.AuthorizedKey(statusKeyComment(cfg)))
 	}
-	src, poller, rep, repoName, err := network(cfg, auth, statusKey, log)
+	var api atomic.Pointer[agentapi.API] // set once the local API is made
+	traffic := func(op source.Op, sent, received int64) {
+		if a := api.Load(); a != nil {
+			a.ObserveGitBytes(string(op), sent, received)
+		}
+	}
+	src, poller, rep, repoName, err := network(cfg, auth, statusKey, traffic, log)
 	if err != nil {
 		return err
 	}
@@ -170,11 +176,10 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	var pulls atomic.Pointer[agentapi.API] // set once the local API is made
 	rt, err := runtime.New(ctx, runtime.Config{
 		OnPull: func(p runtime.PullStats) {
-			if api := pulls.Load(); api != nil {
-				api.ObservePull(p.Bytes, p.Duration, p.Err)
+			if a := api.Load(); a != nil {
+				a.ObservePull(p.Bytes, p.Duration, p.Err)
 			}
 		},
 		RegistryLogin: func(host string) (runtime.RegistryLogin, bool) {
@@ -217,8 +222,8 @@ func agent(ctx context.Context, cfg *Config, opt *options, log *slog.Logger) err
 			return err
 		}
 	}
-	syncNow, api := localAPI(ctx, cfg, opt.once, &deps, wake, log)
-	pulls.Store(api)
+	syncNow, local := localAPI(ctx, cfg, opt.once, &deps, wake, log)
+	api.Store(local)
 	mon := health.NewMonitor(health.Config{Exec: rt, Log: log})
 	go mon.Run(ctx)
 	deps.Health = healthChecker{mon}

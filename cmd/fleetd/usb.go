@@ -260,7 +260,7 @@ func (y *stickSync) open(dir string) (*session, error) {
 // network opens the fleet repo (its git store, and the poller in front of
 // it) and the status repo; none on a node that has only sticks (no
 // --repo).
-func network(cfg *Config, auth source.Auth, key *trust.StatusKey, log *slog.Logger) (*source.Git, *source.HeadURL, *source.StatusWriter, string, error) {
+func network(cfg *Config, auth source.Auth, key *trust.StatusKey, traffic source.Traffic, log *slog.Logger) (*source.Git, *source.HeadURL, *source.StatusWriter, string, error) {
 	if cfg.Repo == "" {
 		return nil, nil, nil, "", nil
 	}
@@ -277,14 +277,14 @@ func network(cfg *Config, auth source.Auth, key *trust.StatusKey, log *slog.Logg
 	src, err := source.New(source.Config{
 		Location: repo, Branch: cfg.Branch,
 		Dir:  filepath.Join(cfg.StateDir, "repo"),
-		Node: cfg.Node,
+		Node: cfg.Node, Traffic: traffic,
 	}, log)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
 	// Every head comes from git; a head URL only spares the git server
 	// polls that would find nothing new.
-	poller, err := source.NewHeadURL(src, source.HeadURLConfig{URL: cfg.PollURL, MaxStale: cfg.PollMaxStale.Duration}, log)
+	poller, err := source.NewHeadURL(src, source.HeadURLConfig{URL: cfg.PollURL, MaxStale: cfg.PollMaxStale.Duration, Traffic: traffic}, log)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
@@ -293,6 +293,7 @@ func network(cfg *Config, auth source.Auth, key *trust.StatusKey, log *slog.Logg
 		Dir:       filepath.Join(cfg.StateDir, "status"),
 		Heartbeat: cfg.Heartbeat.Duration,
 		Signer:    key, CheckReport: checkReport,
+		Traffic: traffic,
 	}, log)
 	if err != nil {
 		return nil, nil, nil, "", err
