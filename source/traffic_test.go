@@ -1,0 +1,117 @@
+package source_test
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// tally is a source.Traffic that adds up the bytes of each op.
+type tally struct {
+	mu sync.Mutex
+	n  map[source.Op]int64
+}
+
+func (c *tally) add(op source.Op, sent, received int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[source.Op]int64{}
+	}
+	c.n[op] += sent + received
+}
+
+// take returns the bytes counted per op since the last take.
+func (c *tally) take() map[source.Op]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.n
+	c.n = nil
+	return out
+}
+
+// checkTally fails unless the bytes counted are wire's, all of them for op.
+func checkTally(t *testing.T, what string, c *tally, op source.Op, wire int64) {
+	t.Helper()
+	got := c.take()
+	if wire == 0 {
+		t.Fatalf("%s: the wire saw no bytes", what)
+	}
+	if !maps.Equal(got, map[source.Op]int64{op: wire}) {
+		t.Errorf("%s: counted %v, the wire carried %d bytes (all %s)", what, got, wire, op)
+	}
+}
+
+// TestTrafficIsWhatTheWireCarries: the bytes a source counts for a poll
+// and a fetch are exactly what a byte-counting TCP proxy in front of the
+// server passed (git daemon, http-backend, sshd), or what went through
+// git-upload-pack's pipes for file://. Both count the same thing, the
+// connection's payload: for ssh that includes its key exchange and
+// framing, since the source counts the TCP connection under the ssh
+// client, not the session's streams.
+func TestTrafficIsWhatTheWireCarries(t *testing.T) {
+	countUploadPack(t)
+	r, _ := fleetRepo(t)
+	ctx := context.Background()
+	for _, name := range []string{"daemon", "http", "ssh", "file"} {
+		t.Run(name, func(t *testing.T) {
+			target := servers(t, r, gittest.HTTPOptions{}, "AcceptEnv GIT_PROTOCOL")[name]
+			var c tally
+			cfg := target.cfg
+			cfg.Node, cfg.Traffic = "press-01", c.add
+			g := newGit(t, cfg)
+			target.bytes()
+			for i := range 2 {
+				head, err := g.Head(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkTally(t, "poll", &c, source.OpPoll, target.bytes())
+				if _, err := g.Tree(ctx, head); err != nil {
+					t.Fatal(err)
+				}
+				checkTally(t, "fetch", &c, source.OpFetch, target.bytes())
+				if i == 0 {
+					// The second fetch is of a new commit on top of
+					// what the store holds.
+					r.Write("workloads/detector.yaml", "kind: Workload\nmetadata: {name: detector}\n# "+name+"\n")
+					r.Commit("change for " + name)
+				}
+			}
+		})
+	}
+}
+
+// TestTrafficOfStatusPushes: the bytes a status writer counts for its
+// reports (reading its ref, then one POST per report over smart HTTP) are
+// what a byte-counting proxy in front of http-backend passed.
+func TestTrafficOfStatusPushes(t *testing.T) {
+	r, _ := fleetRepo(t)
+	url, proxy := gittest.ProxyURL(t, gittest.ServeHTTP(t, r.BareParent, "", ""))
+	var c tally
+	clk := &clock{now: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}
+	w, err := source.NewStatusWriter(source.StatusConfig{Location: loc(t, url+"/"+r.Name), Node: "press-01",
+		Dir: t.TempDir(), Now: clk.Now, Traffic: c.add}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	proxy.Take()
+	for i, state := range []string{status.StateRunning, status.StateFailed} {
+		if err := w.Report(ctx, report("press-01", r.RemoteRef("refs/heads/main"), state, clk.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if r.RemoteRef("refs/heads/status/press-01") == "" {
+			t.Fatalf("report %d: no status ref on the server", i)
+		}
+		n, _ := proxy.Take()
+		checkTally(t, "push", &c, source.OpPush, n)
+		clk.Add(time.Minute)
+	}
+}
