@@ -31,7 +31,10 @@ func TestFleetdLocalAPI(t *testing.T) {
 	ctd := runtimetest.StartT(t)
 	reg := ocitest.NewRegistry(t)
 	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
+	// The agent reaches the server through a byte-counting proxy: its
+	// git bytes metric must add up to what the proxy carried.
+	server, wire := gittest.ProxyURL(t, gittest.ServeHTTP(t, repo.BareParent, "", ""))
+	url := server + "/" + repo.Name
 	f := &fleet{repo: repo, registry: reg}
 	f.writeFleet()
 	f.group()
@@ -77,6 +80,47 @@ func TestFleetdLocalAPI(t *testing.T) {
 	if got := applied(); got != rev1 {
 		t.Errorf("/status applied %q, want %s", got, rev1)
 	}
+	postSync := func() {
+		resp, err := client.Post("http://fleetd/sync", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	scrape := func() string {
+		code, body := get("/metrics")
+		if code != http.StatusOK {
+			t.Fatalf("/metrics = %d", code)
+		}
+		return body
+	}
+	// settled waits until the git bytes fleetd counted are the bytes the
+	// proxy carried (the proxy counts a byte before passing it on, fleetd
+	// once it has it) and returns them by op.
+	settled := func(what string) (total float64, byOp map[string]float64) {
+		t.Helper()
+		waitFor(what+": gitfleet_git_bytes_total adds up to the proxy's bytes", func() bool {
+			total, byOp = gitBytes(t, scrape())
+			return total == float64(wire.Bytes())
+		})
+		return total, byOp
+	}
+	first, firstOps := settled("first sync")
+	for _, op := range []string{"poll", "fetch", "push"} {
+		if firstOps[op] <= 0 {
+			t.Errorf("first sync: no git bytes for op %q: %v", op, firstOps)
+		}
+	}
+	// Nothing new: one no-op poll, a fraction of the first sync's bytes.
+	noops := metricValue(t, scrape(), "gitfleet_noop_polls_total")
+	postSync()
+	waitFor("a no-op poll", func() bool { return metricValue(t, scrape(), "gitfleet_noop_polls_total") > noops })
+	second, secondOps := settled("no-op poll")
+	t.Logf("git bytes: first sync %v %v; no-op poll %v more", first, firstOps, second-first)
+	if grew := second - first; grew <= 0 || grew >= first || secondOps["poll"]-firstOps["poll"] != grew {
+		t.Errorf("no-op poll: git bytes grew by %v (poll %v) after a first sync of %v; want poll bytes only, fewer than the sync's",
+			grew, secondOps["poll"]-firstOps["poll"], first)
+	}
 
 	repo.Write("nodes/press-02.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-02}\n")
 	rev2 := repo.Commit("second node")
@@ -105,13 +149,6 @@ func TestFleetdLocalAPI(t *testing.T) {
 	default:
 	}
 
-	postSync := func() {
-		resp, err := client.Post("http://fleetd/sync", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-	}
 	// A model: one pull from the registry.
 	f.workload("defect", ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json"), gittest.FreePort(t), "info")
 	f.group("defect")
@@ -170,6 +207,26 @@ func metricValue(t *testing.T, scrape, name string) float64 {
 	}
 	t.Fatalf("no series %s in the scrape", name)
 	return 0
+}
+
+// gitBytes sums gitfleet_git_bytes_total in a scrape, in all and by op.
+func gitBytes(t *testing.T, scrape string) (float64, map[string]float64) {
+	t.Helper()
+	total, byOp := 0.0, map[string]float64{}
+	series := regexp.MustCompile(`^gitfleet_git_bytes_total\{direction="(sent|received)",op="([a-z]+)"\} (\S+)$`)
+	for _, line := range strings.Split(scrape, "\n") {
+		m := series.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[3], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		total += v
+		byOp[m[2]] += v
+	}
+	return total, byOp
 }
 
 // checkCamelCase fails for every key of the JSON document doc that is not
