@@ -114,11 +114,11 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 			return nil, 0, err
 		}
 	}
-	hide, err := c.hidden(head.FS, d.nodeSame)
+	hide, kept, err := c.hidden(head.FS, d.nodeSame)
 	if err != nil {
 		return nil, 0, err
 	}
-	r, err := loadNodes(head.FS, func(file string) bool { return hide[file] })
+	r, err := loadNodes(&readFS{FS: head.FS, data: kept}, func(file string) bool { return hide[file] })
 	if err != nil {
 		return nil, 0, headErr(err)
 	}

@@ -50,15 +50,11 @@ func sameExcept(base, head fs.FS, dir string, mayDiffer func(name string, isDir 
 		if !ok || o.IsDir() != e.IsDir() {
 			return false, nil
 		}
-		p := e.Name()
-		if dir != "." {
-			p = dir + "/" + p
-		}
-		b, err := fileID(base, p)
+		b, err := idOf(base, dir, e)
 		if err != nil {
 			return false, err
 		}
-		h, err := fileID(head, p)
+		h, err := idOf(head, dir, o)
 		if err != nil || b != h {
 			return false, err
 		}

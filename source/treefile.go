@@ -107,3 +107,7 @@ func (de dirEntry) Info() (fs.FileInfo, error) {
 	}
 	return fi, nil
 }
+
+// ID is the entry's blob (or tree) id, as treeFS.FileHash returns it for
+// its path, known without a lookup (plan compares folders by it).
+func (de dirEntry) ID() string { return de.e.hash.String() }

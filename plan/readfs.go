@@ -1,0 +1,55 @@
+package plan
+
+import (
+	"bytes"
+	"io/fs"
+	"path"
+	"time"
+)
+
+// readFS is fsys with the files in data (by path) already read: their
+// bytes are served from data, everything else from fsys. Only regular
+// files that fsys read are in data.
+type readFS struct {
+	fs.FS
+	data map[string][]byte
+}
+
+func (r *readFS) Open(name string) (fs.File, error) {
+	if b, ok := r.data[name]; ok {
+		return &readFile{Reader: bytes.NewReader(b), info: readInfo{name: path.Base(name), size: int64(len(b))}}, nil
+	}
+	return r.FS.Open(name)
+}
+
+func (r *readFS) ReadFile(name string) ([]byte, error) {
+	if b, ok := r.data[name]; ok {
+		return bytes.Clone(b), nil
+	}
+	return fs.ReadFile(r.FS, name)
+}
+
+func (r *readFS) Stat(name string) (fs.FileInfo, error)      { return fs.Stat(r.FS, name) }
+func (r *readFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(r.FS, name) }
+
+// readFile is an open file of readFS's data.
+type readFile struct {
+	*bytes.Reader
+	info readInfo
+}
+
+func (f *readFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *readFile) Close() error               { return nil }
+
+// readInfo describes a regular, read-only file.
+type readInfo struct {
+	name string
+	size int64
+}
+
+func (i readInfo) Name() string       { return i.name }
+func (i readInfo) Size() int64        { return i.size }
+func (i readInfo) Mode() fs.FileMode  { return 0o444 }
+func (i readInfo) ModTime() time.Time { return time.Time{} }
+func (i readInfo) IsDir() bool        { return false }
+func (i readInfo) Sys() any           { return nil }
