@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gitfleet/gitfleet/bench/fleetsim"
 	"github.com/gitfleet/gitfleet/internal/nginxtest"
 	"github.com/gitfleet/gitfleet/source"
 )
@@ -68,10 +68,10 @@ func pollPaths(ctx context.Context, e *env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cpu, err := newCPUGroup(fmt.Sprintf("gitfleet-bench-%d", os.Getpid()), srv.PIDs())
+	cpu, err := fleetsim.NewCPUGroup(fmt.Sprintf("gitfleet-bench-%d", os.Getpid()), srv.PIDs())
 	defer func() {
 		srv.Stop()
-		cpu.close()
+		cpu.Close()
 	}()
 	if err != nil {
 		return "", err
@@ -145,7 +145,7 @@ func pollBytes(ctx context.Context, e *env, p pollPath, base string, prx *proxy)
 // pollRate runs pollConcurrency clients against the server for pollRun,
 // n times, and returns the median polls per second and the server's CPU
 // time per poll over all runs.
-func pollRate(ctx context.Context, e *env, p pollPath, srv *nginxtest.Server, cpu *cpuGroup) (float64, time.Duration, error) {
+func pollRate(ctx context.Context, e *env, p pollPath, srv *nginxtest.Server, cpu *fleetsim.CPUGroup) (float64, time.Duration, error) {
 	polls := make([]func(context.Context) (string, error), pollConcurrency)
 	for i := range polls {
 		var err error
@@ -156,7 +156,7 @@ func pollRate(ctx context.Context, e *env, p pollPath, srv *nginxtest.Server, cp
 			return 0, 0, err
 		}
 	}
-	cpu0, err := cpu.usage()
+	cpu0, err := cpu.Usage()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -198,7 +198,7 @@ func pollRate(ctx context.Context, e *env, p pollPath, srv *nginxtest.Server, cp
 	if total == 0 {
 		return 0, 0, fmt.Errorf("no poll completed")
 	}
-	cpu1, err := cpu.usage()
+	cpu1, err := cpu.Usage()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -321,66 +321,6 @@ func newConnPoller(want string) func(string) (func(context.Context) (string, err
 			}
 			return want, nil
 		}, nil
-	}
-}
-
-// cpuGroup is a cgroup holding the server's processes and every process
-// they start (git http-backend, git upload-pack), for their CPU time:
-// cgroup v1's cpuacct, else cgroup v2's cpu.stat.
-type cpuGroup struct {
-	dir string
-	v2  bool
-}
-
-func newCPUGroup(name string, pids []int) (*cpuGroup, error) {
-	g := &cpuGroup{dir: filepath.Join("/sys/fs/cgroup/cpuacct", name)}
-	if _, err := os.Stat(filepath.Dir(g.dir)); err != nil {
-		g.v2 = true
-		g.dir = filepath.Join("/sys/fs/cgroup", name)
-		if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.procs"); err == nil {
-			g.dir = filepath.Join("/sys/fs/cgroup/unified", name)
-		}
-	}
-	if err := os.Mkdir(g.dir, 0o755); err != nil {
-		return g, fmt.Errorf("cgroup for the server's CPU time: %w", err)
-	}
-	for _, pid := range pids {
-		if err := os.WriteFile(filepath.Join(g.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			return g, fmt.Errorf("move %d into %s: %w", pid, g.dir, err)
-		}
-	}
-	return g, nil
-}
-
-// usage is the CPU time the group's processes used so far, those that
-// exited included.
-func (g *cpuGroup) usage() (time.Duration, error) {
-	if !g.v2 {
-		b, err := os.ReadFile(filepath.Join(g.dir, "cpuacct.usage"))
-		if err != nil {
-			return 0, err
-		}
-		ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		return time.Duration(ns), err
-	}
-	f, err := procFields(filepath.Join(g.dir, "cpu.stat"))
-	if err != nil {
-		return 0, err
-	}
-	us, ok := f["usage_usec"]
-	if !ok {
-		return 0, fmt.Errorf("%s/cpu.stat has no usage_usec", g.dir)
-	}
-	return time.Duration(us) * time.Microsecond, nil
-}
-
-// close removes the group once its processes have ended (up to 5 s).
-func (g *cpuGroup) close() {
-	for range 50 {
-		if err := os.Remove(g.dir); err == nil || os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

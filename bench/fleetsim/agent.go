@@ -45,8 +45,9 @@ type agent struct {
 }
 
 // newAgent wires an agent as fleetd does (cmd/fleetd network()), against
-// the fleet repo at repoURL; its state lives under dir.
-func newAgent(name, dir, repoURL string, interval time.Duration, key *trust.StatusKey, sim *counters, pulls *http.Client) (*agent, error) {
+// the fleet repo at repoURL, with the head URL's maxStale set (as fleetd's
+// --poll-max-stale would); its state lives under dir.
+func newAgent(name, dir, repoURL string, interval, maxStale time.Duration, key *trust.StatusKey, sim *counters, pulls *http.Client) (*agent, error) {
 	a := &agent{name: name, sim: sim, applied: map[string]time.Time{}}
 	log := slog.New(&logCounter{a: a})
 	loc, err := source.ParseLocation(repoURL, source.Auth{})
@@ -57,7 +58,7 @@ func newAgent(name, dir, repoURL string, interval time.Duration, key *trust.Stat
 	if err != nil {
 		return nil, err
 	}
-	poller, err := source.NewHeadURL(&countingGit{g: g, sim: sim}, source.HeadURLConfig{}, log)
+	poller, err := source.NewHeadURL(&countingGit{g: g, sim: sim}, source.HeadURLConfig{MaxStale: maxStale}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -38,14 +38,20 @@ type Config struct {
 	// Agents is the number of nodes. Required.
 	Agents int
 	// Interval is every node's poll interval (jittered by ±10 % as fleetd
-	// does). Default: 2 s, plus 40 ms per node.
+	// does). Default: PerNode per node, at least 6 s (see PerNode).
 	Interval time.Duration
 	// StartSpread is the time over which the agents start, at random.
-	// Default: one interval per 300 nodes (at least one).
+	// Default: one interval per 500 nodes (at least one), so that the
+	// fleet's first syncs do not all queue at the server at once.
 	StartSpread time.Duration
+	// MaxStale is the head URL's maxStale, in intervals: how long a node
+	// trusts the static head before it asks git again. fleetd's default is
+	// 10 intervals; the simulation sets 3 explicitly so that its head-URL
+	// window (one maxStale long, so that it holds each node's git
+	// cross-check) fits a run of about 25 minutes at 1,000 nodes. Default 3.
+	MaxStale int
 	// GitWindow and HeadWindow are the quiet windows' lengths in intervals.
-	// Defaults 3 and 10 (the head URL's default maxStale, so the window
-	// holds each node's git cross-check).
+	// Defaults 2 and MaxStale.
 	GitWindow, HeadWindow int
 	// Heartbeats is how many heartbeats each of GrowthNodes status writers
 	// commits for the growth measure. Defaults 24 and 10.
@@ -61,16 +67,19 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("fleetsim: %d agents", c.Agents)
 	}
 	if c.Interval <= 0 {
-		c.Interval = 2*time.Second + time.Duration(c.Agents)*40*time.Millisecond
+		c.Interval = max(6*time.Second, time.Duration(c.Agents)*PerNode)
 	}
 	if c.StartSpread <= 0 {
-		c.StartSpread = c.Interval * time.Duration(max(1, c.Agents/300))
+		c.StartSpread = c.Interval * time.Duration(max(1, c.Agents/500))
+	}
+	if c.MaxStale <= 0 {
+		c.MaxStale = 3
 	}
 	if c.GitWindow <= 0 {
-		c.GitWindow = 3
+		c.GitWindow = 2
 	}
 	if c.HeadWindow <= 0 {
-		c.HeadWindow = 10
+		c.HeadWindow = c.MaxStale
 	}
 	if c.Heartbeats <= 0 {
 		c.Heartbeats = 24
@@ -84,12 +93,22 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// PerNode is the default poll interval's share per node. The server
+// spends about 7 ms of CPU on a git poll and about 70 ms on a node's
+// change (poll, fetch, status push; bench/RESULTS.md), and a change
+// reaches every node within about one interval; with 50 ms per node a
+// change's burst asks the server for about 1.4 of the machine's 2 cores
+// for one interval and quiet polls about 0.15, which leaves the agents
+// (in this process, on the same cores) room. A real fleet of 1,000 nodes
+// polling every 30 s spends the same per poll; only the burst is denser.
+const PerNode = 50 * time.Millisecond
+
 // sim is one run.
 type sim struct {
 	cfg    Config
 	repo   *fleetRepo
 	reg    *registry
-	cpu    *cpuGroup
+	cpu    *CPUGroup
 	prx    *gittest.Proxy
 	agents []*agent
 	c      counters
@@ -110,7 +129,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		defer os.RemoveAll(cfg.Dir)
 	}
 	s := &sim{cfg: cfg}
-	res = &Result{Agents: cfg.Agents, Interval: cfg.Interval, Load: [2]float64{loadAvg()}}
+	res = &Result{Agents: cfg.Agents, Interval: cfg.Interval, MaxStale: time.Duration(cfg.MaxStale) * cfg.Interval,
+		StartSpread: cfg.StartSpread, Load: [2]float64{loadAvg()}}
 	gitRoot, heads := filepath.Join(cfg.Dir, "git"), filepath.Join(cfg.Dir, "heads")
 	for _, d := range []string{gitRoot, heads} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -128,11 +148,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.cpu, err = newCPUGroup(fmt.Sprintf("gitfleet-fleetsim-%d", os.Getpid()), srv.PIDs()); err != nil {
+	if s.cpu, err = NewCPUGroup(fmt.Sprintf("gitfleet-fleetsim-%d", os.Getpid()), srv.PIDs()); err != nil {
 		srv.Stop()
 		return nil, err
 	}
-	defer s.cpu.close()
+	defer s.cpu.Close()
 	defer srv.Stop()
 	if s.prx, err = gittest.StartProxy(strings.TrimPrefix(srv.URL, "http://")); err != nil {
 		return nil, err
@@ -193,13 +213,13 @@ func (s *sim) fleet(ctx, runCtx context.Context, wg *sync.WaitGroup, res *Result
 	}
 	pulls := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for i := 1; i <= s.cfg.Agents; i++ {
-		a, err := newAgent(nodeName(i), filepath.Join(s.cfg.Dir, "nodes", nodeName(i)), s.base+"/git/fleet.git", iv, keys[i], &s.c, pulls)
+		a, err := newAgent(nodeName(i), filepath.Join(s.cfg.Dir, "nodes", nodeName(i)), s.base+"/git/fleet.git", iv, time.Duration(s.cfg.MaxStale)*iv, keys[i], &s.c, pulls)
 		if err != nil {
 			return err
 		}
 		s.agents = append(s.agents, a)
 	}
-	s.progress("%d agents start within %s, poll interval %s", s.cfg.Agents, s.cfg.StartSpread, iv)
+	s.progress("%d agents start within %s, poll interval %s, head URL maxStale %s", s.cfg.Agents, s.cfg.StartSpread, iv, time.Duration(s.cfg.MaxStale)*iv)
 	start := time.Now()
 	for _, a := range s.agents {
 		delay := time.Duration(rand.Int64N(int64(s.cfg.StartSpread)))

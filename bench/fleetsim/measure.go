@@ -1,11 +1,7 @@
 package fleetsim
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,67 +88,4 @@ func percentile(xs []time.Duration, p float64) time.Duration {
 	slices.Sort(s)
 	i := int(float64(len(s))*p/100+0.999999) - 1
 	return s[max(0, min(i, len(s)-1))]
-}
-
-// cpuGroup is a cgroup holding the server's processes and every process
-// they start (git http-backend, upload-pack, receive-pack), for their CPU
-// time: cgroup v2's cpu.stat, else v1's cpuacct.
-type cpuGroup struct {
-	dir string
-	v2  bool
-}
-
-func newCPUGroup(name string, pids []int) (*cpuGroup, error) {
-	g := &cpuGroup{dir: filepath.Join("/sys/fs/cgroup/cpuacct", name)}
-	if _, err := os.Stat(filepath.Dir(g.dir)); err != nil {
-		g.v2 = true
-		g.dir = filepath.Join("/sys/fs/cgroup", name)
-		if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.procs"); err == nil {
-			g.dir = filepath.Join("/sys/fs/cgroup/unified", name)
-		}
-	}
-	if err := os.Mkdir(g.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cgroup for the server's CPU time: %w", err)
-	}
-	for _, pid := range pids {
-		if err := os.WriteFile(filepath.Join(g.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			g.close()
-			return nil, fmt.Errorf("move %d into %s: %w", pid, g.dir, err)
-		}
-	}
-	return g, nil
-}
-
-// usage is the CPU time the group's processes used so far, those that
-// exited included.
-func (g *cpuGroup) usage() (time.Duration, error) {
-	if !g.v2 {
-		b, err := os.ReadFile(filepath.Join(g.dir, "cpuacct.usage"))
-		if err != nil {
-			return 0, err
-		}
-		ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		return time.Duration(ns), err
-	}
-	b, err := os.ReadFile(filepath.Join(g.dir, "cpu.stat"))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
-			us, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return time.Duration(us) * time.Microsecond, err
-		}
-	}
-	return 0, fmt.Errorf("%s/cpu.stat has no usage_usec", g.dir)
-}
-
-// close removes the group once its processes have ended (up to 5 s).
-func (g *cpuGroup) close() {
-	for range 50 {
-		if err := os.Remove(g.dir); err == nil || os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

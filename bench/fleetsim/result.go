@@ -16,6 +16,9 @@ import (
 type Result struct {
 	Agents   int
 	Interval time.Duration
+	// MaxStale is the head URL's maxStale the agents ran with; StartSpread
+	// the time over which they started.
+	MaxStale, StartSpread time.Duration
 	// Git and Head are the quiet windows: every node polling, by git
 	// (protocol v2 ls-refs) and by the static head URL.
 	Git, Head Window
@@ -118,7 +121,7 @@ func (c *counters) errs() []string {
 }
 
 func (s *sim) snap() (snapshot, error) {
-	cpu, err := s.cpu.usage()
+	cpu, err := s.cpu.Usage()
 	return snapshot{at: time.Now(), passes: s.c.passes.Load(), gitPolls: s.c.gitPolls.Load(), pushes: s.c.pushes.Load(),
 		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), held: s.c.held.Load(), cpu: cpu, bytes: s.prx.Bytes()}, err
 }
