@@ -15,7 +15,7 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	var b strings.Builder
 	b.WriteString("## Fleet simulation\n\n")
 	b.WriteString("`bench/fleetsim`: N agents in this process, each fleetd's own reconciler `Run` loop (polls jittered ±10 %), git source with the head-URL poller in front of it, and status writer pushing its own status ref (signed with the node's status key, enrolled in its node file; gates verify the reports they read); only the runtime keeps state in memory (its pulls fetch the manifest from go-containerregistry's registry in process). One server: Debian's nginx (2 workers) with fcgiwrap (8 processes, 4 per core: the server is CPU-bound, more processes only queue in the kernel instead of the socket) and `git http-backend`, in a cgroup of its own for its CPU time (nginx, fcgiwrap and every git process they start), behind a byte-counting proxy; the fleet repo's `post-receive` hook is `packaging/post-receive-head`, which publishes the head file nginx serves. ")
-	fmt.Fprintf(&b, "The poll interval grows with the fleet, %s per node and at least 6 s (`fleetsim.PerNode`): the server spends about 7 ms of CPU per git poll and about 70 ms per node and change, and a change reaches every node within about one interval, so at this interval a change's burst asks for about 1.4 of the machine's 2 cores and quiet polls for about 0.15, leaving the agents (on the same cores) room; a real 1,000-node fleet polling every 30 s pays the same per poll. Agents start at random over one interval per 500 nodes. ", fleetsim.PerNode)
+	fmt.Fprintf(&b, "The poll interval grows with the fleet, %s per node and at least 6 s (`fleetsim.PerNode`): the server spends about 7 ms of CPU per git poll and about 70 ms per node and change, and a change reaches every node within one to two intervals, so at this interval a change's burst asks for about one of the machine's 2 cores and quiet polls for about 0.15, leaving the agents (on the same cores) room; a real 1,000-node fleet polling every 30 s pays the same per poll. Agents start at random over one interval per 500 nodes. ", fleetsim.PerNode)
 	b.WriteString("Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`, 2 intervals); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls one maxStale long, so that it holds each node's git cross-check (the simulation sets the head URL's maxStale to 3 intervals, as `fleetd --poll-max-stale` would; fleetd's default is 10 intervals, shortened so that a 1,000-node run fits in about 25 minutes); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale.\n\n")
 	b.WriteString(machine())
 	b.WriteString("\n| measure |")
@@ -76,7 +76,9 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	row("status push latency p50 / p99, one at a time (the growth measure's heartbeats)", growth(func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%s / %s", ms(r.Growth.PushP50), ms(r.Growth.PushP99))
 	}))
-	row("push conflicts / failed passes (retried)", func(r *fleetsim.Result) string { return fmt.Sprintf("%d / %d", r.Conflicts, r.Failed) })
+	row("push conflicts / failed passes (retried) / failed status reports (a push that timed out can land, and the node's next push then conflicts with its own)", func(r *fleetsim.Result) string {
+		return fmt.Sprintf("%d / %d / %d", r.Conflicts, r.Failed, r.ReportErrs)
+	})
 	spread := func(s fleetsim.Spread, iv time.Duration) string {
 		return fmt.Sprintf("%.1f s / %.1f s (%.2f / %.2f intervals)", s.Half.Seconds(), s.All.Seconds(), float64(s.Half)/float64(iv), float64(s.All)/float64(iv))
 	}
@@ -109,7 +111,12 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		g := r.Growth
 		return fmt.Sprintf("%.1f KB / %.1f KB (%d-byte report)", g.PerNodeDay(g.Loose)/1e3, g.PerNodeDay(g.Packed)/1e3, g.Report)
 	}))
-	row("peak RSS of the process holding every agent", func(r *fleetsim.Result) string { return mib(r.PeakRSS) })
+	row("peak RSS of the process holding every agent; its live heap in a quiet window, per agent", func(r *fleetsim.Result) string {
+		if r.Heap == 0 {
+			return mib(r.PeakRSS) + "; not reached"
+		}
+		return fmt.Sprintf("%s; %s, %.0f KiB", mib(r.PeakRSS), mib(r.Heap), float64(r.Heap)/float64(r.Agents))
+	})
 	if r := projected(rs); r != nil {
 		b.WriteString(projection(r))
 	}

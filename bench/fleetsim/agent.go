@@ -135,6 +135,12 @@ func (t *timedReporter) Report(ctx context.Context, st *status.NodeStatus) error
 	if t.a.commits.Load() > before {
 		t.a.sim.pushed(time.Since(start))
 	}
+	if err != nil && ctx.Err() == nil {
+		// A push whose answer was lost (a timeout) may still have moved
+		// the ref on the server: the node's next push then finds its own
+		// ref moved, a conflict of the node with itself.
+		t.a.sim.reportErrs.Add(1)
+	}
 	return err
 }
 

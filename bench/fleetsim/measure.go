@@ -13,6 +13,7 @@ type counters struct {
 	passes, gitPolls atomic.Int64
 	held, failed     atomic.Int64 // passes held by a rollout gate; failed otherwise (transient)
 	conflicts        atomic.Int64 // status pushes refused because the ref moved
+	reportErrs       atomic.Int64 // status reports that failed (timed out, refused)
 	pushes           atomic.Int64
 	mu               sync.Mutex
 	pushLatency      []time.Duration

@@ -46,15 +46,19 @@ type Result struct {
 	// Conflicts are status pushes refused because the ref moved; Failed,
 	// passes that failed (transient errors, retried with backoff). Both
 	// must be 0.
-	Conflicts, Failed int64
-	Errors            []string
+	// ReportErrs are status reports that failed: a push that timed out may
+	// have landed, and the node's next push then conflicts with it.
+	Conflicts, Failed, ReportErrs int64
+	Errors                        []string
 	// StatusRefs is how many nodes' status refs the server holds;
 	// Converged how many nodes applied FinalRevision.
 	StatusRefs, Converged int
 	FinalRevision         string
 	Growth                Growth
-	// PeakRSS of this process (every agent): VmHWM in KiB.
-	PeakRSS int64
+	// PeakRSS of this process (every agent): VmHWM in KiB. Heap is the
+	// live heap in KiB after a collection at the end of the head-URL
+	// window (every agent, quiet).
+	PeakRSS, Heap int64
 	// Err, when set, says why the run stopped before its end (the figures
 	// of the phases it did not reach are zero).
 	Err string
@@ -212,7 +216,7 @@ func (s *sim) waves(rev string, t0 time.Time) ([]WaveResult, error) {
 // check collects the run's totals and says what went wrong, if anything.
 func (s *sim) check(res *Result) error {
 	res.GateHeld = s.c.gateHeld
-	res.Pushes, res.Conflicts, res.Failed = s.c.pushes.Load(), s.c.conflicts.Load(), s.c.failed.Load()
+	res.Pushes, res.Conflicts, res.Failed, res.ReportErrs = s.c.pushes.Load(), s.c.conflicts.Load(), s.c.failed.Load(), s.c.reportErrs.Load()
 	s.c.mu.Lock()
 	res.PushP50, res.PushP99 = percentile(s.c.pushLatency, 50), percentile(s.c.pushLatency, 99)
 	s.c.mu.Unlock()
