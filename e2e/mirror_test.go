@@ -1,21 +1,13 @@
 package e2e
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
-	"github.com/gitfleet/gitfleet/spec"
 )
 
 // TestFleetdThroughMirror: the workload names its image at
@@ -23,30 +15,14 @@ import (
 // to a mirror (Debian's docker-registry) under the path prefix cache/.
 // fleetd verifies the signed image at the mirror and runs exactly it.
 func TestFleetdThroughMirror(t *testing.T) {
-	ctx := context.Background()
 	ctd := runtimetest.StartT(t)
 	mirror := ocitest.StartDockerRegistry(t)
 	keys := t.TempDir()
 	ops, allowed := newSigner(t, keys, "ops@plant-1")
 
-	trustDir := t.TempDir()
-	imgKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := image.MarshalPublicKey(imgKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{"allowed_signers": []byte(allowed), "cosign.pub": pub} {
-		if err := os.WriteFile(filepath.Join(trustDir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	trustDir, imgKey := newTrustDir(t, allowed)
 	atMirror := ocitest.ModelServerImage(t, mirror, "cache/models/defect", "defect-v1.json")
-	if err := image.SignLegacy(ctx, atMirror, imgKey, image.Options{Registries: []spec.Registry{{Host: mirror, PlainHTTP: true}}}); err != nil {
-		t.Fatal(err)
-	}
+	imgKey.sign(t, atMirror, mirror)
 	ref := "registry.invalid/models/defect" + atMirror[strings.LastIndexByte(atMirror, '@'):]
 
 	repo := gittest.NewRepo(t)

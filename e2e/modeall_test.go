@@ -1,21 +1,13 @@
 package e2e
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
-	"github.com/gitfleet/gitfleet/spec"
 )
 
 // TestFleetdModeAllFromFleetYAML runs fleetd verifying signatures in its
@@ -24,31 +16,14 @@ import (
 // naming that commit, and nothing changes; the same change made of signed
 // commits only applies.
 func TestFleetdModeAllFromFleetYAML(t *testing.T) {
-	ctx := context.Background()
 	ctd := runtimetest.StartT(t)
 	reg := ocitest.StartDockerRegistry(t)
 	keys := t.TempDir()
 	ops, allowed := newSigner(t, keys, "ops@plant-1")
 
-	trustDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(trustDir, "allowed_signers"), []byte(allowed), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	imgKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := image.MarshalPublicKey(imgKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(trustDir, "cosign.pub"), pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	trustDir, imgKey := newTrustDir(t, allowed)
 	defect := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
-	if err := image.SignLegacy(ctx, defect, imgKey, image.Options{Registries: []spec.Registry{{Host: reg, PlainHTTP: true}}}); err != nil {
-		t.Fatal(err)
-	}
+	imgKey.sign(t, defect, reg)
 
 	repo := gittest.NewRepo(t)
 	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -37,20 +34,7 @@ func TestFleetdPrivateRegistry(t *testing.T) {
 	keys := t.TempDir()
 	ops, allowed := newSigner(t, keys, "ops@plant-1")
 
-	trustDir := t.TempDir()
-	imgKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := image.MarshalPublicKey(imgKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{"allowed_signers": []byte(allowed), "cosign.pub": pub} {
-		if err := os.WriteFile(filepath.Join(trustDir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	trustDir, imgKey := newTrustDir(t, allowed)
 	regFile := filepath.Join(t.TempDir(), "registries.json")
 	login := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 	if err := os.WriteFile(regFile, []byte(`{"auths": {"`+reg+`": {"auth": "`+login+`"}}}`), 0o600); err != nil {
@@ -65,7 +49,7 @@ func TestFleetdPrivateRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := image.SignLegacy(ctx, ref, imgKey, image.Options{Registries: []spec.Registry{{Host: reg, PlainHTTP: true}}, Credentials: creds}); err != nil {
+	if err := image.SignLegacy(ctx, ref, imgKey.key, image.Options{Registries: []spec.Registry{{Host: reg, PlainHTTP: true}}, Credentials: creds}); err != nil {
 		t.Fatal(err)
 	}
 

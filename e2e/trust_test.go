@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +31,21 @@ func newSigner(t *testing.T, dir, principal string) (signer, string) {
 	return signer{key: key}, principal + " " + strings.TrimSpace(string(pub)) + "\n"
 }
 
+// newTrustDir writes a node's trust dir: allowed (allowed_signers lines)
+// for commits and the public half of a new cosign key for images, which it
+// returns with the dir.
+func newTrustDir(t *testing.T, allowed string) (string, cosignKey) {
+	t.Helper()
+	dir := t.TempDir()
+	k := newCosignKey(t)
+	for name, b := range map[string][]byte{"allowed_signers": []byte(allowed), "cosign.pub": k.pub} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, k
+}
+
 // commit commits the work tree signed by s (unsigned when s.key is "") and
 // force-pushes it.
 func (s signer) commit(t *testing.T, repo *gittest.Repo, msg string) string {
@@ -59,28 +71,14 @@ func TestFleetdVerifiesSignatures(t *testing.T) {
 	intruder, _ := newSigner(t, keys, "intruder@example")
 
 	// The node's trust dir: the ops SSH key for commits, a cosign key for images.
-	trustDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(trustDir, "allowed_signers"), []byte(allowed), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	imgKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := image.MarshalPublicKey(imgKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(trustDir, "cosign.pub"), pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	trustDir, imgKey := newTrustDir(t, allowed)
 	opts := image.Options{Registries: []spec.Registry{{Host: reg, PlainHTTP: true}}}
 	signedV1 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
-	if err := image.SignLegacy(ctx, signedV1, imgKey, opts); err != nil {
+	if err := image.SignLegacy(ctx, signedV1, imgKey.key, opts); err != nil {
 		t.Fatal(err)
 	}
 	signedV2 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v2.json")
-	if err := image.SignBundle(ctx, signedV2, imgKey, opts); err != nil {
+	if err := image.SignBundle(ctx, signedV2, imgKey.key, opts); err != nil {
 		t.Fatal(err)
 	}
 	unsigned := ocitest.ModelServerImage(t, reg, "models/vibration", "vibration-v1.json")
