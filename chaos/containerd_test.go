@@ -41,10 +41,7 @@ func TestContainerdKilled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testSeed(t), 2))
 	n := newNode(t, "")
 	v1, v2 := n.defectImages()
-	if passes, c, out := n.settle(n.commit("steady", workloads{}), workloads{}); passes != 1 {
-		t.Fatalf("first pass: %s\n%s", c, out)
-	}
-	n.steadyRestarted()
+	n.startSteady()
 	fig := figure("containerd killed (SIGKILL) and restarted during a `fleetd --once` pass", "points")
 	steps := cycle(v1, v2)
 	for i := range *faultPoints {

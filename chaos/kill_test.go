@@ -75,10 +75,7 @@ func TestKillAnywhere(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testSeed(t), 1))
 	n := newNode(t, "")
 	v1, v2 := n.defectImages()
-	if passes, c, out := n.settle(n.commit("steady", workloads{}), workloads{}); passes != 1 {
-		t.Fatalf("first pass: %s\n%s", c, out)
-	}
-	n.steadyRestarted()
+	n.startSteady()
 	fig := figure("fleetd killed (SIGKILL) at a random point of a pass", "kill points")
 	steps := cycle(v1, v2)
 	for i := range *points {

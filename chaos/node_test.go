@@ -240,6 +240,17 @@ func (n *node) converged(rev string, ws workloads) check {
 	return c
 }
 
+// startSteady commits the fleet with steady alone, checks that one
+// `fleetd --once` pass converges it, and records steady's container for
+// steadyRestarted: the points of a test start from there.
+func (n *node) startSteady() {
+	n.t.Helper()
+	if passes, c, out := n.settle(n.commit("steady", workloads{}), workloads{}); passes != 1 {
+		n.t.Fatalf("first pass: %s\n%s", c, out)
+	}
+	n.steadyRestarted()
+}
+
 // steadyRestarted reports whether steady's container or process changed
 // since the last call (the first call records it).
 func (n *node) steadyRestarted() bool {

@@ -55,10 +55,7 @@ type outage struct {
 // converge, with one or two status commits of the outage's class (its
 // start if it could be pushed, its end), steady untouched.
 func runOutage(t *testing.T, n *node, rng *rand.Rand, o outage) {
-	if passes, c, out := n.settle(n.commit("steady", workloads{}), workloads{}); passes != 1 {
-		t.Fatalf("first pass: %s\n%s", c, out)
-	}
-	n.steadyRestarted()
+	n.startSteady()
 	fig := figure(o.title, "points")
 	for i := range *faultPoints {
 		name, ws := o.change(i)

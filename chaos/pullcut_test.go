@@ -22,10 +22,7 @@ const maxCutDown = 3 * time.Second
 func TestPullCut(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testSeed(t), 6))
 	n := newNode(t, "")
-	if passes, c, out := n.settle(n.commit("steady", workloads{}), workloads{}); passes != 1 {
-		t.Fatalf("first pass: %s\n%s", c, out)
-	}
-	n.steadyRestarted()
+	n.startSteady()
 	fig := figure(fmt.Sprintf("pull of a %d MiB layer cut at a random offset, registry away for a random while", *layerMiB), "points")
 	size := int64(*layerMiB) << 20
 	for i := range *faultPoints {
