@@ -20,13 +20,7 @@ func TestExportToLayoutThenVerifyOffline(t *testing.T) {
 	ctx := ctxT(t)
 	host := ocitest.NewRegistry(t)
 	a, b := newECDSA(t), newECDSA(t)
-	ref := ocitest.RandomImage(t, host, "models/offline")
-	if err := SignLegacy(ctx, ref, a, optsFor(host)); err != nil {
-		t.Fatal(err)
-	}
-	if err := SignBundle(ctx, ref, b, optsFor(host)); err != nil {
-		t.Fatal(err)
-	}
+	ref := signedBoth(ctx, t, host, "models/offline", a, b)
 	p, err := PlanExport(ctx, ref, optsFor(host))
 	if err != nil {
 		t.Fatal(err)

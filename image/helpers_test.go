@@ -23,16 +23,6 @@ import (
 	"github.com/gitfleet/gitfleet/spec"
 )
 
-// registries are the two registries every case runs against.
-var registries = []struct {
-	name      string
-	start     func(testing.TB) string
-	referrers bool // has the referrers API
-}{
-	{"ggcr", ocitest.NewRegistry, true},
-	{"distribution", ocitest.StartDockerRegistry, false},
-}
-
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	t.Cleanup(cancel)
@@ -59,6 +49,21 @@ func newEd25519(t testing.TB) crypto.Signer {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// signedBoth pushes a random image to host's repo and signs it in both
+// formats: a legacy signature by a, a bundle by b. It returns the image's
+// reference by digest.
+func signedBoth(ctx context.Context, t *testing.T, host, repo string, a, b crypto.Signer) string {
+	t.Helper()
+	ref := ocitest.RandomImage(t, host, repo)
+	if err := SignLegacy(ctx, ref, a, optsFor(host)); err != nil {
+		t.Fatal(err)
+	}
+	if err := SignBundle(ctx, ref, b, optsFor(host)); err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
 
 // keySet makes a KeySet of the public halves of keys.

@@ -58,9 +58,9 @@ func TestCosignInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, r := range registries {
-		t.Run(r.name, func(t *testing.T) {
-			host := r.start(t)
+	for _, r := range ocitest.Kinds() {
+		t.Run(r.Name, func(t *testing.T) {
+			host := r.Start(t)
 			opts := optsFor(host)
 			t.Run("cosign_sign_legacy", func(t *testing.T) {
 				ref := ocitest.RandomImage(t, host, "interop/cosign-legacy")

@@ -142,15 +142,15 @@ func TestDigestMismatch(t *testing.T) {
 // within what the signature formats need (budget). A tag costs no more
 // than a digest, and an unsigned image is refused either way.
 func TestVerificationRequestBudget(t *testing.T) {
-	for _, r := range registries {
-		t.Run(r.name, func(t *testing.T) {
+	for _, r := range ocitest.Kinds() {
+		t.Run(r.Name, func(t *testing.T) {
 			var rec ocitest.Recorder
 			var host string
-			if r.referrers {
+			if r.Referrers {
 				host = ocitest.NewRegistryWith(t, rec.Wrap)
 			} else {
 				// distribution behind a recording reverse proxy.
-				u, _ := url.Parse("http://" + r.start(t))
+				u, _ := url.Parse("http://" + r.Start(t))
 				srv := httptest.NewServer(rec.Wrap(httputil.NewSingleHostReverseProxy(u)))
 				t.Cleanup(srv.Close)
 				host = strings.TrimPrefix(srv.URL, "http://")

@@ -15,10 +15,10 @@ import (
 // through the API on ggcr's registry (no fallback tag written), through the
 // fallback tag on distribution 2.8 (no API).
 func TestSignBundleWhere(t *testing.T) {
-	for _, r := range registries {
-		t.Run(r.name, func(t *testing.T) {
+	for _, r := range ocitest.Kinds() {
+		t.Run(r.Name, func(t *testing.T) {
 			ctx := ctxT(t)
-			host := r.start(t)
+			host := r.Start(t)
 			ref := ocitest.RandomImage(t, host, "models/where")
 			key := newECDSA(t)
 			if err := SignBundle(ctx, ref, key, optsFor(host)); err != nil {
@@ -26,12 +26,12 @@ func TestSignBundleWhere(t *testing.T) {
 			}
 			d := digestOfRef(t, ref)
 			status, _ := httpGet(t, "http://"+host+"/v2/models/where/referrers/"+d.DigestStr())
-			if got := status == 200; got != r.referrers {
-				t.Errorf("referrers API answered %d; registry has the API: %v", status, r.referrers)
+			if got := status == 200; got != r.Referrers {
+				t.Errorf("referrers API answered %d; registry has the API: %v", status, r.Referrers)
 			}
 			_, err := remote.Head(d.Context().Tag("sha256-"+d.DigestStr()[7:]), ropts(ctx)...)
-			if hasTag := err == nil; hasTag == r.referrers {
-				t.Errorf("fallback tag exists: %v (err %v), want %v", hasTag, err, !r.referrers)
+			if hasTag := err == nil; hasTag == r.Referrers {
+				t.Errorf("fallback tag exists: %v (err %v), want %v", hasTag, err, !r.Referrers)
 			}
 			refs := referrersOf(t, ctx, ref)
 			if len(refs) != 1 {
@@ -55,11 +55,11 @@ func TestSignBundleWhere(t *testing.T) {
 // TestTagMoved verifies a tag, moves it, and shows that the result names
 // the digest that was verified, which is what the caller pulls.
 func TestTagMoved(t *testing.T) {
-	for _, r := range registries {
-		t.Run(r.name, func(t *testing.T) {
+	for _, r := range ocitest.Kinds() {
+		t.Run(r.Name, func(t *testing.T) {
 			ctx := ctxT(t)
-			host := r.start(t)
-			e := newEnv(t, host, r.referrers)
+			host := r.Start(t)
+			e := newEnv(t, host, r.Referrers)
 			signed := ocitest.RandomImage(t, host, "models/moving")
 			e.signLegacy(t, signed, e.a)
 			tagRef := host + "/models/moving:v1"

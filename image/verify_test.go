@@ -288,9 +288,9 @@ func emptyOCIImage() v1.Image {
 }
 
 func TestVerify(t *testing.T) {
-	for _, r := range registries {
-		t.Run(r.name, func(t *testing.T) {
-			e := newEnv(t, r.start(t), r.referrers)
+	for _, r := range ocitest.Kinds() {
+		t.Run(r.Name, func(t *testing.T) {
+			e := newEnv(t, r.Start(t), r.Referrers)
 			for _, tc := range verifyCases {
 				t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 					ref := tc.setup(t, e)

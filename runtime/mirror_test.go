@@ -22,17 +22,11 @@ import (
 // under the name the fleet gives it. Run against both real registries as
 // the mirror.
 func TestPullFromTheVerifiedMirror(t *testing.T) {
-	for _, m := range []struct {
-		name  string
-		start func(testing.TB) string
-	}{
-		{"ggcr", ocitest.NewRegistry},
-		{"distribution", ocitest.StartDockerRegistry},
-	} {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range ocitest.Kinds() {
+		t.Run(m.Name, func(t *testing.T) {
 			e := setup(t)
 			ctx := t.Context()
-			mirror := m.start(t)
+			mirror := m.Start(t)
 			dgst := echo.ref[strings.LastIndexByte(echo.ref, '@')+1:]
 			at := mirror + "/cache/test/echo@" + dgst
 			copyImage(t, echo.ref, mirror+"/cache/test/echo:latest")

@@ -17,15 +17,9 @@ import (
 // the source fleetd verifies and pulls from. Both real registries serve
 // as the mirror.
 func TestPinAndPlanThroughMirror(t *testing.T) {
-	for _, m := range []struct {
-		name  string
-		start func(testing.TB) string
-	}{
-		{"ggcr", ocitest.NewRegistry},
-		{"distribution", ocitest.StartDockerRegistry},
-	} {
-		t.Run(m.name, func(t *testing.T) {
-			mirror := m.start(t)
+	for _, m := range ocitest.Kinds() {
+		t.Run(m.Name, func(t *testing.T) {
+			mirror := m.Start(t)
 			v1img, v2img := modelImage(t, `{"v":1}`), modelImage(t, `{"v":2,"weights":[0.1,0.2,0.3]}`)
 			ocitest.Push(t, v1img, mirror+"/cache/models/detector:v1")
 			ocitest.Push(t, v2img, mirror+"/cache/models/detector:v2")

@@ -16,15 +16,6 @@ import (
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 )
 
-// registries are the two registries every helper must work against.
-var registries = []struct {
-	name  string
-	start func(testing.TB) string
-}{
-	{"ggcr", ocitest.NewRegistry},
-	{"distribution", ocitest.StartDockerRegistry},
-}
-
 func getManifest(t *testing.T, digestRef string) *remote.Descriptor {
 	t.Helper()
 	ref, err := name.NewDigest(digestRef, name.Insecure)
@@ -42,9 +33,9 @@ func getManifest(t *testing.T, digestRef string) *remote.Descriptor {
 }
 
 func TestRandomImage(t *testing.T) {
-	for _, r := range registries {
-		t.Run(r.name, func(t *testing.T) {
-			host := r.start(t)
+	for _, r := range ocitest.Kinds() {
+		t.Run(r.Name, func(t *testing.T) {
+			host := r.Start(t)
 			if !strings.HasPrefix(host, "127.0.0.1:") {
 				t.Fatalf("host = %q, want 127.0.0.1:PORT", host)
 			}
@@ -76,9 +67,9 @@ func TestRandomImage(t *testing.T) {
 }
 
 func TestModelServerImage(t *testing.T) {
-	for _, r := range registries {
-		t.Run(r.name, func(t *testing.T) {
-			host := r.start(t)
+	for _, r := range ocitest.Kinds() {
+		t.Run(r.Name, func(t *testing.T) {
+			host := r.Start(t)
 			v1ref := ocitest.ModelServerImage(t, host, "models/defect", "defect-v1.json")
 			v2ref := ocitest.ModelServerImage(t, host, "models/defect", "defect-v2.json")
 			if v1ref == v2ref {
