@@ -21,6 +21,17 @@ type fleet struct {
 	registry string
 }
 
+// servedFleet creates a fleet repo that names registry and node press-01
+// (writeFleet), served by git http-backend, and returns it with its URL.
+func servedFleet(t *testing.T, registry string) (*fleet, string) {
+	t.Helper()
+	repo := gittest.NewRepo(t)
+	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
+	f := &fleet{repo: repo, registry: registry}
+	f.writeFleet()
+	return f, url
+}
+
 func (f *fleet) writeFleet() {
 	f.repo.Write("fleet.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
 kind: Fleet
@@ -92,11 +103,9 @@ func TestFleetd(t *testing.T) {
 	defectV2 := ocitest.ModelServerImage(t, regHost, "models/defect", "defect-v2.json")
 	vibration := ocitest.ModelServerImage(t, regHost, "models/vibration", "vibration-v1.json")
 
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: regHost}
+	f, url := servedFleet(t, regHost)
+	repo := f.repo
 	defectPort, vibrationPort := gittest.FreePort(t), gittest.FreePort(t)
-	f.writeFleet()
 	f.workload("defect", defectV1, defectPort, "info")
 	f.workload("vibration", vibration, vibrationPort, "info")
 	f.group("defect", "vibration")

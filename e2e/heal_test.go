@@ -45,11 +45,9 @@ func TestFleetdRollsBackAnUnhealthyVersion(t *testing.T) {
 	reg := ocitest.StartDockerRegistry(t)
 	v1 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
 	v2 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v2.json")
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: reg}
+	f, url := servedFleet(t, reg)
+	repo := f.repo
 	port := gittest.FreePort(t)
-	f.writeFleet()
 	f.group("defect")
 	f.checkedWorkload("defect", v1, port)
 	repo.Commit("defect v1")
@@ -127,10 +125,8 @@ func TestFleetdUpdateLock(t *testing.T) {
 	v2 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v2.json")
 	hostDir := t.TempDir()
 	lock := filepath.Join(hostDir, "defect.lock")
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: reg}
-	f.writeFleet()
+	f, url := servedFleet(t, reg)
+	repo := f.repo
 	// The lock must lie below one of the fleet's host paths.
 	fleetFile := filepath.Join(repo.Dir, "fleet.yaml")
 	b, err := os.ReadFile(fleetFile)

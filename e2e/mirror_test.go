@@ -25,10 +25,8 @@ func TestFleetdThroughMirror(t *testing.T) {
 	imgKey.sign(t, atMirror, mirror)
 	ref := "registry.invalid/models/defect" + atMirror[strings.LastIndexByte(atMirror, '@'):]
 
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: mirror}
-	f.writeFleet()
+	f, url := servedFleet(t, mirror)
+	repo := f.repo
 	repo.Write("fleet.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
 kind: Fleet
 metadata: {name: e2e}

@@ -25,10 +25,8 @@ func TestFleetdModeAllFromFleetYAML(t *testing.T) {
 	defect := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
 	imgKey.sign(t, defect, reg)
 
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: reg}
-	f.writeFleet()
+	f, url := servedFleet(t, reg)
+	repo := f.repo
 	repo.Write("fleet.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
 kind: Fleet
 metadata: {name: e2e}

@@ -53,10 +53,8 @@ func TestFleetdPrivateRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: reg}
-	f.writeFleet()
+	f, url := servedFleet(t, reg)
+	repo := f.repo
 	port := gittest.FreePort(t)
 	f.group("defect")
 	f.workload("defect", ref, port, "info")

@@ -21,11 +21,9 @@ func TestRestartCommitsNothingAndFailingLogsShow(t *testing.T) {
 	ctd := runtimetest.StartT(t)
 	reg := ocitest.StartDockerRegistry(t)
 	v1 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: reg}
+	f, url := servedFleet(t, reg)
+	repo := f.repo
 	port := gittest.FreePort(t)
-	f.writeFleet()
 	f.group("defect")
 	f.checkedWorkload("defect", v1, port)
 	repo.Commit("defect v1")

@@ -83,11 +83,9 @@ func TestFleetdVerifiesSignatures(t *testing.T) {
 	}
 	unsigned := ocitest.ModelServerImage(t, reg, "models/vibration", "vibration-v1.json")
 
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: reg}
+	f, url := servedFleet(t, reg)
+	repo := f.repo
 	port := gittest.FreePort(t)
-	f.writeFleet()
 	f.group("defect")
 	f.workload("defect", signedV1, port, "info")
 	rev1 := ops.commit(t, repo, "defect v1")

@@ -21,10 +21,8 @@ func TestFleetdRolloutWaves(t *testing.T) {
 	ctd := runtimetest.StartT(t)
 	reg := ocitest.StartDockerRegistry(t)
 	img := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
-	repo := gittest.NewRepo(t)
-	url := gittest.ServeHTTP(t, repo.BareParent, "", "") + "/" + repo.Name
-	f := &fleet{repo: repo, registry: reg}
-	f.writeFleet()
+	f, url := servedFleet(t, reg)
+	repo := f.repo
 	f.workload("defect", img, 1, "info")
 	group := func(healthyFor time.Duration) {
 		repo.Write("groups/line-a.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
