@@ -56,34 +56,12 @@ func TestDriftIsSeenAndRepaired(t *testing.T) {
 			return false, ""
 		}},
 		{"task-deleted", func(t *testing.T, e *env, id string) (bool, string) {
-			ctx := e.c.ns(t.Context())
-			ctr, err := e.c.client.LoadContainer(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			task, err := ctr.Task(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
-				t.Fatal(err)
-			}
+			e.deleteTask(t, id)
 			return true, status.StateCreated
 		}},
 		{"container-deleted", func(t *testing.T, e *env, id string) (bool, string) {
-			ctx := e.c.ns(t.Context())
-			ctr, err := e.c.client.LoadContainer(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			task, err := ctr.Task(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
-				t.Fatal(err)
-			}
-			if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+			ctr := e.deleteTask(t, id)
+			if err := ctr.Delete(e.c.ns(t.Context()), containerd.WithSnapshotCleanup); err != nil {
 				t.Fatal(err)
 			}
 			return false, ""
@@ -187,6 +165,25 @@ func TestForeignContainerLeftAlone(t *testing.T) {
 	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// deleteTask deletes the task of container id by hand, killing its
+// process, as someone at the node might; it returns the container.
+func (e *env) deleteTask(t *testing.T, id string) containerd.Container {
+	t.Helper()
+	ctx := e.c.ns(t.Context())
+	ctr, err := e.c.client.LoadContainer(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
+		t.Fatal(err)
+	}
+	return ctr
 }
 
 func (e *env) setLabels(t *testing.T, id string, labels map[string]string) {

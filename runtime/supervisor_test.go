@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	containerd "github.com/containerd/containerd"
-
 	"github.com/gitfleet/gitfleet/internal/ocitest"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
@@ -262,18 +260,7 @@ func TestSupervisorRestartsWhatExitedWhileTheAgentWasDown(t *testing.T) {
 	// The task also goes away by hand in another workload.
 	gone := serverWorkload("deleted", image, freePort(t), spec.RestartAlways)
 	e.run(t, gone, "rev1")
-	ctx := e.c.ns(t.Context())
-	ctr, err := e.c.client.LoadContainer(ctx, e.only2(t, "deleted").ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := ctr.Task(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
-		t.Fatal(err)
-	}
+	e.deleteTask(t, e.only2(t, "deleted").ID)
 	if st, _ := e.state(t, "deleted"); st != status.StateCreated {
 		t.Fatalf("after deleting the task by hand List says %s, want created", st)
 	}
