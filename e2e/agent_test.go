@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -102,16 +103,26 @@ func (d *daemon) output() string {
 
 func (a *agent) start(interval string) *daemon {
 	a.t.Helper()
-	d := &daemon{done: make(chan error, 1)}
-	d.cmd = exec.Command(fleetdBin, append(a.args, "--interval", interval)...)
+	return startDaemon(a.t, exec.Command(fleetdBin, append(a.args, "--interval", interval)...), false)
+}
+
+// startDaemon starts cmd, a long-running fleetd, collecting its output. It
+// is killed at the end of the test; with logOutput, what it wrote is
+// logged then if the test failed (or GITFLEET_E2E_LOG is set).
+func startDaemon(t *testing.T, cmd *exec.Cmd, logOutput bool) *daemon {
+	t.Helper()
+	d := &daemon{cmd: cmd, done: make(chan error, 1)}
 	d.cmd.Stdout, d.cmd.Stderr = d, d
 	if err := d.cmd.Start(); err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	go func() { d.done <- d.cmd.Wait() }()
-	a.t.Cleanup(func() {
+	t.Cleanup(func() {
 		d.cmd.Process.Kill()
 		<-d.done
+		if logOutput && (t.Failed() || os.Getenv("GITFLEET_E2E_LOG") != "") {
+			t.Logf("fleetd:\n%s", d.output())
+		}
 	})
 	return d
 }

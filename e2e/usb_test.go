@@ -106,23 +106,9 @@ func (a *airgap) stick(fs sticktest.FS, extra ...string) *sticktest.Stick {
 // no --repo, no registry, nothing but its sticks.
 func (a *airgap) startNode() *daemon {
 	a.t.Helper()
-	d := &daemon{done: make(chan error, 1)}
-	d.cmd = exec.Command("unshare", "--net", "--", fleetdBin, "--node", "press-01", "--labels", "line=a",
+	return startDaemon(a.t, exec.Command("unshare", "--net", "--", fleetdBin, "--node", "press-01", "--labels", "line=a",
 		"--containerd-address", a.ctd.Address, "--state-dir", a.stateDir, "--trust-dir", a.fleet.TrustDir,
-		"--usb-root", a.usbRoot, "--log-level", "debug")
-	d.cmd.Stdout, d.cmd.Stderr = d, d
-	if err := d.cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	a.t.Cleanup(func() {
-		d.cmd.Process.Kill()
-		<-d.done
-		if a.t.Failed() || os.Getenv("GITFLEET_E2E_LOG") != "" {
-			a.t.Logf("fleetd:\n%s", d.output())
-		}
-	})
-	return d
+		"--usb-root", a.usbRoot, "--log-level", "debug"), true)
 }
 
 // plug mounts the stick under the node's usb root, as an automounter does.

@@ -12,23 +12,9 @@ import (
 // usb root both: a node that reaches the network and takes sticks too.
 func (a *airgap) startConnectedNode() *daemon {
 	a.t.Helper()
-	d := &daemon{done: make(chan error, 1)}
-	d.cmd = exec.Command(fleetdBin, "--repo", a.central, "--node", "press-01", "--labels", "line=a", "--interval", "1h",
+	return startDaemon(a.t, exec.Command(fleetdBin, "--repo", a.central, "--node", "press-01", "--labels", "line=a", "--interval", "1h",
 		"--containerd-address", a.ctd.Address, "--state-dir", a.stateDir, "--trust-dir", a.fleet.TrustDir,
-		"--usb-root", a.usbRoot, "--log-level", "debug")
-	d.cmd.Stdout, d.cmd.Stderr = d, d
-	if err := d.cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	a.t.Cleanup(func() {
-		d.cmd.Process.Kill()
-		<-d.done
-		if a.t.Failed() {
-			a.t.Logf("fleetd:\n%s", d.output())
-		}
-	})
-	return d
+		"--usb-root", a.usbRoot, "--log-level", "debug"), true)
 }
 
 func (d *daemon) stop() {
