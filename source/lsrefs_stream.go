@@ -37,15 +37,21 @@ type stream struct {
 // openStream starts upload-pack for l's git://, ssh:// or file:// URL,
 // asking for protocol v2. The stream is killed when ctx ends first.
 func (l *refLister) openStream(ctx context.Context) (*stream, error) {
+	return l.openService(ctx, transport.UploadPackServiceName)
+}
+
+// openService is openStream for service, git-upload-pack or
+// git-receive-pack (which has no protocol v2: it is not asked for).
+func (l *refLister) openService(ctx context.Context, service string) (*stream, error) {
 	var st *stream
 	var err error
 	switch l.ep.Protocol {
 	case "git":
-		st, err = l.openDaemon(ctx)
+		st, err = l.openDaemon(ctx, service)
 	case "ssh":
-		st, err = l.openSSH(ctx)
+		st, err = l.openSSH(ctx, service)
 	case "file":
-		st, err = l.openFile(ctx)
+		st, err = l.openFile(ctx, service)
 	default:
 		return nil, fmt.Errorf("unsupported url scheme %q", l.ep.Protocol)
 	}
@@ -94,7 +100,7 @@ var repoNotFound = []string{
 
 // openDaemon connects to git daemon; the request's extra parameter
 // "version=2" asks for protocol v2.
-func (l *refLister) openDaemon(ctx context.Context) (*stream, error) {
+func (l *refLister) openDaemon(ctx context.Context, service string) (*stream, error) {
 	port := l.ep.Port
 	if port <= 0 {
 		port = 9418
@@ -109,8 +115,10 @@ func (l *refLister) openDaemon(ctx context.Context) (*stream, error) {
 	if port != 9418 {
 		host = net.JoinHostPort(l.ep.Host, strconv.Itoa(port))
 	}
-	req := packp.GitProtoRequest{RequestCommand: transport.UploadPackServiceName, Pathname: l.ep.Path,
-		Host: host, ExtraParams: []string{"version=2"}}
+	req := packp.GitProtoRequest{RequestCommand: service, Pathname: l.ep.Path, Host: host}
+	if service == transport.UploadPackServiceName {
+		req.ExtraParams = []string{"version=2"}
+	}
 	if err := req.Encode(conn); err != nil {
 		conn.Close()
 		return nil, err
@@ -118,15 +126,18 @@ func (l *refLister) openDaemon(ctx context.Context) (*stream, error) {
 	return &stream{r: conn, w: conn, close: conn.Close, kill: func() { conn.Close() }}, nil
 }
 
-// openFile runs git-upload-pack on the local repository, as go-git's
-// file transport does.
-func (l *refLister) openFile(ctx context.Context) (*stream, error) {
-	name, args := "git-upload-pack", []string{l.ep.Path}
+// openFile runs service on the local repository, as go-git's file
+// transport does.
+func (l *refLister) openFile(ctx context.Context, service string) (*stream, error) {
+	name, args := service, []string{l.ep.Path}
 	if _, err := exec.LookPath(name); err != nil {
-		name, args = "git", []string{"upload-pack", l.ep.Path}
+		name, args = "git", []string{strings.TrimPrefix(service, "git-"), l.ep.Path}
 	}
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), protocolEnv+"=version=2")
+	cmd.Env = os.Environ()
+	if service == transport.UploadPackServiceName {
+		cmd.Env = append(cmd.Env, protocolEnv+"=version=2")
+	}
 	stderr := &limitedBuffer{max: 4096}
 	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()
@@ -153,7 +164,7 @@ func (l *refLister) openFile(ctx context.Context) (*stream, error) {
 // openSSH runs git-upload-pack on the server with GIT_PROTOCOL set, the
 // way go-git's ssh transport connects (ssh_config's Hostname and Port,
 // the ssh agent when no key is configured, known_hosts).
-func (l *refLister) openSSH(ctx context.Context) (*stream, error) {
+func (l *refLister) openSSH(ctx context.Context, service string) (*stream, error) {
 	auth, ok := l.auth.(gitssh.AuthMethod)
 	if l.auth == nil {
 		a, err := gitssh.DefaultAuthBuilder(l.ep.User)
@@ -214,7 +225,9 @@ func (l *refLister) openSSH(ctx context.Context) (*stream, error) {
 	}
 	// A server that does not accept the variable refuses it: it then
 	// speaks v0, which the greeting shows.
-	_ = sess.Setenv(protocolEnv, "version=2")
+	if service == transport.UploadPackServiceName {
+		_ = sess.Setenv(protocolEnv, "version=2")
+	}
 	stderr := &limitedBuffer{max: 4096}
 	sess.Stderr = stderr
 	in, err := sess.StdinPipe()
@@ -227,7 +240,7 @@ func (l *refLister) openSSH(ctx context.Context) (*stream, error) {
 		client.Close()
 		return nil, err
 	}
-	if err := sess.Start(uploadPackCommand(l.ep.Path)); err != nil {
+	if err := sess.Start(serviceCommand(service, l.ep.Path)); err != nil {
 		client.Close()
 		return nil, err
 	}
@@ -259,11 +272,11 @@ func sshAddr(ep *transport.Endpoint) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
-// uploadPackCommand is the remote command line, the path single-quoted
-// for the server's shell as git and go-git quote it.
-func uploadPackCommand(path string) string {
+// serviceCommand is the remote command line, the path single-quoted for
+// the server's shell as git and go-git quote it.
+func serviceCommand(service, path string) string {
 	var b strings.Builder
-	b.WriteString("git-upload-pack '")
+	b.WriteString(service + " '")
 	for _, c := range path {
 		if c == '\'' || c == '!' {
 			b.WriteString(`'\` + string(c) + `'`)

@@ -241,7 +241,8 @@ func readAll(st storage.Storer, nodes []string, heads map[string]plumbing.Hash) 
 	return reports
 }
 
-// fetchReports fetches the reports' commits wants at depth 1 into st:
+// fetchReports fetches the reports' commits wants at depth 1 into st (and
+// a commit whole for Git.fetchComplete):
 // protocol v2's fetch, or from a server without it, a v0 session (ref
 // advertisement, then the request).
 func fetchReports(ctx context.Context, loc Location, auth transport.AuthMethod, lister *refLister, st storage.Storer, wants []plumbing.Hash) error {

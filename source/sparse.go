@@ -254,20 +254,9 @@ func (g *Git) fetchComplete(rev plumbing.Hash) error {
 	ctx, cancel := context.WithTimeout(withOp(context.Background(), OpFetch), g.cfg.FetchTimeout)
 	defer cancel()
 	start := time.Now()
-	c, ep, err := g.refs.goGitClient()
-	if err != nil {
-		return err
-	}
-	sess, err := c.NewUploadPackSession(ep, g.auth)
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if err != nil {
-		return remoteError("fetch", g.cfg.Location, g.ref.String(), err)
-	}
-	if err := fetchCommits(ctx, sess, ar, g.store.s, []plumbing.Hash{rev}); err != nil {
+	// Protocol v2's fetch on the source's own (counted) connections, or a
+	// v0 session from a server without it: the exchange reports use.
+	if err := fetchReports(ctx, g.cfg.Location, g.auth, g.refs, g.store.s, []plumbing.Hash{rev}); err != nil {
 		return remoteError("fetch", g.cfg.Location, g.ref.String(), err)
 	}
 	g.log.Info("fetched the whole tree", logRev, short(rev.String()), logDuration, time.Since(start).Round(time.Millisecond))

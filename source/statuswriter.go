@@ -320,8 +320,9 @@ func (w *StatusWriter) commit(ctx context.Context, st *status.NodeStatus, change
 }
 
 // push updates the ref from w.head to commit in one receive-pack exchange:
-// over HTTP(S) one request (pushHTTP); over ssh and file:// receive-pack
-// first advertises every ref of the repository, as it always does.
+// over HTTP(S) one request (pushHTTP, or go-git's exchange after a
+// redirect); over ssh, git:// and file:// receive-pack first advertises
+// every ref of the repository, as it always does (pushStream).
 func (w *StatusWriter) push(ctx context.Context, commit plumbing.Hash, pack []byte) (err error) {
 	fail := func(err error) error { return remoteError("push", w.cfg.Location, w.ref.String(), err) }
 	if w.cfg.Location.inProcess {
@@ -336,6 +337,8 @@ func (w *StatusWriter) push(ctx context.Context, commit plumbing.Hash, pack []by
 			return fail(err)
 		}
 		w.log.Debug("push over HTTP with the ref advertisement", logErr, err)
+	} else {
+		return fail(w.pushStream(ctx, commit, pack))
 	}
 	c, ep, err := w.refs.goGitClient()
 	if err != nil {

@@ -89,29 +89,48 @@ func TestTrafficIsWhatTheWireCarries(t *testing.T) {
 }
 
 // TestTrafficOfStatusPushes: the bytes a status writer counts for its
-// reports (reading its ref, then one POST per report over smart HTTP) are
-// what a byte-counting proxy in front of http-backend passed.
+// reports (reading its ref, then one push per report: a POST over smart
+// HTTP, a receive-pack session over ssh) are what a byte-counting proxy in
+// front of http-backend or sshd passed. Over ssh that is the whole
+// connection, key exchange included, since that is what the writer counts.
 func TestTrafficOfStatusPushes(t *testing.T) {
 	r, _ := fleetRepo(t)
-	url, proxy := gittest.ProxyURL(t, gittest.ServeHTTP(t, r.BareParent, "", ""))
-	var c tally
-	clk := &clock{now: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}
-	w, err := source.NewStatusWriter(source.StatusConfig{Location: loc(t, url+"/"+r.Name), Node: "press-01",
-		Dir: t.TempDir(), Now: clk.Now, Traffic: c.add}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	proxy.Take()
-	for i, state := range []string{status.StateRunning, status.StateFailed} {
-		if err := w.Report(ctx, report("press-01", r.RemoteRef("refs/heads/main"), state, clk.Now())); err != nil {
-			t.Fatal(err)
-		}
-		if r.RemoteRef("refs/heads/status/press-01") == "" {
-			t.Fatalf("report %d: no status ref on the server", i)
-		}
-		n, _ := proxy.Take()
-		checkTally(t, "push", &c, source.OpPush, n)
-		clk.Add(time.Minute)
+	sshURL, key, knownHosts := gittest.ServeSSH(t, r.BareParent)
+	for _, name := range []string{"http", "ssh"} {
+		t.Run(name, func(t *testing.T) {
+			var url string
+			var proxy *gittest.Proxy
+			var auth source.Auth
+			if name == "http" {
+				url, proxy = gittest.ProxyURL(t, gittest.ServeHTTP(t, r.BareParent, "", ""))
+			} else {
+				url, proxy = gittest.ProxyURL(t, sshURL)
+				auth = source.Auth{SSHKeyFile: key, KnownHostsFile: knownHostsFor(t, knownHosts, url)}
+			}
+			node := "press-" + name
+			var c tally
+			clk := &clock{now: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}
+			w, err := source.NewStatusWriter(source.StatusConfig{Location: loc(t, url+"/"+r.Name, auth), Node: node,
+				Dir: t.TempDir(), Now: clk.Now, Traffic: c.add}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			proxy.Take()
+			var last string
+			for i, state := range []string{status.StateRunning, status.StateFailed} {
+				if err := w.Report(ctx, report(node, r.RemoteRef("refs/heads/main"), state, clk.Now())); err != nil {
+					t.Fatal(err)
+				}
+				head := r.RemoteRef("refs/heads/status/" + node)
+				if head == "" || head == last {
+					t.Fatalf("report %d: the status ref is %q, was %q", i, head, last)
+				}
+				last = head
+				n, _ := proxy.Take()
+				checkTally(t, "push", &c, source.OpPush, n)
+				clk.Add(time.Minute)
+			}
+		})
 	}
 }
