@@ -2,7 +2,6 @@ package plan
 
 import (
 	"bytes"
-	"io/fs"
 	"maps"
 	"regexp"
 	"slices"
@@ -108,35 +107,4 @@ func (c *candidates) keep(b []byte) bool {
 		}
 	}
 	return false
-}
-
-// hidden returns the node files of head to leave out of its parse: those
-// equal at base whose bytes say they cannot be affected. It reads each of
-// them once, and returns the bytes of those it keeps (by path), so that
-// the parse does not read them again.
-func (c *candidates) hidden(fsys fs.FS, same map[string]bool) (map[string]bool, map[string][]byte, error) {
-	out := map[string]bool{}
-	kept := map[string][]byte{}
-	if c.all {
-		return out, kept, nil
-	}
-	if c.none {
-		for file := range same {
-			out[file] = true
-		}
-		return out, kept, nil
-	}
-	for file := range same {
-		name := "nodes/" + file
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, nil, err
-		}
-		if c.keep(b) {
-			kept[name] = b
-		} else {
-			out[file] = true
-		}
-	}
-	return out, kept, nil
 }

@@ -114,15 +114,14 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 			return nil, 0, err
 		}
 	}
-	hide, kept, err := c.hidden(head.FS, d.nodeSame)
-	if err != nil {
-		return nil, 0, err
+	r, hidden, readErr, err := scanLoad(head.FS, c, d.nodeSame)
+	if readErr != nil {
+		return nil, 0, readErr
 	}
-	r, err := loadNodes(&readFS{FS: head.FS, data: kept}, func(file string) bool { return hide[file] })
 	if err != nil {
 		return nil, 0, headErr(err)
 	}
-	return r, len(hide), nil
+	return r, hidden, nil
 }
 
 // nodeFiles lists the file names in nodes/ (none when it is absent or not

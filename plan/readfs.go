@@ -13,6 +13,7 @@ import (
 type readFS struct {
 	fs.FS
 	data map[string][]byte
+	dirs *dirCache // nil: folders are listed by fsys every time
 }
 
 func (r *readFS) Open(name string) (fs.File, error) {
@@ -29,8 +30,13 @@ func (r *readFS) ReadFile(name string) ([]byte, error) {
 	return fs.ReadFile(r.FS, name)
 }
 
-func (r *readFS) Stat(name string) (fs.FileInfo, error)      { return fs.Stat(r.FS, name) }
-func (r *readFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(r.FS, name) }
+func (r *readFS) Stat(name string) (fs.FileInfo, error) { return fs.Stat(r.FS, name) }
+func (r *readFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if r.dirs != nil {
+		return r.dirs.readDir(r.FS, name)
+	}
+	return fs.ReadDir(r.FS, name)
+}
 
 // readFile is an open file of readFS's data.
 type readFile struct {
