@@ -62,7 +62,10 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	})
 	row("machine load average at start / end (2 cores)", func(r *fleetsim.Result) string { return fmt.Sprintf("%.1f / %.1f", r.Load[0], r.Load[1]) })
 	row("bytes per poll, git (v2 `ls-refs`), both directions", func(r *fleetsim.Result) string { return fmt.Sprintf("%.0f B", r.Git.PerPollBytes) })
-	row("bytes per poll, static head URL (304)", func(r *fleetsim.Result) string { return fmt.Sprintf("%.0f B", r.Head.PerPollBytes) })
+	row("bytes per poll, static head URL: a 304 alone; with its git cross-checks (every maxStale)", func(r *fleetsim.Result) string {
+		b, _ := headOnly(r)
+		return fmt.Sprintf("%.0f B; %.0f B", b, r.Head.PerPollBytes)
+	})
 	row("server CPU per 1,000 nodes per interval, git polls", func(r *fleetsim.Result) string { return fmt.Sprintf("%.2f s", r.Git.CPUPer1000) })
 	row("server CPU per 1,000 nodes per interval, head URL (its git cross-checks included)", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%.3f s (%d of %d polls asked git)", r.Head.CPUPer1000, r.Head.GitPolls, r.Head.Polls)
@@ -177,10 +180,12 @@ func projection(r *fleetsim.Result) string {
 	// A head-URL poll that asks no git: the head window's CPU less its git
 	// cross-checks at the git window's cost.
 	head := r.Head
-	headCPU := max(head.CPU.Seconds()-float64(head.GitPolls)*gitCPU, 0) / float64(max(head.Polls-head.GitPolls, 1))
+	headBytes, headCPU := headOnly(r)
 	headCores := func(n float64, maxStale time.Duration) float64 {
 		return n/iv*headCPU + n/maxStale.Seconds()*gitCPU
 	}
+	// head URL bandwidth with fleetd's default maxStale (10 intervals)
+	headBW := func(n float64) float64 { return n/iv*headBytes + n/(10*iv)*r.Git.PerPollBytes }
 	chBytes, chCPU := changeCost(r)
 	growth := r.Growth.PerNodeDay(r.Growth.Packed)
 	var b strings.Builder
@@ -194,8 +199,8 @@ func projection(r *fleetsim.Result) string {
 	row("status pushes per second: heartbeats; during a change's burst", func(n float64) string {
 		return fmt.Sprintf("%.1f; %.0f", n/source.DefaultHeartbeat.Seconds(), n/iv)
 	})
-	row("poll bandwidth, git / head URL", func(n float64) string {
-		return fmt.Sprintf("%s/s / %s/s", byteRate(n/iv*r.Git.PerPollBytes), byteRate(n/iv*head.PerPollBytes))
+	row("poll bandwidth, git / head URL (its git cross-checks every 5 min included)", func(n float64) string {
+		return fmt.Sprintf("%s/s / %s/s", byteRate(n/iv*r.Git.PerPollBytes), byteRate(headBW(n)))
 	})
 	row("server cores for polls, git", func(n float64) string { return fmt.Sprintf("%.2f", n/iv*gitCPU) })
 	row("server cores for polls, head URL with cross-checks every maxStale = 5 min (the default) / 1 h", func(n float64) string {
@@ -210,6 +215,17 @@ func projection(r *fleetsim.Result) string {
 	fmt.Fprintf(&b, "Where it stops. The head URL does not remove the change burst: every node polls git, fetches the new commit and pushes a status commit within about one interval, %.1f ms of server CPU per node here, so a change to 100,000 nodes is %.0f core-seconds of git work, %.0f cores if it lands within one 30 s interval. Rollout waves spread it (each wave is a burst of its own size) and so does a longer interval; past that the fleet repo needs read replicas (mirrors per site or region that nodes use as `--repo`). Rollout gates cost more still: a held node reads the earlier waves' reports on every pass (a full ref advertisement of the repository, then their commits), %.1f KB and %.1f ms of server CPU per held pass here, growing with the number of status refs. And the status refs themselves: one ref per node in one repository, so every full advertisement (gates, `fleetctl status`, a go-git fetch) grows by about 74 B per node (7.4 MB at 100,000), and the repository grows by %s a day from heartbeats. Past some tens of thousands of nodes status belongs in repositories of its own, sharded by site (`--status-repo`), or in a small HTTP collector that writes the same reports in batches; the desired-state side (one branch, a static head, fetches from mirrors) carries on.\n",
 		1e3*chCPU, 1e5*chCPU, 1e5*chCPU/iv, heldCost(r).bytes/1e3, 1e3*heldCost(r).cpu, byteRate(1e5*growth))
 	return b.String()
+}
+
+// headOnly is what a head-URL poll that asks no git costs: the head
+// window's bytes and server CPU less its git cross-checks at the git
+// window's cost per poll.
+func headOnly(r *fleetsim.Result) (bytes, cpuSeconds float64) {
+	h := r.Head
+	gitCPU := r.Git.CPU.Seconds() / float64(max(r.Git.Polls, 1))
+	polls := float64(max(h.Polls-h.GitPolls, 1))
+	git := float64(h.GitPolls)
+	return max(float64(h.Bytes)-git*r.Git.PerPollBytes, 0) / polls, max(h.CPU.Seconds()-git*gitCPU, 0) / polls
 }
 
 // heldCost is the rollout window's bytes and server CPU per held pass:
