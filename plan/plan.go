@@ -180,6 +180,7 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
+	base.FS, head.FS = listOnce(base.FS), listOnce(head.FS)
 	d, err := newDiffer(base, head)
 	if err != nil {
 		return nil, err

@@ -59,3 +59,31 @@ func (i readInfo) Mode() fs.FileMode  { return 0o444 }
 func (i readInfo) ModTime() time.Time { return time.Time{} }
 func (i readInfo) IsDir() bool        { return false }
 func (i readInfo) Sys() any           { return nil }
+
+// listFS is fsys with each folder listed once: a plan lists nodes/ of
+// each revision several times (to compare, to pick files, for each parse).
+type listFS struct {
+	fs.FS
+	dirs *dirCache
+}
+
+func (l *listFS) ReadDir(name string) ([]fs.DirEntry, error) { return l.dirs.readDir(l.FS, name) }
+func (l *listFS) Stat(name string) (fs.FileInfo, error)      { return fs.Stat(l.FS, name) }
+func (l *listFS) ReadFile(name string) ([]byte, error)       { return fs.ReadFile(l.FS, name) }
+
+// hashedListFS is a listFS of a FileHasher.
+type hashedListFS struct {
+	listFS
+	h FileHasher
+}
+
+func (l *hashedListFS) FileHash(name string) (string, error) { return l.h.FileHash(name) }
+
+// listOnce wraps fsys in a listFS, keeping its FileHasher.
+func listOnce(fsys fs.FS) fs.FS {
+	l := listFS{FS: fsys, dirs: &dirCache{m: map[string][]fs.DirEntry{}}}
+	if h, ok := fsys.(FileHasher); ok {
+		return &hashedListFS{listFS: l, h: h}
+	}
+	return &l
+}
