@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
@@ -210,7 +208,7 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 		return remoteError("fetch", w.cfg.Location, w.ref.String(), err)
 	}
 	w.last, w.head, w.when = nil, plumbing.ZeroHash, time.Time{}
-	_, ok := refs[w.ref.String()]
+	remoteHead, ok := refs[w.ref.String()]
 	if !ok {
 		w.loaded = true
 		return nil
@@ -224,7 +222,7 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 	}
 	var c *object.Commit
 	for retry := false; ; retry = true {
-		if err := w.fetchRef(ctx, st); err != nil {
+		if err := w.fetchRef(ctx, st, remoteHead); err != nil {
 			return remoteError("fetch", w.cfg.Location, w.ref.String(), err)
 		}
 		ref, err := st.s.Reference(w.ref)
@@ -260,8 +258,9 @@ func (w *StatusWriter) load(ctx context.Context, remote bool) error {
 	return nil
 }
 
-// fetchRef brings the node's ref and its commit (depth 1) into st.
-func (w *StatusWriter) fetchRef(ctx context.Context, st *store) error {
+// fetchRef brings the node's ref and its commit (depth 1) into st; head
+// is the ref's commit as the remote listed it just before.
+func (w *StatusWriter) fetchRef(ctx context.Context, st *store, head plumbing.Hash) error {
 	if w.cfg.Location.inProcess {
 		src, err := openInProcess(w.cfg.Location)
 		if err != nil {
@@ -277,15 +276,15 @@ func (w *StatusWriter) fetchRef(ctx context.Context, st *store) error {
 		}
 		return st.s.SetReference(plumbing.NewHashReference(w.ref, ref.Hash()))
 	}
-	rem := git.NewRemote(st.s, &config.RemoteConfig{Name: "origin", URLs: []string{w.cfg.Location.url}})
-	err := fetch(ctx, rem, &git.FetchOptions{
-		RefSpecs: []config.RefSpec{config.RefSpec("+" + w.ref.String() + ":" + w.ref.String())},
-		Depth:    1, Auth: w.auth, Tags: git.NoTags, Force: true,
-	})
-	if errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil
+	if ref, err := st.s.Reference(w.ref); err == nil && ref.Hash() == head && st.s.HasEncodedObject(head) == nil {
+		return nil // already here
 	}
-	return err
+	// Protocol v2's fetch on the writer's own (counted) connections, or
+	// a v0 session from a server without it.
+	if err := fetchReports(ctx, w.cfg.Location, w.auth, w.refs, st.s, []plumbing.Hash{head}); err != nil {
+		return err
+	}
+	return st.s.SetReference(plumbing.NewHashReference(w.ref, head))
 }
 
 // commit builds blob, trees and commit on top of w.head and pushes the ref.

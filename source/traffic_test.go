@@ -90,12 +90,15 @@ func TestTrafficIsWhatTheWireCarries(t *testing.T) {
 
 // TestTrafficOfStatusPushes: the bytes a status writer counts for its
 // reports (reading its ref, then one push per report: a POST over smart
-// HTTP, a receive-pack session over ssh) are what a byte-counting proxy in
+// HTTP, a receive-pack session over ssh; a restarted writer that lost its
+// last report first fetches the ref's commit) are what a byte-counting proxy in
 // front of http-backend or sshd passed. Over ssh that is the whole
 // connection, key exchange included, since that is what the writer counts.
 func TestTrafficOfStatusPushes(t *testing.T) {
 	r, _ := fleetRepo(t)
-	sshURL, key, knownHosts := gittest.ServeSSH(t, r.BareParent)
+	// A server that speaks protocol v2: from a v0 server, fetches are
+	// go-git's, which fleetd does not count (docs/agent.md).
+	sshURL, key, knownHosts := gittest.ServeSSH(t, r.BareParent, "AcceptEnv GIT_PROTOCOL")
 	for _, name := range []string{"http", "ssh"} {
 		t.Run(name, func(t *testing.T) {
 			var url string
@@ -110,15 +113,24 @@ func TestTrafficOfStatusPushes(t *testing.T) {
 			node := "press-" + name
 			var c tally
 			clk := &clock{now: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}
-			w, err := source.NewStatusWriter(source.StatusConfig{Location: loc(t, url+"/"+r.Name, auth), Node: node,
-				Dir: t.TempDir(), Now: clk.Now, Traffic: c.add}, nil)
-			if err != nil {
-				t.Fatal(err)
+			open := func() *source.StatusWriter {
+				w, err := source.NewStatusWriter(source.StatusConfig{Location: loc(t, url+"/"+r.Name, auth), Node: node,
+					Dir: t.TempDir(), Now: clk.Now, Traffic: c.add}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return w
 			}
+			w := open()
 			ctx := context.Background()
 			proxy.Take()
 			var last string
-			for i, state := range []string{status.StateRunning, status.StateFailed} {
+			for i, state := range []string{status.StateRunning, status.StateFailed, status.StateStopped} {
+				if i == 2 {
+					// A new writer without the last report on disk
+					// reads the ref and fetches its commit first.
+					w = open()
+				}
 				if err := w.Report(ctx, report(node, r.RemoteRef("refs/heads/main"), state, clk.Now())); err != nil {
 					t.Fatal(err)
 				}
