@@ -139,6 +139,12 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 	if berr != nil {
 		cancel()
 	}
+	// The head's tree is parsed while the reports are still on their way
+	// (with 10,000 nodes either takes a second or more).
+	var fr *fleetRepo
+	if berr == nil {
+		fr = readFleetRepo(fsys, head)
+	}
 	sr := <-done
 	if berr != nil {
 		return nil, berr
@@ -147,7 +153,6 @@ func Collect(ctx context.Context, opts Options) (*Fleet, error) {
 		return nil, sr.err
 	}
 
-	fr := readFleetRepo(fsys, head)
 	hist, err := newHistory(repo, head, o.HistoryDepth)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", o.Branch, err)

@@ -68,16 +68,68 @@ func newPicker(s *filesystem.Storage, dir string, commit plumbing.Hash, keep fun
 // a pass finds nothing new; it returns the wanted objects neither in the
 // pack nor already in the store.
 func (p *picker) pick(path string) ([]plumbing.Hash, error) {
-	for range maxPickPasses {
-		progress, err := p.pass(path)
-		if err != nil {
-			return nil, err
-		}
-		if !progress || len(p.missing()) == 0 {
+	return p.pickAfter(path, 0, true)
+}
+
+// pickAfter is pick once done passes were made, the last one with
+// progress.
+func (p *picker) pickAfter(path string, done int, progress bool) ([]plumbing.Hash, error) {
+	for i := done; i < maxPickPasses; i++ {
+		if i > 0 && (!progress || len(p.missing()) == 0) {
 			break
+		}
+		var err error
+		if progress, err = p.pass(path); err != nil {
+			return nil, err
 		}
 	}
 	return p.missing(), nil
+}
+
+// passStream is the first pass, made while the pack arrives: it reads
+// pack as it is copied to file (whose path is path), so that hashing and
+// storing overlap the transfer; delta bases that left the ring are read
+// from what file already holds (always before the delta). The rest of
+// pack, after the objects, is copied to file too, whatever the objects
+// were. perr is what the pack's content failed (as pass's error), err what
+// the transfer or the file failed.
+func (p *picker) passStream(pack io.Reader, file *os.File, path string) (progress bool, perr, err error) {
+	tr := &teeReader{r: pack, w: file}
+	progress, perr = p.read(streamPack(tr), path)
+	if tr.err == nil {
+		io.Copy(io.Discard, tr) // the rest goes to file; tr keeps an error
+	}
+	if tr.err != nil && tr.err != io.EOF {
+		return false, nil, tr.err
+	}
+	return progress, perr, nil
+}
+
+// teeReader is io.TeeReader that keeps the first error of either side, so
+// that a failed transfer is told from a bad pack, and returns it again
+// without reading on: a stream transport's pack reader must not be read
+// past its end.
+type teeReader struct {
+	r   io.Reader
+	w   io.Writer
+	err error
+}
+
+func (t *teeReader) Read(b []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	n, err := t.r.Read(b)
+	if n > 0 {
+		if _, werr := t.w.Write(b[:n]); werr != nil {
+			t.err = werr
+			return 0, werr
+		}
+	}
+	if err != nil {
+		t.err = err
+	}
+	return n, err
 }
 
 func (p *picker) missing() []plumbing.Hash {
@@ -121,6 +173,11 @@ func (p *picker) pass(path string) (progress bool, err error) {
 		return false, err
 	}
 	defer r.Close()
+	return p.read(r, path)
+}
+
+// read reads the objects of the pack r, whose file is at path.
+func (p *picker) read(r *packReader, path string) (progress bool, err error) {
 	rr := &lazyPack{path: path} // random access for delta bases not in the ring
 	defer rr.Close()
 	n, err := r.header()

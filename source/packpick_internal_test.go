@@ -1,7 +1,11 @@
 package source
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -140,4 +144,80 @@ func FuzzScanTree(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tree []byte) {
 		scanTree(strings.NewReader(string(tree)), func([]byte, filemode.FileMode, plumbing.Hash) bool { return true })
 	})
+}
+
+// TestPickWhileArriving picks a node's objects from a real pack (delta
+// chains longer than the ring) while it arrives in small reads, delta
+// bases that left the ring read back from the part of the file already
+// written, and finds the same objects as picking from the whole file.
+func TestPickWhileArriving(t *testing.T) {
+	r := gittest.NewRepo(t)
+	for i := range 300 {
+		r.Write(fmt.Sprintf("nodes/node-%03d.yaml", i), fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata:\n  name: node-%03d\n  labels: {site: plant-%d, line: l%d}\n", i, i%7, i%10))
+	}
+	r.Write("fleet.yaml", "kind: Fleet\n")
+	r.Commit("nodes")
+	r.BareGit("repack", "-adfq", "--depth=50", "--window=50")
+	head := plumbing.NewHash(strings.TrimSpace(r.BareGit("rev-parse", "HEAD")))
+	packs, err := filepath.Glob(filepath.Join(r.BareDir, "objects", "pack", "*.pack"))
+	if err != nil || len(packs) != 1 {
+		t.Fatalf("packs %v, %v", packs, err)
+	}
+	data, err := os.ReadFile(packs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pickFrom := func(stream bool) map[plumbing.Hash]bool {
+		st, err := openStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newPicker(st.s, st.dir, head, keepForNode("node-123"))
+		var missing []plumbing.Hash
+		if stream {
+			f, err := os.CreateTemp(filepath.Join(st.dir, "objects", "pack"), "tmp_pick_")
+			if err != nil {
+				t.Fatal(err)
+			}
+			progress, perr, err := p.passStream(&chunkReader{b: data, n: 97}, f, f.Name())
+			f.Close()
+			if err != nil || perr != nil {
+				t.Fatalf("streamed pass: %v, %v", err, perr)
+			}
+			got, err := os.ReadFile(f.Name())
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("the file holds %d bytes of the pack's %d (%v)", len(got), len(data), err)
+			}
+			missing, err = p.pickAfter(f.Name(), 1, progress)
+			if err != nil {
+				t.Fatal(err)
+			}
+		} else if missing, err = p.pick(packs[0]); err != nil {
+			t.Fatal(err)
+		}
+		if len(missing) > 0 {
+			t.Fatalf("stream %v: %d objects missing", stream, len(missing))
+		}
+		return p.found
+	}
+	whole, streamed := pickFrom(false), pickFrom(true)
+	if len(whole) < 4 || !maps.Equal(whole, streamed) {
+		t.Errorf("picked from the whole file %d objects, while arriving %d (or other ones)", len(whole), len(streamed))
+	}
+}
+
+// chunkReader returns b n bytes a read.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
 }

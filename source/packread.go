@@ -18,6 +18,14 @@ import (
 // one after another or at an offset: each object's header and its
 // inflated data. It checks no checksum: the picker hashes every object it
 // keeps, which is what names it.
+//
+// go-git's packfile.Scanner (v5.19) can stream a pack too, but it runs
+// every byte through a CRC-32 and the pack's SHA-1 (for an index the
+// picker never writes) and allocates per object: inflating every object
+// of a 100,000-node depth-1 pack (5.3 MB) to io.Discard took 1.10 s and
+// 12.9 MB allocated with Scanner against 0.39 s and 0.5 MB here (Go
+// benchmark on this project's 2-core bench machine, 2026-11-30), so the
+// agent's first sync keeps this reader.
 type packReader struct {
 	f   *os.File
 	cr  countingReader
@@ -42,13 +50,25 @@ func openPack(path string) (*packReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &packReader{f: f}
-	r.cr.r = f
-	r.br = bufio.NewReaderSize(&r.cr, 64<<10)
+	r := streamPack(f)
+	r.f = f
 	return r, nil
 }
 
-func (r *packReader) Close() error { return r.f.Close() }
+// streamPack reads a pack from rd one object after another (no seek).
+func streamPack(rd io.Reader) *packReader {
+	r := &packReader{}
+	r.cr.r = rd
+	r.br = bufio.NewReaderSize(&r.cr, 64<<10)
+	return r
+}
+
+func (r *packReader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Close()
+}
 
 // header reads the pack header and returns the number of objects.
 func (r *packReader) header() (uint32, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	goruntime "runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -191,8 +190,13 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, l
 		return nil, err
 	}
 	var wants []plumbing.Hash
+	seen := make(map[plumbing.Hash]bool, len(heads))
 	for _, h := range heads {
-		if _, err := st.EncodedObject(plumbing.CommitObject, h); err != nil && !slices.Contains(wants, h) {
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		if _, err := st.EncodedObject(plumbing.CommitObject, h); err != nil {
 			wants = append(wants, h)
 		}
 	}
@@ -254,12 +258,7 @@ func fetchReports(ctx context.Context, loc Location, auth transport.AuthMethod, 
 		return packfile.UpdateObjectStorage(st, pack)
 	})
 	if err == nil {
-		for _, h := range got {
-			if !slices.Contains(shallows, h) {
-				shallows = append(shallows, h)
-			}
-		}
-		return st.SetShallow(shallows)
+		return st.SetShallow(addShallows(shallows, got))
 	}
 	if !errors.Is(err, errNoV2Fetch) {
 		return err
@@ -306,13 +305,7 @@ func fetchCommits(ctx context.Context, sess transport.UploadPackSession, ar *pac
 			err = cerr
 		}
 	}()
-	shallows := req.Shallows
-	for _, h := range resp.Shallows {
-		if !slices.Contains(shallows, h) {
-			shallows = append(shallows, h)
-		}
-	}
-	if err := st.SetShallow(shallows); err != nil {
+	if err := st.SetShallow(addShallows(req.Shallows, resp.Shallows)); err != nil {
 		return err
 	}
 	var pack io.Reader = resp
@@ -371,4 +364,20 @@ func readReport(st storage.Storer, node string, h plumbing.Hash) Report {
 
 func statusRef(node string) plumbing.ReferenceName {
 	return plumbing.ReferenceName(statusPrefix + node)
+}
+
+// addShallows returns shallows with those of got it does not hold yet
+// appended (a set: with 10,000 reports a linear search each is quadratic).
+func addShallows(shallows, got []plumbing.Hash) []plumbing.Hash {
+	have := make(map[plumbing.Hash]bool, len(shallows)+len(got))
+	for _, h := range shallows {
+		have[h] = true
+	}
+	for _, h := range got {
+		if !have[h] {
+			have[h] = true
+			shallows = append(shallows, h)
+		}
+	}
+	return shallows
 }

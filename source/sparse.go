@@ -91,16 +91,16 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 		if g.stored(head) {
 			return nil
 		}
-		var tmp string
+		var pk *picked
 		got, err := g.refs.fetchV2Depth(ctx, 1, []plumbing.Hash{head}, haves, shallows, func(pack io.Reader) (err error) {
-			tmp, err = g.packToFile(pack)
+			pk, err = g.pickStream(pack, head)
 			return err
 		})
-		if tmp != "" {
-			defer os.Remove(tmp)
+		if pk != nil {
+			defer os.Remove(pk.path)
 		}
 		if err == nil {
-			return g.pickInto(ctx, tmp, head, append(shallows, got...))
+			return g.pickInto(ctx, pk, head, append(shallows, got...))
 		}
 		if !errors.Is(err, errNoV2Fetch) {
 			return err
@@ -152,14 +152,14 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 	case req.Capabilities.Supports(capability.Sideband):
 		pack = sideband.NewDemuxer(sideband.Sideband, resp)
 	}
-	tmp, err := g.packToFile(pack)
-	if tmp != "" {
-		defer os.Remove(tmp)
+	pk, err := g.pickStream(pack, head)
+	if pk != nil {
+		defer os.Remove(pk.path)
 	}
 	if err != nil {
 		return err
 	}
-	return g.pickInto(ctx, tmp, head, append(shallows, resp.Shallows...))
+	return g.pickInto(ctx, pk, head, append(shallows, resp.Shallows...))
 }
 
 // stored reports whether an earlier fetch stored commit head whole.
@@ -171,25 +171,41 @@ func (g *Git) stored(head plumbing.Hash) bool {
 	return err == nil
 }
 
-// packToFile writes a pack as it arrives to a temporary file in the store
-// and returns its path ("" when none was made).
-func (g *Git) packToFile(pack io.Reader) (string, error) {
+// picked is a pack written to a temporary file in the store (path) and
+// the picker's first pass over it, made while it arrived.
+type picked struct {
+	path     string
+	p        *picker
+	progress bool
+	err      error // the pack's content, as a pass fails
+}
+
+// pickStream writes a pack as it arrives to a temporary file in the store
+// and picks commit head's objects from it meanwhile (the first pass). It
+// returns nil only when no file was made; its error is the transfer's or
+// the file's.
+func (g *Git) pickStream(pack io.Reader, head plumbing.Hash) (*picked, error) {
 	tmp, err := os.CreateTemp(filepath.Join(g.cfg.Dir, "objects", "pack"), "tmp_pick_")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	_, err = io.Copy(tmp, pack)
+	pk := &picked{path: tmp.Name(), p: newPicker(g.store.s, g.cfg.Dir, head, keepForNode(g.cfg.Node))}
+	pk.progress, pk.err, err = pk.p.passStream(pack, tmp, pk.path)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	return tmp.Name(), err
+	return pk, err
 }
 
-// pickInto keeps what the node reads of the pack at path (commit head)
-// and records the shallow commits and the branch.
-func (g *Git) pickInto(ctx context.Context, path string, head plumbing.Hash, shallows []plumbing.Hash) error {
-	p := newPicker(g.store.s, g.cfg.Dir, head, keepForNode(g.cfg.Node))
-	missing, err := p.pick(path)
+// pickInto keeps what the node reads of the pack pk (commit head): the
+// passes after the first, if objects came before the trees that name
+// them. It records the shallow commits and the branch.
+func (g *Git) pickInto(ctx context.Context, pk *picked, head plumbing.Hash, shallows []plumbing.Hash) error {
+	var missing []plumbing.Hash
+	err := pk.err
+	if err == nil {
+		missing, err = pk.p.pickAfter(pk.path, 1, pk.progress)
+	}
 	if errors.Is(err, errRefDelta) {
 		return g.fetchWhole(ctx, 1)
 	}
@@ -212,14 +228,17 @@ func (g *Git) pickInto(ctx context.Context, path string, head plumbing.Hash, sha
 }
 
 // useNodeStore opens the store for Config.Node: a store kept for another
-// node (or whole) is started again.
+// node (or whole) is started again; one just made (a first start) is
+// only marked.
 func (g *Git) useNodeStore() error {
 	path := filepath.Join(g.cfg.Dir, nodeFile)
 	if b, err := os.ReadFile(path); err == nil && string(b) == g.cfg.Node {
 		return nil
 	}
-	if err := g.resetStore(); err != nil {
-		return err
+	if !g.store.created {
+		if err := g.resetStore(); err != nil {
+			return err
+		}
 	}
 	return os.WriteFile(path, []byte(g.cfg.Node), 0o600)
 }

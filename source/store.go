@@ -26,6 +26,8 @@ const objectCacheSize = 4 * cache.MiByte
 type store struct {
 	dir string
 	s   *filesystem.Storage
+	// created: openStore made the repository (it held nothing before).
+	created bool
 }
 
 func openStore(dir string) (*store, error) {
@@ -34,12 +36,15 @@ func openStore(dir string) (*store, error) {
 	}
 	s := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{MaxOpenDescriptors: 8, LargeObjectThreshold: largeObject})
+	created := false
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); errors.Is(err, os.ErrNotExist) {
+		_, oerr := os.Stat(filepath.Join(dir, "objects"))
+		created = errors.Is(oerr, os.ErrNotExist)
 		if _, err := git.Init(s, nil); err != nil {
 			return nil, fmt.Errorf("source: init %s: %w", dir, err)
 		}
 	}
-	return &store{dir: dir, s: s}, nil
+	return &store{dir: dir, s: s, created: created}, nil
 }
 
 // recreateStore removes the repository's git files in dir (nothing else)
