@@ -233,6 +233,11 @@ func (g *Git) fetchOnce(ctx context.Context, depth int) error {
 	if g.cfg.Node != "" && depth == 1 {
 		return g.fetchForNode(ctx)
 	}
+	if depth > 1 {
+		if err := g.deepenV2(ctx, depth); !errors.Is(err, errNoV2Fetch) {
+			return err
+		}
+	}
 	return g.fetchWhole(ctx, depth)
 }
 

@@ -48,8 +48,8 @@ func checkTally(t *testing.T, what string, c *tally, op source.Op, wire int64) {
 	}
 }
 
-// TestTrafficIsWhatTheWireCarries: the bytes a source counts for a poll
-// and a fetch are exactly what a byte-counting TCP proxy in front of the
+// TestTrafficIsWhatTheWireCarries: the bytes a source counts for a poll,
+// a fetch and a deeper fetch (Deepen) are exactly what a byte-counting TCP proxy in front of the
 // server passed (git daemon, http-backend, sshd), or what went through
 // git-upload-pack's pipes for file://. Both count the same thing, the
 // connection's payload: for ssh that includes its key exchange and
@@ -77,6 +77,13 @@ func TestTrafficIsWhatTheWireCarries(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkTally(t, "fetch", &c, source.OpFetch, target.bytes())
+				if i == 1 {
+					// Commit verification walking history.
+					if err := g.Deepen(ctx, 2); err != nil {
+						t.Fatal(err)
+					}
+					checkTally(t, "deepen", &c, source.OpFetch, target.bytes())
+				}
 				if i == 0 {
 					// The second fetch is of a new commit on top of
 					// what the store holds.
