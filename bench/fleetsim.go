@@ -18,7 +18,7 @@ import (
 // 2-core machine keeps up).
 var (
 	simAgents   = flag.String("agents", "100,1000", "fleet simulation: comma-separated fleet sizes")
-	simInterval = flag.Duration("sim-interval", 0, "fleet simulation: every node's poll interval (default 50ms per node, at least 6s)")
+	simInterval = flag.Duration("sim-interval", 0, "fleet simulation: every node's poll interval (default 30ms per node, at least 6s)")
 	simFrom     = flag.String("fleetsim-results", "", "fleet simulation: write the section from the raw results an earlier run logged to stderr (lines \"fleetsim result: {…}\") instead of running")
 )
 

@@ -15,8 +15,8 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	var b strings.Builder
 	b.WriteString("## Fleet simulation\n\n")
 	b.WriteString("`bench/fleetsim`: N agents in this process, each fleetd's own reconciler `Run` loop (polls jittered ±10 %), git source with the head-URL poller in front of it, and status writer pushing its own status ref (signed with the node's status key, enrolled in its node file; gates verify the reports they read); only the runtime keeps state in memory (its pulls fetch the manifest from go-containerregistry's registry in process). One server: Debian's nginx (2 workers) with fcgiwrap (8 processes, 4 per core: the server is CPU-bound, more processes only queue in the kernel instead of the socket) and `git http-backend`, in a cgroup of its own for its CPU time (nginx, fcgiwrap and every git process they start), behind a byte-counting proxy; the fleet repo's `post-receive` hook is `packaging/post-receive-head`, which publishes the head file nginx serves. ")
-	fmt.Fprintf(&b, "The poll interval grows with the fleet, %s per node and at least 6 s (`fleetsim.PerNode`): the server spends about 7 ms of CPU per git poll and about 70 ms per node and change, and a change reaches every node within one to two intervals, so at this interval a change's burst asks for about one of the machine's 2 cores and quiet polls for about 0.15, leaving the agents (on the same cores) room; a real 1,000-node fleet polling every 30 s pays the same per poll. Agents start at random over one interval per 500 nodes. ", fleetsim.PerNode)
-	b.WriteString("Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`, 2 intervals); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls one maxStale long, so that it holds each node's git cross-check (the simulation sets the head URL's maxStale to 3 intervals, as `fleetd --poll-max-stale` would; fleetd's default is 10 intervals, shortened so that a 1,000-node run fits in about 25 minutes); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale.\n\n")
+	fmt.Fprintf(&b, "The poll interval grows with the fleet, %s per node and at least 6 s (`fleetsim.PerNode`; 30 s at 1,000 nodes, fleetd's default): the server spends about 7 ms of CPU per git poll (about 0.23 of a core at this interval) and 55–70 ms per node and change, and a change reaches the fleet over two to three intervals, about one of the machine's 2 cores, which leaves the agents (on the same cores) room. Agents start at random over one interval per 500 nodes. ", fleetsim.PerNode)
+	b.WriteString("Phases: first sync; a quiet window of git polls (protocol v2 `ls-refs`, 2 intervals); a change; `fleet.yaml` gains `spec.poll.url`; a quiet window of head-URL polls one maxStale long, so that it holds each node's git cross-check (the simulation sets the head URL's maxStale to 3 intervals, as `fleetd --poll-max-stale` would; fleetd's default is 10 intervals, shortened so that a 1,000-node run fits in about 25 minutes); a change; the group gains a rollout of three waves (canary 5 %, early 25 %, rest; `minHealthy: 100%`) and a change rolls out. The agents and the server share the machine's 2 cores (and other work): read times as a loaded machine's, costs per poll as the figures to scale. A node's status ref is written by that node alone, so a push can only conflict with the node's own earlier push whose answer it did not get (it timed out, the server applied it): conflicts and failed passes are what a saturated server looks like (an earlier 300-node run at a 14 s interval on a machine at load 21–27 had 19 and 4,344: polls past their 15 s deadline), 0 when the interval leaves the server room. A status push that fails with EOF is most likely the keep-alive race: the agent sent its POST on an idle connection that nginx closed at that moment (its keepalive_timeout is 75 s and a node pushes only when its report changes); Go's HTTP client resends only idempotent requests, so the pass fails and the next one pushes. fleetd could resend the push once on a reused connection's EOF: it is a compare-and-swap of the node's own ref, so a resend cannot overwrite anything.\n\n")
 	b.WriteString(machine())
 	b.WriteString("\n| measure |")
 	for _, r := range rs {
@@ -81,6 +81,16 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	}))
 	row("push conflicts / failed passes (retried) / failed status reports (a push that timed out can land, and the node's next push then conflicts with its own)", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%d / %d / %d", r.Conflicts, r.Failed, r.ReportErrs)
+	})
+	row("failed passes: the first errors", func(r *fleetsim.Result) string {
+		if len(r.Errors) == 0 {
+			return "none"
+		}
+		var es []string
+		for _, e := range r.Errors[:min(2, len(r.Errors))] {
+			es = append(es, strings.ReplaceAll(firstLine(e), "|", "/"))
+		}
+		return strings.Join(es, "; ")
 	})
 	spread := func(s fleetsim.Spread, iv time.Duration) string {
 		return fmt.Sprintf("%.1f s / %.1f s (%.2f / %.2f intervals)", s.Half.Seconds(), s.All.Seconds(), float64(s.Half)/float64(iv), float64(s.All)/float64(iv))

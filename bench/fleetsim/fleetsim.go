@@ -94,16 +94,15 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// PerNode is the default poll interval's share per node. The server
-// spends about 7 ms of CPU on a git poll and about 70 ms on a node's
-// change (poll, fetch, status push; bench/RESULTS.md), and a change
-// reaches every node within one to two intervals; with 45 ms per node a
-// change's burst asks the server for about one of the machine's 2 cores
-// and quiet polls for about 0.15, which leaves the agents (in this
-// process, on the same cores) room. (The run's length is the other bound:
-// about 30 intervals, some 23 minutes at 1,000 nodes.) A real fleet of 1,000 nodes
-// polling every 30 s spends the same per poll; only the burst is denser.
-const PerNode = 45 * time.Millisecond
+// PerNode is the default poll interval's share per node: 30 s at 1,000
+// nodes, fleetd's default interval, so that the 1,000-node figures are a
+// real fleet's. The server spends about 7 ms of CPU per git poll (0.23 of
+// a core for quiet polls at this share) and about 55–70 ms per node and
+// change (poll, fetch, status push), and a change reaches the fleet over
+// two to three intervals: about one of the machine's 2 cores for a
+// change's burst, which leaves the agents (in this process, on the same
+// cores) room. The run's length is the other bound: some 40 intervals.
+const PerNode = 30 * time.Millisecond
 
 // sim is one run.
 type sim struct {
