@@ -117,6 +117,12 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		w, h := r.Rollout, heldCost(r)
 		return fmt.Sprintf("%.1f KB, %.1f ms; %d held, %.1f KB and %.1f ms each", float64(w.Bytes)/float64(r.Agents)/1e3, 1e3*w.CPU.Seconds()/float64(r.Agents), w.Held, h.bytes/1e3, 1e3*h.cpu)
 	}))
+	row("each node, per new revision while a rollout selects it: reading every node file for the waves (CPU, allocated; one agent alone)", func(r *fleetsim.Result) string {
+		if r.NodesParse == 0 {
+			return "not reached"
+		}
+		return fmt.Sprintf("%s, %s", ms(r.NodesParse), mib(r.NodesAlloc>>10))
+	})
 	row("status refs on the server / nodes on the final revision", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%d / %d", r.StatusRefs, r.Converged)
 	})
@@ -224,6 +230,16 @@ func projection(r *fleetsim.Result) string {
 		1e3*gitCPU, iv/gitCPU, 1e4/iv*gitCPU, 1e5/iv*gitCPU, headCores(1e4, 10*projectInterval), headCores(1e5, time.Hour))
 	fmt.Fprintf(&b, "Where it stops. The head URL does not remove the change burst: every node polls git, fetches the new commit and pushes a status commit within about one interval, %.1f ms of server CPU per node here, so a change to 100,000 nodes is %.0f core-seconds of git work, %.0f cores if it lands within one 30 s interval. Rollout waves spread it (each wave is a burst of its own size) and so does a longer interval; past that the fleet repo needs read replicas (mirrors per site or region that nodes use as `--repo`). Rollout gates cost more still: a held node reads the earlier waves' reports on every pass (a full ref advertisement of the repository, then their commits), %.1f KB and %.1f ms of server CPU per held pass here, growing with the number of status refs. And the status refs themselves: one ref per node in one repository, so every full advertisement (gates, `fleetctl status`, a go-git fetch) grows by about 74 B per node (7.4 MB at 100,000), and the repository grows by %s a day from heartbeats. Past some tens of thousands of nodes status belongs in repositories of its own, sharded by site (`--status-repo`), or in a small HTTP collector that writes the same reports in batches; the desired-state side (one branch, a static head, fetches from mirrors) carries on.\n",
 		1e3*chCPU, 1e5*chCPU, 1e5*chCPU/iv, heldCost(r).bytes/1e3, 1e3*heldCost(r).cpu, byteRate(1e5*growth))
+	if r.NodesParse > 0 {
+		per := func(n float64) (time.Duration, int64) {
+			f := n / float64(r.Agents)
+			return time.Duration(float64(r.NodesParse) * f), int64(float64(r.NodesAlloc) * f)
+		}
+		t1, a1 := per(1e4)
+		t2, a2 := per(1e5)
+		fmt.Fprintf(&b, "\nOn the nodes. While a rollout group selects a node, each new revision has the node read every node file of the fleet to know the waves' members (spec's ParseNodes): %s of CPU and %s allocated at %d nodes, growing with the fleet, so about %s and %s at 10,000 nodes and %s and %s at 100,000, on every node for every revision. In this simulation every agent does it on the same 2 cores, N² in all (%.0f s of CPU per such revision at %d nodes). Caching the parsed node files by their tree between revisions, or a members list the operator's tools write into the group, would make it O(1) per revision.\n",
+			ms(r.NodesParse), mib(r.NodesAlloc>>10), r.Agents, t1.Round(time.Millisecond), mib(a1>>10), t2.Round(time.Millisecond), mib(a2>>10), r.NodesParse.Seconds()*float64(r.Agents), r.Agents)
+	}
 	return b.String()
 }
 

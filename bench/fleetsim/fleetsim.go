@@ -178,6 +178,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := s.check(res); err != nil {
 		return res, err
 	}
+	if err := s.nodesParse(res); err != nil {
+		return res, fmt.Errorf("parse the node files: %w", err)
+	}
 	s.progress("growth: %d status writers, %d heartbeats each", cfg.GrowthNodes, cfg.Heartbeats)
 	if res.Growth, err = s.growth(ctx, gitRoot); err != nil {
 		return res, fmt.Errorf("growth: %w", err)

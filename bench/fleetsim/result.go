@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +56,12 @@ type Result struct {
 	StatusRefs, Converged int
 	FinalRevision         string
 	Growth                Growth
+	// NodesParse and NodesAlloc are what one agent spends on each new
+	// revision while a rollout group selects it: reading every node file
+	// (spec.Repo.ParseNodes, for the waves' members), measured alone
+	// after the run; every agent of the sim does it, on the same cores.
+	NodesParse time.Duration
+	NodesAlloc int64
 	// PeakRSS of this process (every agent): VmHWM in KiB. Heap is the
 	// live heap in KiB after a collection at the end of the head-URL
 	// window (every agent, quiet).
@@ -252,6 +259,24 @@ func (s *sim) check(res *Result) error {
 		return fmt.Errorf("fleetsim: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// nodesParse measures one ParseNodes of the fleet repo's last revision.
+func (s *sim) nodesParse(res *Result) error {
+	fsys := os.DirFS(s.repo.work)
+	repo, err := spec.Parse(fsys)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	_, _, err = repo.ParseNodes(fsys)
+	res.NodesParse = time.Since(start)
+	runtime.ReadMemStats(&m1)
+	res.NodesAlloc = int64(m1.TotalAlloc - m0.TotalAlloc)
+	return err
 }
 
 // loadAvg is the 1-minute load average (0 when unknown).
