@@ -14,7 +14,6 @@ import (
 	"time"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -241,25 +240,38 @@ func (g *Git) fetchOnce(ctx context.Context, depth int) error {
 	return g.fetchWhole(ctx, depth)
 }
 
-// fetchWhole fetches the branch with go-git, every object of its tree.
+// fetchWhole fetches the branch head with depth commits of history,
+// every object of its tree, in go-git's protocol v0 exchange on the
+// source's counted connections (goGitClient): from a server without
+// protocol v2, or a pack the node fetch cannot pick from.
 func (g *Git) fetchWhole(ctx context.Context, depth int) error {
-	rem := git.NewRemote(g.store.s, &config.RemoteConfig{Name: "origin", URLs: []string{g.cfg.Location.url}})
-	spec := config.RefSpec("+" + g.ref.String() + ":" + g.ref.String())
-	err := fetch(ctx, rem, &git.FetchOptions{
-		RefSpecs: []config.RefSpec{spec},
-		Depth:    depth,
-		Auth:     g.auth,
-		Tags:     git.NoTags,
-		Force:    true,
-	})
-	var noMatch git.NoMatchingRefSpecError
-	switch {
-	case errors.Is(err, git.NoErrAlreadyUpToDate):
-		return nil
-	case errors.As(err, &noMatch):
+	c, ep, err := g.refs.goGitClient()
+	if err != nil {
+		return err
+	}
+	sess, err := c.NewUploadPackSession(ep, g.auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return ErrBranchNotFound
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	head, ok := ar.References[g.ref.String()]
+	if !ok {
+		return ErrBranchNotFound
+	}
+	if cur, err := g.store.s.Reference(g.ref); depth == 1 && err == nil && cur.Hash() == head {
+		return nil // up to date, as go-git's fetch would say
+	}
+	if err := fetchCommits(ctx, sess, ar, g.store.s, []plumbing.Hash{head}, depth); err != nil {
+		return err
+	}
+	return g.store.s.SetReference(plumbing.NewHashReference(g.ref, head))
 }
 
 func (g *Git) resetStore() error {

@@ -43,15 +43,21 @@ func (l *refLister) openStream(ctx context.Context) (*stream, error) {
 // openService is openStream for service, git-upload-pack or
 // git-receive-pack (which has no protocol v2: it is not asked for).
 func (l *refLister) openService(ctx context.Context, service string) (*stream, error) {
+	return l.openServiceAt(ctx, service, service == transport.UploadPackServiceName)
+}
+
+// openServiceAt starts service, asking for protocol v2 if v2 (a server
+// without it speaks v0 anyway, which its greeting shows).
+func (l *refLister) openServiceAt(ctx context.Context, service string, v2 bool) (*stream, error) {
 	var st *stream
 	var err error
 	switch l.ep.Protocol {
 	case "git":
-		st, err = l.openDaemon(ctx, service)
+		st, err = l.openDaemon(ctx, service, v2)
 	case "ssh":
-		st, err = l.openSSH(ctx, service)
+		st, err = l.openSSH(ctx, service, v2)
 	case "file":
-		st, err = l.openFile(ctx, service)
+		st, err = l.openFile(ctx, service, v2)
 	default:
 		return nil, fmt.Errorf("unsupported url scheme %q", l.ep.Protocol)
 	}
@@ -100,7 +106,7 @@ var repoNotFound = []string{
 
 // openDaemon connects to git daemon; the request's extra parameter
 // "version=2" asks for protocol v2.
-func (l *refLister) openDaemon(ctx context.Context, service string) (*stream, error) {
+func (l *refLister) openDaemon(ctx context.Context, service string, v2 bool) (*stream, error) {
 	port := l.ep.Port
 	if port <= 0 {
 		port = 9418
@@ -116,7 +122,7 @@ func (l *refLister) openDaemon(ctx context.Context, service string) (*stream, er
 		host = net.JoinHostPort(l.ep.Host, strconv.Itoa(port))
 	}
 	req := packp.GitProtoRequest{RequestCommand: service, Pathname: l.ep.Path, Host: host}
-	if service == transport.UploadPackServiceName {
+	if v2 {
 		req.ExtraParams = []string{"version=2"}
 	}
 	if err := req.Encode(conn); err != nil {
@@ -128,14 +134,14 @@ func (l *refLister) openDaemon(ctx context.Context, service string) (*stream, er
 
 // openFile runs service on the local repository, as go-git's file
 // transport does.
-func (l *refLister) openFile(ctx context.Context, service string) (*stream, error) {
+func (l *refLister) openFile(ctx context.Context, service string, v2 bool) (*stream, error) {
 	name, args := service, []string{l.ep.Path}
 	if _, err := exec.LookPath(name); err != nil {
 		name, args = "git", []string{strings.TrimPrefix(service, "git-"), l.ep.Path}
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Env = os.Environ()
-	if service == transport.UploadPackServiceName {
+	if v2 {
 		cmd.Env = append(cmd.Env, protocolEnv+"=version=2")
 	}
 	stderr := &limitedBuffer{max: 4096}
@@ -164,7 +170,7 @@ func (l *refLister) openFile(ctx context.Context, service string) (*stream, erro
 // openSSH runs git-upload-pack on the server with GIT_PROTOCOL set, the
 // way go-git's ssh transport connects (ssh_config's Hostname and Port,
 // the ssh agent when no key is configured, known_hosts).
-func (l *refLister) openSSH(ctx context.Context, service string) (*stream, error) {
+func (l *refLister) openSSH(ctx context.Context, service string, v2 bool) (*stream, error) {
 	auth, ok := l.auth.(gitssh.AuthMethod)
 	if l.auth == nil {
 		a, err := gitssh.DefaultAuthBuilder(l.ep.User)
@@ -225,7 +231,7 @@ func (l *refLister) openSSH(ctx context.Context, service string) (*stream, error
 	}
 	// A server that does not accept the variable refuses it: it then
 	// speaks v0, which the greeting shows.
-	if service == transport.UploadPackServiceName {
+	if v2 {
 		_ = sess.Setenv(protocolEnv, "version=2")
 	}
 	stderr := &limitedBuffer{max: 4096}

@@ -276,15 +276,16 @@ func fetchReports(ctx context.Context, loc Location, auth transport.AuthMethod, 
 	if err != nil {
 		return err
 	}
-	return fetchCommits(ctx, sess, ar, st, wants)
+	return fetchCommits(ctx, sess, ar, st, wants, 1)
 }
 
-// fetchCommits asks the session that advertised ar for wants at depth 1
-// and stores the pack and the new shallow boundary in st.
-func fetchCommits(ctx context.Context, sess transport.UploadPackSession, ar *packp.AdvRefs, st storage.Storer, wants []plumbing.Hash) (err error) {
+// fetchCommits asks the session that advertised ar for wants with depth
+// commits of history and stores the pack and the new shallow boundary in
+// st.
+func fetchCommits(ctx context.Context, sess transport.UploadPackSession, ar *packp.AdvRefs, st storage.Storer, wants []plumbing.Hash, depth int) (err error) {
 	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
 	req.Wants = wants
-	req.Depth = packp.DepthCommits(1)
+	req.Depth = packp.DepthCommits(depth)
 	if err := req.Capabilities.Set(capability.Shallow); err != nil {
 		return err
 	}

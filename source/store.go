@@ -80,15 +80,24 @@ func (st *store) cleanTemp() {
 	}
 }
 
-// goGitClient is newClient for l's location, with go-git's HTTP requests
-// made on l's counted connections.
+// goGitClient is go-git's transport for l's location on l's counted
+// connections: go-git's HTTP client on them, or for git://, ssh:// and
+// file:// the source's own streams (streamTransport). Only a repository
+// read in process (LocalRepository) uses go-git's client as it is.
 func (l *refLister) goGitClient() (transport.Transport, *transport.Endpoint, error) {
-	if l.gogit == nil {
+	if l.gogit == nil && (l.loc.inProcess || l.ep == nil) {
 		return newClient(l.loc)
 	}
 	ep, err := transport.NewEndpoint(l.loc.url)
 	if err != nil {
 		return nil, nil, err
+	}
+	if l.gogit == nil {
+		switch ep.Protocol {
+		case "git", "ssh", "file":
+			return streamTransport{l}, ep, nil
+		}
+		return newClient(l.loc)
 	}
 	return githttp.NewClient(l.gogit), ep, nil
 }

@@ -3,6 +3,7 @@ package source_test
 import (
 	"context"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,9 +60,20 @@ func TestTrafficIsWhatTheWireCarries(t *testing.T) {
 	countUploadPack(t)
 	r, _ := fleetRepo(t)
 	ctx := context.Background()
-	for _, name := range []string{"daemon", "http", "ssh", "file"} {
+	v2 := servers(t, r, gittest.HTTPOptions{}, "AcceptEnv GIT_PROTOCOL")
+	// Servers without protocol v2 (http-backend that never sees the
+	// Git-Protocol header, sshd without AcceptEnv GIT_PROTOCOL): their v0
+	// exchanges are counted the same.
+	v0 := servers(t, r, gittest.HTTPOptions{ProtocolV0: true})
+	for _, name := range []string{"daemon", "http", "ssh", "file", "http-v0", "ssh-v0"} {
 		t.Run(name, func(t *testing.T) {
-			target := servers(t, r, gittest.HTTPOptions{}, "AcceptEnv GIT_PROTOCOL")[name]
+			target, ok := v2[name]
+			if v, ok0 := strings.CutSuffix(name, "-v0"); ok0 {
+				target, ok = v0[v]
+			}
+			if !ok {
+				t.Fatalf("no server %s", name)
+			}
 			var c tally
 			cfg := target.cfg
 			cfg.Node, cfg.Traffic = "press-01", c.add
@@ -73,6 +85,9 @@ func TestTrafficIsWhatTheWireCarries(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkTally(t, "poll", &c, source.OpPoll, target.bytes())
+				if want := map[bool]string{true: source.ProtocolV0, false: source.ProtocolV2}[strings.HasSuffix(name, "-v0")]; g.Protocol() != want {
+					t.Fatalf("protocol %q, want %q", g.Protocol(), want)
+				}
 				if _, err := g.Tree(ctx, head); err != nil {
 					t.Fatal(err)
 				}
@@ -103,19 +118,27 @@ func TestTrafficIsWhatTheWireCarries(t *testing.T) {
 // connection, key exchange included, since that is what the writer counts.
 func TestTrafficOfStatusPushes(t *testing.T) {
 	r, _ := fleetRepo(t)
-	// A server that speaks protocol v2: from a v0 server, fetches are
-	// go-git's, which fleetd does not count (docs/agent.md).
+	// sshd with and without AcceptEnv GIT_PROTOCOL: a restarted writer
+	// reads its ref's commit with a v2 fetch or, from a v0 server, with
+	// go-git's exchange on the writer's own connection.
 	sshURL, key, knownHosts := gittest.ServeSSH(t, r.BareParent, "AcceptEnv GIT_PROTOCOL")
-	for _, name := range []string{"http", "ssh"} {
+	sshV0URL, keyV0, knownHostsV0 := gittest.ServeSSH(t, r.BareParent)
+	for _, name := range []string{"http", "http-v0", "ssh", "ssh-v0"} {
 		t.Run(name, func(t *testing.T) {
 			var url string
 			var proxy *gittest.Proxy
 			var auth source.Auth
-			if name == "http" {
+			switch name {
+			case "http":
 				url, proxy = gittest.ProxyURL(t, gittest.ServeHTTP(t, r.BareParent, "", ""))
-			} else {
+			case "http-v0":
+				url, proxy = gittest.ProxyURL(t, gittest.ServeHTTPWith(t, r.BareParent, gittest.HTTPOptions{ProtocolV0: true}))
+			case "ssh":
 				url, proxy = gittest.ProxyURL(t, sshURL)
 				auth = source.Auth{SSHKeyFile: key, KnownHostsFile: knownHostsFor(t, knownHosts, url)}
+			case "ssh-v0":
+				url, proxy = gittest.ProxyURL(t, sshV0URL)
+				auth = source.Auth{SSHKeyFile: keyV0, KnownHostsFile: knownHostsFor(t, knownHostsV0, url)}
 			}
 			node := "press-" + name
 			var c tally
