@@ -237,7 +237,7 @@ func projection(r *fleetsim.Result) string {
 		}
 		t1, a1 := per(1e4)
 		t2, a2 := per(1e5)
-		fmt.Fprintf(&b, "\nOn the nodes. While a rollout group selects a node, each new revision has the node read every node file of the fleet to know the waves' members (spec's ParseNodes): %s of CPU and %s allocated at %d nodes, growing with the fleet, so about %s and %s at 10,000 nodes and %s and %s at 100,000, on every node for every revision. In this simulation every agent does it on the same 2 cores, N² in all (%.0f s of CPU per such revision at %d nodes). Caching the parsed node files by their tree between revisions, or a members list the operator's tools write into the group, would make it O(1) per revision.\n",
+		fmt.Fprintf(&b, "\nOn the nodes. While a rollout group selects a node, each new revision has the node read every node file of the fleet to know the waves' members (spec's ParseNodes): %s of CPU and %s allocated at %d nodes, growing with the fleet, so about %s and %s at 10,000 nodes and %s and %s at 100,000, on every node for every revision. In this simulation every agent does it on the same 2 cores, N² in all (%.1f s of CPU per such revision at %d nodes). Caching the parsed node files by their tree between revisions, or a members list the operator's tools write into the group, would make it O(1) per revision.\n",
 			ms(r.NodesParse), mib(r.NodesAlloc>>10), r.Agents, t1.Round(time.Millisecond), mib(a1>>10), t2.Round(time.Millisecond), mib(a2>>10), r.NodesParse.Seconds()*float64(r.Agents), r.Agents)
 	}
 	return b.String()

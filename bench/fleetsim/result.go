@@ -264,7 +264,7 @@ func (s *sim) check(res *Result) error {
 // nodesParse measures one ParseNodes of the fleet repo's last revision.
 func (s *sim) nodesParse(res *Result) error {
 	fsys := os.DirFS(s.repo.work)
-	repo, err := spec.Parse(fsys)
+	repo, err := spec.ParseForNode(fsys, s.agents[0].name) // as the reconciler reads a revision
 	if err != nil {
 		return err
 	}
