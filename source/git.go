@@ -16,6 +16,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
@@ -245,26 +246,11 @@ func (g *Git) fetchOnce(ctx context.Context, depth int) error {
 // source's counted connections (goGitClient): from a server without
 // protocol v2, or a pack the node fetch cannot pick from.
 func (g *Git) fetchWhole(ctx context.Context, depth int) error {
-	c, ep, err := g.refs.goGitClient()
-	if err != nil {
-		return err
-	}
-	sess, err := c.NewUploadPackSession(ep, g.auth)
+	sess, ar, head, err := g.sessionV0(ctx)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return ErrBranchNotFound
-	}
-	if err != nil {
-		return err
-	}
-	head, ok := ar.References[g.ref.String()]
-	if !ok {
-		return ErrBranchNotFound
-	}
 	if cur, err := g.store.s.Reference(g.ref); depth == 1 && err == nil && cur.Hash() == head {
 		return nil // up to date, as go-git's fetch would say
 	}
@@ -272,6 +258,35 @@ func (g *Git) fetchWhole(ctx context.Context, depth int) error {
 		return err
 	}
 	return g.store.s.SetReference(plumbing.NewHashReference(g.ref, head))
+}
+
+// sessionV0 opens go-git's upload-pack session for the branch on the
+// source's counted connections (goGitClient) and returns it with its ref
+// advertisement and the branch head; the caller closes it.
+func (g *Git) sessionV0(ctx context.Context) (transport.UploadPackSession, *packp.AdvRefs, plumbing.Hash, error) {
+	c, ep, err := g.refs.goGitClient()
+	if err != nil {
+		return nil, nil, plumbing.ZeroHash, err
+	}
+	sess, err := c.NewUploadPackSession(ep, g.auth)
+	if err != nil {
+		return nil, nil, plumbing.ZeroHash, err
+	}
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		err = ErrBranchNotFound
+	}
+	head, ok := plumbing.ZeroHash, false
+	if err == nil {
+		if head, ok = ar.References[g.ref.String()]; !ok {
+			err = ErrBranchNotFound
+		}
+	}
+	if err != nil {
+		sess.Close()
+		return nil, nil, plumbing.ZeroHash, err
+	}
+	return sess, ar, head, nil
 }
 
 func (g *Git) resetStore() error {

@@ -309,14 +309,19 @@ func fetchCommits(ctx context.Context, sess transport.UploadPackSession, ar *pac
 	if err := st.SetShallow(addShallows(req.Shallows, resp.Shallows)); err != nil {
 		return err
 	}
-	var pack io.Reader = resp
+	return packfile.UpdateObjectStorage(st, demux(req.Capabilities, resp))
+}
+
+// demux reads what a v0 exchange that asked for caps sends on side-band
+// channel 1 (the pack, or receive-pack's report), or r as it is.
+func demux(caps *capability.List, r io.Reader) io.Reader {
 	switch {
-	case req.Capabilities.Supports(capability.Sideband64k):
-		pack = sideband.NewDemuxer(sideband.Sideband64k, resp)
-	case req.Capabilities.Supports(capability.Sideband):
-		pack = sideband.NewDemuxer(sideband.Sideband, resp)
+	case caps.Supports(capability.Sideband64k):
+		return sideband.NewDemuxer(sideband.Sideband64k, r)
+	case caps.Supports(capability.Sideband):
+		return sideband.NewDemuxer(sideband.Sideband, r)
 	}
-	return packfile.UpdateObjectStorage(st, pack)
+	return r
 }
 
 // readReport reads status/<node>.yaml from commit h. Every failure ends up

@@ -14,8 +14,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // nodeFile marks a store kept for one node (Config.Node): it holds that
@@ -106,26 +104,11 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 			return err
 		}
 	}
-	c, ep, err := g.refs.goGitClient()
-	if err != nil {
-		return err
-	}
-	sess, err := c.NewUploadPackSession(ep, g.auth)
+	sess, ar, head, err := g.sessionV0(ctx)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return ErrBranchNotFound
-	}
-	if err != nil {
-		return err
-	}
-	head, ok := ar.References[g.ref.String()]
-	if !ok {
-		return ErrBranchNotFound
-	}
 	if g.stored(head) {
 		return nil
 	}
@@ -145,14 +128,7 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 		return err
 	}
 	defer resp.Close()
-	var pack io.Reader = resp
-	switch {
-	case req.Capabilities.Supports(capability.Sideband64k):
-		pack = sideband.NewDemuxer(sideband.Sideband64k, resp)
-	case req.Capabilities.Supports(capability.Sideband):
-		pack = sideband.NewDemuxer(sideband.Sideband, resp)
-	}
-	pk, err := g.pickStream(pack, head)
+	pk, err := g.pickStream(demux(req.Capabilities, resp), head)
 	if pk != nil {
 		defer os.Remove(pk.path)
 	}

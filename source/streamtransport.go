@@ -10,7 +10,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
@@ -129,15 +128,8 @@ func (s *streamSession) ReceivePack(ctx context.Context, req *packp.ReferenceUpd
 	if !req.Capabilities.Supports(capability.ReportStatus) {
 		return nil, s.Close()
 	}
-	var r io.Reader = s.r
-	switch {
-	case req.Capabilities.Supports(capability.Sideband64k):
-		r = sideband.NewDemuxer(sideband.Sideband64k, r)
-	case req.Capabilities.Supports(capability.Sideband):
-		r = sideband.NewDemuxer(sideband.Sideband, r)
-	}
 	report := packp.NewReportStatus()
-	if err := report.Decode(r); err != nil {
+	if err := report.Decode(demux(req.Capabilities, s.r)); err != nil {
 		return nil, s.st.explain(ctx, err)
 	}
 	if err := report.Error(); err != nil {
