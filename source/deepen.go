@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"io"
-	"slices"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -39,12 +38,7 @@ func (g *Git) deepenV2(ctx context.Context, depth int) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range got {
-		if !slices.Contains(shallows, h) {
-			shallows = append(shallows, h)
-		}
-	}
-	if err := g.store.s.SetShallow(shallows); err != nil {
+	if err := g.store.s.SetShallow(addShallows(shallows, got)); err != nil {
 		return err
 	}
 	return g.store.s.SetReference(plumbing.NewHashReference(g.ref, head))

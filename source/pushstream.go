@@ -42,16 +42,7 @@ func (w *StatusWriter) pushStream(ctx context.Context, commit plumbing.Hash, pac
 		if !req.Capabilities.Supports(capability.ReportStatus) {
 			return nil
 		}
-		rs := packp.NewReportStatus()
-		if err := rs.Decode(st.r); err != nil {
-			return fmt.Errorf("read push result: %w", err)
-		}
-		if err := rs.Error(); err != nil {
-			// The server refused the update: another writer won a race
-			// for this ref (git reports it only as text).
-			return fmt.Errorf("%w: %w", errMoved, err)
-		}
-		return nil
+		return readPushResult(st.r)
 	}()
 	if cerr := st.close(); err == nil && cerr != nil {
 		err = cerr

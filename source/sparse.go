@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -191,13 +190,7 @@ func (g *Git) pickInto(ctx context.Context, pk *picked, head plumbing.Hash, shal
 	if len(missing) > 0 {
 		return &missingError{n: len(missing)}
 	}
-	var uniq []plumbing.Hash
-	for _, h := range shallows {
-		if !slices.Contains(uniq, h) {
-			uniq = append(uniq, h)
-		}
-	}
-	if err := g.store.s.SetShallow(uniq); err != nil {
+	if err := g.store.s.SetShallow(addShallows(nil, shallows)); err != nil {
 		return err
 	}
 	return g.store.s.SetReference(plumbing.NewHashReference(g.ref, head))

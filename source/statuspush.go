@@ -66,13 +66,18 @@ func (w *StatusWriter) pushHTTP(ctx context.Context, commit plumbing.Hash, pack 
 		}
 		return err
 	}
+	return readPushResult(res.Body)
+}
+
+// readPushResult reads receive-pack's report of a push. An update the
+// server refused is errMoved: the ref is not where this writer left it,
+// or another writer won a race for it (git reports it only as text).
+func readPushResult(r io.Reader) error {
 	rs := packp.NewReportStatus()
-	if err := rs.Decode(res.Body); err != nil {
+	if err := rs.Decode(r); err != nil {
 		return fmt.Errorf("read push result: %w", err)
 	}
 	if err := rs.Error(); err != nil {
-		// The server refused the update: the ref is not where this
-		// writer left it (git reports it only as text).
 		return fmt.Errorf("%w: %w", errMoved, err)
 	}
 	return nil
