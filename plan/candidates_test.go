@@ -2,7 +2,6 @@ package plan
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"testing"
@@ -97,11 +96,7 @@ func TestCandidatesPlanAsAFullParse(t *testing.T) {
 				}
 				return
 			}
-			gj, _ := json.MarshalIndent(got, "", " ")
-			wj, _ := json.MarshalIndent(want, "", " ")
-			if string(gj) != string(wj) {
-				t.Errorf("plan differs from a full parse's:\n%s\nwant\n%s", gj, wj)
-			}
+			samePlan(t, got, want)
 			if want.Summary.NodesChanged == 0 && name != "fleet.yaml" {
 				t.Errorf("the case changes no node: %+v", want.Summary)
 			}

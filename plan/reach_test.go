@@ -4,17 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"maps"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 
-	"github.com/gitfleet/gitfleet/secret"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -80,22 +77,12 @@ func (h *hashFS) ReadFile(name string) ([]byte, error) {
 func TestUnreachedNodeFilesAreNotRead(t *testing.T) {
 	d := func(i int) string { return fmt.Sprintf("reg.example.com/m@sha256:%064d", i) }
 	base, _ := fleet10k(200, "reg.example.com", d(1), d(2))
-	id, _, err := secret.LoadOrCreateIdentity(filepath.Join(t.TempDir(), "age.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	encrypt := func(v string) []byte {
-		b, err := secret.Encrypt([]byte(v), []string{id.Recipient()}, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	recipient, encrypt := encrypter(t)
 	node := func(name, body string) *fstest.MapFile {
 		return &fstest.MapFile{Data: []byte(fmt.Sprintf("apiVersion: %s\nkind: Node\nmetadata:\n  name: %s\n%s", spec.APIVersion, name, body))}
 	}
 	base["secrets/s1.age"] = &fstest.MapFile{Data: encrypt("one")}
-	base["nodes/s1.yaml"] = node("s1", fmt.Sprintf("  labels: {line: l3}\nspec:\n  ageRecipient: %s\n  overrides:\n    detector: {secrets: [{name: token, file: secrets/s1.age, env: TOKEN}]}\n", id.Recipient()))
+	base["nodes/s1.yaml"] = node("s1", fmt.Sprintf("  labels: {line: l3}\nspec:\n  ageRecipient: %s\n  overrides:\n    detector: {secrets: [{name: token, file: secrets/s1.age, env: TOKEN}]}\n", recipient))
 	base["nodes/extra/notes.txt"] = &fstest.MapFile{Data: []byte("one\n")}
 	moved := func(h fstest.MapFS) {
 		for i := 0; i < 200; i += 9 {
@@ -132,11 +119,7 @@ func TestUnreachedNodeFilesAreNotRead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gj, _ := json.MarshalIndent(got, "", " ")
-			wj, _ := json.MarshalIndent(want, "", " ")
-			if string(gj) != string(wj) {
-				t.Errorf("plan differs from a full parse's:\n%s\nwant\n%s", gj, wj)
-			}
+			samePlan(t, got, want)
 			if want.Summary.NodesChanged == 0 {
 				t.Errorf("the case changes no node: %+v", want.Summary)
 			}

@@ -2,7 +2,6 @@ package plan
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"testing"
@@ -39,11 +38,7 @@ func TestScanLoadChunksAsAFullParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gj, _ := json.MarshalIndent(got, "", " ")
-	wj, _ := json.MarshalIndent(want, "", " ")
-	if string(gj) != string(wj) {
-		t.Errorf("plan differs from a full parse's:\n%s\nwant\n%s", gj, wj)
-	}
+	samePlan(t, got, want)
 	if want.Summary.NodesChanged != 3*parallelNodes {
 		t.Errorf("the change moves %d nodes, want all %d", want.Summary.NodesChanged, 3*parallelNodes)
 	}

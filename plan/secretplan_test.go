@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,17 +16,7 @@ import (
 // parsed again unless something may reach them: the secret must).
 func TestComputeSecretFileOnly(t *testing.T) {
 	const digest = "@sha256:cdbf25ce24ed4527fed4bfc09f1a23c684b3f55c38f2f6493ec19f8907177e95"
-	id, _, err := secret.LoadOrCreateIdentity(filepath.Join(t.TempDir(), "age.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	encrypt := func(v string) []byte {
-		b, err := secret.Encrypt([]byte(v), []string{id.Recipient()}, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	_, encrypt := encrypter(t)
 	repo := func(value []byte) fstest.MapFS {
 		return fstest.MapFS{
 			"fleet.yaml": {Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: f}\n")},
@@ -47,5 +38,34 @@ func TestComputeSecretFileOnly(t *testing.T) {
 	}
 	if len(p.Nodes) != 1 || p.Nodes[0].Name != "a1" || !strings.Contains(b.String(), "secrets.token") || !strings.Contains(b.String(), "new encrypted value") {
 		t.Errorf("plan of a rotated secret:\n%s", b.String())
+	}
+}
+
+// encrypter returns a new age identity's recipient and a function that
+// encrypts a value to it, armored, as `fleetctl secret encrypt` writes a
+// secret file.
+func encrypter(t *testing.T) (string, func(string) []byte) {
+	t.Helper()
+	id, _, err := secret.LoadOrCreateIdentity(filepath.Join(t.TempDir(), "age.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.Recipient(), func(v string) []byte {
+		b, err := secret.Encrypt([]byte(v), []string{id.Recipient()}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
+// samePlan fails unless got, the plan under test, is want, a full parse's
+// plan of the same revisions, field for field as JSON.
+func samePlan(t *testing.T, got, want any) {
+	t.Helper()
+	gj, _ := json.MarshalIndent(got, "", " ")
+	wj, _ := json.MarshalIndent(want, "", " ")
+	if string(gj) != string(wj) {
+		t.Errorf("plan differs from a full parse's:\n%s\nwant\n%s", gj, wj)
 	}
 }
