@@ -45,7 +45,9 @@ type gate struct {
 // members. Waves count a group's nodes by their labels, so the other
 // nodes' files are read, only when such a group exists, and a file that
 // does not parse leaves that node out of every wave: it is that node's
-// revision to refuse, not this one's (spec.Repo.ParseNodes).
+// revision to refuse, not this one's (spec.Repo.ParseNodes). The node
+// files unchanged since the last revision are not parsed again
+// (spec.NodeCache).
 func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
 	labels := map[string]string{}
 	if n, ok := repo.Nodes[r.cfg.Node]; ok {
@@ -66,7 +68,7 @@ func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
 		return nil, nil
 	}
 	sort.Strings(names)
-	nodes, broken, err := repo.ParseNodes(fsys)
+	nodes, broken, err := r.nodeFiles.ParseNodes(repo, fsys)
 	if err != nil {
 		return nil, err
 	}

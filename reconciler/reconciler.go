@@ -127,6 +127,9 @@ type Reconciler struct {
 	watching map[string]spec.Desired
 	// pendingSince is when an update held by a lock was first wanted.
 	pendingSince map[string]pendingUpdate
+	// nodeFiles keeps the other nodes' files parsed for rollout waves, for
+	// the next revision.
+	nodeFiles spec.NodeCache
 	// ready is the last Ready status reported and since when it holds.
 	readyStatus string
 	readySince  time.Time

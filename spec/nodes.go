@@ -2,6 +2,7 @@ package spec
 
 import (
 	"io/fs"
+	"slices"
 )
 
 // ParseNodes reads every file in nodes/ of the revision r was read from
@@ -15,6 +16,12 @@ import (
 // which reports why; every other node applies the revision as if other had
 // no file.
 func (r *Repo) ParseNodes(fsys fs.FS) (nodes map[string]Node, broken error, err error) {
+	return r.parseNodes(fsys, nil)
+}
+
+// parseNodes is ParseNodes, reusing what c kept of the files unchanged
+// since its last call (c may be nil).
+func (r *Repo) parseNodes(fsys fs.FS, c *NodeCache) (map[string]Node, error, error) {
 	p := &parser{
 		fsys:  fsys,
 		repo:  &Repo{Nodes: map[string]Node{}, files: map[string]sourceFile{}},
@@ -24,18 +31,38 @@ func (r *Repo) ParseNodes(fsys fs.FS) (nodes map[string]Node, broken error, err 
 	for name := range r.Workloads {
 		p.known[name] = true
 	}
+	var run *cacheRun
+	if c != nil {
+		var done bool
+		if run, done = c.start(r, fsys); done {
+			return c.nodes, c.broken, nil
+		}
+		if run != nil {
+			p.fsys = run.log
+		}
+	}
 	entries, err := p.list(dirNodes)
 	if err != nil {
 		return nil, nil, err
 	}
+	run.listIDs(entries)
 	for _, e := range entries {
 		if n, ok := r.Nodes[e.name]; ok { // read already, by ParseForNode
 			p.repo.Nodes[e.name] = n
 			continue
 		}
+		if run.reuse(p, e) {
+			continue
+		}
+		before := len(p.errs)
+		run.record()
 		if err := p.node(e); err != nil {
 			return nil, nil, err
 		}
+		if c != nil {
+			c.parsed++
+		}
+		run.keep(p, e, slices.Clone(p.errs[before:]))
 	}
 	// A node counts only if no error names its file; a name given by two
 	// files (a.yaml and a.yml) counts for neither.
@@ -48,5 +75,7 @@ func (r *Repo) ParseNodes(fsys fs.FS) (nodes map[string]Node, broken error, err 
 			delete(p.repo.Nodes, name)
 		}
 	}
-	return p.repo.Nodes, p.errs.err(), nil
+	broken := p.errs.err()
+	run.finish(p.repo.Nodes, broken)
+	return p.repo.Nodes, broken, nil
 }
