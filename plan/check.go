@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 
@@ -199,33 +197,6 @@ func warnings(fsys fs.FS, repo *spec.Repo, nodes []string, runs map[string]bool,
 			Message: fmt.Sprintf("no group selects node %s: %s", n, what)})
 	}
 	return append(out, statusKeyWarnings(repo, lines)...)
-}
-
-// resolved is one node's Resolve result.
-type resolved struct {
-	desired []spec.Desired
-	err     error
-}
-
-// resolveAll resolves nodes (with no local labels) on every CPU.
-func resolveAll(repo *spec.Repo, nodes []string) map[string]resolved {
-	out := make([]resolved, len(nodes))
-	workers := min(runtime.GOMAXPROCS(0), len(nodes)/64+1)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(nodes); i += workers {
-				d, err := repo.Resolve(nodes[i], nil)
-				out[i] = resolved{desired: d, err: err}
-			}
-		})
-	}
-	wg.Wait()
-	m := make(map[string]resolved, len(nodes))
-	for i, n := range nodes {
-		m[n] = out[i]
-	}
-	return m
 }
 
 // lineFinder places findings on the lines of documents' fields.
