@@ -104,7 +104,7 @@ func CheckWith(ctx context.Context, fsys fs.FS, opts CheckOptions) (*Report, err
 	}()
 	names := slices.Sorted(maps.Keys(repo.Nodes))
 	rep.Nodes = len(names)
-	results := resolveAll(repo, names)
+	results := resolveAll(repo, names, true)
 	var errs []error
 	runs := map[string]bool{}
 	for _, n := range names {

@@ -79,13 +79,25 @@ func loadNodes(fsys fs.FS, hide func(file string) bool) (*spec.Repo, error) {
 }
 
 // loadHead parses head: fleet.yaml, workloads/, groups/ and the node
-// files that may be affected (candidates; every one when parseAll). It
+// files that may be affected (candidates; every one when fleet.yaml
+// changed), those simpleNode reads without spec.Parse; every one with
+// spec.Parse when parseAll. It
 // returns how many node files it left out. The node files it leaves out
 // are equal at base, where their nodes run what they run at head.
 func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, error) {
 	headErr := func(err error) error { return &RevisionError{Which: "head", Rev: head.Name, Err: err} }
-	if parseAll || d.fleetChanged {
+	if parseAll {
 		r, err := Load(head.FS)
+		if err != nil {
+			return nil, 0, headErr(err)
+		}
+		return r, 0, nil
+	}
+	if d.fleetChanged {
+		r, _, readErr, err := scanLoad(head.FS, &candidates{all: true}, d.nodeSame, true)
+		if readErr != nil {
+			return nil, 0, readErr
+		}
 		if err != nil {
 			return nil, 0, headErr(err)
 		}
@@ -114,7 +126,7 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 			return nil, 0, err
 		}
 	}
-	r, hidden, readErr, err := scanLoad(head.FS, c, d.nodeSame)
+	r, hidden, readErr, err := scanLoad(head.FS, c, d.nodeSame, true)
 	if readErr != nil {
 		return nil, 0, readErr
 	}
@@ -122,6 +134,26 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 		return nil, 0, headErr(err)
 	}
 	return r, hidden, nil
+}
+
+// loadBase parses base: fleet.yaml, workloads/, groups/ and the node files
+// that differ from head's (the others are head's), those simpleNode reads
+// without spec.Parse unless parseAll.
+func loadBase(base Revision, d *differ, parseAll bool) (*spec.Repo, error) {
+	var r *spec.Repo
+	var readErr, err error
+	if parseAll {
+		r, err = loadNodes(base.FS, d.unchangedNodeFile)
+	} else {
+		r, _, readErr, err = scanLoad(base.FS, &candidates{none: true}, d.nodeSame, true)
+	}
+	if readErr != nil {
+		return nil, readErr
+	}
+	if err != nil {
+		return nil, &RevisionError{Which: "base", Rev: base.Name, Err: err}
+	}
+	return r, nil
 }
 
 // nodeFiles lists the file names in nodes/ (none when it is absent or not

@@ -39,7 +39,10 @@ type Options struct {
 	// leaves signatures unchecked.
 	Images ImageVerifier
 
-	parseAll bool // parse every node file of head (tests compare with it)
+	// parseAll is the plan without shortcuts, which tests compare with:
+	// every node file of head parsed, every node file parsed by
+	// spec.Parse, every node resolved on its own.
+	parseAll bool
 }
 
 // Plan is what merging head over base changes on every node.
@@ -192,9 +195,9 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 	if err := d.markSecretChanges(base, head, headRepo); err != nil {
 		return nil, err
 	}
-	baseRepo, err := loadNodes(base.FS, d.unchangedNodeFile)
+	baseRepo, err := loadBase(base, d, opts.parseAll)
 	if err != nil {
-		return nil, &RevisionError{Which: "base", Rev: base.Name, Err: err}
+		return nil, err
 	}
 	for file := range d.nodeSame {
 		if n, ok := headRepo.Nodes[baseName(file)]; ok {
@@ -228,8 +231,8 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 			todo = append(todo, n)
 		}
 	}
-	baseRes := resolveAll(baseRepo, todo)
-	headRes := resolveAll(headRepo, todo)
+	baseRes := resolveAll(baseRepo, todo, !opts.parseAll)
+	headRes := resolveAll(headRepo, todo, !opts.parseAll)
 	for _, n := range todo {
 		np := diffNode(n, baseRepo, headRepo, baseRes[n], headRes[n])
 		if np == nil {

@@ -29,7 +29,8 @@ type resolved struct {
 // once, for one of its nodes; its result is every node's when it has no
 // error (an error names the node, so each node of that class is resolved
 // on its own). The desired lists are shared: callers only read them.
-func resolveAll(repo *spec.Repo, nodes []string) map[string]resolved {
+// Without share every node is resolved on its own.
+func resolveAll(repo *spec.Repo, nodes []string, share bool) map[string]resolved {
 	groups := slices.Sorted(maps.Keys(repo.Groups))
 	classOf := map[string]int{} // by the selecting groups' indexes
 	class := make([]int, len(nodes))
@@ -37,7 +38,7 @@ func resolveAll(repo *spec.Repo, nodes []string) map[string]resolved {
 	var key strings.Builder
 	for i, n := range nodes {
 		node := repo.Nodes[n]
-		if len(node.Spec.Workloads) > 0 || len(node.Spec.Overrides) > 0 {
+		if !share || len(node.Spec.Workloads) > 0 || len(node.Spec.Overrides) > 0 {
 			continue
 		}
 		key.Reset()

@@ -16,10 +16,11 @@ import (
 // about parallelNodes files it has read is parsed meanwhile by its own
 // spec.Parse, at most GOMAXPROCS at once, over a view that holds the
 // chunk's files (from the bytes read), as loadNodes parses its chunks.
+// A node file simpleNode reads (when fast) is not given to spec.Parse.
 // It returns the repo and how many node files it left out, or the error
 // of reading an unchanged node file (readErr) or of the parse (err: the
 // errors spec.Parse of those files returns).
-func scanLoad(fsys fs.FS, c *candidates, same map[string]bool) (repo *spec.Repo, hidden int, readErr, err error) {
+func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo *spec.Repo, hidden int, readErr, err error) {
 	names, err := nodeFiles(fsys)
 	if err != nil {
 		return nil, 0, nil, err
@@ -48,6 +49,7 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool) (repo *spec.Repo,
 	}
 	var chunk []string
 	data := map[string][]byte{}
+	simple := map[string]spec.Node{} // read by simpleNode
 	for i, n := range names {
 		name := "nodes/" + n
 		switch {
@@ -72,6 +74,13 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool) (repo *spec.Repo,
 				data[name] = b
 			}
 		}
+		if b, ok := data[name]; ok && fast && !sharedName(names, i) {
+			if node, ok := simpleNode(n, b); ok {
+				simple[node.Metadata.Name] = node
+				delete(data, name)
+				continue
+			}
+		}
 		chunk = append(chunk, n)
 		if len(chunk) >= parallelNodes && (i+1 == len(names) || baseName(names[i+1]) != baseName(n)) {
 			parse(chunk, data)
@@ -90,6 +99,9 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool) (repo *spec.Repo,
 		for k, v := range r.Nodes {
 			repo.Nodes[k] = v
 		}
+	}
+	for k, v := range simple {
+		repo.Nodes[k] = v
 	}
 	return repo, hidden, nil, nil
 }
@@ -115,4 +127,11 @@ func (d *dirCache) readDir(fsys fs.FS, name string) ([]fs.DirEntry, error) {
 		d.mu.Unlock()
 	}
 	return slices.Clone(des), nil
+}
+
+// sharedName reports whether another file of names (sorted by base name)
+// has the base name of names[i] (a.yaml and a.yml).
+func sharedName(names []string, i int) bool {
+	b := baseName(names[i])
+	return i > 0 && baseName(names[i-1]) == b || i+1 < len(names) && baseName(names[i+1]) == b
 }

@@ -1,0 +1,280 @@
+package plan
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/gitfleet/gitfleet/spec"
+)
+
+// parseNode parses a repo holding one node file with spec.Parse.
+func parseNode(file string, data []byte) (spec.Node, bool, error) {
+	repo, err := spec.Parse(fstest.MapFS{
+		"fleet.yaml":     {Data: []byte("apiVersion: " + spec.APIVersion + "\nkind: Fleet\nmetadata: {name: t}\nspec:\n  hostPaths: [/var/lib/models]\n")},
+		"nodes/" + file: {Data: data},
+	})
+	if err != nil {
+		return spec.Node{}, false, err
+	}
+	n, ok := repo.Nodes[strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".yml")]
+	return n, ok, nil
+}
+
+// checkSimpleNode: when simpleNode reads a file, spec.Parse reads it
+// without an error as the same node.
+func checkSimpleNode(t *testing.T, file string, data []byte) bool {
+	t.Helper()
+	got, ok := simpleNode(file, data)
+	if !ok {
+		return false
+	}
+	want, found, err := parseNode(file, data)
+	if err != nil || !found {
+		t.Fatalf("simpleNode read %s %q as %+v; spec.Parse: found %v, %v", file, data, got, found, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("simpleNode read %s %q as %+v; spec.Parse as %+v", file, data, got, want)
+	}
+	return true
+}
+
+const nodeHead = "apiVersion: " + spec.APIVersion + "\nkind: Node\nmetadata:\n  name: n1\n"
+
+func TestSimpleNodeAsSpecParse(t *testing.T) {
+	read := map[string]string{
+		"flow":           nodeHead + "  labels: {site: plant-1, line: a}\n",
+		"block":          nodeHead + "  labels:\n    site: plant-1\n    example.com/zone: Z.9\n",
+		"no labels":      nodeHead,
+		"no newline":     strings.TrimSuffix(nodeHead+"  labels: {a: b}\n", "\n"),
+		"comments":       "# a node\n" + nodeHead + "  # labels next\n  labels:\n# between\n    site: x\n",
+		"order":          "metadata:\n  labels: { line: b }\n  name: n1\nkind: Node\napiVersion: " + spec.APIVersion + "\n",
+		"blank lines":    nodeHead + "\n  labels: {a: b}\n\n",
+		"trailing space": nodeHead + "  labels: {a: b}   \n",
+	}
+	for name, data := range read {
+		if !checkSimpleNode(t, "n1.yaml", []byte(data)) {
+			t.Errorf("%s: simpleNode did not read %q", name, data)
+		}
+	}
+	if !checkSimpleNode(t, "n1.yml", []byte(read["flow"])) {
+		t.Error("simpleNode did not read n1.yml")
+	}
+	// Files spec.Parse refuses or reads otherwise, or that need more YAML
+	// than simpleNode reads: each is left to spec.Parse.
+	left := map[string]string{
+		"quoted":             nodeHead + "  labels: {'line': \"a\"}\n",
+		"anchor":             nodeHead + "  labels: &l {line: a}\n",
+		"next line":          nodeHead + "  labels:\n    line:\n      a\n",
+		"comment after":      nodeHead + "  labels: {line: a} # x\n",
+		"bool value":         nodeHead + "  labels: {line: yes}\n",
+		"bool key":           nodeHead + "  labels: {on: a}\n",
+		"number":             nodeHead + "  labels: {line: 1}\n",
+		"null labels":        nodeHead + "  labels:\n",
+		"empty labels":       nodeHead + "  labels: {}\n",
+		"trailing comma":     nodeHead + "  labels: {a: b,}\n",
+		"dup label":          nodeHead + "  labels: {a: b, a: c}\n",
+		"dup key":            nodeHead + "kind: Node\n",
+		"spec":               nodeHead + "spec:\n  workloads: [w]\n",
+		"other name":         strings.Replace(nodeHead, "name: n1", "name: n2", 1),
+		"bad label":          nodeHead + "  labels: {a: -b}\n",
+		"tab":                nodeHead + "  labels:\n\tline: a\n",
+		"crlf":               strings.ReplaceAll(nodeHead, "\n", "\r\n"),
+		"indent 3":           nodeHead + "  labels:\n     line: a\n",
+		"continuation":       "apiVersion: " + spec.APIVersion + "\nkind: Node\n  x\nmetadata:\n  name: n1\n",
+		"multiline flow":     nodeHead + "  labels: {a: b,\n    c: d}\n",
+		"second document":    nodeHead + "---\n" + nodeHead,
+		"no kind":            strings.Replace(nodeHead, "kind: Node\n", "", 1),
+		"kind Group":         strings.Replace(nodeHead, "kind: Node", "kind: Group", 1),
+		"flow metadata":      "apiVersion: " + spec.APIVersion + "\nkind: Node\nmetadata: {name: n1}\n",
+		"colon in value":     nodeHead + "  labels: {a: b:c}\n",
+		"value on name line": nodeHead + "  labels:\n    a: b\n      c\n",
+		"non-ASCII":          nodeHead + "  labels: {a: é}\n",
+	}
+	for name, data := range left {
+		if checkSimpleNode(t, "n1.yaml", []byte(data)) {
+			t.Errorf("%s: simpleNode read %q", name, data)
+		}
+	}
+	for _, file := range []string{"N1.yaml", "n1.json", "yes.yaml", "-n.yaml"} {
+		if checkSimpleNode(t, file, []byte(strings.Replace(nodeHead, "n1", strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".json"), 1))) {
+			t.Errorf("simpleNode read the file %s", file)
+		}
+	}
+}
+
+// TestSimpleNodeGenerated puts together node files from lines and bits of
+// lines that YAML reads in many ways (quotes, anchors, booleans, numbers,
+// odd indentation, comments, duplicates) and checks every file simpleNode
+// reads against spec.Parse.
+func TestSimpleNodeGenerated(t *testing.T) {
+	keys := []string{"a", "line", "site", "example.com/zone", "x_y", "Yes", "n", "1", "'q'", "\"d\"", "-a", "a-", "A.b", "on", "k:v", "&x a", "*x", "a b", "", "null", "~", "ex.com/a/b", "Ab9"}
+	vals := []string{"b", "plant-1", "l3", "true", "No", "0x1F", "1e3", ".inf", "'a'", "\"b\"", "", "a b", "a#b", "a #b", "{}", "[a]", "Z", "a.b_c-d", "b-", "-b", "é", "|", ">", "!!str a", "*x", "&x a", "~", "OFF", "y"}
+	seps := []string{": ", ":", " : ", ":  ", ": \t"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	pair := func() string { return pick(keys) + pick(seps) + pick(vals) }
+	lines := []func() string{
+		func() string { return "apiVersion: " + spec.APIVersion },
+		func() string { return "apiVersion: v1" },
+		func() string { return "kind: Node" },
+		func() string { return "kind: " + pick(vals) },
+		func() string { return "metadata:" },
+		func() string { return "metadata: {name: n1}" },
+		func() string { return "  name: n1" },
+		func() string { return "  name: " + pick(vals) },
+		func() string { return "  name: 'n1'" },
+		func() string { return "  labels:" },
+		func() string { return "  labels: {" + pair() + ", " + pair() + "}" },
+		func() string { return "  labels: {" + pair() + "}" },
+		func() string { return "  labels: &a {" + pair() + "}" },
+		func() string { return "    " + pair() },
+		func() string { return "     " + pair() },
+		func() string { return "   " + pair() },
+		func() string { return "      " + pick(vals) },
+		func() string { return pair() },
+		func() string { return "# " + pair() },
+		func() string { return "" },
+		func() string { return "---" },
+		func() string { return "spec: {}" },
+		func() string { return "spec:" },
+		func() string { return "  workloads: [a]" },
+	}
+	// A usual file, then edits.
+	base := []string{"apiVersion: " + spec.APIVersion, "kind: Node", "metadata:", "  name: n1", "  labels:", "    line: a"}
+	read := 0
+	for i := range 20000 {
+		f := append([]string(nil), base...)
+		for range rng.IntN(4) {
+			j := rng.IntN(len(f) + 1)
+			switch rng.IntN(3) {
+			case 0:
+				f = append(f[:j], append([]string{lines[rng.IntN(len(lines))]()}, f[j:]...)...)
+			case 1:
+				if j < len(f) {
+					f = append(f[:j], f[j+1:]...)
+				}
+			default:
+				if j < len(f) {
+					f[j] = lines[rng.IntN(len(lines))]()
+				}
+			}
+		}
+		data := strings.Join(f, "\n")
+		if rng.IntN(2) == 0 {
+			data += "\n"
+		}
+		file := "n1.yaml"
+		if i%5 == 0 {
+			file = "n1.yml"
+		}
+		if checkSimpleNode(t, file, []byte(data)) {
+			read++
+		}
+	}
+	// Not vacuous: a good share of the files is read.
+	if read < 2000 {
+		t.Errorf("simpleNode read %d of 20000 files", read)
+	}
+	t.Logf("simpleNode read %d of 20000 files", read)
+}
+
+func FuzzSimpleNode(f *testing.F) {
+	f.Add("n1.yaml", []byte(nodeHead+"  labels: {site: plant-1, line: a}\n"))
+	f.Add("n1.yaml", []byte(nodeHead+"  labels:\n    a: b\n    c: d\n"))
+	f.Add("n1.yml", []byte(nodeHead))
+	f.Add("n1.yaml", []byte(nodeHead+"  labels: {a: yes}\n"))
+	f.Fuzz(func(t *testing.T, file string, data []byte) {
+		if strings.Contains(file, "/") || file == "" {
+			return
+		}
+		checkSimpleNode(t, file, data)
+	})
+}
+
+// TestSimpleNodePlanAsAFullParse: plans over fleets whose node files mix
+// what simpleNode reads and what it leaves to spec.Parse (quoted labels,
+// anchors, flow and block styles, a.yaml beside a.yml, an invalid file,
+// nodes with their own workloads and overrides) equal the plans without
+// any shortcut.
+func TestSimpleNodePlanAsAFullParse(t *testing.T) {
+	d := func(i int) string { return fmt.Sprintf("reg.example.com/m@sha256:%064d", i) }
+	base, _ := fleet10k(200, "reg.example.com", d(1), d(2))
+	node := func(name, body string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte(fmt.Sprintf("apiVersion: %s\nkind: Node\nmetadata:\n  name: %s\n%s", spec.APIVersion, name, body))}
+	}
+	base["nodes/q.yaml"] = node("q", "  labels: {'line': \"l3\"}\n")
+	base["nodes/anchor.yaml"] = node("anchor", "  labels: &l {line: l3}\n")
+	base["nodes/block.yaml"] = node("block", "  labels:\n    line: l3\n    site: plant-9\n")
+	base["nodes/own.yaml"] = node("own", "  labels: {line: l3}\nspec:\n  overrides:\n    detector: {env: {A: b}}\n")
+	group := func(i int, extra string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte(fmt.Sprintf("apiVersion: %s\nkind: Group\nmetadata: {name: line-%d}\nspec:\n  selector: {matchLabels: {line: l%d}}\n  workloads: [detector]\n%s", spec.APIVersion, i, i, extra))}
+	}
+	edit := func(edits ...func(fstest.MapFS)) fstest.MapFS {
+		h := fstest.MapFS{}
+		for k, v := range base {
+			h[k] = v
+		}
+		for _, e := range edits {
+			e(h)
+		}
+		return h
+	}
+	override := func(h fstest.MapFS) {
+		h["groups/line-3.yaml"] = group(3, "  overrides:\n    detector: {env: {LOG_LEVEL: debug}}\n")
+	}
+	moveNodes := func(h fstest.MapFS) {
+		for i := 0; i < 200; i += 9 {
+			h[fmt.Sprintf("nodes/node-%05d.yaml", i)] = node(fmt.Sprintf("node-%05d", i), "  labels:\n    line: l3\n")
+		}
+		h["nodes/q.yaml"] = node("q", "  labels: {line: l4}\n")
+		h["nodes/new.yaml"] = node("new", "  labels: {line: l3}\n")
+		delete(h, "nodes/node-00005.yaml")
+	}
+	cases := map[string]fstest.MapFS{
+		"group override": edit(override),
+		"node files":     edit(moveNodes),
+		"both":           edit(override, moveNodes),
+		"fleet.yaml": edit(func(h fstest.MapFS) {
+			h["fleet.yaml"] = &fstest.MapFile{Data: append([]byte(nil), append(base["fleet.yaml"].Data, []byte("  pollInterval: 1m\n")...)...)}
+		}, moveNodes),
+		"a.yaml and a.yml": edit(moveNodes, func(h fstest.MapFS) {
+			h["nodes/node-00009.yml"] = node("node-00009", "  labels: {line: l3}\n")
+		}),
+		"invalid node file": edit(override, func(h fstest.MapFS) {
+			h["nodes/node-00003.yaml"] = node("node-00003", "  labels: {line: l3, bad: -x}\n")
+		}),
+		"invalid unchanged file": edit(override),
+	}
+	// An invalid node file at base and head alike, selected by the group
+	// that changes.
+	cases["invalid unchanged file"]["nodes/node-00013.yaml"] = node("node-00013", "  labels: {line: l3, site: yes}\n")
+	baseInvalid := edit(func(h fstest.MapFS) { h["nodes/node-00013.yaml"] = cases["invalid unchanged file"]["nodes/node-00013.yaml"] })
+	for name, head := range cases {
+		t.Run(name, func(t *testing.T) {
+			bfs := base
+			if name == "invalid unchanged file" {
+				bfs = baseInvalid
+			}
+			b, h := Revision{Name: "b", FS: bfs}, Revision{Name: "h", FS: head}
+			want, werr := Compute(t.Context(), b, h, Options{parseAll: true})
+			got, gerr := Compute(t.Context(), b, h, Options{})
+			if (werr == nil) != (gerr == nil) {
+				t.Fatalf("errors: %v; without shortcuts: %v", gerr, werr)
+			}
+			if werr != nil {
+				if werr.Error() != gerr.Error() {
+					t.Errorf("error %v; without shortcuts: %v", gerr, werr)
+				}
+				return
+			}
+			samePlan(t, got, want)
+			if want.Summary.NodesChanged == 0 && len(want.Errors) == 0 {
+				t.Errorf("the case changes no node: %+v", want.Summary)
+			}
+		})
+	}
+}
