@@ -69,7 +69,7 @@ func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
 		return nil, fmt.Errorf("status %s: %w", loc, err)
 	}
 	mem := func() (storage.Storer, error) { return memory.NewStorage(), nil }
-	return readReports(ctx, loc, auth, lister, nil, mem)
+	return readReports(ctx, loc, auth, lister, nil, mem, nil)
 }
 
 // Reports returns the latest report of each of nodes, read from its ref
@@ -85,8 +85,11 @@ func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
 // It is ReadReports' exchange with the commits kept in the writer's store:
 // one ref advertisement and, when some of those refs point at commits not
 // yet fetched, one depth-1 fetch of just those commits in the same
-// session. Polling an unchanged set of reports costs the advertisement
-// alone. Bounded by StatusConfig.Timeout.
+// session. Each report is kept as read and checked, by its ref's commit
+// and the status key it was checked against, for the nodes asked for in
+// the last calls: polling an unchanged set of reports costs the
+// advertisement alone, with no decode and no signature check. Bounded by
+// StatusConfig.Timeout.
 func (w *StatusWriter) Reports(ctx context.Context, nodes []string, statusKeys map[string]string) (map[string]*status.NodeStatus, error) {
 	ctx, cancel := context.WithTimeout(withOp(ctx, OpReports), w.cfg.Timeout)
 	defer cancel()
@@ -106,28 +109,30 @@ func (w *StatusWriter) Reports(ctx context.Context, nodes []string, statusKeys m
 		st.cleanTemp()
 		return st.s, nil
 	}
-	reps, err := readReports(ctx, w.cfg.Location, w.auth, w.refs, nodes, open)
+	w.reports.calls++
+	var same []string // nodes whose report is cached for their ref's commit
+	reps, err := readReports(ctx, w.cfg.Location, w.auth, w.refs, nodes, open, func(n string, h plumbing.Hash) bool {
+		if w.reports.same(n, h) {
+			same = append(same, n)
+			return true
+		}
+		return false
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*status.NodeStatus, len(reps))
-	for n, r := range reps {
-		switch {
-		case r.Err != nil:
-			w.log.Debug("status report unreadable", logRef, statusRef(n).String(), logRev, short(r.Commit), logErr, r.Err)
-		case r.Status.Metadata.Name != n:
-			w.log.Debug("status report names another node", logRef, statusRef(n).String(), logRev, short(r.Commit), "names", r.Status.Metadata.Name)
-		default:
-			r.Status.Trust = status.Trust{Reason: "this agent does not verify status reports"}
-			if w.cfg.CheckReport != nil {
-				r.Status.Trust = w.cfg.CheckReport(statusKeys[n], r)
-			}
-			if !r.Status.Trust.Trusted {
-				w.log.Debug("status report untrusted", logRef, statusRef(n).String(), logRev, short(r.Commit), "reason", r.Status.Trust.Reason)
-			}
-			out[n] = r.Status
+	out := make(map[string]*status.NodeStatus, len(reps)+len(same))
+	for _, n := range same {
+		if st := w.answer(n, statusKeys[n]); st != nil {
+			out[n] = st
 		}
 	}
+	for n, r := range reps {
+		if st := w.remember(n, statusKeys[n], r); st != nil {
+			out[n] = st
+		}
+	}
+	w.reports.evict()
 	return out, nil
 }
 
@@ -139,8 +144,10 @@ func (w *StatusWriter) Reports(ctx context.Context, nodes []string, statusKeys m
 // A server without v2 gets protocol v0: its whole ref advertisement and a
 // fetch in the same session. nodes nil means every status ref; else only
 // theirs (names no StatusWriter could have written are skipped). open
-// gives the store, and is called only when a report exists.
-func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, lister *refLister, nodes []string, open func() (storage.Storer, error)) (map[string]Report, error) {
+// gives the store, and is called only when a report exists. cached, when
+// set, names the reports the caller holds already for their ref's commit:
+// they are left out.
+func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, lister *refLister, nodes []string, open func() (storage.Storer, error), cached func(node string, h plumbing.Hash) bool) (map[string]Report, error) {
 	fail := func(err error) error { return remoteError("fetch", loc, statusRefs, err) }
 	if loc.inProcess {
 		reports, err := readReportsInProcess(loc, nodes)
@@ -179,6 +186,11 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, l
 		}
 		if h, ok := refs[statusRef(n).String()]; ok {
 			heads[n] = h
+		}
+	}
+	for n, h := range heads {
+		if cached != nil && cached(n, h) {
+			delete(heads, n)
 		}
 	}
 	if len(heads) == 0 {

@@ -123,6 +123,8 @@ type StatusWriter struct {
 	last   *status.NodeStatus // last report committed, or found on the remote; nil if none
 	head   plumbing.Hash      // the remote ref's commit, as of the last exchange
 	when   time.Time          // when head was committed
+	// reports are the other nodes' reports Reports read last.
+	reports reportCache
 }
 
 var _ interface {
