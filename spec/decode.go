@@ -73,6 +73,14 @@ func decodeFile(file string, data []byte, v any, errs *errorList) (doc *document
 	if w.overflow {
 		return doc, false
 	}
+	// A zero value takes val directly; anything assign is not sure of
+	// (and a value that is not zero) goes through JSON, as it always did.
+	if rv := reflect.ValueOf(v).Elem(); rv.IsZero() {
+		if assign(val, rv) == nil {
+			return doc, true
+		}
+		rv.SetZero()
+	}
 	b, err := json.Marshal(val)
 	if err == nil {
 		err = yaml.UnmarshalStrict(b, v)
@@ -226,7 +234,7 @@ func (w *walker) object(n *yamlv3.Node, t reflect.Type, p fieldPath) (any, bool)
 		w.fail(n, p, "want a mapping, got %s", describe(n))
 		return nil, false
 	}
-	fields := jsonFields(t)
+	fields := infoOf(t).types
 	out := map[string]any{}
 	seen := map[string]bool{}
 	ok := true
@@ -293,8 +301,8 @@ func (w *walker) mapping(n *yamlv3.Node, t reflect.Type, p fieldPath) (any, bool
 // explicit keys come first and win over merged ones. Each pair looked at
 // costs one from budget; merges stop when it runs out.
 func pairs(n *yamlv3.Node, budget *int) [][2]*yamlv3.Node {
-	var out, merged [][2]*yamlv3.Node
-	explicit := map[string]bool{}
+	out := make([][2]*yamlv3.Node, 0, len(n.Content)/2)
+	var merged [][2]*yamlv3.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if *budget--; *budget < 0 {
@@ -318,8 +326,14 @@ func pairs(n *yamlv3.Node, budget *int) [][2]*yamlv3.Node {
 			}
 			continue
 		}
-		explicit[k.Value] = true
 		out = append(out, [2]*yamlv3.Node{k, v})
+	}
+	if len(merged) == 0 {
+		return out
+	}
+	explicit := make(map[string]bool, len(out))
+	for _, kv := range out {
+		explicit[kv[0].Value] = true
 	}
 	seen := map[string]bool{}
 	for _, kv := range merged {
