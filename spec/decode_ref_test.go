@@ -286,4 +286,3 @@ func refPairs(n *yamlv3.Node, budget *int) [][2]*yamlv3.Node {
 	}
 	return out
 }
-
