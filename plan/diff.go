@@ -9,6 +9,37 @@ import (
 	"github.com/gitfleet/gitfleet/spec"
 )
 
+// diffNodes is diffNode of each node of names, in order, leaving out those
+// that do not change. Nodes in both revisions whose results at base and at
+// head are each shared by a class of nodes (see resolveAll) differ alike:
+// they are compared once, and the comparison is given each name. The
+// lists of the NodePlans are then shared: callers only read them.
+func diffNodes(names []string, base, head *spec.Repo, baseRes, headRes map[string]resolved) []NodePlan {
+	var out []NodePlan
+	type pair struct{ b, h int }
+	seen := map[pair]*NodePlan{}
+	for _, n := range names {
+		b, h := baseRes[n], headRes[n]
+		_, inBase := base.Nodes[n]
+		_, inHead := head.Nodes[n]
+		key := pair{b.class, h.class}
+		shared := inBase && inHead && b.class != 0 && h.class != 0
+		np, ok := seen[key]
+		if !shared || !ok {
+			np = diffNode(n, base, head, b, h)
+			if shared {
+				seen[key] = np
+			}
+		}
+		if np != nil {
+			c := *np
+			c.Name = n
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // diffNode compares what node n runs at base and at head; nil when
 // nothing changes.
 func diffNode(n string, base, head *spec.Repo, b, h resolved) *NodePlan {

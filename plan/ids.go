@@ -39,6 +39,29 @@ func dirDiff(base, head fs.FS, dir string) (changed, same map[string]bool, err e
 	return changed, same, nil
 }
 
+// sameDir reports whether dir is a folder with the same content id in
+// base and head (both FileHashers), so that every file in it is equal.
+func sameDir(base, head fs.FS, dir string) (bool, error) {
+	bh, ok := base.(FileHasher)
+	if !ok {
+		return false, nil
+	}
+	hh, ok := head.(FileHasher)
+	if !ok {
+		return false, nil
+	}
+	b, err := bh.FileHash(dir)
+	if err != nil {
+		return false, nil // absent or unreadable: compared file by file
+	}
+	h, err := hh.FileHash(dir)
+	if err != nil || b != h {
+		return false, nil
+	}
+	fi, err := fs.Stat(head, dir)
+	return err == nil && fi.IsDir(), nil
+}
+
 // dirIDs returns the content id of every file in dir (none when dir is
 // absent).
 func dirIDs(fsys fs.FS, dir string) (map[string]string, error) {

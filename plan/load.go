@@ -145,7 +145,13 @@ func loadBase(base Revision, d *differ, parseAll bool) (*spec.Repo, error) {
 	if parseAll {
 		r, err = loadNodes(base.FS, d.unchangedNodeFile)
 	} else {
-		r, _, readErr, err = scanLoad(base.FS, &candidates{none: true}, d.nodeSame, true)
+		fsys := base.FS
+		if d.nodesEqual && len(d.nodeSame) == d.nodeFiles {
+			// Every node file is head's: base's nodes/ need not even
+			// be listed.
+			fsys = noNodesFS{fsys}
+		}
+		r, _, readErr, err = scanLoad(fsys, &candidates{none: true}, d.nodeSame, true)
 	}
 	if readErr != nil {
 		return nil, readErr
@@ -285,3 +291,15 @@ func (v *viewFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	}
 	return out, nil
 }
+
+// noNodesFS is fsys with no files in nodes/ (a folder that lists empty).
+type noNodesFS struct{ fs.FS }
+
+func (n noNodesFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if name == "nodes" {
+		return nil, nil
+	}
+	return fs.ReadDir(n.FS, name)
+}
+
+func (n noNodesFS) Stat(name string) (fs.FileInfo, error) { return fs.Stat(n.FS, name) }

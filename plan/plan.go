@@ -233,12 +233,8 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 	}
 	baseRes := resolveAll(baseRepo, todo, !opts.parseAll)
 	headRes := resolveAll(headRepo, todo, !opts.parseAll)
-	for _, n := range todo {
-		np := diffNode(n, baseRepo, headRepo, baseRes[n], headRes[n])
-		if np == nil {
-			continue
-		}
-		p.Nodes = append(p.Nodes, *np)
+	for _, np := range diffNodes(todo, baseRepo, headRepo, baseRes, headRes) {
+		p.Nodes = append(p.Nodes, np)
 		p.Errors = append(p.Errors, np.Errors...)
 	}
 	if err := countBytes(ctx, p, opts, headRepo.Fleet.Spec.Registries); err != nil {
@@ -296,6 +292,10 @@ type differ struct {
 	workloadsChanged map[string]bool // by name: changed, added or removed
 	groupsChanged    map[string]bool
 	nodeSame         map[string]bool // node file names equal in both
+	// nodesEqual: nodes/ is one tree in both, of nodeFiles files (all in
+	// nodeSame until a changed secret file takes the nodes naming it out).
+	nodesEqual bool
+	nodeFiles  int
 }
 
 func newDiffer(base, head Revision) (*differ, error) {
@@ -315,7 +315,21 @@ func newDiffer(base, head Revision) (*differ, error) {
 	if d.groupsChanged, _, err = dirDiff(base.FS, head.FS, "groups"); err != nil {
 		return nil, err
 	}
-	if _, d.nodeSame, err = dirDiff(base.FS, head.FS, "nodes"); err != nil {
+	if d.nodesEqual, err = sameDir(base.FS, head.FS, "nodes"); err != nil {
+		return nil, err
+	}
+	if d.nodesEqual {
+		// One listing: every file is in both.
+		ids, err := dirIDs(head.FS, "nodes")
+		if err != nil {
+			return nil, err
+		}
+		d.nodeSame = make(map[string]bool, len(ids))
+		for f := range ids {
+			d.nodeSame[f] = true
+		}
+		d.nodeFiles = len(ids)
+	} else if _, d.nodeSame, err = dirDiff(base.FS, head.FS, "nodes"); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -14,7 +14,7 @@ import (
 // parseNode parses a repo holding one node file with spec.Parse.
 func parseNode(file string, data []byte) (spec.Node, bool, error) {
 	repo, err := spec.Parse(fstest.MapFS{
-		"fleet.yaml":     {Data: []byte("apiVersion: " + spec.APIVersion + "\nkind: Fleet\nmetadata: {name: t}\nspec:\n  hostPaths: [/var/lib/models]\n")},
+		"fleet.yaml":    {Data: []byte("apiVersion: " + spec.APIVersion + "\nkind: Fleet\nmetadata: {name: t}\nspec:\n  hostPaths: [/var/lib/models]\n")},
 		"nodes/" + file: {Data: data},
 	})
 	if err != nil {
@@ -252,28 +252,36 @@ func TestSimpleNodePlanAsAFullParse(t *testing.T) {
 	// An invalid node file at base and head alike, selected by the group
 	// that changes.
 	cases["invalid unchanged file"]["nodes/node-00013.yaml"] = node("node-00013", "  labels: {line: l3, site: yes}\n")
-	baseInvalid := edit(func(h fstest.MapFS) { h["nodes/node-00013.yaml"] = cases["invalid unchanged file"]["nodes/node-00013.yaml"] })
+	baseInvalid := edit(func(h fstest.MapFS) {
+		h["nodes/node-00013.yaml"] = cases["invalid unchanged file"]["nodes/node-00013.yaml"]
+	})
 	for name, head := range cases {
 		t.Run(name, func(t *testing.T) {
 			bfs := base
 			if name == "invalid unchanged file" {
 				bfs = baseInvalid
 			}
-			b, h := Revision{Name: "b", FS: bfs}, Revision{Name: "h", FS: head}
-			want, werr := Compute(t.Context(), b, h, Options{parseAll: true})
-			got, gerr := Compute(t.Context(), b, h, Options{})
-			if (werr == nil) != (gerr == nil) {
-				t.Fatalf("errors: %v; without shortcuts: %v", gerr, werr)
-			}
-			if werr != nil {
-				if werr.Error() != gerr.Error() {
-					t.Errorf("error %v; without shortcuts: %v", gerr, werr)
+			// As files, and with content ids as a git tree has them.
+			for _, ids := range []bool{false, true} {
+				b, h := Revision{Name: "b", FS: bfs}, Revision{Name: "h", FS: head}
+				if ids {
+					b.FS, h.FS = newHashFS(bfs), newHashFS(head)
 				}
-				return
-			}
-			samePlan(t, got, want)
-			if want.Summary.NodesChanged == 0 && len(want.Errors) == 0 {
-				t.Errorf("the case changes no node: %+v", want.Summary)
+				want, werr := Compute(t.Context(), b, h, Options{parseAll: true})
+				got, gerr := Compute(t.Context(), b, h, Options{})
+				if (werr == nil) != (gerr == nil) {
+					t.Fatalf("errors: %v; without shortcuts: %v", gerr, werr)
+				}
+				if werr != nil {
+					if werr.Error() != gerr.Error() {
+						t.Errorf("error %v; without shortcuts: %v", gerr, werr)
+					}
+					continue
+				}
+				samePlan(t, got, want)
+				if want.Summary.NodesChanged == 0 && len(want.Errors) == 0 {
+					t.Errorf("the case changes no node: %+v", want.Summary)
+				}
 			}
 		})
 	}
