@@ -3,9 +3,12 @@ package source
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"syscall"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
@@ -27,7 +30,31 @@ const (
 // (errMoved) exactly as after reading the advertisement. It returns
 // errUseGoGit when the server wants the usual exchange (a redirect, or a
 // request refused for another reason than credentials).
+//
+// A request sent on a kept-alive connection that the server had closed
+// (it ends in EOF or a reset, with no response) is sent once more, on a
+// new connection. That is safe: the update is a compare-and-swap of the
+// node's own ref, so a first request that did land makes the second fail
+// on its old id, and the ref then already holds commit: pushed.
 func (w *StatusWriter) pushHTTP(ctx context.Context, commit plumbing.Hash, pack []byte) error {
+	stale, err := w.postPush(ctx, commit, pack)
+	if !stale {
+		return err
+	}
+	w.log.Info("status push: the server closed the kept-alive connection, sending again", logErr, err)
+	w.refs.client.CloseIdleConnections()
+	_, err = w.postPush(ctx, commit, pack)
+	if errors.Is(err, errMoved) {
+		if refs, lerr := w.refs.list(ctx, w.ref.String()); lerr == nil && refs[w.ref.String()] == commit {
+			return nil // the first request landed
+		}
+	}
+	return err
+}
+
+// postPush is one POST of pushHTTP; stale says it failed on a reused
+// connection that the server had closed.
+func (w *StatusWriter) postPush(ctx context.Context, commit plumbing.Hash, pack []byte) (stale bool, err error) {
 	req := packp.NewReferenceUpdateRequest()
 	for _, c := range []capability.Capability{capability.ReportStatus, capability.Agent} {
 		var err error
@@ -37,19 +64,21 @@ func (w *StatusWriter) pushHTTP(ctx context.Context, commit plumbing.Hash, pack 
 			err = req.Capabilities.Set(c)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
 	req.Commands = []*packp.Command{{Name: w.ref, Old: w.head, New: commit}}
 	req.Packfile = io.NopCloser(bytes.NewReader(pack))
 	var body bytes.Buffer
 	if err := req.Encode(&body); err != nil {
-		return err
+		return false, err
 	}
 	l := w.refs
+	var reused bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }})
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, l.base()+"/"+transport.ReceivePackServiceName, &body)
 	if err != nil {
-		return err
+		return false, err
 	}
 	l.prepare(hreq)
 	hreq.Header.Del("Git-Protocol") // receive-pack has no protocol v2
@@ -57,16 +86,21 @@ func (w *StatusWriter) pushHTTP(ctx context.Context, commit plumbing.Hash, pack 
 	hreq.Header.Set("Accept", receivePackResult)
 	res, err := l.client.Do(hreq)
 	if err != nil {
-		return err
+		return reused && closedConn(err), err
 	}
 	defer drain(res.Body)
 	if err := checkResponse(res, receivePackResult); err != nil {
 		if worthDiscovery(ctx, err) {
-			return fmt.Errorf("%w: %w", errUseGoGit, err)
+			return false, fmt.Errorf("%w: %w", errUseGoGit, err)
 		}
-		return err
+		return false, err
 	}
-	return readPushResult(res.Body)
+	return false, readPushResult(res.Body)
+}
+
+// closedConn says whether err is a connection the other end closed.
+func closedConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // readPushResult reads receive-pack's report of a push. An update the

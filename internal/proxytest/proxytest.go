@@ -4,19 +4,22 @@
 // open connection is cut) and come back on the same address, and it can
 // cut one response once it has passed an offset, going down with it. It
 // counts the body bytes it sends to clients per path: what crossed the
-// link.
+// link. It can also close a kept-alive connection as a request comes on
+// it, as a server closing an idle connection does.
 //
 // Start takes a testing.TB, registers its own cleanup and fails the test
 // (never skips it) when the proxy cannot listen.
 package proxytest
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -32,8 +35,16 @@ type Proxy struct {
 	cutPath string // path suffix of the response to cut; "" when disarmed
 	cutAt   int64
 	cutDone chan struct{}
-	sent    map[string]int64 // body bytes sent to clients per path
+	// closePath is the path suffix of the next request on a reused
+	// connection to answer by closing it; closeFwd whether it is
+	// forwarded first.
+	closePath string
+	closeFwd  bool
+	sent      map[string]int64 // body bytes sent to clients per path
 }
+
+// connKey is the context key of a connection's request count.
+type connKey struct{}
 
 // Start starts a proxy to upstream (host:port, plain HTTP) on a free
 // loopback port; it goes down at the end of the test.
@@ -55,7 +66,10 @@ func Start(t testing.TB, upstream string) *Proxy {
 func (p *Proxy) Addr() string { return p.addr }
 
 func (p *Proxy) serve(ln net.Listener) {
-	srv := &http.Server{Handler: http.HandlerFunc(p.handle)}
+	srv := &http.Server{Handler: http.HandlerFunc(p.handle),
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, new(atomic.Int64))
+		}}
 	p.mu.Lock()
 	p.srv = srv
 	p.mu.Unlock()
@@ -70,6 +84,58 @@ func (p *Proxy) Cut(suffix string, at int64) <-chan struct{} {
 	defer p.mu.Unlock()
 	p.cutPath, p.cutAt, p.cutDone = suffix, at, make(chan struct{})
 	return p.cutDone
+}
+
+// CloseReused arms the proxy to answer the next request whose path ends
+// in suffix and that comes on a kept-alive connection (not its first
+// request) by reading it and closing the connection without a response,
+// as a server does that closed an idle connection as the request came.
+// With forward the request first reaches the upstream server, which acts
+// on it: the client cannot tell whether it landed.
+func (p *Proxy) CloseReused(suffix string, forward bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closePath, p.closeFwd = suffix, forward
+}
+
+// closeReused closes r's connection if CloseReused is armed for it; it
+// reports whether it did.
+func (p *Proxy) closeReused(w http.ResponseWriter, r *http.Request) bool {
+	n := r.Context().Value(connKey{}).(*atomic.Int64).Add(1)
+	p.mu.Lock()
+	armed := p.closePath != "" && n > 1 && strings.HasSuffix(r.URL.Path, p.closePath)
+	forward := p.closeFwd
+	if armed {
+		p.closePath = ""
+	}
+	p.mu.Unlock()
+	if !armed {
+		return false
+	}
+	if forward {
+		if resp, err := p.forward(r); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	io.Copy(io.Discard, r.Body)
+	c, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	c.Close()
+	return true
+}
+
+// forward sends r to the upstream server.
+func (p *Proxy) forward(r *http.Request) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = r.Header.Clone()
+	req.ContentLength = r.ContentLength
+	return p.client.Do(req)
 }
 
 // Down closes the listener and every connection: the port refuses.
@@ -109,14 +175,10 @@ func (p *Proxy) Sent(suffix string) int64 {
 }
 
 func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
+	if p.closeReused(w, r) {
 		return
 	}
-	req.Header = r.Header.Clone()
-	req.ContentLength = r.ContentLength
-	resp, err := p.client.Do(req)
+	resp, err := p.forward(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return

@@ -1,0 +1,62 @@
+package source_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/proxytest"
+	"github.com/gitfleet/gitfleet/source"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// TestStatusPushOnClosedKeepAlive: a status push sent on a kept-alive
+// connection that the server closes as the request comes is sent again on
+// a new connection, and the report lands once: whether or not the first
+// request reached git, the ref holds one commit per report, the writer
+// sees no conflict, and its next report follows on.
+func TestStatusPushOnClosedKeepAlive(t *testing.T) {
+	for name, forward := range map[string]bool{"not-forwarded": false, "landed": true} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			r, _ := fleetRepo(t)
+			srv := gittest.ServeHTTP(t, r.BareParent, "", "")
+			p := proxytest.Start(t, strings.TrimPrefix(srv, "http://"))
+			clk := &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			node := "keep-" + name
+			ref := "refs/heads/status/" + node
+			var logs bytes.Buffer
+			cfg := source.StatusConfig{Location: loc(t, "http://"+p.Addr()+"/"+r.Name), Node: node, Dir: t.TempDir(), Now: clk.Now}
+			w, err := source.NewStatusWriter(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			revs := []string{strings.Repeat("1a", 20), strings.Repeat("2b", 20), strings.Repeat("3c", 20)}
+			for i, rev := range revs {
+				if i == 1 {
+					p.CloseReused("/git-receive-pack", forward)
+				}
+				clk.Add(time.Minute)
+				if err := w.Report(ctx, report(node, rev, status.StateRunning, clk.Now())); err != nil {
+					t.Fatalf("report %d: %v", i+1, err)
+				}
+				if got := strings.TrimSpace(r.BareGit("rev-list", "--count", ref)); got != string(rune('1'+i)) {
+					t.Errorf("after report %d the ref holds %s commits, want %d", i+1, got, i+1)
+				}
+				if got := r.BareGit("show", ref+":status/"+node+".yaml"); !strings.Contains(got, "appliedRevision: "+rev) {
+					t.Errorf("after report %d the ref's report is\n%s\nwant applied %s", i+1, got, rev)
+				}
+			}
+			if !strings.Contains(logs.String(), "sending again") {
+				t.Errorf("no push was sent again; the proxy did not close a kept-alive connection:\n%s", &logs)
+			}
+			if strings.Contains(logs.String(), "moved") {
+				t.Errorf("the push sent again was taken for a conflict:\n%s", &logs)
+			}
+		})
+	}
+}
