@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if s.repo, err = newFleetRepo(gitRoot, heads, filepath.Join(cfg.Dir, "work")); err != nil {
 		return nil, err
 	}
-	srv, err := nginxtest.Start(nginxtest.Config{Root: heads, GitRoot: gitRoot, Workers: 2, FcgiWorkers: 8})
+	srv, err := nginxtest.Start(nginxtest.Config{Root: heads, GitRoot: gitRoot, Workers: 2, FcgiWorkers: 8, Backlog: 4096})
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := s.check(res); err != nil {
 		return res, err
 	}
-	if err := s.nodesParse(res); err != nil {
+	if err := s.nodesParse(ctx, res); err != nil {
 		return res, fmt.Errorf("parse the node files: %w", err)
 	}
 	s.progress("growth: %d status writers, %d heartbeats each", cfg.GrowthNodes, cfg.Heartbeats)

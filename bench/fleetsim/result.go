@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/rollout"
+	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -56,12 +57,16 @@ type Result struct {
 	StatusRefs, Converged int
 	FinalRevision         string
 	Growth                Growth
-	// NodesParse and NodesAlloc are what one agent spends on each new
-	// revision while a rollout group selects it: reading every node file
-	// (spec.Repo.ParseNodes, for the waves' members), measured alone
-	// after the run; every agent of the sim does it, on the same cores.
-	NodesParse time.Duration
-	NodesAlloc int64
+	// NodesParse and NodesAlloc are what one agent spends on the first
+	// revision it reads while a rollout group selects it: every node file
+	// (spec.Repo.ParseNodes, for the waves' members). NodesNext and
+	// NodesNextAlloc are each later revision's, with the files parsed
+	// before kept (spec.NodeCache, as the reconciler keeps them): the
+	// fleet repo's last revision after the one before it. Both are read
+	// from the fleet repo's git trees and measured alone after the run;
+	// every agent of the sim does the same, on the same cores.
+	NodesParse, NodesNext      time.Duration
+	NodesAlloc, NodesNextAlloc int64
 	// PeakRSS of this process (every agent): VmHWM in KiB. Heap is the
 	// live heap in KiB after a collection at the end of the head-URL
 	// window (every agent, quiet).
@@ -261,21 +266,52 @@ func (s *sim) check(res *Result) error {
 	return nil
 }
 
-// nodesParse measures one ParseNodes of the fleet repo's last revision.
-func (s *sim) nodesParse(res *Result) error {
-	fsys := os.DirFS(s.repo.work)
-	repo, err := spec.ParseForNode(fsys, s.agents[0].name) // as the reconciler reads a revision
+// nodesParse measures an agent's read of the node files on the fleet
+// repo's last two revisions: the first without a cache, then the last
+// with the files of the one before kept.
+func (s *sim) nodesParse(ctx context.Context, res *Result) error {
+	l, err := source.ParseLocation(s.repo.bare, source.Auth{})
 	if err != nil {
 		return err
 	}
-	runtime.GC()
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	start := time.Now()
-	_, _, err = repo.ParseNodes(fsys)
-	res.NodesParse = time.Since(start)
-	runtime.ReadMemStats(&m1)
-	res.NodesAlloc = int64(m1.TotalAlloc - m0.TotalAlloc)
+	repo, err := source.Open(ctx, l, source.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	head, err := repo.Branch("main")
+	if err != nil {
+		return err
+	}
+	parents, err := repo.Parents(head)
+	if err != nil || len(parents) == 0 {
+		return fmt.Errorf("the revision before %s: %v", head, err)
+	}
+	node := s.agents[0].name
+	var cache spec.NodeCache
+	// read parses rev's node files as the reconciler does (ParseForNode,
+	// then the cache) and returns the CPU time and bytes it took.
+	read := func(rev string) (time.Duration, int64, error) {
+		fsys, _, err := repo.Tree(rev)
+		if err != nil {
+			return 0, 0, err
+		}
+		r, err := spec.ParseForNode(fsys, node)
+		if err != nil {
+			return 0, 0, err
+		}
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		start := time.Now()
+		_, _, err = cache.ParseNodes(r, fsys)
+		d := time.Since(start)
+		runtime.ReadMemStats(&m1)
+		return d, int64(m1.TotalAlloc - m0.TotalAlloc), err
+	}
+	if res.NodesParse, res.NodesAlloc, err = read(parents[0]); err != nil {
+		return err
+	}
+	res.NodesNext, res.NodesNextAlloc, err = read(head)
 	return err
 }
 

@@ -39,6 +39,13 @@ type Config struct {
 	// Workers is nginx's worker_processes (default 1); FcgiWorkers the
 	// fcgiwrap processes (default 2).
 	Workers, FcgiWorkers int
+	// Backlog, when set, is the listen backlog of fcgiwrap's socket (the
+	// kernel caps it at net.core.somaxconn): the socket is made here and
+	// handed to fcgiwrap as a socket unit hands it (Debian's
+	// fcgiwrap.socket under systemd gets SOMAXCONN, 4096). Unset,
+	// fcgiwrap makes its own with a backlog of 511, and a burst of more
+	// requests than that waiting for its processes gets nginx's 502.
+	Backlog int
 }
 
 // Server is a running nginx (and fcgiwrap).
@@ -91,7 +98,7 @@ func Start(cfg Config) (*Server, error) {
 	s.URL = "http://127.0.0.1:" + strconv.Itoa(port)
 	sock := filepath.Join(dir, "fcgiwrap.sock")
 	if cfg.GitRoot != "" {
-		if err := s.start(exec.Command(Fcgiwrap, "-c", strconv.Itoa(cfg.FcgiWorkers), "-s", "unix:"+sock)); err != nil {
+		if err := s.startFcgiwrap(cfg, sock); err != nil {
 			s.Stop()
 			return nil, err
 		}
@@ -170,6 +177,30 @@ http {
 	}
 	b.WriteString("\t}\n}\n")
 	return b.String()
+}
+
+// startFcgiwrap starts fcgiwrap on the unix socket sock.
+func (s *Server) startFcgiwrap(cfg Config, sock string) error {
+	cmd := exec.Command(Fcgiwrap, "-c", strconv.Itoa(cfg.FcgiWorkers))
+	if cfg.Backlog <= 0 {
+		cmd.Args = append(cmd.Args, "-s", "unix:"+sock)
+		return s.start(cmd)
+	}
+	// fcgiwrap without -s serves the listening socket on its stdin.
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("fcgiwrap socket: %w", err)
+	}
+	ln := os.NewFile(uintptr(fd), sock)
+	defer ln.Close()
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		return fmt.Errorf("fcgiwrap socket: %w", err)
+	}
+	if err := syscall.Listen(fd, cfg.Backlog); err != nil {
+		return fmt.Errorf("fcgiwrap socket: %w", err)
+	}
+	cmd.Stdin = ln
+	return s.start(cmd)
 }
 
 // start runs cmd in its own process group, its output to the server's log.

@@ -3,6 +3,7 @@ package nginxtest
 import (
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,5 +44,27 @@ func TestStaticAndGit(t *testing.T) {
 	out, err := gittest.Command("", "ls-remote", s.URL+"/git/"+r.Name, "refs/heads/main").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), sha) {
 		t.Errorf("ls-remote through nginx = %q, %v; want %s", out, err, sha)
+	}
+}
+
+// TestFcgiwrapBacklog: with Backlog set, fcgiwrap serves git on a socket
+// made here whose listen queue is that long (ss shows a listening
+// socket's backlog as its Send-Q).
+func TestFcgiwrapBacklog(t *testing.T) {
+	r := gittest.NewRepo(t)
+	r.Write("a.txt", "a\n")
+	sha := r.Commit("first")
+	s := StartT(t, Config{Root: t.TempDir(), GitRoot: r.BareParent, FcgiWorkers: 3, Backlog: 1000})
+	out, err := gittest.Command("", "ls-remote", s.URL+"/git/"+r.Name, "refs/heads/main").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), sha) {
+		t.Errorf("ls-remote through nginx = %q, %v; want %s", out, err, sha)
+	}
+	sock := filepath.Join(s.dir, "fcgiwrap.sock")
+	ss, err := exec.Command("ss", "-xlH", "src", sock).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v\n%s", err, ss)
+	}
+	if f := strings.Fields(string(ss)); len(f) < 5 || f[3] != "1000" || f[4] != sock {
+		t.Errorf("ss -xl for %s = %q, want a listening socket with backlog (Send-Q) 1000", sock, ss)
 	}
 }
