@@ -194,3 +194,34 @@ func FuzzDecodeFile(f *testing.F) {
 		sameDecode(t, "input", data)
 	})
 }
+
+type oddInner struct {
+	Kind string `json:"kind"`
+}
+
+// oddTarget has what assign leaves to the path through JSON: an
+// unexported embedded struct, a tag encoding/json does not take as a name.
+type oddTarget struct {
+	oddInner `json:",inline"`
+	Quoted   string `json:"a\"b"`
+}
+
+// TestDecodeFileOddTypes checks that types with encoding/json rules assign
+// does not copy take the path through JSON, and decode as before.
+func TestDecodeFileOddTypes(t *testing.T) {
+	if infoOf(reflect.TypeFor[oddTarget]()).ok {
+		t.Error("assign would fill oddTarget")
+	}
+	if !infoOf(reflect.TypeFor[Workload]()).ok {
+		t.Error("assign would not fill Workload")
+	}
+	for _, s := range []string{"kind: Node\n", "a\"b: y\n", "Quoted: z\n"} {
+		var gotErrs, wantErrs errorList
+		var got, want oddTarget
+		_, gotOK := decodeFile("f.yaml", []byte(s), &got, &gotErrs)
+		_, wantOK := refDecodeFile("f.yaml", []byte(s), &want, &wantErrs)
+		if gotOK != wantOK || !reflect.DeepEqual(describeErrors(gotErrs), describeErrors(wantErrs)) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: got %v %v %+v, reference %v %v %+v", s, gotOK, gotErrs.err(), got, wantOK, wantErrs.err(), want)
+		}
+	}
+}

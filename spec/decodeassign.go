@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -72,6 +73,8 @@ func (si *structInfo) collect(t reflect.Type, index []int) {
 		default:
 			if name == "" {
 				name = f.Name
+			} else if !validTag(name) {
+				si.ok = false // encoding/json would use f.Name
 			}
 			if _, dup := si.byName[name]; dup {
 				si.ok = false
@@ -240,6 +243,18 @@ func sameThroughJSONSlow(s string) bool {
 	for _, r := range s {
 		switch {
 		case r == utf8.RuneError, r >= 0x7f && r <= 0x9f, r == 0xfeff, r == 0xfffe, r == 0xffff:
+			return false
+		}
+	}
+	return true
+}
+
+// validTag is encoding/json's test of a field name in a tag.
+func validTag(s string) bool {
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
 			return false
 		}
 	}
