@@ -24,8 +24,11 @@ func Marshal(st *NodeStatus) ([]byte, error) {
 // is an error.
 func Unmarshal(b []byte) (*NodeStatus, error) {
 	var st NodeStatus
-	if err := yaml.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("unmarshal status: %w", err)
+	if !unmarshalDirect(b, &st) {
+		st = NodeStatus{}
+		if err := yaml.Unmarshal(b, &st); err != nil {
+			return nil, fmt.Errorf("unmarshal status: %w", err)
+		}
 	}
 	if st.APIVersion != APIVersion || st.Kind != Kind {
 		return nil, fmt.Errorf("unmarshal status: got apiVersion %q kind %q, want %s %s", st.APIVersion, st.Kind, APIVersion, Kind)
