@@ -70,7 +70,7 @@ func Open(ctx context.Context, loc Location, opts OpenOptions) (*Repo, error) {
 			if wt != nil {
 				wfs = wt.Filesystem
 			}
-			kept := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{MaxOpenDescriptors: 8})
+			kept := filesystem.NewStorageWithOptions(newMemPacks(st.Filesystem(), maxMemPacks), cache.NewObjectLRUDefault(), filesystem.Options{MaxOpenDescriptors: 8})
 			if r, err = git.Open(kept, wfs); err != nil {
 				return nil, fmt.Errorf("open repository %s: %w", dir, err)
 			}

@@ -132,3 +132,31 @@ func TestOpenFails(t *testing.T) {
 		t.Errorf("Open(empty remote) = %v, want an error saying it has no branch", err)
 	}
 }
+
+// TestOpenPacked: a local repository whose objects are in packs (deltas of
+// one another, as git repack writes them) reads at every revision as git
+// shows it (Open serves pack files from memory).
+func TestOpenPacked(t *testing.T) {
+	r, revs := history(t)
+	gittest.Git(t, r.BareDir, "repack", "-a", "-d", "--depth=50", "--window=50")
+	repo, err := source.Open(context.Background(), loc(t, r.BareDir), source.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	for _, rev := range revs {
+		fsys, _, err := repo.Tree(rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range strings.Fields(gittest.Git(t, r.BareDir, "ls-tree", "-r", "--name-only", rev)) {
+			files++
+			if got, want := readFile(t, fsys, name), gittest.Git(t, r.BareDir, "show", rev+":"+name); got != want {
+				t.Errorf("%s at %s = %q, git shows %q", name, rev, got, want)
+			}
+		}
+	}
+	if files < len(revs) {
+		t.Errorf("%d files read in %d revisions", files, len(revs))
+	}
+}
