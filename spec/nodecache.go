@@ -27,7 +27,7 @@ type NodeCache struct {
 	tree    string // nodes/ tree id of the last call; "" unknown
 	nodes   map[string]Node
 	broken  error
-	files   map[string]parsedFile // by path, the last call's
+	files   map[string]*parsedFile // by path, the last call's
 	parsed  int
 }
 
@@ -62,7 +62,7 @@ type cacheRun struct {
 	h    fileHasher
 	log  *readLog
 	ids  map[string]string // node file ids, by path
-	next map[string]parsedFile
+	next map[string]*parsedFile
 }
 
 // start begins a call: done when nodes/ and everything its files read are
@@ -85,7 +85,7 @@ func (c *NodeCache) start(r *Repo, fsys fs.FS) (run *cacheRun, done bool) {
 		return nil, true
 	}
 	c.tree, c.nodes, c.broken = tree, nil, nil
-	return &cacheRun{c: c, h: h, log: &readLog{FS: fsys}, next: map[string]parsedFile{}}, false
+	return &cacheRun{c: c, h: h, log: &readLog{FS: fsys}}, false
 }
 
 // nodeContext is what a node file is checked against besides its own
@@ -111,7 +111,7 @@ func (c *NodeCache) depsSame(h fileHasher) bool {
 	return true
 }
 
-func (f parsedFile) depsSame(h fileHasher) bool {
+func (f *parsedFile) depsSame(h fileHasher) bool {
 	for name, id := range f.deps {
 		if now, ok := idOf(h, name); !ok || now != id {
 			return false
@@ -139,6 +139,7 @@ func (run *cacheRun) listIDs(entries []entry) {
 		return
 	}
 	run.ids = make(map[string]string, len(entries))
+	run.next = make(map[string]*parsedFile, len(entries))
 	for _, de := range run.log.listed {
 		if e, ok := de.(interface{ ID() string }); ok {
 			run.ids[dirNodes+"/"+de.Name()] = e.ID()
@@ -184,7 +185,7 @@ func (run *cacheRun) keep(p *parser, e entry, errs errorList) {
 	}
 	read := run.log.read
 	run.log.read = nil
-	f := parsedFile{id: run.ids[e.file], errs: errs}
+	f := &parsedFile{id: run.ids[e.file], errs: errs}
 	f.node, f.ok = p.repo.Nodes[e.name]
 	for name := range read {
 		if name == e.file {

@@ -45,6 +45,7 @@ func (r *Repo) parseNodes(fsys fs.FS, c *NodeCache) (map[string]Node, error, err
 	if err != nil {
 		return nil, nil, err
 	}
+	p.repo.Nodes = make(map[string]Node, len(entries))
 	run.listIDs(entries)
 	for _, e := range entries {
 		if n, ok := r.Nodes[e.name]; ok { // read already, by ParseForNode
