@@ -68,7 +68,7 @@ func ReadReports(ctx context.Context, loc Location) (map[string]Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", loc, err)
 	}
-	mem := func() (storage.Storer, error) { return memory.NewStorage(), nil }
+	mem := func() (storage.Storer, error) { return newReportStore(), nil }
 	return readReports(ctx, loc, auth, lister, nil, mem, nil)
 }
 
@@ -201,6 +201,9 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, l
 	if err != nil {
 		return nil, err
 	}
+	if rs, ok := st.(*reportStore); ok {
+		rs.expect(heads)
+	}
 	var wants []plumbing.Hash
 	seen := make(map[plumbing.Hash]bool, len(heads))
 	for _, h := range heads {
@@ -233,12 +236,14 @@ func readReports(ctx context.Context, loc Location, auth transport.AuthMethod, l
 
 // readAll reads the reports of nodes. A store in memory (ReadReports: a
 // fleet's reports at once) is read by one goroutine per processor, as
-// decoding the YAML is most of the cost; go-git's storage on disk is
-// not safe for concurrent use and is read by one.
+// decoding the YAML is most of the cost (most reports are decoded already,
+// while the pack arrived); go-git's storage on disk is not safe for
+// concurrent use and is read by one.
 func readAll(st storage.Storer, nodes []string, heads map[string]plumbing.Hash) map[string]Report {
 	out := make([]Report, len(nodes))
 	workers := 1
-	if _, ok := st.(*memory.Storage); ok {
+	switch st.(type) {
+	case *memory.Storage, *reportStore:
 		workers = min(goruntime.GOMAXPROCS(0), len(nodes)/64+1)
 	}
 	var wg sync.WaitGroup
@@ -266,9 +271,11 @@ func fetchReports(ctx context.Context, loc Location, auth transport.AuthMethod, 
 	if err != nil {
 		return err
 	}
-	got, err := lister.fetchV2(ctx, wants, shallows, func(pack io.Reader) error {
-		return packfile.UpdateObjectStorage(st, pack)
-	})
+	store := func(pack io.Reader) error { return packfile.UpdateObjectStorage(st, pack) }
+	if rs, ok := st.(*reportStore); ok {
+		store = rs.readPack
+	}
+	got, err := lister.fetchV2(ctx, wants, shallows, store)
 	if err == nil {
 		return st.SetShallow(addShallows(shallows, got))
 	}
@@ -369,6 +376,12 @@ func readReport(st storage.Storer, node string, h plumbing.Hash) Report {
 		rep.Err = fmt.Errorf("%s: %s is %d bytes, more than %d", ref, file, fi.Size(), maxReport)
 		return rep
 	}
+	if d, ok := decoded(st, fsys, file); ok {
+		if rep.Status = d.st; d.err != nil {
+			rep.Err = fmt.Errorf("%s: %w", file, d.err)
+		}
+		return rep
+	}
 	data, err := fsys.ReadFile(file)
 	if err != nil {
 		rep.Err = fmt.Errorf("%s: %w", ref, err)
@@ -378,6 +391,22 @@ func readReport(st storage.Storer, node string, h plumbing.Hash) Report {
 		rep.Err = fmt.Errorf("%s: %w", file, err)
 	}
 	return rep
+}
+
+// decoded returns the report decoded while the pack arrived from the
+// regular file file of fsys, if st is a reportStore that holds one.
+func decoded(st storage.Storer, fsys *treeFS, file string) (*decodedReport, bool) {
+	rs, ok := st.(*reportStore)
+	if !ok {
+		return nil, false
+	}
+	fsys.mu.Lock()
+	e, err := fsys.lookup("readfile", file)
+	fsys.mu.Unlock()
+	if err != nil || e.isDir() || e.isLink() {
+		return nil, false
+	}
+	return rs.take(e.hash)
 }
 
 func statusRef(node string) plumbing.ReferenceName {
