@@ -1,21 +1,11 @@
 package fleetstatus
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 )
-
-// WriteJSON writes the fleet as one indented JSON document (the schema is
-// in docs/status.md).
-func (f *Fleet) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(f)
-}
 
 // WriteText writes a summary line, one table row per node and then each
 // node's errors.
