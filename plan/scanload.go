@@ -2,6 +2,7 @@ package plan
 
 import (
 	"io/fs"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -12,44 +13,66 @@ import (
 // scanLoad parses fleet.yaml, workloads/, groups/ and the node files of
 // head that may be affected: the changed ones and the unchanged ones c
 // keeps. One goroutine reads the node files in name order (the FS reads
-// one at a time) and picks the unchanged ones to keep; each chunk of
-// about parallelNodes files it has read is parsed meanwhile by its own
-// spec.Parse, at most GOMAXPROCS at once, over a view that holds the
-// chunk's files (from the bytes read), as loadNodes parses its chunks.
-// A node file simpleNode reads (when fast) is not given to spec.Parse.
-// It returns the repo and how many node files it left out, or the error
-// of reading an unchanged node file (readErr) or of the parse (err: the
-// errors spec.Parse of those files returns).
+// one at a time); each chunk of about parallelNodes files it has read is
+// meanwhile, at most GOMAXPROCS at once, filtered (the unchanged files c
+// does not keep are left out, those simpleNode reads are read so when
+// fast) and the rest parsed by its own spec.Parse over a view that holds
+// them (from the bytes read), as loadNodes parses its chunks. It returns
+// the repo and how many node files it left out, or the error of reading an
+// unchanged node file (readErr) or of the parse (err: the errors
+// spec.Parse of those files returns).
 func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo *spec.Repo, hidden int, readErr, err error) {
 	names, err := nodeFiles(fsys)
 	if err != nil {
 		return nil, 0, nil, err
 	}
 	dirs := &dirCache{m: map[string][]fs.DirEntry{}}
+	type chunkOut struct {
+		repo   *spec.Repo
+		err    error
+		simple []spec.Node
+		hidden int
+	}
 	var (
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, runtime.GOMAXPROCS(0))
-		mu    sync.Mutex
-		repos []*spec.Repo // by chunk
-		errs  []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, runtime.GOMAXPROCS(0))
+		mu   sync.Mutex
+		outs []*chunkOut
 	)
-	parse := func(files []string, data map[string][]byte) {
+	// chunk filters and parses the files of names at idx; the first chunk
+	// parses fleet.yaml, workloads/ and groups/ even with no node file.
+	chunk := func(idx []int, data map[string][]byte) {
 		sem <- struct{}{}
+		o := &chunkOut{}
 		mu.Lock()
-		i := len(repos)
-		repos, errs = append(repos, nil), append(errs, nil)
+		first := len(outs) == 0
+		outs = append(outs, o)
 		mu.Unlock()
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r, err := spec.Parse(&viewFS{FS: &readFS{FS: fsys, data: data, dirs: dirs}, keep: setOf(files)})
-			mu.Lock()
-			repos[i], errs[i] = r, err
-			mu.Unlock()
+			var keep []string
+			for _, i := range idx {
+				n := names[i]
+				b, read := data["nodes/"+n]
+				if same[n] && !c.all && !c.keep(b) {
+					o.hidden++
+					continue
+				}
+				if read && fast && !sharedName(names, i) {
+					if node, ok := simpleNode(n, b); ok {
+						o.simple = append(o.simple, node)
+						continue
+					}
+				}
+				keep = append(keep, n)
+			}
+			if len(keep) > 0 || first {
+				o.repo, o.err = spec.Parse(&viewFS{FS: &readFS{FS: fsys, data: data, dirs: dirs}, keep: setOf(keep)})
+			}
 		})
 	}
-	var chunk []string
+	var idx []int
 	data := map[string][]byte{}
-	simple := map[string]spec.Node{} // read by simpleNode
 	for i, n := range names {
 		name := "nodes/" + n
 		switch {
@@ -62,10 +85,6 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo 
 				wg.Wait()
 				return nil, 0, err, nil
 			}
-			if !c.keep(b) {
-				hidden++
-				continue
-			}
 			data[name] = b
 		default:
 			// Changed, or every file is kept: a file that cannot be read
@@ -74,34 +93,32 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo 
 				data[name] = b
 			}
 		}
-		if b, ok := data[name]; ok && fast && !sharedName(names, i) {
-			if node, ok := simpleNode(n, b); ok {
-				simple[node.Metadata.Name] = node
-				delete(data, name)
-				continue
-			}
-		}
-		chunk = append(chunk, n)
-		if len(chunk) >= parallelNodes && (i+1 == len(names) || baseName(names[i+1]) != baseName(n)) {
-			parse(chunk, data)
-			chunk, data = nil, map[string][]byte{}
+		idx = append(idx, i)
+		if len(idx) >= parallelNodes && (i+1 == len(names) || baseName(names[i+1]) != baseName(n)) {
+			chunk(idx, data)
+			idx, data = nil, map[string][]byte{}
 		}
 	}
-	if len(chunk) > 0 || len(repos) == 0 {
-		parse(chunk, data)
+	if len(idx) > 0 || len(outs) == 0 {
+		chunk(idx, data)
 	}
 	wg.Wait()
+	var errs []error
+	for _, o := range outs {
+		errs = append(errs, o.err)
+	}
 	if err := mergeErrors(errs); err != nil {
 		return nil, 0, nil, err
 	}
-	repo = repos[0]
-	for _, r := range repos[1:] {
-		for k, v := range r.Nodes {
-			repo.Nodes[k] = v
+	repo = outs[0].repo
+	for _, o := range outs {
+		hidden += o.hidden
+		if o.repo != nil && o.repo != repo {
+			maps.Copy(repo.Nodes, o.repo.Nodes)
 		}
-	}
-	for k, v := range simple {
-		repo.Nodes[k] = v
+		for _, n := range o.simple {
+			repo.Nodes[n.Metadata.Name] = n
+		}
 	}
 	return repo, hidden, nil, nil
 }
