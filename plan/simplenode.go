@@ -1,8 +1,6 @@
 package plan
 
 import (
-	"bytes"
-	"regexp"
 	"strings"
 
 	"github.com/gitfleet/gitfleet/spec"
@@ -45,8 +43,8 @@ func simpleNode(file string, b []byte) (n spec.Node, ok bool) {
 	state := top
 	var seenAPI, seenKind, seenMeta, seenName, seenLabels bool
 	blockLabels := 0 // label lines of a block "labels:"
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		s := strings.TrimRight(string(line), " ")
+	for line := range strings.SplitSeq(string(b), "\n") {
+		s := strings.TrimRight(line, " ")
 		rest := strings.TrimLeft(s, " ")
 		if rest == "" || rest[0] == '#' {
 			continue
@@ -138,25 +136,62 @@ func flowLabels(val string, labels map[string]string) bool {
 	return true
 }
 
-var (
-	// simpleLabelKey is spec's label key (an optional DNS-subdomain
-	// prefix and '/', a name), starting with a letter so that YAML reads
-	// it as a string.
-	simpleLabelKey = regexp.MustCompile(`^(?:[a-z](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
-	// simpleLabelValue is spec's label value, not empty, starting with a
-	// letter.
-	simpleLabelValue = regexp.MustCompile(`^[A-Za-z](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
-	simpleNodeName   = regexp.MustCompile(`^[a-z](?:[-a-z0-9]*[a-z0-9])?$`)
-)
+// labelName: [A-Za-z]([-A-Za-z0-9_.]*[A-Za-z0-9])?, at most 63 bytes:
+// spec's label name, starting with a letter so that YAML reads it as a
+// string.
+func labelName(s string) bool {
+	if s == "" || len(s) > 63 || !isLetter(s[0]) || !isAlnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// dnsLabel: [a-z0-9]([-a-z0-9]*[a-z0-9])?, its first byte a letter when
+// letter is set.
+func dnsLabel(s string, letter bool) bool {
+	if s == "" || len(s) > 63 || !isLower(s[0]) && (letter || !isDigit(s[0])) || !isLower(s[len(s)-1]) && !isDigit(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; !isLower(c) && !isDigit(c) && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// labelKey: spec's label key (an optional DNS-subdomain prefix and '/',
+// then a label name), starting with a letter.
+func labelKey(k string) bool {
+	prefix, name, found := strings.Cut(k, "/")
+	if !found {
+		return labelName(k)
+	}
+	if len(prefix) > 253 || !labelName(name) {
+		return false
+	}
+	for i, part := range strings.Split(prefix, ".") {
+		if !dnsLabel(part, i == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return isLower(c) || 'A' <= c && c <= 'Z' }
+func isLower(c byte) bool  { return 'a' <= c && c <= 'z' }
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
+func isAlnum(c byte) bool  { return isLetter(c) || isDigit(c) }
 
 // addLabel adds k: v, both plain scalars that read as strings spec
 // accepts; false when they are not, or k is there already.
 func addLabel(labels map[string]string, k, v string) bool {
-	prefix, name, found := strings.Cut(k, "/")
-	if !found {
-		name = k
-	}
-	if len(prefix) > 253 || len(name) > 63 || len(v) > 63 || !simpleLabelKey.MatchString(k) || !simpleLabelValue.MatchString(v) || yamlWord(k) || yamlWord(v) {
+	if !labelKey(k) || !labelName(v) || yamlWord(k) || yamlWord(v) {
 		return false
 	}
 	if _, dup := labels[k]; dup {
@@ -168,7 +203,7 @@ func addLabel(labels map[string]string, k, v string) bool {
 
 // safeName: a node name spec accepts that YAML reads as a string.
 func safeName(name string) bool {
-	return len(name) <= 63 && simpleNodeName.MatchString(name) && !yamlWord(name)
+	return dnsLabel(name, true) && !yamlWord(name)
 }
 
 // yamlWord: a plain scalar YAML 1.1 or 1.2 may read as a boolean or null
