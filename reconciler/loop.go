@@ -9,7 +9,10 @@ import (
 )
 
 // Run repeats passes until ctx ends. After a transient failure it retries
-// with exponential backoff, from MinBackoff up to the poll interval; a
+// with exponential backoff, from MinBackoff up to the poll interval, each
+// wait drawn from the upper half of the backoff (equal jitter), so that
+// the nodes one server failure hit at once (a 502 in a change's burst) do
+// not come back at once; a
 // refused revision is not retried (the next poll sees whether the ref
 // moved); a held revision is asked again at the next poll, or sooner when
 // the gate says when it may open. Every wait is jittered so a fleet's nodes do not poll in step.
@@ -34,7 +37,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			}
 		default:
 			backoff = nextBackoff(backoff, r.cfg.MinBackoff, wait)
-			wait = backoff
+			wait = halfJitter(backoff)
 		}
 		t := time.NewTimer(jitter(wait, r.cfg.Jitter))
 		select {
@@ -58,6 +61,11 @@ func nextBackoff(prev, min, max time.Duration) time.Duration {
 		next = max
 	}
 	return next
+}
+
+// halfJitter is a random duration in [d/2, d].
+func halfJitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // jitter scales d by a random factor in [1-j, 1+j].

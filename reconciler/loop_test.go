@@ -41,15 +41,20 @@ func TestRunBacksOffOnTransientErrorsThenPollsAtInterval(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		// 4 failures: waits of 1, 2, 4, 8 s; then polls every 20 s.
+		// 4 failures: waits in the upper half of 1, 2, 4, 8 s; then polls
+		// every 20 s.
 		want := []time.Duration{1, 2, 4, 8, 20, 20}
 		if len(src.calls) < len(want)+1 {
 			t.Fatalf("%d polls in a minute, want at least %d", len(src.calls), len(want)+1)
 		}
 		for i, w := range want {
 			got := src.calls[i+1].Sub(src.calls[i])
-			if d := got - w*time.Second; d < -10*time.Millisecond || d > 10*time.Millisecond {
-				t.Errorf("wait %d = %s, want %ds", i, got, w)
+			lo := w * time.Second
+			if i < 4 {
+				lo /= 2
+			}
+			if got < lo-10*time.Millisecond || got > w*time.Second+10*time.Millisecond {
+				t.Errorf("wait %d = %s, want %s to %ds", i, got, lo, w)
 			}
 		}
 	})
@@ -79,6 +84,17 @@ func TestJitterStaysInBounds(t *testing.T) {
 		if d := jitter(10*time.Second, 0.1); d < 9*time.Second || d > 11*time.Second {
 			t.Fatalf("jitter(10s, 0.1) = %s", d)
 		}
+	}
+	seen := map[bool]bool{}
+	for range 1000 {
+		d := halfJitter(8 * time.Second)
+		if d < 4*time.Second || d > 8*time.Second {
+			t.Fatalf("halfJitter(8s) = %s", d)
+		}
+		seen[d < 6*time.Second] = true
+	}
+	if !seen[true] || !seen[false] {
+		t.Errorf("halfJitter(8s) stayed on one side of 6s in 1000 draws")
 	}
 	if got := nextBackoff(0, time.Second, time.Minute); got != time.Second {
 		t.Errorf("first backoff = %s", got)
