@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"fmt"
 	"go/ast"
 	goparser "go/parser"
@@ -142,6 +143,8 @@ func TestUnmarshalSameAsReference(t *testing.T) {
 		"status: {lastSeen: 1, errors: []}",
 		"status: {conditions: [{type: Ready, status: True}, {type: X, status: yes}, {type: Y, status: 0777, reason: 1e3}]}",
 		"status: {workloads: [{name: a, restarts: 1.0}]}",
+		"status: {observedRevision: 0000000000000000000000000000000000000042, appliedRevision: 0000000000000000000000000000000000000089}",
+		"status: {observedRevision: 1e5, appliedRevision: .nan, conditions: [{type: -.inf, status: 1.5e300, reason: 0.1}]}",
 		"status: {workloads: [{name: a, restarts: \"1\"}]}",
 		"status: {workloads: [{name: a, restarts: 99999999999999999999}]}",
 		"status: {workloads: [{name: a, exitCode: null}, {name: b, exitCode: -1}], futureField: {1: .nan}}",
@@ -177,6 +180,10 @@ func TestUnmarshalSameAsReference(t *testing.T) {
 func TestUnmarshalDirect(t *testing.T) {
 	block, flow := benchReports(t)
 	reports := map[string][]byte{"block": block, "flow": flow}
+	// bench's fixture writes revisions of digits: octal, decimal, float.
+	for _, rev := range []int{42, 89, 1234567} {
+		reports[fmt.Sprint("flow ", rev)] = bytes.ReplaceAll(flow, []byte("0000000000000000000000000000000000000042"), fmt.Appendf(nil, "%040d", rev))
+	}
 	for name, b := range reportCorpus(t) {
 		if strings.HasPrefix(name, "Marshal") {
 			reports[name] = b

@@ -19,10 +19,10 @@ import (
 // them after its round trip through JSON (scalars bound for strings
 // written as strings, unknown fields ignored, encoding/json's rules for
 // the rest). It returns false, st then undefined, for whatever it is not
-// sure to read the same way: a syntax error, a value of the wrong type,
-// a field name that differs from ours in case alone, a float, a key that
-// is no string. Unmarshal then takes the path through JSON, which reads
-// it as it always did or words the error.
+// sure to read the same way: a syntax error, a value of the wrong type, a
+// field name that differs from ours in case alone, a float bound for a
+// number, a key that is no string. Unmarshal then takes the path through
+// JSON, which reads it as it always did or words the error.
 func unmarshalDirect(b []byte, st *NodeStatus) bool {
 	var obj any
 	if yamlv2.Unmarshal(b, &obj) != nil {
@@ -107,6 +107,11 @@ func fill(y any, v reflect.Value) bool {
 			s = strconv.FormatUint(x, 10)
 		case bool:
 			s = strconv.FormatBool(x)
+		case float64:
+			// As sigs.k8s.io/yaml writes a float bound for a string;
+			// a revision of digits alone with an 8 or 9 after a leading
+			// 0 reads as one.
+			s = strconv.FormatFloat(x, 'g', -1, 32)
 		default:
 			return false
 		}
