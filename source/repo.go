@@ -15,7 +15,6 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -245,7 +244,7 @@ func fetchBranchV2(ctx context.Context, loc Location, auth transport.AuthMethod,
 		return ErrBranchNotFound
 	}
 	shallows, err := lister.fetchV2Depth(ctx, depth, []plumbing.Hash{head}, nil, nil, func(pack io.Reader) error {
-		return packfile.UpdateObjectStorage(st, pack)
+		return readPackInto(st, pack, nil)
 	})
 	if err != nil {
 		return err

@@ -2,18 +2,14 @@ package source
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"hash"
 	"io"
 	goruntime "runtime"
-	"strconv"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/storage/memory"
-	"github.com/pjbgf/sha1cd"
 
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -53,6 +49,53 @@ func (s *reportStore) expect(heads map[string]plumbing.Hash) {
 	}
 }
 
+// decodedFor returns the report decoded from status/<node>.yaml of tree,
+// once. It reads the two trees as the pack held them and answers only
+// the plain case: each name once in its tree, status a folder and the
+// file a regular one; for anything else readReport reads the file
+// through treeFS, which says what is wrong.
+func (s *reportStore) decodedFor(tree plumbing.Hash, node string) (*decodedReport, bool) {
+	dir, ok := s.entry(tree, "status", "40000")
+	if !ok {
+		return nil, false
+	}
+	blob, ok := s.entry(dir, node+".yaml", "100644", "100755")
+	if !ok {
+		return nil, false
+	}
+	return s.take(blob)
+}
+
+// entry returns the id of the entry name of the tree id, if the tree was
+// read from the pack and holds that name once, with one of modes.
+func (s *reportStore) entry(id plumbing.Hash, name string, modes ...string) (plumbing.Hash, bool) {
+	o, err := s.Storage.EncodedObject(plumbing.TreeObject, id)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	t, ok := o.(*packedObject)
+	if !ok {
+		return plumbing.ZeroHash, false
+	}
+	var found plumbing.Hash
+	n := 0
+	for data := t.data; len(data) > 0; {
+		sp := bytes.IndexByte(data, ' ')
+		nul := bytes.IndexByte(data, 0)
+		if sp < 0 || nul < sp || len(data) < nul+21 {
+			return plumbing.ZeroHash, false
+		}
+		if string(data[sp+1:nul]) == name {
+			if n++; n > 1 || !slices.Contains(modes, string(data[:sp])) {
+				return plumbing.ZeroHash, false
+			}
+			found = plumbing.Hash(data[nul+1 : nul+21])
+		}
+		data = data[nul+21:]
+	}
+	return found, n == 1
+}
+
 // take returns the report decoded from blob h, once.
 func (s *reportStore) take(h plumbing.Hash) (*decodedReport, bool) {
 	d, ok := s.decoded[h]
@@ -62,40 +105,18 @@ func (s *reportStore) take(h plumbing.Hash) (*decodedReport, bool) {
 	return d, true
 }
 
-// readPack reads a pack (version 2 or 3, offset and ref deltas) from r
-// into the store, one object after another, each inflated and hashed
-// once; a blob that a tree read before names as one of the report files
-// (or a blob read before such a tree) goes to the decoders.
-//
-// It replaces go-git's packfile.UpdateObjectStorage here, which indexes
-// the whole pack before anything can be read (with 10,000 reports about
-// a tenth of fleetctl status's CPU). The pack's trailing checksum is not
-// checked: every object is read by its id, which is its hash.
+// readPack reads the reports' pack from r into the store (readPackInto);
+// a blob that a tree read before names as one of the report files (or a
+// blob read before such a tree) goes to the decoders meanwhile.
 func (s *reportStore) readPack(r io.Reader) error {
-	pr := streamPack(r)
-	n, err := pr.header()
-	if err != nil {
-		return err
-	}
 	d := newReportDecoder(s)
 	defer d.wait()
-	ids := &objectHasher{h: sha1cd.New()}
-	byOffset := make(map[int64]*packedObject, n)
-	pending := map[plumbing.Hash][]packObject{} // ref deltas whose base is not read yet
-	deltas := map[int64][]byte{}                // their data, by offset
-	candidates := map[plumbing.Hash]bool{}      // blobs a tree names as a report file
-	early := map[plumbing.Hash][]byte{}         // small blobs read before such a tree
-	var delta bytes.Buffer
-	var add func(o packObject, typ plumbing.ObjectType, data []byte) error
-	add = func(o packObject, typ plumbing.ObjectType, data []byte) error {
-		obj := &packedObject{id: ids.id(typ, data), typ: typ, data: data}
-		byOffset[o.offset] = obj
-		if _, err := s.SetEncodedObject(obj); err != nil {
-			return err
-		}
-		switch typ {
+	candidates := map[plumbing.Hash]bool{} // blobs a tree names as a report file
+	early := map[plumbing.Hash][]byte{}    // small blobs read before such a tree
+	return readPackInto(s.Storage, r, func(o *packedObject) {
+		switch o.typ {
 		case plumbing.TreeObject:
-			for _, b := range s.reportEntries(data) {
+			for _, b := range s.reportEntries(o.data) {
 				if candidates[b] {
 					continue
 				}
@@ -107,98 +128,14 @@ func (s *reportStore) readPack(r io.Reader) error {
 			}
 		case plumbing.BlobObject:
 			switch {
-			case len(data) > maxReport:
-			case candidates[obj.id]:
-				d.submit(obj.id, data)
+			case len(o.data) > maxReport:
+			case candidates[o.id]:
+				d.submit(o.id, o.data)
 			default:
-				early[obj.id] = data
+				early[o.id] = o.data
 			}
 		}
-		for _, p := range pending[obj.id] {
-			if err := patch(p, obj, deltas[p.offset], add); err != nil {
-				return err
-			}
-			delete(deltas, p.offset)
-		}
-		delete(pending, obj.id)
-		return nil
-	}
-	for range n {
-		o, err := pr.next()
-		if err != nil {
-			return err
-		}
-		switch o.typ {
-		case plumbing.OFSDeltaObject, plumbing.REFDeltaObject:
-			delta.Reset()
-			if err := pr.inflate(o, &delta); err != nil {
-				return err
-			}
-			base, ok := byOffset[o.base]
-			if o.typ == plumbing.REFDeltaObject {
-				base, ok = nil, false
-				if b, err := s.Storage.EncodedObject(plumbing.AnyObject, o.ref); err == nil {
-					base, ok = b.(*packedObject)
-				}
-				if !ok {
-					pending[o.ref] = append(pending[o.ref], o)
-					deltas[o.offset] = bytes.Clone(delta.Bytes())
-					continue
-				}
-			}
-			if !ok {
-				return fmt.Errorf("delta at %d: no object at its base offset %d", o.offset, o.base)
-			}
-			if err := patch(o, base, delta.Bytes(), add); err != nil {
-				return err
-			}
-		default:
-			w := &sliceWriter{b: make([]byte, 0, min(o.size, maxReport))}
-			if err := pr.inflate(o, w); err != nil {
-				return err
-			}
-			if err := add(o, o.typ, w.b); err != nil {
-				return err
-			}
-		}
-	}
-	for id := range pending {
-		return fmt.Errorf("delta against %s, which the pack does not hold", id)
-	}
-	// The trailing checksum.
-	if _, err := io.CopyN(io.Discard, pr.br, 20); err != nil {
-		return fmt.Errorf("pack checksum: %w", unexpected(err))
-	}
-	return nil
-}
-
-// patch adds the object delta (the pack's object o) makes of base.
-func patch(o packObject, base *packedObject, delta []byte, add func(packObject, plumbing.ObjectType, []byte) error) error {
-	data, err := patchDelta(nil, base.data, delta)
-	if err != nil {
-		return fmt.Errorf("delta at %d: %w", o.offset, err)
-	}
-	return add(o, base.typ, data)
-}
-
-// packedObject is an object read from a pack, held in memory
-// (plumbing.EncodedObject, read-only).
-type packedObject struct {
-	id   plumbing.Hash
-	typ  plumbing.ObjectType
-	data []byte
-}
-
-func (o *packedObject) Hash() plumbing.Hash           { return o.id }
-func (o *packedObject) Type() plumbing.ObjectType     { return o.typ }
-func (o *packedObject) SetType(t plumbing.ObjectType) { o.typ = t }
-func (o *packedObject) Size() int64                   { return int64(len(o.data)) }
-func (o *packedObject) SetSize(int64)                 {}
-func (o *packedObject) Reader() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(o.data)), nil
-}
-func (o *packedObject) Writer() (io.WriteCloser, error) {
-	return nil, errors.New("a packed object is read-only")
+	})
 }
 
 // reportEntries returns the blobs of a tree's entries named as one of the
@@ -218,25 +155,6 @@ func (s *reportStore) reportEntries(tree []byte) []plumbing.Hash {
 		tree = tree[nul+21:]
 	}
 	return out
-}
-
-// objectHasher computes object ids with one hasher.
-type objectHasher struct {
-	h   hash.Hash
-	num []byte
-	sum []byte
-}
-
-func (o *objectHasher) id(t plumbing.ObjectType, content []byte) plumbing.Hash {
-	o.h.Reset()
-	o.num = append(o.num[:0], t.String()...)
-	o.num = append(o.num, ' ')
-	o.num = strconv.AppendInt(o.num, int64(len(content)), 10)
-	o.num = append(o.num, 0)
-	o.h.Write(o.num)
-	o.h.Write(content)
-	o.sum = o.h.Sum(o.sum[:0])
-	return plumbing.Hash(o.sum)
 }
 
 // reportDecoder decodes report files on one goroutine per processor.

@@ -272,3 +272,73 @@ func TestReadPackRefusesBrokenPacks(t *testing.T) {
 		t.Errorf("the whole pack: %v", err)
 	}
 }
+
+// TestReadPackIntoBaseInStore: a ref delta against an object the store
+// holds already (read by go-git, not by this reader) is resolved.
+func TestReadPackIntoBaseInStore(t *testing.T) {
+	base := []byte("kind: Node\nmetadata: {name: n1}\n")
+	next := []byte("kind: Node\nmetadata: {name: n1, labels: {line: a}}\n")
+	st := memory.NewStorage()
+	o := &plumbing.MemoryObject{}
+	o.SetType(plumbing.BlobObject)
+	o.Write(base)
+	baseID, err := st.SetEncodedObject(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p packWriter
+	p.object(plumbing.REFDeltaObject, insertDelta(base, next), &baseID)
+	var seen []plumbing.Hash
+	if err := readPackInto(st, bytes.NewReader(p.bytes()), func(o *packedObject) { seen = append(seen, o.id) }); err != nil {
+		t.Fatal(err)
+	}
+	want := plumbing.ComputeHash(plumbing.BlobObject, next)
+	got, err := st.EncodedObject(plumbing.BlobObject, want)
+	if err != nil || !bytes.Equal(content(t, got), next) {
+		t.Errorf("the delta's object %s: %v", want, err)
+	}
+	if len(seen) != 1 || seen[0] != want {
+		t.Errorf("seen %v, want [%s]", seen, want)
+	}
+}
+
+// TestDecodedForPlainTreesOnly: a decoded report is handed out for
+// status/<node>.yaml only when both trees are plain (each name once,
+// status a folder, the file a regular one); any other tree is left to
+// treeFS, which says what is wrong with it.
+func TestDecodedForPlainTreesOnly(t *testing.T) {
+	report := []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: NodeStatus\nmetadata: {name: n1}\n")
+	blob := plumbing.ComputeHash(plumbing.BlobObject, report)
+	concat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	plain := treeEntry("100644", "n1.yaml", blob)
+	twice := concat(treeEntry("100644", "n1.yaml", blob), treeEntry("100644", "n1.yaml", blob))
+	link := treeEntry("120000", "n1.yaml", blob)
+	dirOf := func(tree []byte) plumbing.Hash { return plumbing.ComputeHash(plumbing.TreeObject, tree) }
+	roots := map[string]struct {
+		dir, root []byte
+		want      bool
+	}{
+		"plain":              {plain, treeEntry("40000", "status", dirOf(plain)), true},
+		"executable":         {treeEntry("100755", "n1.yaml", blob), treeEntry("40000", "status", dirOf(treeEntry("100755", "n1.yaml", blob))), true},
+		"file twice":         {twice, treeEntry("40000", "status", dirOf(twice)), false},
+		"a symbolic link":    {link, treeEntry("40000", "status", dirOf(link)), false},
+		"status twice":       {plain, concat(treeEntry("40000", "status", dirOf(plain)), treeEntry("40000", "status", dirOf(plain))), false},
+		"status not a tree":  {plain, treeEntry("100644", "status", dirOf(plain)), false},
+		"status a submodule": {plain, treeEntry("160000", "status", dirOf(plain)), false},
+	}
+	for name, c := range roots {
+		var p packWriter
+		p.object(plumbing.TreeObject, c.root, nil)
+		p.object(plumbing.TreeObject, c.dir, nil)
+		p.object(plumbing.BlobObject, report, nil)
+		st := newReportStore()
+		st.expect(map[string]plumbing.Hash{"n1": {}})
+		if err := st.readPack(bytes.NewReader(p.bytes())); err != nil {
+			t.Fatal(err)
+		}
+		d, ok := st.decodedFor(plumbing.ComputeHash(plumbing.TreeObject, c.root), "n1")
+		if ok != c.want || (ok && (d.err != nil || d.st.Metadata.Name != "n1")) {
+			t.Errorf("%s: decodedFor = %+v, %v; want found %v", name, d, ok, c.want)
+		}
+	}
+}

@@ -371,15 +371,17 @@ func readReport(st storage.Storer, node string, h plumbing.Hash) Report {
 		}
 	}
 	file := "status/" + node + ".yaml"
+	if rs, ok := st.(*reportStore); ok {
+		if d, ok := rs.decodedFor(c.TreeHash, node); ok {
+			if rep.Status = d.st; d.err != nil {
+				rep.Err = fmt.Errorf("%s: %w", file, d.err)
+			}
+			return rep
+		}
+	}
 	fsys := newTreeFS(&sync.Mutex{}, st, c.TreeHash)
 	if fi, err := fsys.Stat(file); err == nil && fi.Size() > maxReport {
 		rep.Err = fmt.Errorf("%s: %s is %d bytes, more than %d", ref, file, fi.Size(), maxReport)
-		return rep
-	}
-	if d, ok := decoded(st, fsys, file); ok {
-		if rep.Status = d.st; d.err != nil {
-			rep.Err = fmt.Errorf("%s: %w", file, d.err)
-		}
 		return rep
 	}
 	data, err := fsys.ReadFile(file)
@@ -391,22 +393,6 @@ func readReport(st storage.Storer, node string, h plumbing.Hash) Report {
 		rep.Err = fmt.Errorf("%s: %w", file, err)
 	}
 	return rep
-}
-
-// decoded returns the report decoded while the pack arrived from the
-// regular file file of fsys, if st is a reportStore that holds one.
-func decoded(st storage.Storer, fsys *treeFS, file string) (*decodedReport, bool) {
-	rs, ok := st.(*reportStore)
-	if !ok {
-		return nil, false
-	}
-	fsys.mu.Lock()
-	e, err := fsys.lookup("readfile", file)
-	fsys.mu.Unlock()
-	if err != nil || e.isDir() || e.isLink() {
-		return nil, false
-	}
-	return rs.take(e.hash)
 }
 
 func statusRef(node string) plumbing.ReferenceName {
