@@ -60,3 +60,48 @@ func TestStatusPushOnClosedKeepAlive(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusPushWithoutAnswerLanded: a push whose answer never came (the
+// connection closed, sent again, closed again) fails the report, though
+// git applied it; the next report reads the ref first and follows on from
+// that commit, with no conflict and no second copy of the report.
+func TestStatusPushWithoutAnswerLanded(t *testing.T) {
+	ctx := context.Background()
+	r, _ := fleetRepo(t)
+	srv := gittest.ServeHTTP(t, r.BareParent, "", "")
+	p := proxytest.Start(t, strings.TrimPrefix(srv, "http://"))
+	clk := &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	node := "unanswered"
+	ref := "refs/heads/status/" + node
+	var logs bytes.Buffer
+	cfg := source.StatusConfig{Location: loc(t, "http://"+p.Addr()+"/"+r.Name), Node: node, Dir: t.TempDir(), Now: clk.Now}
+	w, err := source.NewStatusWriter(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev1, rev2, rev3 := strings.Repeat("1a", 20), strings.Repeat("2b", 20), strings.Repeat("3c", 20)
+	if err := w.Report(ctx, report(node, rev1, status.StateRunning, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	p.CloseNext("/git-receive-pack", 2, true)
+	clk.Add(time.Minute)
+	if err := w.Report(ctx, report(node, rev2, status.StateRunning, clk.Now())); err == nil {
+		t.Fatal("a report whose pushes got no answer succeeded")
+	}
+	if got := r.BareGit("show", ref+":status/"+node+".yaml"); !strings.Contains(got, "appliedRevision: "+rev2) {
+		t.Fatalf("the unanswered push did not land; the ref's report is\n%s", got)
+	}
+	clk.Add(time.Minute)
+	if err := w.Report(ctx, report(node, rev3, status.StateRunning, clk.Now())); err != nil {
+		t.Fatalf("the report after: %v", err)
+	}
+	if got := strings.TrimSpace(r.BareGit("rev-list", "--count", ref)); got != "3" {
+		t.Errorf("the ref holds %s commits, want 3 (one per report)", got)
+	}
+	if got := r.BareGit("show", ref+":status/"+node+".yaml"); !strings.Contains(got, "appliedRevision: "+rev3) {
+		t.Errorf("the ref's report is\n%s\nwant applied %s", got, rev3)
+	}
+	if strings.Contains(logs.String(), "moved") {
+		t.Errorf("the report after an unanswered push conflicted with it:\n%s", &logs)
+	}
+}

@@ -189,6 +189,13 @@ func (w *StatusWriter) Report(ctx context.Context, st *status.NodeStatus) error 
 			return nil
 		}
 		err := w.commit(ctx, &rep, changes, now)
+		if err != nil && !errors.Is(err, errMoved) {
+			// A push that got no answer (a timeout) may have landed: the
+			// next report reads the ref before it pushes on top of it,
+			// instead of conflicting with its own commit.
+			w.loaded = false
+			w.forgetLocal()
+		}
 		if !errors.Is(err, errMoved) || attempt == 1 {
 			return err
 		}

@@ -35,12 +35,15 @@ type Proxy struct {
 	cutPath string // path suffix of the response to cut; "" when disarmed
 	cutAt   int64
 	cutDone chan struct{}
-	// closePath is the path suffix of the next request on a reused
-	// connection to answer by closing it; closeFwd whether it is
+	// closePath is the path suffix of the next requests to answer by
+	// closing their connection: closeN of them, only on reused
+	// connections when closeOnReuse; closeFwd says whether they are
 	// forwarded first.
-	closePath string
-	closeFwd  bool
-	sent      map[string]int64 // body bytes sent to clients per path
+	closePath    string
+	closeN       int
+	closeOnReuse bool
+	closeFwd     bool
+	sent         map[string]int64 // body bytes sent to clients per path
 }
 
 // connKey is the context key of a connection's request count.
@@ -95,18 +98,27 @@ func (p *Proxy) Cut(suffix string, at int64) <-chan struct{} {
 func (p *Proxy) CloseReused(suffix string, forward bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.closePath, p.closeFwd = suffix, forward
+	p.closePath, p.closeN, p.closeOnReuse, p.closeFwd = suffix, 1, true, forward
 }
 
-// closeReused closes r's connection if CloseReused is armed for it; it
+// CloseNext is CloseReused for the next n requests whose path ends in
+// suffix, on any connection.
+func (p *Proxy) CloseNext(suffix string, n int, forward bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closePath, p.closeN, p.closeOnReuse, p.closeFwd = suffix, n, false, forward
+}
+
+// closeReused closes r's connection if CloseReused or CloseNext is armed
+// for it; it
 // reports whether it did.
 func (p *Proxy) closeReused(w http.ResponseWriter, r *http.Request) bool {
 	n := r.Context().Value(connKey{}).(*atomic.Int64).Add(1)
 	p.mu.Lock()
-	armed := p.closePath != "" && n > 1 && strings.HasSuffix(r.URL.Path, p.closePath)
+	armed := p.closeN > 0 && (n > 1 || !p.closeOnReuse) && strings.HasSuffix(r.URL.Path, p.closePath)
 	forward := p.closeFwd
 	if armed {
-		p.closePath = ""
+		p.closeN--
 	}
 	p.mu.Unlock()
 	if !armed {
