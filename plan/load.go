@@ -80,7 +80,7 @@ func loadNodes(fsys fs.FS, hide func(file string) bool) (*spec.Repo, error) {
 
 // loadHead parses head: fleet.yaml, workloads/, groups/ and the node
 // files that may be affected (candidates; every one when fleet.yaml
-// changed), those simpleNode reads without spec.Parse; every one with
+// changed), those spec.PlainNode reads without spec.Parse; every one with
 // spec.Parse when parseAll. It
 // returns how many node files it left out. The node files it leaves out
 // are equal at base, where their nodes run what they run at head.
@@ -137,7 +137,7 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 }
 
 // loadBase parses base: fleet.yaml, workloads/, groups/ and the node files
-// that differ from head's (the others are head's), those simpleNode reads
+// that differ from head's (the others are head's), those spec.PlainNode reads
 // without spec.Parse unless parseAll.
 func loadBase(base Revision, d *differ, parseAll bool) (*spec.Repo, error) {
 	var r *spec.Repo

@@ -15,7 +15,7 @@ import (
 // keeps. One goroutine reads the node files in name order (the FS reads
 // one at a time); each chunk of about parallelNodes files it has read is
 // meanwhile, at most GOMAXPROCS at once, filtered (the unchanged files c
-// does not keep are left out, those simpleNode reads are read so when
+// does not keep are left out, those spec.PlainNode reads are read so when
 // fast) and the rest parsed by its own spec.Parse over a view that holds
 // them (from the bytes read), as loadNodes parses its chunks. It returns
 // the repo and how many node files it left out, or the error of reading an
@@ -59,7 +59,7 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo 
 					continue
 				}
 				if read && fast && !sharedName(names, i) {
-					if node, ok := simpleNode(n, b); ok {
+					if node, ok := spec.PlainNode(n, b); ok {
 						o.simple = append(o.simple, node)
 						continue
 					}

@@ -47,6 +47,7 @@ func (r *Repo) parseNodes(fsys fs.FS, c *NodeCache) (map[string]Node, error, err
 	}
 	p.repo.Nodes = make(map[string]Node, len(entries))
 	run.listIDs(entries)
+	var parse []entry
 	for _, e := range entries {
 		if n, ok := r.Nodes[e.name]; ok { // read already, by ParseForNode
 			p.repo.Nodes[e.name] = n
@@ -55,15 +56,22 @@ func (r *Repo) parseNodes(fsys fs.FS, c *NodeCache) (map[string]Node, error, err
 		if run.reuse(p, e) {
 			continue
 		}
+		parse = append(parse, e)
+	}
+	err = p.nodes(parse, func(i int, check func() error) error {
 		before := len(p.errs)
 		run.record()
-		if err := p.node(e); err != nil {
-			return nil, nil, err
+		if err := check(); err != nil {
+			return err
 		}
 		if c != nil {
 			c.parsed++
 		}
-		run.keep(p, e, slices.Clone(p.errs[before:]))
+		run.keep(p, parse[i], slices.Clone(p.errs[before:]))
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	// A node counts only if no error names its file; a name given by two
 	// files (a.yaml and a.yml) counts for neither.

@@ -126,10 +126,8 @@ func parse(fsys fs.FS, node string) (*Repo, error) {
 			return nil, err
 		}
 	}
-	for _, e := range nodes {
-		if err := p.node(e); err != nil {
-			return nil, err
-		}
+	if err := p.nodes(nodes, nil); err != nil {
+		return nil, err
 	}
 	if err := p.errs.err(); err != nil {
 		return nil, err
@@ -332,12 +330,23 @@ func (p *parser) group(e entry) error {
 	return nil
 }
 
-func (p *parser) node(e entry) error {
-	var n Node
-	c, ok, err := p.decode(e.file, dirNodes+"/"+e.name, &n)
-	if err != nil || !ok {
-		return err
+// checkNode runs the checks of one node file after decodeNode, and adds
+// its node.
+func (p *parser) checkNode(e entry, d *nodeFile) error {
+	if d.readErr != nil {
+		return fmt.Errorf("read %s: %w", e.file, d.readErr)
 	}
+	p.errs = append(p.errs, d.errs...)
+	if !d.ok {
+		return nil
+	}
+	p.repo.files[dirNodes+"/"+e.name] = sourceFile{name: e.file, data: d.data}
+	n := d.node
+	if d.plain {
+		p.repo.Nodes[e.name] = n // PlainNode reads only what passes these checks
+		return nil
+	}
+	c := checker{doc: d.doc, errs: &p.errs}
 	for k, o := range n.Spec.Overrides {
 		o.setDefaults()
 		n.Spec.Overrides[k] = o

@@ -1,7 +1,6 @@
-package plan
+package spec_test
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -11,8 +10,10 @@ import (
 	"github.com/gitfleet/gitfleet/spec"
 )
 
-// parseNode parses a repo holding one node file with spec.Parse.
-func parseNode(file string, data []byte) (spec.Node, bool, error) {
+// parseNode parses a repo holding one node file with spec.Parse, without
+// PlainNode.
+func parseNode(t *testing.T, file string, data []byte) (spec.Node, bool, error) {
+	defer spec.SetShortcuts(false)()
 	repo, err := spec.Parse(fstest.MapFS{
 		"fleet.yaml":    {Data: []byte("apiVersion: " + spec.APIVersion + "\nkind: Fleet\nmetadata: {name: t}\nspec:\n  hostPaths: [/var/lib/models]\n")},
 		"nodes/" + file: {Data: data},
@@ -24,27 +25,27 @@ func parseNode(file string, data []byte) (spec.Node, bool, error) {
 	return n, ok, nil
 }
 
-// checkSimpleNode: when simpleNode reads a file, spec.Parse reads it
+// checkPlainNode: when PlainNode reads a file, spec.Parse reads it
 // without an error as the same node.
-func checkSimpleNode(t *testing.T, file string, data []byte) bool {
+func checkPlainNode(t *testing.T, file string, data []byte) bool {
 	t.Helper()
-	got, ok := simpleNode(file, data)
+	got, ok := spec.PlainNode(file, data)
 	if !ok {
 		return false
 	}
-	want, found, err := parseNode(file, data)
+	want, found, err := parseNode(t, file, data)
 	if err != nil || !found {
-		t.Fatalf("simpleNode read %s %q as %+v; spec.Parse: found %v, %v", file, data, got, found, err)
+		t.Fatalf("PlainNode read %s %q as %+v; spec.Parse: found %v, %v", file, data, got, found, err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("simpleNode read %s %q as %+v; spec.Parse as %+v", file, data, got, want)
+		t.Fatalf("PlainNode read %s %q as %+v; spec.Parse as %+v", file, data, got, want)
 	}
 	return true
 }
 
 const nodeHead = "apiVersion: " + spec.APIVersion + "\nkind: Node\nmetadata:\n  name: n1\n"
 
-func TestSimpleNodeAsSpecParse(t *testing.T) {
+func TestPlainNodeAsSpecParse(t *testing.T) {
 	read := map[string]string{
 		"flow":           nodeHead + "  labels: {site: plant-1, line: a}\n",
 		"block":          nodeHead + "  labels:\n    site: plant-1\n    example.com/zone: Z.9\n",
@@ -56,15 +57,15 @@ func TestSimpleNodeAsSpecParse(t *testing.T) {
 		"trailing space": nodeHead + "  labels: {a: b}   \n",
 	}
 	for name, data := range read {
-		if !checkSimpleNode(t, "n1.yaml", []byte(data)) {
-			t.Errorf("%s: simpleNode did not read %q", name, data)
+		if !checkPlainNode(t, "n1.yaml", []byte(data)) {
+			t.Errorf("%s: PlainNode did not read %q", name, data)
 		}
 	}
-	if !checkSimpleNode(t, "n1.yml", []byte(read["flow"])) {
-		t.Error("simpleNode did not read n1.yml")
+	if !checkPlainNode(t, "n1.yml", []byte(read["flow"])) {
+		t.Error("PlainNode did not read n1.yml")
 	}
 	// Files spec.Parse refuses or reads otherwise, or that need more YAML
-	// than simpleNode reads: each is left to spec.Parse.
+	// than PlainNode reads: each is left to spec.Parse.
 	left := map[string]string{
 		"quoted":             nodeHead + "  labels: {'line': \"a\"}\n",
 		"anchor":             nodeHead + "  labels: &l {line: a}\n",
@@ -95,22 +96,22 @@ func TestSimpleNodeAsSpecParse(t *testing.T) {
 		"non-ASCII":          nodeHead + "  labels: {a: é}\n",
 	}
 	for name, data := range left {
-		if checkSimpleNode(t, "n1.yaml", []byte(data)) {
-			t.Errorf("%s: simpleNode read %q", name, data)
+		if checkPlainNode(t, "n1.yaml", []byte(data)) {
+			t.Errorf("%s: PlainNode read %q", name, data)
 		}
 	}
 	for _, file := range []string{"N1.yaml", "n1.json", "yes.yaml", "-n.yaml"} {
-		if checkSimpleNode(t, file, []byte(strings.Replace(nodeHead, "n1", strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".json"), 1))) {
-			t.Errorf("simpleNode read the file %s", file)
+		if checkPlainNode(t, file, []byte(strings.Replace(nodeHead, "n1", strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".json"), 1))) {
+			t.Errorf("PlainNode read the file %s", file)
 		}
 	}
 }
 
-// TestSimpleNodeGenerated puts together node files from lines and bits of
+// TestPlainNodeGenerated puts together node files from lines and bits of
 // lines that YAML reads in many ways (quotes, anchors, booleans, numbers,
-// odd indentation, comments, duplicates) and checks every file simpleNode
+// odd indentation, comments, duplicates) and checks every file PlainNode
 // reads against spec.Parse.
-func TestSimpleNodeGenerated(t *testing.T) {
+func TestPlainNodeGenerated(t *testing.T) {
 	keys := []string{"a", "line", "site", "example.com/zone", "x_y", "Yes", "n", "1", "'q'", "\"d\"", "-a", "a-", "A.b", "on", "k:v", "&x a", "*x", "a b", "", "null", "~", "ex.com/a/b", "Ab9"}
 	vals := []string{"b", "plant-1", "l3", "true", "No", "0x1F", "1e3", ".inf", "'a'", "\"b\"", "", "a b", "a#b", "a #b", "{}", "[a]", "Z", "a.b_c-d", "b-", "-b", "é", "|", ">", "!!str a", "*x", "&x a", "~", "OFF", "y"}
 	seps := []string{": ", ":", " : ", ":  ", ": \t"}
@@ -171,18 +172,18 @@ func TestSimpleNodeGenerated(t *testing.T) {
 		if i%5 == 0 {
 			file = "n1.yml"
 		}
-		if checkSimpleNode(t, file, []byte(data)) {
+		if checkPlainNode(t, file, []byte(data)) {
 			read++
 		}
 	}
 	// Not vacuous: a good share of the files is read.
 	if read < 2000 {
-		t.Errorf("simpleNode read %d of 20000 files", read)
+		t.Errorf("PlainNode read %d of 20000 files", read)
 	}
-	t.Logf("simpleNode read %d of 20000 files", read)
+	t.Logf("PlainNode read %d of 20000 files", read)
 }
 
-func FuzzSimpleNode(f *testing.F) {
+func FuzzPlainNode(f *testing.F) {
 	f.Add("n1.yaml", []byte(nodeHead+"  labels: {site: plant-1, line: a}\n"))
 	f.Add("n1.yaml", []byte(nodeHead+"  labels:\n    a: b\n    c: d\n"))
 	f.Add("n1.yml", []byte(nodeHead))
@@ -191,98 +192,6 @@ func FuzzSimpleNode(f *testing.F) {
 		if strings.Contains(file, "/") || file == "" {
 			return
 		}
-		checkSimpleNode(t, file, data)
+		checkPlainNode(t, file, data)
 	})
-}
-
-// TestSimpleNodePlanAsAFullParse: plans over fleets whose node files mix
-// what simpleNode reads and what it leaves to spec.Parse (quoted labels,
-// anchors, flow and block styles, a.yaml beside a.yml, an invalid file,
-// nodes with their own workloads and overrides) equal the plans without
-// any shortcut.
-func TestSimpleNodePlanAsAFullParse(t *testing.T) {
-	d := func(i int) string { return fmt.Sprintf("reg.example.com/m@sha256:%064d", i) }
-	base, _ := fleet10k(200, "reg.example.com", d(1), d(2))
-	node := func(name, body string) *fstest.MapFile {
-		return &fstest.MapFile{Data: []byte(fmt.Sprintf("apiVersion: %s\nkind: Node\nmetadata:\n  name: %s\n%s", spec.APIVersion, name, body))}
-	}
-	base["nodes/q.yaml"] = node("q", "  labels: {'line': \"l3\"}\n")
-	base["nodes/anchor.yaml"] = node("anchor", "  labels: &l {line: l3}\n")
-	base["nodes/block.yaml"] = node("block", "  labels:\n    line: l3\n    site: plant-9\n")
-	base["nodes/own.yaml"] = node("own", "  labels: {line: l3}\nspec:\n  overrides:\n    detector: {env: {A: b}}\n")
-	group := func(i int, extra string) *fstest.MapFile {
-		return &fstest.MapFile{Data: []byte(fmt.Sprintf("apiVersion: %s\nkind: Group\nmetadata: {name: line-%d}\nspec:\n  selector: {matchLabels: {line: l%d}}\n  workloads: [detector]\n%s", spec.APIVersion, i, i, extra))}
-	}
-	edit := func(edits ...func(fstest.MapFS)) fstest.MapFS {
-		h := fstest.MapFS{}
-		for k, v := range base {
-			h[k] = v
-		}
-		for _, e := range edits {
-			e(h)
-		}
-		return h
-	}
-	override := func(h fstest.MapFS) {
-		h["groups/line-3.yaml"] = group(3, "  overrides:\n    detector: {env: {LOG_LEVEL: debug}}\n")
-	}
-	moveNodes := func(h fstest.MapFS) {
-		for i := 0; i < 200; i += 9 {
-			h[fmt.Sprintf("nodes/node-%05d.yaml", i)] = node(fmt.Sprintf("node-%05d", i), "  labels:\n    line: l3\n")
-		}
-		h["nodes/q.yaml"] = node("q", "  labels: {line: l4}\n")
-		h["nodes/new.yaml"] = node("new", "  labels: {line: l3}\n")
-		delete(h, "nodes/node-00005.yaml")
-	}
-	cases := map[string]fstest.MapFS{
-		"group override": edit(override),
-		"node files":     edit(moveNodes),
-		"both":           edit(override, moveNodes),
-		"fleet.yaml": edit(func(h fstest.MapFS) {
-			h["fleet.yaml"] = &fstest.MapFile{Data: append([]byte(nil), append(base["fleet.yaml"].Data, []byte("  pollInterval: 1m\n")...)...)}
-		}, moveNodes),
-		"a.yaml and a.yml": edit(moveNodes, func(h fstest.MapFS) {
-			h["nodes/node-00009.yml"] = node("node-00009", "  labels: {line: l3}\n")
-		}),
-		"invalid node file": edit(override, func(h fstest.MapFS) {
-			h["nodes/node-00003.yaml"] = node("node-00003", "  labels: {line: l3, bad: -x}\n")
-		}),
-		"invalid unchanged file": edit(override),
-	}
-	// An invalid node file at base and head alike, selected by the group
-	// that changes.
-	cases["invalid unchanged file"]["nodes/node-00013.yaml"] = node("node-00013", "  labels: {line: l3, site: yes}\n")
-	baseInvalid := edit(func(h fstest.MapFS) {
-		h["nodes/node-00013.yaml"] = cases["invalid unchanged file"]["nodes/node-00013.yaml"]
-	})
-	for name, head := range cases {
-		t.Run(name, func(t *testing.T) {
-			bfs := base
-			if name == "invalid unchanged file" {
-				bfs = baseInvalid
-			}
-			// As files, and with content ids as a git tree has them.
-			for _, ids := range []bool{false, true} {
-				b, h := Revision{Name: "b", FS: bfs}, Revision{Name: "h", FS: head}
-				if ids {
-					b.FS, h.FS = newHashFS(bfs), newHashFS(head)
-				}
-				want, werr := Compute(t.Context(), b, h, Options{parseAll: true})
-				got, gerr := Compute(t.Context(), b, h, Options{})
-				if (werr == nil) != (gerr == nil) {
-					t.Fatalf("errors: %v; without shortcuts: %v", gerr, werr)
-				}
-				if werr != nil {
-					if werr.Error() != gerr.Error() {
-						t.Errorf("error %v; without shortcuts: %v", gerr, werr)
-					}
-					continue
-				}
-				samePlan(t, got, want)
-				if want.Summary.NodesChanged == 0 && len(want.Errors) == 0 {
-					t.Errorf("the case changes no node: %+v", want.Summary)
-				}
-			}
-		})
-	}
 }

@@ -1,26 +1,23 @@
-package plan
+package spec
 
-import (
-	"strings"
+import "strings"
 
-	"github.com/gitfleet/gitfleet/spec"
-)
-
-// simpleNode reads the node of a node file (file is its name in nodes/)
-// without spec.Parse when the file is written in a small plain subset of
-// YAML that spec.Parse accepts without an error and reads as the returned
-// node: apiVersion, kind and metadata (a name and labels, flow or block
-// style) and nothing else, each key once, printable ASCII, indented by two
-// spaces, plain scalars that only read as strings, full-line comments.
-// Anything else (quotes, anchors, a spec, another indentation, a comment
-// after a value, a value on the next line, a name or label spec.Parse
-// refuses) and ok is false: the caller parses the file. Most node files
-// of a large fleet are this subset, and a full parse costs a hundred times
-// more. A differential fuzz test holds it to spec.Parse.
+// PlainNode reads the node of a node file (file is its base name in
+// nodes/, such as n1.yaml) without the YAML decoder when the file is
+// written in a small plain subset of YAML that Parse accepts without an
+// error and reads as the returned node: apiVersion, kind and metadata (a
+// name and labels, flow or block style) and nothing else, each key once,
+// printable ASCII, indented by two spaces, plain scalars that only read as
+// strings, full-line comments. Anything else (quotes, anchors, a spec,
+// another indentation, a comment after a value, a value on the next line,
+// a name or label Parse refuses) and ok is false: the caller decodes the
+// file. Most node files of a large fleet are this subset, and decoding
+// costs a hundred times more. Parse and ParseNodes read node files with it
+// first; a differential fuzz test holds it to the decoder.
 //
-// The caller still leaves to spec.Parse a file whose name another file of
-// nodes/ has too (a.yaml and a.yml), which spec.Parse reports.
-func simpleNode(file string, b []byte) (n spec.Node, ok bool) {
+// It does not see the other files of nodes/: a name that two files have
+// (a.yaml and a.yml) is the caller's to report, as Parse does.
+func PlainNode(file string, b []byte) (n Node, ok bool) {
 	name, found := strings.CutSuffix(file, ".yaml")
 	if !found {
 		if name, found = strings.CutSuffix(file, ".yml"); !found {
@@ -61,10 +58,10 @@ func simpleNode(file string, b []byte) (n spec.Node, ok bool) {
 		case indent == 0:
 			state = top
 			switch {
-			case key == "apiVersion" && !seenAPI && val == spec.APIVersion:
+			case key == "apiVersion" && !seenAPI && val == APIVersion:
 				seenAPI = true
 				n.APIVersion = val
-			case key == "kind" && !seenKind && val == spec.KindNode:
+			case key == "kind" && !seenKind && val == KindNode:
 				seenKind = true
 				n.Kind = val
 			case key == "metadata" && !seenMeta && val == "":
