@@ -71,7 +71,16 @@ func (c *Containerd) removeAll(ctx context.Context, workload string, ctrs []cont
 }
 
 // remove stops ctr's task and deletes it, the container and its snapshot.
-func (c *Containerd) remove(ctx context.Context, ctr containerd.Container) error {
+// When it fails the container stays, and so do its exits the Supervisor's
+// to judge: the mark that the agent itself is stopping it is taken off,
+// or a task started meanwhile (the Supervisor's restart, racing a pass
+// that found the container without a task) would never be restarted.
+func (c *Containerd) remove(ctx context.Context, ctr containerd.Container) (err error) {
+	defer func() {
+		if err != nil {
+			c.setStopping(ctr.ID(), false)
+		}
+	}()
 	if err := c.stopTask(ctx, ctr); err != nil {
 		return err
 	}
