@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -42,13 +40,11 @@ type picker struct {
 	dir  string // the store's directory
 	keep func(dir string, name []byte, mode filemode.FileMode) bool
 
-	want   map[plumbing.Hash]string // wanted object → its path ("" the root tree)
-	found  map[plumbing.Hash]bool
-	ring   *ring
-	delta  bytes.Buffer
-	hasher hash.Hash
-	num    []byte
-	sum    []byte
+	want  map[plumbing.Hash]string // wanted object → its path ("" the root tree)
+	found map[plumbing.Hash]bool
+	ring  *ring
+	delta bytes.Buffer
+	ids   objectHasher
 }
 
 // commitPath marks the commit in picker.want.
@@ -57,10 +53,10 @@ const commitPath = "\x00commit"
 func newPicker(s *filesystem.Storage, dir string, commit plumbing.Hash, keep func(dir string, name []byte, mode filemode.FileMode) bool) *picker {
 	return &picker{
 		s: s, dir: dir, keep: keep,
-		want:   map[plumbing.Hash]string{commit: commitPath},
-		found:  map[plumbing.Hash]bool{},
-		ring:   newRing(),
-		hasher: sha1cd.New(),
+		want:  map[plumbing.Hash]string{commit: commitPath},
+		found: map[plumbing.Hash]bool{},
+		ring:  newRing(),
+		ids:   objectHasher{h: sha1cd.New()},
 	}
 }
 
@@ -238,17 +234,7 @@ func (p *picker) read(r *packReader, path string) (progress bool, err error) {
 
 // hash is an object's id, with one hasher reused.
 func (p *picker) hash(t plumbing.ObjectType, content []byte) plumbing.Hash {
-	p.hasher.Reset()
-	p.num = append(p.num[:0], t.String()...)
-	p.num = append(p.num, ' ')
-	p.num = strconv.AppendInt(p.num, int64(len(content)), 10)
-	p.num = append(p.num, 0)
-	p.hasher.Write(p.num)
-	p.hasher.Write(content)
-	p.sum = p.hasher.Sum(p.sum[:0])
-	var h plumbing.Hash
-	copy(h[:], p.sum)
-	return h
+	return p.ids.id(t, content)
 }
 
 // base returns the type and content of the object at offset, from the
@@ -296,14 +282,14 @@ func (p *picker) streamLarge(r *packReader, o packObject) (bool, error) {
 	var h plumbing.Hash
 	var wanted bool
 	err := p.writeLoose(func(w io.Writer) (plumbing.Hash, error) {
-		p.hasher.Reset()
-		w = io.MultiWriter(w, p.hasher)
+		p.ids.h.Reset()
+		w = io.MultiWriter(w, p.ids.h)
 		fmt.Fprintf(w, "%s %d\x00", o.typ, o.size)
 		if err := r.inflate(o, w); err != nil {
 			return h, err
 		}
-		p.sum = p.hasher.Sum(p.sum[:0])
-		copy(h[:], p.sum)
+		p.ids.sum = p.ids.h.Sum(p.ids.sum[:0])
+		copy(h[:], p.ids.sum)
 		_, wanted = p.want[h]
 		if !wanted || p.found[h] {
 			return h, errNotWanted
