@@ -1,73 +1,21 @@
 package spec
 
 import (
-	"go/ast"
-	goparser "go/parser"
-	"go/token"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
-	"strings"
 	"testing"
 
 	yamlv3 "go.yaml.in/yaml/v3"
-	"golang.org/x/tools/txtar"
+
+	"github.com/gitfleet/gitfleet/internal/yamlcorpus"
 )
 
 // yamlCorpus returns every YAML document of the repository: its .yaml and
 // .yml files, the YAML files of its txtar archives, and the Go string
 // literals of its tests that hold an apiVersion or kind.
 func yamlCorpus(t testing.TB) map[string][]byte {
-	out := map[string][]byte{}
-	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == ".git" || d.Name() == "fuzz" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		ext := filepath.Ext(path)
-		if ext != ".yaml" && ext != ".yml" && ext != ".txtar" && !strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		switch {
-		case ext == ".txtar":
-			for _, f := range txtar.Parse(data).Files {
-				if e := filepath.Ext(f.Name); e == ".yaml" || e == ".yml" {
-					out[path+":"+f.Name] = f.Data
-				}
-			}
-		case ext == ".go":
-			fset := token.NewFileSet()
-			file, err := goparser.ParseFile(fset, path, data, goparser.SkipObjectResolution)
-			if err != nil {
-				return err
-			}
-			ast.Inspect(file, func(n ast.Node) bool {
-				lit, ok := n.(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					return true
-				}
-				s, err := strconv.Unquote(lit.Value)
-				if err == nil && (strings.Contains(s, "apiVersion") || strings.Contains(s, "kind:")) {
-					out[fset.Position(lit.Pos()).String()] = []byte(s)
-				}
-				return true
-			})
-		default:
-			out[path] = data
-		}
-		return nil
-	})
+	out, err := yamlcorpus.Documents("..")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,19 +3,13 @@ package status
 import (
 	"bytes"
 	"fmt"
-	"go/ast"
-	goparser "go/parser"
-	"go/token"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
-	"golang.org/x/tools/txtar"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gitfleet/gitfleet/internal/yamlcorpus"
 )
 
 // refUnmarshal is Unmarshal as it was before it stored values directly:
@@ -47,52 +41,7 @@ func refUnmarshal(b []byte) (*NodeStatus, error) {
 // and .yml files and those of its txtar archives), the Go string literals
 // of its tests that hold an apiVersion or kind, and reports Marshal wrote.
 func reportCorpus(t testing.TB) map[string][]byte {
-	out := map[string][]byte{}
-	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == ".git" || d.Name() == "fuzz" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		ext := filepath.Ext(path)
-		if ext != ".yaml" && ext != ".yml" && ext != ".txtar" && !strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		switch {
-		case ext == ".txtar":
-			for _, f := range txtar.Parse(data).Files {
-				if e := filepath.Ext(f.Name); e == ".yaml" || e == ".yml" {
-					out[path+":"+f.Name] = f.Data
-				}
-			}
-		case ext == ".go":
-			fset := token.NewFileSet()
-			file, err := goparser.ParseFile(fset, path, data, goparser.SkipObjectResolution)
-			if err != nil {
-				return err
-			}
-			ast.Inspect(file, func(n ast.Node) bool {
-				if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					s, err := strconv.Unquote(lit.Value)
-					if err == nil && (strings.Contains(s, "apiVersion") || strings.Contains(s, "kind:")) {
-						out[fset.Position(lit.Pos()).String()] = []byte(s)
-					}
-				}
-				return true
-			})
-		default:
-			out[path] = data
-		}
-		return nil
-	})
+	out, err := yamlcorpus.Documents("..")
 	if err != nil {
 		t.Fatal(err)
 	}
