@@ -97,6 +97,16 @@ func TestCandidatesPlanAsAFullParse(t *testing.T) {
 				return
 			}
 			samePlan(t, got, want)
+			// Node files read together (FilesReader), as from git's packs.
+			fb, fh := &filesFS{MapFS: base}, &filesFS{MapFS: head}
+			got, gerr = Compute(ctx, Revision{Name: "b", FS: fb}, Revision{Name: "h", FS: fh}, Options{})
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			samePlan(t, got, want)
+			if fh.files == 0 {
+				t.Error("no file read with ReadFiles")
+			}
 			if want.Summary.NodesChanged == 0 && name != "fleet.yaml" {
 				t.Errorf("the case changes no node: %+v", want.Summary)
 			}

@@ -60,6 +60,34 @@ func (i readInfo) ModTime() time.Time { return time.Time{} }
 func (i readInfo) IsDir() bool        { return false }
 func (i readInfo) Sys() any           { return nil }
 
+// FilesReader is implemented by file systems that read many files of one
+// folder faster together than one at a time, such as a git repository's
+// packs read in order. ReadFiles returns the content of those of names
+// (file names in dir) that are regular files it could read, by name;
+// the others are left out, and ReadFile says what they are.
+type FilesReader interface {
+	ReadFiles(dir string, names []string) map[string][]byte
+}
+
+// readFiles reads names of dir with the FilesReader of fsys (or of the
+// FS it lists once); nil when it has none: the files are read one at a
+// time.
+func readFiles(fsys fs.FS, dir string, names []string) map[string][]byte {
+	for len(names) > 0 {
+		switch f := fsys.(type) {
+		case FilesReader:
+			return f.ReadFiles(dir, names)
+		case *listFS:
+			fsys = f.FS
+		case *hashedListFS:
+			fsys = f.FS
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
 // listFS is fsys with each folder listed once: a plan lists nodes/ of
 // each revision several times (to compare, to pick files, for each parse).
 type listFS struct {

@@ -71,6 +71,19 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo 
 			}
 		})
 	}
+	var wanted []string
+	for _, n := range names {
+		if !same[n] || !c.none {
+			wanted = append(wanted, n)
+		}
+	}
+	pre := readFiles(fsys, "nodes", wanted) // nil: read one at a time below
+	read := func(n string) ([]byte, error) {
+		if b, ok := pre[n]; ok {
+			return b, nil
+		}
+		return fs.ReadFile(fsys, "nodes/"+n)
+	}
 	var idx []int
 	data := map[string][]byte{}
 	for i, n := range names {
@@ -80,7 +93,7 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo 
 			hidden++
 			continue
 		case same[n] && !c.all:
-			b, err := fs.ReadFile(fsys, name)
+			b, err := read(n)
 			if err != nil {
 				wg.Wait()
 				return nil, 0, err, nil
@@ -89,7 +102,7 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo 
 		default:
 			// Changed, or every file is kept: a file that cannot be read
 			// here is read by spec.Parse, which reports why.
-			if b, err := fs.ReadFile(fsys, name); err == nil {
+			if b, err := read(n); err == nil {
 				data[name] = b
 			}
 		}

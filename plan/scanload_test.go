@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -53,4 +54,22 @@ func TestScanLoadChunksAsAFullParse(t *testing.T) {
 	if len(wf) < 2 || fmt.Sprint(gf) != fmt.Sprint(wf) {
 		t.Errorf("errors:\n%v\na full parse's:\n%v", gf, wf)
 	}
+}
+
+// filesFS is a MapFS that reads many files together (FilesReader): the
+// regular files of names, as source's git trees read them from packs.
+type filesFS struct {
+	fstest.MapFS
+	files int // read by ReadFiles
+}
+
+func (f *filesFS) ReadFiles(dir string, names []string) map[string][]byte {
+	out := map[string][]byte{}
+	for _, n := range names {
+		if m, ok := f.MapFS[dir+"/"+n]; ok && m.Mode.IsRegular() {
+			out[n] = bytes.Clone(m.Data)
+			f.files++
+		}
+	}
+	return out
 }

@@ -35,30 +35,50 @@ func (m memPacks) Open(name string) (billy.File, error) {
 	if !strings.HasSuffix(name, ".pack") {
 		return m.Filesystem.Open(name)
 	}
+	data, f, err := m.load(name)
+	if err != nil || f != nil {
+		return f, err
+	}
+	return &memFile{name: name, Reader: bytes.NewReader(data)}, nil
+}
+
+// packData returns the pack file name read whole, nil when it does not fit.
+func (m memPacks) packData(name string) ([]byte, error) {
+	data, f, err := m.load(name)
+	if f != nil {
+		f.Close()
+	}
+	return data, err
+}
+
+// load returns name's bytes, read once; or, when they do not fit, the
+// file opened.
+func (m memPacks) load(name string) ([]byte, billy.File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if data, ok := m.packs[name]; ok {
-		return &memFile{name: name, Reader: bytes.NewReader(data)}, nil
+		return data, nil, nil
 	}
 	f, err := m.Filesystem.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fi, err := m.Filesystem.Stat(name)
 	if err != nil || *m.size+fi.Size() > m.max {
-		return f, nil
+		return nil, f, nil
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, m.max-*m.size+1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if *m.size+int64(len(data)) > m.max {
-		return m.Filesystem.Open(name) // it grew meanwhile
+		f, err := m.Filesystem.Open(name) // it grew meanwhile
+		return nil, f, err
 	}
 	m.packs[name] = data
 	*m.size += int64(len(data))
-	return &memFile{name: name, Reader: bytes.NewReader(data)}, nil
+	return data, nil, nil
 }
 
 var errReadOnly = errors.New("pack file read into memory: read only")

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bufio"
+	"bytes"
 	"compress/zlib"
 	"errors"
 	"fmt"
@@ -29,7 +30,9 @@ import (
 type packReader struct {
 	f   *os.File
 	cr  countingReader
-	br  *bufio.Reader
+	buf *bufio.Reader // a file or a stream
+	mem *bytes.Reader // a pack held in memory (readPack), read in place
+	br  byteSource    // buf or mem
 	zr  io.ReadCloser // reused with zlib.Resetter
 	lr  io.LimitedReader
 	ref [20]byte
@@ -59,8 +62,24 @@ func openPack(path string) (*packReader, error) {
 func streamPack(rd io.Reader) *packReader {
 	r := &packReader{}
 	r.cr.r = rd
-	r.br = bufio.NewReaderSize(&r.cr, 64<<10)
+	r.buf = bufio.NewReaderSize(&r.cr, 64<<10)
+	r.br = r.buf
 	return r
+}
+
+// readPack reads a pack held whole in data, at any offset: a seek costs
+// nothing and no byte is copied into a buffer before it is inflated.
+func readPack(data []byte) *packReader {
+	r := &packReader{mem: bytes.NewReader(data)}
+	r.br = r.mem
+	return r
+}
+
+// byteSource is what a packReader reads from; a flate.Reader, so that
+// inflating reads no further than the object's end.
+type byteSource interface {
+	io.Reader
+	io.ByteReader
 }
 
 func (r *packReader) Close() error {
@@ -87,15 +106,24 @@ func (r *packReader) header() (uint32, error) {
 
 // seek moves to offset.
 func (r *packReader) seek(offset int64) error {
+	if r.mem != nil {
+		_, err := r.mem.Seek(offset, io.SeekStart)
+		return err
+	}
 	if _, err := r.f.Seek(offset, io.SeekStart); err != nil {
 		return err
 	}
 	r.cr.n = offset
-	r.br.Reset(&r.cr)
+	r.buf.Reset(&r.cr)
 	return nil
 }
 
-func (r *packReader) offset() int64 { return r.cr.n - int64(r.br.Buffered()) }
+func (r *packReader) offset() int64 {
+	if r.mem != nil {
+		return r.mem.Size() - int64(r.mem.Len())
+	}
+	return r.cr.n - int64(r.buf.Buffered())
+}
 
 // next reads the header of the object at the current offset.
 func (r *packReader) next() (packObject, error) {
@@ -160,13 +188,7 @@ func (r *packReader) backOffset() (int64, error) {
 // inflate writes the data of the object whose header was just read to w;
 // it must be o.size bytes.
 func (r *packReader) inflate(o packObject, w io.Writer) error {
-	var err error
-	if r.zr == nil {
-		r.zr, err = zlib.NewReader(r.br)
-	} else {
-		err = r.zr.(zlib.Resetter).Reset(r.br, nil)
-	}
-	if err != nil {
+	if err := r.startInflate(); err != nil {
 		return fmt.Errorf("object at %d: %w", o.offset, err)
 	}
 	r.lr = io.LimitedReader{R: r.zr, N: o.size}
@@ -174,8 +196,31 @@ func (r *packReader) inflate(o packObject, w io.Writer) error {
 	if err == nil && n != o.size {
 		err = io.ErrUnexpectedEOF
 	}
+	return r.endInflate(o, err)
+}
+
+// inflateTo reads the data of the object whose header was just read into
+// dst, which is o.size bytes long.
+func (r *packReader) inflateTo(o packObject, dst []byte) error {
+	if err := r.startInflate(); err != nil {
+		return fmt.Errorf("object at %d: %w", o.offset, err)
+	}
+	_, err := io.ReadFull(r.zr, dst)
+	return r.endInflate(o, unexpected(err))
+}
+
+func (r *packReader) startInflate() error {
+	if r.zr == nil {
+		var err error
+		r.zr, err = zlib.NewReader(r.br)
+		return err
+	}
+	return r.zr.(zlib.Resetter).Reset(r.br, nil)
+}
+
+// endInflate reads to the end of the stream, which checks its checksum.
+func (r *packReader) endInflate(o packObject, err error) error {
 	if err == nil {
-		// Read to the stream's end, which checks its checksum.
 		if m, rerr := r.zr.Read(r.hdr[:]); m != 0 || rerr != io.EOF {
 			err = errors.New("data past its size")
 		}

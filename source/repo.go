@@ -42,6 +42,9 @@ type Repo struct {
 	mu   sync.Mutex // go-git storage is not safe for concurrent use
 	repo *git.Repository
 	loc  Location
+	// blobs reads many blobs at once from a local repository's packs in
+	// memory; nil for a remote one, whose objects are held inflated.
+	blobs *packBlobs
 }
 
 // Open opens the repository at loc. A local one (a work tree, any folder
@@ -69,10 +72,12 @@ func Open(ctx context.Context, loc Location, opts OpenOptions) (*Repo, error) {
 			if wt != nil {
 				wfs = wt.Filesystem
 			}
-			kept := filesystem.NewStorageWithOptions(newMemPacks(st.Filesystem(), maxMemPacks), cache.NewObjectLRUDefault(), filesystem.Options{MaxOpenDescriptors: 8})
+			packs := newMemPacks(st.Filesystem(), maxMemPacks)
+			kept := filesystem.NewStorageWithOptions(packs, cache.NewObjectLRUDefault(), filesystem.Options{MaxOpenDescriptors: 8})
 			if r, err = git.Open(kept, wfs); err != nil {
 				return nil, fmt.Errorf("open repository %s: %w", dir, err)
 			}
+			return &Repo{repo: r, loc: loc, blobs: &packBlobs{packs: packs}}, nil
 		}
 		return &Repo{repo: r, loc: loc}, nil
 	}
@@ -197,7 +202,9 @@ func (r *Repo) Tree(rev string) (fs.FS, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return newTreeFS(&r.mu, r.repo.Storer, c.TreeHash), c.Hash.String(), nil
+	f := newTreeFS(&r.mu, r.repo.Storer, c.TreeHash)
+	f.blobs = r.blobs
+	return f, c.Hash.String(), nil
 }
 
 // Parents returns the parents of commit hash. The error wraps

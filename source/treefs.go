@@ -44,6 +44,8 @@ type treeFS struct {
 	// complete, when set, fetches every object of the tree; called once,
 	// under mu, when a blob is missing. Guarded by mu.
 	complete func() error
+	// blobs, when set, reads ReadFiles' blobs from the packs in memory.
+	blobs *packBlobs
 }
 
 var (

@@ -1,0 +1,220 @@
+package source
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// packBlobs reads many objects of a local repository at once from its
+// pack files held in memory (memPacks), for fleetctl's plan, which reads
+// every node file of a large fleet. go-git reads one object at a time,
+// under the storage's one lock, and walks a delta's whole chain for each
+// (a fleet's node files are deltas of each other, chains of 50): here the
+// objects asked for are read in the order of their offsets in the pack,
+// on every processor, and each base is inflated once and kept while the
+// objects built on it are read.
+type packBlobs struct {
+	packs memPacks
+	once  sync.Once
+	idx   []memPackIndex // the packs that fit in memory; set by once
+}
+
+// memPackIndex is one pack in memory with its index.
+type memPackIndex struct {
+	data []byte
+	idx  packIndex
+}
+
+// maxPackChain bounds a delta chain (git's own --depth limit is 4095): a
+// pack whose ref deltas loop fails instead of recursing for ever.
+const maxPackChain = 10000
+
+// keptBases is how many bytes of resolved objects a reader keeps to build
+// the next ones on; past it each object is built from its chain again.
+const keptBases = 16 << 20
+
+// minPerWorker: fewer objects than this per processor are read on one.
+const minPerWorker = 256
+
+// load lists the pack files with their indexes, once. A pack that cannot
+// be read or does not fit in memory is left out: its objects are read by
+// go-git.
+func (p *packBlobs) load() {
+	p.once.Do(func() {
+		dir := path.Join("objects", "pack")
+		fis, err := p.packs.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, fi := range fis {
+			name, ok := strings.CutSuffix(fi.Name(), ".idx")
+			if !ok {
+				continue
+			}
+			data, err := p.packs.packData(path.Join(dir, name+".pack"))
+			if err != nil || data == nil {
+				continue
+			}
+			f, err := p.packs.Open(path.Join(dir, fi.Name()))
+			if err != nil {
+				continue
+			}
+			raw, err := io.ReadAll(f)
+			f.Close()
+			if err != nil {
+				continue
+			}
+			if idx, ok := parsePackIndex(raw); ok {
+				p.idx = append(p.idx, memPackIndex{data: data, idx: idx})
+			}
+		}
+	})
+}
+
+// read returns the content of each object of ids that is a blob in a pack
+// held in memory, by id. One it does not find there (a loose object, a
+// pack too large) or cannot read is left out, for the caller to read
+// through go-git, which says what is wrong.
+func (p *packBlobs) read(ids []plumbing.Hash) map[plumbing.Hash][]byte {
+	p.load()
+	type target struct {
+		pack int
+		off  int64
+		id   plumbing.Hash
+	}
+	var ts []target
+	for _, id := range ids {
+		for i, pk := range p.idx {
+			if off, ok := pk.idx.find(id); ok {
+				ts = append(ts, target{pack: i, off: off, id: id})
+				break
+			}
+		}
+	}
+	slices.SortFunc(ts, func(a, b target) int { return cmp.Or(cmp.Compare(a.pack, b.pack), cmp.Compare(a.off, b.off)) })
+	ts = slices.CompactFunc(ts, func(a, b target) bool { return a.pack == b.pack && a.off == b.off })
+	// Contiguous runs of offsets, one a worker: the objects of one delta
+	// chain are mostly near each other.
+	workers := max(1, min(goruntime.GOMAXPROCS(0), len(ts)/minPerWorker))
+	datas := make([][]byte, len(ts))
+	var wg sync.WaitGroup
+	for w := range workers {
+		part := ts[w*len(ts)/workers : (w+1)*len(ts)/workers]
+		out := datas[w*len(ts)/workers : (w+1)*len(ts)/workers]
+		wg.Go(func() {
+			var rs map[int]*packResolver
+			for i, t := range part {
+				r := rs[t.pack]
+				if r == nil {
+					r = newPackResolver(p.idx[t.pack])
+					if rs == nil {
+						rs = map[int]*packResolver{}
+					}
+					rs[t.pack] = r
+				}
+				if typ, data, err := r.object(t.off, 0); err == nil && typ == plumbing.BlobObject {
+					out[i] = data
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := make(map[plumbing.Hash][]byte, len(ts))
+	for i, t := range ts {
+		if datas[i] != nil {
+			got[t.id] = datas[i]
+		}
+	}
+	return got
+}
+
+// packResolver reads objects of one pack in memory at their offsets,
+// keeping what it built (up to keptBases bytes) for the deltas on it.
+// One goroutine uses it.
+type packResolver struct {
+	pack    memPackIndex
+	r       *packReader
+	kept    map[int64]resolvedObject
+	held    int
+	scratch [][]byte // delta data, by chain depth
+}
+
+type resolvedObject struct {
+	typ  plumbing.ObjectType
+	data []byte
+}
+
+func newPackResolver(pack memPackIndex) *packResolver {
+	return &packResolver{pack: pack, r: readPack(pack.data), kept: map[int64]resolvedObject{}}
+}
+
+var errChainTooLong = errors.New("delta chain too long")
+
+// object returns the type and content of the object at off, depth deltas
+// down a chain. Its content may be kept, and is shared: callers only
+// read it.
+func (s *packResolver) object(off int64, depth int) (plumbing.ObjectType, []byte, error) {
+	if o, ok := s.kept[off]; ok {
+		return o.typ, o.data, nil
+	}
+	if depth > maxPackChain {
+		return 0, nil, errChainTooLong
+	}
+	if err := s.r.seek(off); err != nil {
+		return 0, nil, err
+	}
+	o, err := s.r.next()
+	if err != nil {
+		return 0, nil, err
+	}
+	if o.size > maxDeltaResult {
+		return 0, nil, fmt.Errorf("object at %d: %d bytes, over the limit of %d", off, o.size, maxDeltaResult)
+	}
+	var res resolvedObject
+	switch o.typ {
+	case plumbing.OFSDeltaObject, plumbing.REFDeltaObject:
+		for len(s.scratch) <= depth {
+			s.scratch = append(s.scratch, nil)
+		}
+		delta := slices.Grow(s.scratch[depth][:0], int(o.size))[:o.size]
+		s.scratch[depth] = delta
+		if err := s.r.inflateTo(o, delta); err != nil {
+			return 0, nil, err
+		}
+		base := o.base
+		if o.typ == plumbing.REFDeltaObject {
+			var ok bool
+			if base, ok = s.pack.idx.find(o.ref); !ok {
+				return 0, nil, fmt.Errorf("object at %d: delta base %s not in its pack", off, o.ref)
+			}
+		}
+		typ, bdata, err := s.object(base, depth+1)
+		if err != nil {
+			return 0, nil, err
+		}
+		data, err := patchDelta(nil, bdata, delta)
+		if err != nil {
+			return 0, nil, fmt.Errorf("delta at %d: %w", off, err)
+		}
+		res = resolvedObject{typ: typ, data: data}
+	default:
+		res = resolvedObject{typ: o.typ, data: make([]byte, o.size)}
+		if err := s.r.inflateTo(o, res.data); err != nil {
+			return 0, nil, err
+		}
+	}
+	if s.held+len(res.data) <= keptBases {
+		s.kept[off] = res
+		s.held += len(res.data)
+	}
+	return res.typ, res.data, nil
+}
