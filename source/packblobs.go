@@ -91,13 +91,10 @@ func (p *packBlobs) read(ids []plumbing.Hash) map[plumbing.Hash][]byte {
 		off  int64
 		id   plumbing.Hash
 	}
-	var ts []target
+	ts := make([]target, 0, len(ids))
 	for _, id := range ids {
-		for i, pk := range p.idx {
-			if off, ok := pk.idx.find(id); ok {
-				ts = append(ts, target{pack: i, off: off, id: id})
-				break
-			}
+		if i, off, ok := p.find(id); ok {
+			ts = append(ts, target{pack: i, off: off, id: id})
 		}
 	}
 	slices.SortFunc(ts, func(a, b target) int { return cmp.Or(cmp.Compare(a.pack, b.pack), cmp.Compare(a.off, b.off)) })
@@ -111,14 +108,11 @@ func (p *packBlobs) read(ids []plumbing.Hash) map[plumbing.Hash][]byte {
 		part := ts[w*len(ts)/workers : (w+1)*len(ts)/workers]
 		out := datas[w*len(ts)/workers : (w+1)*len(ts)/workers]
 		wg.Go(func() {
-			var rs map[int]*packResolver
+			rs := map[int]*packResolver{}
 			for i, t := range part {
 				r := rs[t.pack]
 				if r == nil {
 					r = newPackResolver(p.idx[t.pack])
-					if rs == nil {
-						rs = map[int]*packResolver{}
-					}
 					rs[t.pack] = r
 				}
 				if typ, data, err := r.object(t.off, 0); err == nil && typ == plumbing.BlobObject {
@@ -135,6 +129,30 @@ func (p *packBlobs) read(ids []plumbing.Hash) map[plumbing.Hash][]byte {
 		}
 	}
 	return got
+}
+
+// object returns object id when it is in a pack held in memory.
+func (p *packBlobs) object(id plumbing.Hash) (*packedObject, bool) {
+	p.load()
+	i, off, ok := p.find(id)
+	if !ok {
+		return nil, false
+	}
+	typ, data, err := newPackResolver(p.idx[i]).object(off, 0)
+	if err != nil {
+		return nil, false
+	}
+	return &packedObject{id: id, typ: typ, data: data}, true
+}
+
+// find returns the pack that holds id and its offset there.
+func (p *packBlobs) find(id plumbing.Hash) (int, int64, bool) {
+	for i, pk := range p.idx {
+		if off, ok := pk.idx.find(id); ok {
+			return i, off, true
+		}
+	}
+	return 0, 0, false
 }
 
 // packResolver reads objects of one pack in memory at their offsets,

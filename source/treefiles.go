@@ -19,7 +19,7 @@ func (f *treeFS) ReadFiles(dir string, names []string) map[string][]byte {
 	if e, err := f.lookup("readfiles", dir); err == nil && e.isDir() {
 		if t, err := f.tree(e.hash); err == nil {
 			for _, n := range names {
-				te, err := t.FindEntry(n)
+				te, err := t.find(n)
 				if err != nil || te.Mode == filemode.Dir || te.Mode == filemode.Symlink || te.Mode == filemode.Submodule {
 					continue
 				}

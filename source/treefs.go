@@ -39,7 +39,7 @@ type treeFS struct {
 	mu    *sync.Mutex // the owner's: go-git storage is not safe for concurrent use
 	s     storer.EncodedObjectStorer
 	root  plumbing.Hash
-	trees map[plumbing.Hash]*object.Tree // guarded by mu
+	trees map[plumbing.Hash]*dirTree // guarded by mu
 	found map[string]entry               // "<tree id>/<name>" looked up in a large tree; guarded by mu
 	// complete, when set, fetches every object of the tree; called once,
 	// under mu, when a blob is missing. Guarded by mu.
@@ -56,7 +56,7 @@ var (
 )
 
 func newTreeFS(mu *sync.Mutex, s storer.EncodedObjectStorer, root plumbing.Hash) *treeFS {
-	return &treeFS{mu: mu, s: s, root: root, trees: map[plumbing.Hash]*object.Tree{}, found: map[string]entry{}}
+	return &treeFS{mu: mu, s: s, root: root, trees: map[plumbing.Hash]*dirTree{}, found: map[string]entry{}}
 }
 
 // entry is one resolved path.
@@ -233,7 +233,7 @@ func (f *treeFS) child(h plumbing.Hash, elem string) (entry, bool, error) {
 		if e, ok := f.found[key]; ok {
 			return e, e.name != "", nil
 		}
-		o, err := f.s.EncodedObject(plumbing.TreeObject, h)
+		o, err := f.encoded(plumbing.TreeObject, h)
 		if err != nil {
 			return entry{}, false, err
 		}
@@ -250,12 +250,12 @@ func (f *treeFS) child(h plumbing.Hash, elem string) (entry, bool, error) {
 			f.found[key] = e
 			return e, ok, nil
 		}
-		if t, err = object.DecodeTree(f.s, o); err != nil {
+		if t, err = decodeTree(o); err != nil {
 			return entry{}, false, err
 		}
 		f.trees[h] = t
 	}
-	te, err := t.FindEntry(elem)
+	te, err := t.find(elem)
 	if errors.Is(err, object.ErrEntryNotFound) {
 		return entry{}, false, nil
 	}
@@ -266,16 +266,32 @@ func (f *treeFS) child(h plumbing.Hash, elem string) (entry, bool, error) {
 }
 
 // tree decodes the tree h whole, once per FS. The caller holds f.mu.
-func (f *treeFS) tree(h plumbing.Hash) (*object.Tree, error) {
+func (f *treeFS) tree(h plumbing.Hash) (*dirTree, error) {
 	if t, ok := f.trees[h]; ok {
 		return t, nil
 	}
-	t, err := object.GetTree(f.s, h)
+	o, err := f.encoded(plumbing.TreeObject, h)
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTree(o)
 	if err != nil {
 		return nil, err
 	}
 	f.trees[h] = t
 	return t, nil
+}
+
+// encoded returns the object h of type typ: from the packs in memory when
+// it is there (a packed object of go-git's inflates its delta chain again
+// on every read), else through go-git. The caller holds f.mu.
+func (f *treeFS) encoded(typ plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	if f.blobs != nil {
+		if o, ok := f.blobs.object(h); ok && o.typ == typ {
+			return o, nil
+		}
+	}
+	return f.s.EncodedObject(typ, h)
 }
 
 // entries lists the folder e, sorted by name. The caller holds f.mu.
@@ -284,8 +300,8 @@ func (f *treeFS) entries(e entry) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	des := make([]fs.DirEntry, 0, len(t.Entries))
-	for _, te := range t.Entries {
+	des := make([]fs.DirEntry, 0, len(t.entries))
+	for _, te := range t.entries {
 		if te.Mode != filemode.Submodule {
 			des = append(des, dirEntry{fsys: f, e: entry{name: te.Name, mode: te.Mode, hash: te.Hash}})
 		}

@@ -1,0 +1,156 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// dirTree is a git tree decoded as go-git's object.Tree.Decode decodes it:
+// the same entries in the same order, modes made canonical, the same
+// errors for a malformed tree; and searched by name as object.Tree's
+// FindEntry searches one name. Its names are slices of one string of the
+// tree's content, so a tree costs a few allocations, not three an entry:
+// go-git took about 8 ms for a fleet's nodes/ of 10,000 files.
+type dirTree struct {
+	entries []object.TreeEntry
+	sorted  bool // in git's order: searched by halves, as go-git does
+}
+
+// decodeTree decodes the tree object o.
+func decodeTree(o plumbing.EncodedObject) (*dirTree, error) {
+	if o.Type() != plumbing.TreeObject {
+		return nil, object.ErrUnsupportedObject
+	}
+	var content string
+	if p, ok := o.(*packedObject); ok {
+		content = string(p.data)
+	} else {
+		r, err := o.Reader()
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			return nil, err
+		}
+		content = string(b)
+	}
+	t := &dirTree{sorted: true, entries: make([]object.TreeEntry, 0, len(content)/40)}
+	prev := ""
+	for rest := content; rest != ""; {
+		sp := strings.IndexByte(rest, ' ')
+		if sp < 0 {
+			return nil, fmt.Errorf("%w: missing mode terminator", object.ErrMalformedTree)
+		}
+		mode, ok := parseMode(rest[:sp])
+		if !ok {
+			return nil, fmt.Errorf("%w: malformed mode", object.ErrMalformedTree)
+		}
+		rest = rest[sp+1:]
+		nul := strings.IndexByte(rest, 0)
+		if nul < 0 {
+			return nil, fmt.Errorf("%w: missing filename terminator", object.ErrMalformedTree)
+		}
+		if nul == 0 {
+			return nil, fmt.Errorf("%w: empty filename", object.ErrMalformedTree)
+		}
+		e := object.TreeEntry{Name: rest[:nul], Mode: canonicalMode(mode)}
+		rest = rest[nul+1:]
+		if len(rest) < len(e.Hash) {
+			return nil, fmt.Errorf("%w: truncated object id", object.ErrMalformedTree)
+		}
+		copy(e.Hash[:], rest)
+		rest = rest[len(e.Hash):]
+		name := sortName(&e)
+		if len(t.entries) != 0 && prev > name {
+			t.sorted = false
+		}
+		prev = name
+		t.entries = append(t.entries, e)
+	}
+	return t, nil
+}
+
+// parseMode parses an octal mode as filemode.New does (strconv.ParseUint
+// in base 8 to 32 bits), without a string for each entry.
+func parseMode(s string) (filemode.FileMode, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var m uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '7' {
+			return 0, false
+		}
+		if m = m<<3 | uint64(c-'0'); m > 1<<32-1 {
+			return 0, false
+		}
+	}
+	return filemode.FileMode(m), true
+}
+
+// canonicalMode is go-git's canonicalTreeMode.
+func canonicalMode(mode filemode.FileMode) filemode.FileMode {
+	switch mode & 0o170000 {
+	case 0o040000:
+		return filemode.Dir
+	case 0o100000:
+		if mode&0o111 != 0 {
+			return filemode.Executable
+		}
+		return filemode.Regular
+	case 0o120000:
+		return filemode.Symlink
+	default:
+		return filemode.Submodule
+	}
+}
+
+// sortName is the name git sorts an entry by: a folder's with a "/".
+func sortName(e *object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+// find returns the entry name (one path element), as object.Tree's
+// FindEntry(name) does: a name go-git refuses as a tree path (".git",
+// control characters…) is its error, a missing one ErrEntryNotFound.
+func (t *dirTree) find(name string) (*object.TreeEntry, error) {
+	if _, err := (&object.Tree{}).FindEntry(name); !errors.Is(err, object.ErrEntryNotFound) {
+		if err == nil {
+			err = object.ErrEntryNotFound
+		}
+		return nil, err
+	}
+	if t.sorted {
+		for _, key := range []string{name, name + "/"} {
+			i := sort.Search(len(t.entries), func(i int) bool { return sortName(&t.entries[i]) >= key })
+			if i < len(t.entries) && t.entries[i].Name == name {
+				return &t.entries[i], nil
+			}
+		}
+		return nil, object.ErrEntryNotFound
+	}
+	past := name + "/"
+	for i := range t.entries {
+		e := &t.entries[i]
+		if e.Name == name {
+			return e, nil
+		}
+		if sortName(e) > past {
+			break
+		}
+	}
+	return nil, object.ErrEntryNotFound
+}
