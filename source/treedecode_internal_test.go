@@ -95,7 +95,7 @@ func TestDecodeTreeAsGoGit(t *testing.T) {
 	for _, c := range [][]byte{
 		nil,
 		rawTree("100644 a", "40000 b", "100644 b.yaml", "160000 c", "120000 d", "100755 e", "100664 f", "0100644 g", "644 h", "1 i"),
-		rawTree("100644 b", "100644 a"),             // unsorted
+		rawTree("100644 b", "100644 a"),              // unsorted
 		rawTree("40000 a", "100644 a.b", "100644 a"), // a folder sorts as "a/"
 		rawTree("100644 a", "100644 a"),              // twice
 		rawTree("100644 .git", "100644 ok"),

@@ -40,7 +40,7 @@ type treeFS struct {
 	s     storer.EncodedObjectStorer
 	root  plumbing.Hash
 	trees map[plumbing.Hash]*dirTree // guarded by mu
-	found map[string]entry               // "<tree id>/<name>" looked up in a large tree; guarded by mu
+	found map[string]entry           // "<tree id>/<name>" looked up in a large tree; guarded by mu
 	// complete, when set, fetches every object of the tree; called once,
 	// under mu, when a blob is missing. Guarded by mu.
 	complete func() error
