@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/internal/proxytest"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
@@ -66,7 +67,7 @@ func newNode(t *testing.T, stateDir string) *node {
 		stateDir = t.TempDir()
 	}
 	n := &node{t: t, repo: repo, git: git, url: "http://" + git.Addr() + "/" + repo.Name, registry: registry, ctd: ctd,
-		state: stateDir, port: gittest.FreePort(t)}
+		state: stateDir, port: porttest.Port(t)}
 	n.regProxy = proxytest.Start(t, registry)
 	n.reg = n.regProxy.Addr()
 	n.rt, err = runtime.New(context.Background(), runtime.Config{Address: ctd.Address, LogDir: filepath.Join(t.TempDir(), "logs"),
@@ -82,7 +83,7 @@ func newNode(t *testing.T, stateDir string) *node {
 		}
 	})
 	n.steady.image = n.modelImage("models/steady", "defect-v1.json")
-	n.steady.port = gittest.FreePort(t)
+	n.steady.port = porttest.Port(t)
 	return n
 }
 

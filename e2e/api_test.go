@@ -18,6 +18,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -150,7 +151,7 @@ func TestFleetdLocalAPI(t *testing.T) {
 	}
 
 	// A model: one pull from the registry.
-	f.workload("defect", ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json"), gittest.FreePort(t), "info")
+	f.workload("defect", ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json"), porttest.Port(t), "info")
 	f.group("defect")
 	rev4 := repo.Commit("defect v1")
 	postSync()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 )
@@ -49,7 +50,7 @@ func TestAttacks(t *testing.T) {
 	g, url := newGate(t, gittest.ServeHTTP(t, repo.BareParent, "", "")+"/"+repo.Name)
 	statusBare := filepath.Join(t.TempDir(), "status.git")
 	gittest.Git(t, "", "init", "-q", "--bare", statusBare)
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	f := &fleet{repo: repo, registry: reg}
 	good := func() {
 		repo.Write("fleet.yaml", fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: e2e}\nspec:\n  pollInterval: 1s\n  registries: [{host: %q, plainHTTP: true}]\n  hostPaths: [%s]\n", reg, hostRoot))
@@ -112,7 +113,7 @@ func TestAttacks(t *testing.T) {
 			if err := os.Symlink(secretDir, filepath.Join(hostRoot, "etc-link")); err != nil {
 				t.Fatal(err)
 			}
-			repo.Write("workloads/escape.yaml", fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: escape}\nspec:\n  image: %s\n  args: [\"--listen\", \"127.0.0.1:%d\"]\n  mounts: [{source: %s, target: /data, readOnly: true}]\n", v1, gittest.FreePort(t), filepath.Join(hostRoot, "etc-link")))
+			repo.Write("workloads/escape.yaml", fmt.Sprintf("apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: escape}\nspec:\n  image: %s\n  args: [\"--listen\", \"127.0.0.1:%d\"]\n  mounts: [{source: %s, target: /data, readOnly: true}]\n", v1, porttest.Port(t), filepath.Join(hostRoot, "etc-link")))
 			f.group("defect", "escape")
 			ops.commit(t, repo, "a signed workload mounts a link to the host's secrets")
 			out, err := a.once()

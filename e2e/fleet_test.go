@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 )
 
@@ -105,7 +106,7 @@ func TestFleetd(t *testing.T) {
 
 	f, url := servedFleet(t, regHost)
 	repo := f.repo
-	defectPort, vibrationPort := gittest.FreePort(t), gittest.FreePort(t)
+	defectPort, vibrationPort := porttest.Port(t), porttest.Port(t)
 	f.workload("defect", defectV1, defectPort, "info")
 	f.workload("vibration", vibration, vibrationPort, "info")
 	f.group("defect", "vibration")

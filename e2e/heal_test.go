@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 )
 
@@ -47,7 +47,7 @@ func TestFleetdRollsBackAnUnhealthyVersion(t *testing.T) {
 	v2 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v2.json")
 	f, url := servedFleet(t, reg)
 	repo := f.repo
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	f.group("defect")
 	f.checkedWorkload("defect", v1, port)
 	repo.Commit("defect v1")
@@ -102,7 +102,7 @@ func TestFleetdRollsBackAnUnhealthyVersion(t *testing.T) {
 	// On another port the old version keeps serving while the new one is
 	// checked, and a failed new one never interrupts it.
 	serving := a.running("defect")
-	port2 := gittest.FreePort(t)
+	port2 := porttest.Port(t)
 	f.checkedWorkload("defect", v1, port2, "--fail-health")
 	repo.Commit("defect v1 on another port (broken)")
 	if out, err := a.once(); exitCode(err) != 1 {
@@ -134,7 +134,7 @@ func TestFleetdUpdateLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo.Write("fleet.yaml", string(b)+"  hostPaths: ["+hostDir+"]\n")
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	locked := func(image string) {
 		f.repo.Write("workloads/defect.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
 kind: Workload

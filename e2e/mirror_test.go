@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 )
 
@@ -36,7 +36,7 @@ spec:
     - {host: registry.invalid, mirrors: ["%s/cache"]}
     - {host: %q, plainHTTP: true}
 `, mirror, mirror))
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	f.group("defect")
 	f.workload("defect", ref, port, "info")
 	rev := ops.commit(t, repo, "defect v1 through the plant's mirror")

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 )
 
@@ -35,7 +35,7 @@ spec:
   registries: [{host: %q, plainHTTP: true}]
   trust: {commits: {mode: all}}
 `, reg))
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	f.group("defect")
 	f.workload("defect", defect, port, "info")
 	rev1 := ops.commit(t, repo, "defect v1, every commit signed from now on")

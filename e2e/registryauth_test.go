@@ -16,6 +16,7 @@ import (
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/imagebuild"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -55,7 +56,7 @@ func TestFleetdPrivateRegistry(t *testing.T) {
 
 	f, url := servedFleet(t, reg)
 	repo := f.repo
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	f.group("defect")
 	f.workload("defect", ref, port, "info")
 	rev := ops.commit(t, repo, "defect v1 from the private registry")

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -23,7 +23,7 @@ func TestRestartCommitsNothingAndFailingLogsShow(t *testing.T) {
 	v1 := ocitest.ModelServerImage(t, reg, "models/defect", "defect-v1.json")
 	f, url := servedFleet(t, reg)
 	repo := f.repo
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	f.group("defect")
 	f.checkedWorkload("defect", v1, port)
 	repo.Commit("defect v1")
@@ -52,7 +52,7 @@ func TestRestartCommitsNothingAndFailingLogsShow(t *testing.T) {
 
 	// A model that crashes 1s after it starts: its log's end is in the
 	// report.
-	crashPort := gittest.FreePort(t)
+	crashPort := porttest.Port(t)
 	repo.Write("workloads/crasher.yaml", fmt.Sprintf(`apiVersion: gitfleet.dev/v1alpha1
 kind: Workload
 metadata: {name: crasher}

@@ -17,6 +17,7 @@ import (
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/imagebuild"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 )
 
@@ -38,7 +39,7 @@ func TestSecrets(t *testing.T) {
 	fleetctl := buildFleetctl(t)
 
 	repo := gittest.NewRepo(t)
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	a := newAgent(t, repo, gittest.FileURL(repo.BareDir), ctd.Address, "press-01", "",
 		"--insecure-skip-verify", "--secrets-dir", tmpfsDir(t))
 	recipient := strings.TrimSpace(mustRun(t, "", fleetdBin, "--print-age-recipient", "--state-dir", a.stateDir))

@@ -11,6 +11,7 @@ import (
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -85,7 +86,7 @@ func TestFleetdVerifiesSignatures(t *testing.T) {
 
 	f, url := servedFleet(t, reg)
 	repo := f.repo
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	f.group("defect")
 	f.workload("defect", signedV1, port, "info")
 	rev1 := ops.commit(t, repo, "defect v1")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/internal/sticktest"
 	"github.com/gitfleet/gitfleet/runtime"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
@@ -41,7 +42,7 @@ func newAirgap(t *testing.T) *airgap {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	a := &airgap{t: t, stopReg: stop, ctd: runtimetest.StartT(t), usbRoot: t.TempDir(), stateDir: t.TempDir(), port: gittest.FreePort(t)}
+	a := &airgap{t: t, stopReg: stop, ctd: runtimetest.StartT(t), usbRoot: t.TempDir(), stateDir: t.TempDir(), port: porttest.Port(t)}
 	a.fleet = sticktest.NewFleet(t, host)
 	a.central = gittest.FileURL(a.fleet.Repo.BareDir)
 	a.rt, err = runtime.New(context.Background(), runtime.Config{Address: a.ctd.Address, LogDir: filepath.Join(a.stateDir, "test-logs"), RunDir: filepath.Join(a.stateDir, "run")}, nil)

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 )
 
@@ -46,7 +46,7 @@ spec:
 	keys := map[string]string{"canary-01": canary.statusKey(), "press-01": press.statusKey()}
 	ports := map[string]int{}
 	for _, n := range []string{"canary-01", "press-01"} {
-		ports[n] = gittest.FreePort(t)
+		ports[n] = porttest.Port(t)
 		label := ""
 		if n == "canary-01" {
 			label = `, canary: "true"`

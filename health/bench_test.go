@@ -3,7 +3,6 @@ package health_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/health"
 	"github.com/gitfleet/gitfleet/internal/imagebuild"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -40,12 +40,7 @@ func BenchmarkProbeCPU(b *testing.B) {
 	weights := filepath.Join(root, "examples/model-server/weights/defect-v1.json")
 	var ws []spec.Desired
 	for i := range 5 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
+		port := porttest.Port(b)
 		cmd := exec.Command(bin, "--weights", weights, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/health"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -21,16 +22,6 @@ import (
 // withHash names ws as a workload, with the hash fleetd would give it.
 func withHash(name string, ws spec.WorkloadSpec) spec.Desired {
 	return spec.Desired{Name: name, Spec: ws, Hash: spec.HashSpec(ws)}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func dur(d time.Duration) spec.Duration { return spec.Duration{Duration: d} }
@@ -140,7 +131,7 @@ func TestProbesAgainstModelServer(t *testing.T) {
 			return probe(spec.Health{TCP: &spec.TCPProbe{Port: p}}, true)
 		}, want{healthy: true}},
 		{"tcp-closed", nil, func(p int) *spec.Health {
-			return probe(spec.Health{TCP: &spec.TCPProbe{Port: freePort(t)}}, false)
+			return probe(spec.Health{TCP: &spec.TCPProbe{Port: porttest.Port(t)}}, false)
 		}, want{message: "connection refused"}},
 		{"exec-ok", nil, func(int) *spec.Health {
 			return probe(spec.Health{Exec: &spec.ExecProbe{Command: []string{"/model-server", "-h"}}}, true)
@@ -152,7 +143,7 @@ func TestProbesAgainstModelServer(t *testing.T) {
 	var ws []spec.Desired
 	var ports []int
 	for _, c := range cases {
-		port := freePort(t)
+		port := porttest.Port(t)
 		ports = append(ports, port)
 		wspec := spec.WorkloadSpec{
 			Image:  image,
@@ -251,7 +242,7 @@ func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 	ctx := t.Context()
 	st := startStack(t)
 	rt, image := st.rt, st.image
-	port := freePort(t)
+	port := porttest.Port(t)
 	// Host networking: the exec'd server's port is then the host's, where
 	// the test can see it stop.
 	w := withHash("busy", spec.WorkloadSpec{Image: image, Args: []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}, Network: spec.NetworkHost})
@@ -260,7 +251,7 @@ func TestExecTimeoutKillsAndCleansUp(t *testing.T) {
 	}
 	// A second model server on the same port cannot bind, but one on
 	// another port serves until killed: a command that never ends.
-	other := freePort(t)
+	other := porttest.Port(t)
 	_, err := rt.Exec(ctx, "busy", []string{"/model-server", "--weights", "/model/weights.json", "--listen", fmt.Sprintf("127.0.0.1:%d", other)}, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("Exec of a command that never ends: %v, want a timeout", err)

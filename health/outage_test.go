@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/health"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -19,7 +20,7 @@ func TestExecProbesThroughAContainerdOutage(t *testing.T) {
 	ctx := t.Context()
 	st := startStack(t)
 	rt, image := st.rt, st.image
-	port := freePort(t)
+	port := porttest.Port(t)
 	const threshold = 2
 	w := withHash("steady", spec.WorkloadSpec{
 		Image: image, Args: []string{"--listen", fmt.Sprintf(":%d", port)}, Ports: []int{port},

@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/status"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestAdoptAfterAgentRestart(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	d := desired("detector", port, map[string]string{"VERSION": "1"})
 	e.run(t, d, "rev1")
 	before := e.only(t, d)
@@ -56,7 +57,7 @@ func TestAdoptAfterAgentRestart(t *testing.T) {
 func TestContainerdRestart(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	d := desired("detector", port, nil)
 	e.run(t, d, "rev1")
 	before := e.only(t, d)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,7 +51,7 @@ func TestGPUsThroughCDI(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Close() })
 
-	port := freePort(t)
+	port := porttest.Port(t)
 	d := desired("gpu-model", port, nil)
 	d.Spec.Resources.GPUs = 1
 	d = withHash(d.Name, d.Spec)
@@ -69,7 +70,7 @@ func TestGPUsThroughCDI(t *testing.T) {
 	}
 
 	// Two GPUs: there is no device 1.
-	d2 := desired("two-gpus", freePort(t), nil)
+	d2 := desired("two-gpus", porttest.Port(t), nil)
 	d2.Spec.Resources.GPUs = 2
 	d2 = withHash(d2.Name, d2.Spec)
 	err = c.Run(t.Context(), d2, "rev1")

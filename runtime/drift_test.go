@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/gitfleet/gitfleet/fault"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/status"
 )
 
@@ -69,7 +70,7 @@ func TestDriftIsSeenAndRepaired(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			port := freePort(t)
+			port := porttest.Port(t)
 			d := desired("drift-"+c.name, port, map[string]string{"SPEC_ENV": "v"})
 			e.run(t, d, "rev1")
 			before := e.only2(t, d.Name)
@@ -113,7 +114,7 @@ func TestDriftIsSeenAndRepaired(t *testing.T) {
 func TestForeignContainerLeftAlone(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	d := desired("clash", port, map[string]string{"WHO": "gitfleet"})
 	e.run(t, d, "rev1")
 	before := e.only(t, d)
@@ -149,7 +150,7 @@ func TestForeignContainerLeftAlone(t *testing.T) {
 	}
 
 	// Another workload is not held up by the clash.
-	other := desired("other", freePort(t), nil)
+	other := desired("other", porttest.Port(t), nil)
 	e.run(t, other, "rev1")
 	e.only(t, other)
 	if err := e.c.Remove(t.Context(), "clash"); err != nil {

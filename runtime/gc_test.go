@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 )
 
 func TestGCRemovesWhatNothingNeeds(t *testing.T) {
@@ -23,7 +24,7 @@ func TestGCRemovesWhatNothingNeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := desired("web", freePort(t), nil)
+	d := desired("web", porttest.Port(t), nil)
 	e.run(t, d, "rev1")
 
 	// The unused image's content, to check it is gone afterwards.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/secret"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -36,7 +37,7 @@ func TestLogsRotateAndTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := desired("chatty", freePort(t), nil)
+	d := desired("chatty", porttest.Port(t), nil)
 	d.Spec.Secrets = []spec.Secret{{Name: "token", File: "secrets/token.age", Env: "API_TOKEN", Data: enc}}
 	d.Hash = spec.HashSpec(d.Spec)
 	if err := c.Run(t.Context(), d, "rev1"); err != nil {

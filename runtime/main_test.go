@@ -6,7 +6,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -170,17 +169,6 @@ func desired(name string, port int, env map[string]string) spec.Desired {
 // withHash names ws as a workload, with the hash fleetd would give it.
 func withHash(name string, ws spec.WorkloadSpec) spec.Desired {
 	return spec.Desired{Name: name, Spec: ws, Hash: spec.HashSpec(ws)}
-}
-
-// freePort returns a host port nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // waitLimit bounds every wait for an event in these tests. It only turns

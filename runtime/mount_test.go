@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gitfleet/gitfleet/fault"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -68,7 +69,7 @@ func TestMountThroughLinkRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := mounted("linked", freePort(t), c.source, h.root)
+			d := mounted("linked", porttest.Port(t), c.source, h.root)
 			err := e.c.Run(t.Context(), d, "rev1")
 			var me *MountError
 			if !errors.As(err, &me) {
@@ -92,7 +93,7 @@ func TestMountThroughLinkRefused(t *testing.T) {
 	}
 
 	t.Run("not below a host path", func(t *testing.T) {
-		d := mounted("linked", freePort(t), h.secret, h.root)
+		d := mounted("linked", porttest.Port(t), h.secret, h.root)
 		var me *MountError
 		if err := e.c.Run(t.Context(), d, "rev1"); !errors.As(err, &me) || !strings.Contains(err.Error(), h.secret) {
 			t.Fatalf("Run: %v, want a *MountError naming %s", err, h.secret)
@@ -108,7 +109,7 @@ func TestMountCheckedAgainAtRestart(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
 	h := newHostTree(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	source := filepath.Join(h.root, "models", "v1")
 	d := mounted("models", port, source, h.root)
 	e.run(t, d, "rev1")

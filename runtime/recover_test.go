@@ -8,6 +8,7 @@ import (
 
 	containerd "github.com/containerd/containerd"
 
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/status"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestRunFinishesAReplaceCutOffWhileCreatingTheTask(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	v1 := desired("detector", port, map[string]string{"V": "1"})
 	v2 := desired("detector", port, map[string]string{"V": "2"})
 	e.run(t, v1, "rev1")

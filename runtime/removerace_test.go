@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	containerd "github.com/containerd/containerd"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 )
 
 // restartingContainer is a container whose Supervisor restarts its task
@@ -37,7 +38,7 @@ func (r restartingContainer) Delete(ctx context.Context, opts ...containerd.Dele
 func TestFailedRemoveLeavesExitsToTheSupervisor(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	d := desired("raced", freePort(t), nil)
+	d := desired("raced", porttest.Port(t), nil)
 	e.run(t, d, "rev1")
 	ctx := e.c.ns(t.Context())
 	ctrs, err := e.c.containersOf(ctx, d.Name)

@@ -3,14 +3,16 @@ package runtime
 import (
 	"context"
 
-	"github.com/containerd/containerd/snapshots"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd/snapshots"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -47,7 +49,7 @@ func (e *env) only(t *testing.T, d spec.Desired) status.Instance {
 func TestRunSeesArgsEnvMountsAndLimits(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	host := t.TempDir()
 	if err := os.WriteFile(filepath.Join(host, "model.bin"), []byte("weights"), 0o644); err != nil {
 		t.Fatal(err)
@@ -130,7 +132,7 @@ func memLimitFile(cgroup string) string {
 func TestRunIdempotentReplaceRemove(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	v1 := desired("detector", port, map[string]string{"VERSION": "1"})
 	e.run(t, v1, "rev1")
 	first := e.only(t, v1)
@@ -141,7 +143,7 @@ func TestRunIdempotentReplaceRemove(t *testing.T) {
 	}
 
 	// New hash on another port: the old one keeps serving until retired.
-	port2 := freePort(t)
+	port2 := porttest.Port(t)
 	v2 := desired("detector", port2, map[string]string{"VERSION": "2"})
 	e.run(t, v2, "rev2")
 	if ins := e.list(t); len(ins) != 2 {
@@ -200,12 +202,12 @@ func TestRunRefusesBadInput(t *testing.T) {
 	if err := e.c.Remove(t.Context(), "../etc"); err == nil {
 		t.Error("Remove accepted a workload name with a path in it")
 	}
-	d := desired("detector", freePort(t), nil)
+	d := desired("detector", porttest.Port(t), nil)
 	d.Spec.Image = reg.host + "/test/echo:latest"
 	if err := e.c.Run(t.Context(), d, "rev"); err == nil || !strings.Contains(err.Error(), "digest") {
 		t.Errorf("Run of a tagged image: %v, want refused", err)
 	}
-	d = desired("detector", freePort(t), nil)
+	d = desired("detector", porttest.Port(t), nil)
 	if err := e.c.Run(t.Context(), d, "rev"); err == nil || !strings.Contains(err.Error(), echo.ref) {
 		t.Errorf("Run of an image not pulled: %v, want an error naming it", err)
 	}
@@ -218,7 +220,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 func TestRunFailedReplacementKeepsOld(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	v1 := desired("detector", port, map[string]string{"VERSION": "1"})
 	e.run(t, v1, "rev1")
 	before := e.only(t, v1)

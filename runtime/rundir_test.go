@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/runtime/runtimetest"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -35,7 +36,7 @@ func TestLeftoversOfAGoneContainerdAreSwept(t *testing.T) {
 		}
 		return c
 	}
-	port := freePort(t)
+	port := porttest.Port(t)
 	w := desired("model", port, map[string]string{"GENERATION": "old"})
 	w.Spec.Mounts = []spec.Mount{{Source: hostDir, Target: "/data", ReadOnly: true}}
 	w = withHash(w.Name, w.Spec)

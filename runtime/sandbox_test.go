@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gitfleet/gitfleet/fault"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -62,7 +63,7 @@ func has(set uint64, c int) bool { return set&(1<<c) != 0 }
 func TestSandboxDefaults(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	port := freePort(t)
+	port := porttest.Port(t)
 	d := desired("sandboxed", port, nil)
 	e.run(t, d, "rev1")
 	p := probeResults(t, port)
@@ -151,7 +152,7 @@ func TestSandboxUserReadOnlyRootCapabilities(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			port := freePort(t)
+			port := porttest.Port(t)
 			d := desired("sandbox-"+strings.ReplaceAll(c.name, " ", "-"), port, nil)
 			c.change(&d.Spec)
 			d = withHash(d.Name, d.Spec)
@@ -224,7 +225,7 @@ func TestNetworkIsolatedAndHost(t *testing.T) {
 	secret := hostOnlyListener(t)
 	addr := hostAddr(t)
 
-	port, undeclared := freePort(t), freePort(t)
+	port, undeclared := porttest.Port(t), porttest.Port(t)
 	d := desired("isolated", port, nil)
 	d.Spec.Args = append(d.Spec.Args, "--extra-port", strconv.Itoa(undeclared))
 	d = withHash(d.Name, d.Spec)
@@ -252,7 +253,7 @@ func TestNetworkIsolatedAndHost(t *testing.T) {
 		}
 	}
 
-	hostPort := freePort(t)
+	hostPort := porttest.Port(t)
 	h := desired("on-host", hostPort, nil)
 	h.Spec.Network = spec.NetworkHost
 	h = withHash(h.Name, h.Spec)
@@ -303,7 +304,7 @@ func TestNetworkPortTaken(t *testing.T) {
 		t.Errorf("after the refusal: %+v, want nothing", ins)
 	}
 
-	port := freePort(t)
+	port := porttest.Port(t)
 	first := desired("first", port, nil)
 	e.run(t, first, "rev1")
 	id := e.only(t, first).ID

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gitfleet/gitfleet/fault"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/secret"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -64,7 +65,7 @@ func TestSecretsReachContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := porttest.Port(t)
 	d := desired("api", port, nil)
 	d.Spec.Secrets = []spec.Secret{
 		{Name: "token", File: "secrets/token.age", Env: "API_TOKEN", Data: encTok},
@@ -121,7 +122,7 @@ func TestSecretsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := desired("api", freePort(t), nil)
+	d := desired("api", porttest.Port(t), nil)
 	d.Spec.Secrets = []spec.Secret{{Name: "token", File: "secrets/token.age", Path: "/run/secrets/token", Data: enc}}
 	d.Hash = spec.HashSpec(d.Spec)
 	err = e.secretsClient(t, node, tmpfs(t)).Run(t.Context(), d, "rev1")

@@ -10,6 +10,7 @@ import (
 	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/typeurl/v2"
 
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestRemoveSendsTheWorkloadsStopSignal(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	d := desired("quitter", freePort(t), nil)
+	d := desired("quitter", porttest.Port(t), nil)
 	d.Spec.StopSignal = "SIGQUIT"
 	d = withHash(d.Name, d.Spec)
 	e.run(t, d, "rev1")
@@ -42,7 +43,7 @@ func TestRemoveSendsTheWorkloadsStopSignal(t *testing.T) {
 func TestRemoveKillsAfterTheStopTimeout(t *testing.T) {
 	e := setup(t)
 	e.pull(t)
-	d := desired("deaf", freePort(t), nil)
+	d := desired("deaf", porttest.Port(t), nil)
 	d.Spec.StopSignal = "SIGWINCH"
 	d.Spec.StopTimeout = &spec.Duration{Duration: time.Second}
 	d = withHash(d.Name, d.Spec)

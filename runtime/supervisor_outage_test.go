@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -17,7 +18,7 @@ import (
 func TestSupervisorCountsAnExitWhileContainerdWasDown(t *testing.T) {
 	e := setup(t)
 	image := e.modelServer(t)
-	d := serverWorkload("outlived", image, freePort(t), spec.RestartAlways)
+	d := serverWorkload("outlived", image, porttest.Port(t), spec.RestartAlways)
 	e.run(t, d, "rev1")
 	s := e.supervise(t, SupervisorConfig{BackoffBase: 100 * time.Millisecond})
 	before := e.only2(t, "outlived")

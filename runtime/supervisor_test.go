@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -93,7 +94,7 @@ type supEvent struct {
 func TestSupervisorRestartsACrashLoopWithGrowingDelays(t *testing.T) {
 	e := setup(t)
 	image := e.modelServer(t)
-	d := serverWorkload("crasher", image, freePort(t), spec.RestartAlways, "--crash-after", "1s")
+	d := serverWorkload("crasher", image, porttest.Port(t), spec.RestartAlways, "--crash-after", "1s")
 
 	const base = 250 * time.Millisecond
 	var mu sync.Mutex
@@ -183,9 +184,9 @@ func TestSupervisorPolicies(t *testing.T) {
 	e := setup(t)
 	image := e.modelServer(t)
 	s := e.supervise(t, SupervisorConfig{BackoffBase: 100 * time.Millisecond})
-	never := serverWorkload("never", image, freePort(t), spec.RestartNever, "--crash-after", "1s")
-	onFailure := serverWorkload("onfailure", image, freePort(t), spec.RestartOnFailure)
-	always := serverWorkload("always", image, freePort(t), spec.RestartAlways)
+	never := serverWorkload("never", image, porttest.Port(t), spec.RestartNever, "--crash-after", "1s")
+	onFailure := serverWorkload("onfailure", image, porttest.Port(t), spec.RestartOnFailure)
+	always := serverWorkload("always", image, porttest.Port(t), spec.RestartAlways)
 	for _, d := range []spec.Desired{never, onFailure, always} {
 		e.run(t, d, "rev1")
 	}
@@ -218,13 +219,13 @@ func TestSupervisorLeavesTheAgentsStopsAlone(t *testing.T) {
 	e := setup(t)
 	image := e.modelServer(t)
 	s := e.supervise(t, SupervisorConfig{BackoffBase: 100 * time.Millisecond})
-	port := freePort(t)
+	port := porttest.Port(t)
 	v1 := serverWorkload("web", image, port, spec.RestartAlways)
 	e.run(t, v1, "rev1")
 	// An update on the same port stops v1 before v2 starts.
 	v2 := serverWorkload("web", image, port, spec.RestartAlways, "--start-delay", "1ms")
 	e.run(t, v2, "rev2")
-	other := serverWorkload("gone", image, freePort(t), spec.RestartAlways)
+	other := serverWorkload("gone", image, porttest.Port(t), spec.RestartAlways)
 	e.run(t, other, "rev1")
 	if err := e.c.Remove(t.Context(), "gone"); err != nil {
 		t.Fatal(err)
@@ -232,7 +233,7 @@ func TestSupervisorLeavesTheAgentsStopsAlone(t *testing.T) {
 	// A marker's exit by hand, made after the agent's stops, is handled
 	// after theirs (one event stream, in order): once the Supervisor has
 	// judged it, it has seen the agent's stops too.
-	marker := serverWorkload("marker", image, freePort(t), spec.RestartNever)
+	marker := serverWorkload("marker", image, porttest.Port(t), spec.RestartNever)
 	e.run(t, marker, "rev1")
 	e.kill(t, "marker", syscall.SIGKILL)
 	waitFor(t, "the marker's exit to be handled", func() bool { rs, _ := s.Status("marker"); return rs.Stopped })
@@ -254,11 +255,11 @@ func TestSupervisorLeavesTheAgentsStopsAlone(t *testing.T) {
 func TestSupervisorRestartsWhatExitedWhileTheAgentWasDown(t *testing.T) {
 	e := setup(t)
 	image := e.modelServer(t)
-	d := serverWorkload("crashed", image, freePort(t), spec.RestartAlways, "--crash-after", "500ms")
+	d := serverWorkload("crashed", image, porttest.Port(t), spec.RestartAlways, "--crash-after", "500ms")
 	e.run(t, d, "rev1")
 	waitFor(t, "the task to exit", func() bool { st, _ := e.state(t, "crashed"); return st == status.StateStopped })
 	// The task also goes away by hand in another workload.
-	gone := serverWorkload("deleted", image, freePort(t), spec.RestartAlways)
+	gone := serverWorkload("deleted", image, porttest.Port(t), spec.RestartAlways)
 	e.run(t, gone, "rev1")
 	e.deleteTask(t, e.only2(t, "deleted").ID)
 	if st, _ := e.state(t, "deleted"); st != status.StateCreated {

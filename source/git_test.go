@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/source"
 )
 
@@ -309,7 +310,7 @@ func TestWrongHostKey(t *testing.T) {
 }
 
 func TestServerDown(t *testing.T) {
-	port := gittest.FreePort(t)
+	port := porttest.Port(t)
 	for _, url := range []string{
 		"http://127.0.0.1:" + itoa(port) + "/fleet.git",
 		"git://127.0.0.1:" + itoa(port) + "/fleet.git",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/fault"
 	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -243,7 +244,7 @@ func TestReadReports(t *testing.T) {
 			t.Errorf("ReadReports(%s) = %v, %v; want none", l, got, err)
 		}
 	}
-	_, err := source.ReadReports(ctx, loc(t, "http://127.0.0.1:"+itoa(gittest.FreePort(t))+"/fleet.git"))
+	_, err := source.ReadReports(ctx, loc(t, "http://127.0.0.1:"+itoa(porttest.Port(t))+"/fleet.git"))
 	var e *source.Error
 	if !errors.As(err, &e) || !fault.Is(err, fault.Transient) || !strings.Contains(err.Error(), "refs/heads/status/*") {
 		t.Errorf("ReadReports of a server that is down = %v, want a transient *source.Error naming the refs", err)

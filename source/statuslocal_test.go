@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/source"
 	"github.com/gitfleet/gitfleet/status"
 )
@@ -51,7 +52,7 @@ func TestStatusWriterRemembersItsLastReport(t *testing.T) {
 			if proxy != nil {
 				proxy.Take()
 			}
-			down := "http://127.0.0.1:" + strconv.Itoa(gittest.FreePort(t)) + "/" + r.Name
+			down := "http://127.0.0.1:" + strconv.Itoa(porttest.Port(t)) + "/" + r.Name
 			if name == "file" {
 				down = gittest.FileURL(t.TempDir() + "/gone.git")
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 )
 
 // lineOf returns the 1-based line of file (in dir) that contains s.
@@ -86,7 +87,7 @@ func TestCheckImages(t *testing.T) {
 	}
 
 	// A registry nobody listens on: unreachable, exit 3, not refused.
-	down := fmt.Sprintf("127.0.0.1:%d", gittest.FreePort(t))
+	down := fmt.Sprintf("127.0.0.1:%d", porttest.Port(t))
 	g := gittest.NewRepo(t)
 	writeExample(t, g, down, nil)
 	g.Commit("example")

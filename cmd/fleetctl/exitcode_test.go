@@ -7,15 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitfleet/gitfleet/internal/gittest"
 	"github.com/gitfleet/gitfleet/internal/ocitest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 )
 
 // TestExitCodes: a refusal or an invalid input exits 1, a server that
 // cannot be reached exits 3, for every command that reads a registry or a
 // repository.
 func TestExitCodes(t *testing.T) {
-	down := fmt.Sprintf("127.0.0.1:%d", gittest.FreePort(t)) // nobody listens
+	down := fmt.Sprintf("127.0.0.1:%d", porttest.Port(t)) // nobody listens
 	downRepo := "http://" + down + "/fleet.git"
 	host := ocitest.NewRegistry(t)
 	_, pub := keyPair(t, nil)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/gittest"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/plan"
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -71,7 +72,7 @@ func layerSize(t *testing.T, ref string, i int) int64 {
 // (unreachable), not 1 (refused).
 func TestPlanRegistryDown(t *testing.T) {
 	g := gittest.NewRepo(t)
-	host := fmt.Sprintf("127.0.0.1:%d", gittest.FreePort(t))
+	host := fmt.Sprintf("127.0.0.1:%d", porttest.Port(t))
 	writeExample(t, g, host, nil)
 	base := g.Commit("example")
 	g.Write("groups/line-b.yaml", strings.Join([]string{

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gitfleet/gitfleet/internal/porttest"
 )
 
 // HTTPBackend is Debian's git smart-HTTP CGI program.
@@ -27,7 +29,7 @@ const HTTPBackend = "/usr/lib/git-core/git-http-backend"
 // "/<repo>.git").
 func ServeDaemon(t testing.TB, bareParent string) string {
 	t.Helper()
-	port := FreePort(t)
+	port := porttest.Port(t)
 	cmd := exec.Command(daemonPath(t), "--export-all", "--reuseaddr",
 		"--base-path="+bareParent, "--listen=127.0.0.1", "--port="+strconv.Itoa(port),
 		bareParent)
@@ -123,7 +125,7 @@ func ServeSSH(t testing.TB, bareParent string, extraConfig ...string) (url, keyF
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := FreePort(t)
+	port := porttest.Port(t)
 	fields := strings.Fields(string(hostPub))
 	knownHostsFile = filepath.Join(dir, "known_hosts")
 	kh := fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, fields[0], fields[1])
@@ -175,17 +177,6 @@ func daemonPath(t testing.TB) string {
 		t.Fatalf("git daemon: %v", err)
 	}
 	return p
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startServer starts cmd, waits until port accepts connections (and, if

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gitfleet/gitfleet/internal/porttest"
 )
 
 // Binaries, from Debian's nginx, fcgiwrap and git packages.
@@ -55,6 +57,8 @@ type Server struct {
 	dir  string
 	cmds []*exec.Cmd
 	done []chan struct{}
+	// release gives the port back (porttest.Reserve).
+	release func()
 }
 
 // StartT starts a server that stops at the end of the test.
@@ -90,7 +94,8 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{dir: dir}
-	port, err := freePort()
+	port, release, err := porttest.Reserve()
+	s.release = release
 	if err != nil {
 		s.Stop()
 		return nil, err
@@ -230,6 +235,10 @@ func (s *Server) Stop() {
 	}
 	s.cmds, s.done = nil, nil
 	os.RemoveAll(s.dir)
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
 }
 
 // PIDs returns the server processes (nginx master and workers, fcgiwrap
@@ -259,15 +268,6 @@ func (s *Server) logs() string {
 		}
 	}
 	return b.String()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitFor polls ok for up to 10 s: a server coming up.

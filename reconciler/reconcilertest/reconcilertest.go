@@ -7,12 +7,12 @@ package reconcilertest
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitfleet/gitfleet/fault"
+	"github.com/gitfleet/gitfleet/internal/porttest"
 	"github.com/gitfleet/gitfleet/reconciler"
 	"github.com/gitfleet/gitfleet/spec"
 	"github.com/gitfleet/gitfleet/status"
@@ -177,7 +177,7 @@ func (s *suite) byHash(d spec.Desired) (status.Instance, bool) {
 }
 
 func (s *suite) pull() {
-	d := s.workload("puller", "1", freePort(s.t))
+	d := s.workload("puller", "1", porttest.Port(s.t))
 	for range 2 {
 		if err := s.rt.Pull(s.ctx, s.source(d.Spec.Image)); err != nil {
 			s.t.Fatalf("Pull(%s): %v", d.Spec.Image, err)
@@ -196,7 +196,7 @@ func (s *suite) runIsListed() {
 	if ins := s.list(); len(ins) != 0 {
 		s.t.Fatalf("a fresh runtime lists %+v; want nothing", ins)
 	}
-	d := s.workload("detector", "1", freePort(s.t))
+	d := s.workload("detector", "1", porttest.Port(s.t))
 	s.pullAndRun(d, "rev-1")
 	ins := s.list()
 	if len(ins) != 1 {
@@ -210,7 +210,7 @@ func (s *suite) runIsListed() {
 }
 
 func (s *suite) runAdopts() {
-	d := s.workload("detector", "1", freePort(s.t))
+	d := s.workload("detector", "1", porttest.Port(s.t))
 	s.pullAndRun(d, "rev-1")
 	before := s.only(d)
 	if err := s.rt.Run(s.ctx, d, "rev-1"); err != nil {
@@ -222,13 +222,13 @@ func (s *suite) runAdopts() {
 }
 
 func (s *suite) besideUntilRetire() {
-	other := s.workload("other", "1", freePort(s.t))
+	other := s.workload("other", "1", porttest.Port(s.t))
 	s.pullAndRun(other, "rev-1")
 	otherBefore := s.only(other)
-	v1 := s.workload("detector", "1", freePort(s.t))
+	v1 := s.workload("detector", "1", porttest.Port(s.t))
 	s.pullAndRun(v1, "rev-1")
 	old := s.only(v1)
-	v2 := s.workload("detector", "2", freePort(s.t))
+	v2 := s.workload("detector", "2", porttest.Port(s.t))
 	s.pullAndRun(v2, "rev-2")
 
 	if in, ok := s.byHash(v1); !ok || in.PID != old.PID || in.State != status.StateRunning {
@@ -256,7 +256,7 @@ func (s *suite) besideUntilRetire() {
 }
 
 func (s *suite) samePortsReplace() {
-	port := freePort(s.t)
+	port := porttest.Port(s.t)
 	v1 := s.workload("detector", "1", port)
 	s.pullAndRun(v1, "rev-1")
 	v2 := s.workload("detector", "2", port)
@@ -269,10 +269,10 @@ func (s *suite) samePortsReplace() {
 func (s *suite) unstartable() {
 	for _, clash := range []bool{false, true} {
 		name := fmt.Sprintf("clash-%v", clash)
-		port := freePort(s.t)
+		port := porttest.Port(s.t)
 		v1 := s.workload(name, "1", port)
 		s.pullAndRun(v1, "rev-1")
-		badPort := freePort(s.t)
+		badPort := porttest.Port(s.t)
 		if clash {
 			badPort = port
 		}
@@ -294,12 +294,12 @@ func (s *suite) unstartable() {
 }
 
 func (s *suite) remove() {
-	b := s.workload("b", "1", freePort(s.t))
+	b := s.workload("b", "1", porttest.Port(s.t))
 	s.pullAndRun(b, "rev-1")
 	bBefore := s.only(b)
-	v1 := s.workload("a", "1", freePort(s.t))
+	v1 := s.workload("a", "1", porttest.Port(s.t))
 	s.pullAndRun(v1, "rev-1")
-	v2 := s.workload("a", "2", freePort(s.t))
+	v2 := s.workload("a", "2", porttest.Port(s.t))
 	s.pullAndRun(v2, "rev-2")
 	if n := len(s.of("a")); n != 2 {
 		s.t.Fatalf("a has %d containers before Remove, want 2", n)
@@ -318,15 +318,4 @@ func (s *suite) remove() {
 	if in := s.only(b); in.PID != bBefore.PID {
 		s.t.Errorf("Remove(a) touched b: %+v -> %+v", bBefore, in)
 	}
-}
-
-// freePort returns a loopback port nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
