@@ -46,7 +46,10 @@ import (
 //     namespace left half set up by a dying agent is made again, and the
 //     network of a container deleted by hand is undone when the agent
 //     starts or sets up another network (the plugins need the ports to
-//     undo their rules).
+//     undo their rules);
+//   - so is, from the CNI plugins' cache, the network of any agent on the
+//     host that is gone with its run directory (cnicache.go): its port
+//     rules would take its ports from every host listener for good.
 
 // Defaults of the isolated network.
 const (
@@ -173,6 +176,11 @@ func (c *Containerd) ensureNetwork(ctx context.Context, workload, id string, por
 	if err := c.sweepNetworks(ctx); err != nil {
 		return fmt.Errorf("workload %s: %w", workload, err)
 	}
+	// So does an agent gone with its run directory (cnicache.go). What
+	// remains of those is refused by checkPorts.
+	if err := c.sweepOrphanNetworks(ctx, n); err != nil {
+		c.log.WarnContext(ctx, "runtime: networks of agents that are gone remain", "err", err)
+	}
 	if err := c.checkPorts(workload, ports); err != nil {
 		return err
 	}
@@ -277,8 +285,9 @@ func (e *PortError) Error() string {
 }
 
 // checkPorts refuses ports that another workload's isolated container maps
-// or that something on the host listens on. The workload's own containers
-// are being replaced and may hold them.
+// (this agent's, or another's on the same host as its CNI cache entry
+// says), or that something on the host listens on. The workload's own
+// containers are being replaced and may hold them.
 func (c *Containerd) checkPorts(workload string, ports []int) error {
 	if len(ports) == 0 {
 		return nil
@@ -297,6 +306,15 @@ func (c *Containerd) checkPorts(workload string, ports []int) error {
 			if slices.Contains(st.Ports, p) {
 				return &PortError{Workload: workload, Port: p, By: "mapped to container " + id + " of workload " + st.Workload}
 			}
+		}
+	}
+	cached, err := cachedNetworks(cniCacheDir())
+	if err != nil {
+		return fmt.Errorf("workload %s: %w", workload, err)
+	}
+	for _, p := range ports {
+		if id := c.cachedPortUser(cached, p); id != "" {
+			return &PortError{Workload: workload, Port: p, By: "mapped to container " + id + " of another agent on the host"}
 		}
 	}
 	return c.inNodeNetwork(func() error {
