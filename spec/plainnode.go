@@ -5,8 +5,10 @@ import "strings"
 // PlainNode reads the node of a node file (file is its base name in
 // nodes/, such as n1.yaml) without the YAML decoder when the file is
 // written in a small plain subset of YAML that Parse accepts without an
-// error and reads as the returned node: apiVersion, kind and metadata (a
-// name and labels, flow or block style) and nothing else, each key once,
+// error and reads as the returned node: apiVersion, kind, metadata (a
+// name and labels, flow or block style) and a spec that holds only a
+// statusKey (the enrolled key of a fleet with rollout gates, as `fleetd
+// --print-status-key` prints it), and nothing else, each key once,
 // printable ASCII, indented by two spaces, plain scalars that only read as
 // strings, full-line comments. Anything else (quotes, anchors, a spec,
 // another indentation, a comment after a value, a value on the next line,
@@ -36,9 +38,10 @@ func PlainNode(file string, b []byte) (n Node, ok bool) {
 		top = iota
 		metadata
 		labels // block labels, the key "labels:" read
+		spec   // "spec:" read, its statusKey not yet
 	)
 	state := top
-	var seenAPI, seenKind, seenMeta, seenName, seenLabels bool
+	var seenAPI, seenKind, seenMeta, seenName, seenLabels, seenSpec bool
 	blockLabels := 0 // label lines of a block "labels:"
 	for line := range strings.SplitSeq(string(b), "\n") {
 		s := strings.TrimRight(line, " ")
@@ -47,8 +50,8 @@ func PlainNode(file string, b []byte) (n Node, ok bool) {
 			continue
 		}
 		indent := len(s) - len(rest)
-		if state == labels && indent != 4 && blockLabels == 0 {
-			return n, false // "labels:" with no entries is null
+		if state == labels && indent != 4 && blockLabels == 0 || state == spec && indent != 2 {
+			return n, false // "labels:" or "spec:" with no entries is null
 		}
 		key, val, ok := cutPair(rest)
 		if !ok {
@@ -67,10 +70,19 @@ func PlainNode(file string, b []byte) (n Node, ok bool) {
 			case key == "metadata" && !seenMeta && val == "":
 				seenMeta = true
 				state = metadata
+			case key == "spec" && !seenSpec && val == "":
+				seenSpec = true
+				state = spec
 			default:
 				return n, false
 			}
-		case indent == 2 && state != top:
+		case indent == 2 && state == spec:
+			if key != "statusKey" || !plainStatusKey(val) {
+				return n, false
+			}
+			n.Spec.StatusKey = val
+			state = top // nothing else under spec
+		case indent == 2 && (state == metadata || state == labels):
 			state = metadata
 			switch {
 			case key == "name" && !seenName && val == name:
@@ -96,10 +108,25 @@ func PlainNode(file string, b []byte) (n Node, ok bool) {
 			return n, false
 		}
 	}
-	if state == labels && blockLabels == 0 {
+	if state == labels && blockLabels == 0 || state == spec {
 		return n, false
 	}
 	return n, seenAPI && seenKind && seenMeta && seenName
+}
+
+// plainStatusKey: a status key line that YAML reads as this string (a
+// plain scalar of letters, digits, single spaces and the bytes of base64
+// and of a usual comment, starting with a letter) and that spec accepts.
+func plainStatusKey(v string) bool {
+	if v == "" || !isLetter(v[0]) || strings.Contains(v, "  ") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !isAlnum(c) && !strings.ContainsRune(" +/=@._-", rune(c)) {
+			return false
+		}
+	}
+	return CheckStatusKey(v) == nil
 }
 
 // cutPair splits "key: value" or "key:" (value "").

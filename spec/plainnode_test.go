@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"crypto/sha256"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -45,6 +46,12 @@ func checkPlainNode(t *testing.T, file string, data []byte) bool {
 
 const nodeHead = "apiVersion: " + spec.APIVersion + "\nkind: Node\nmetadata:\n  name: n1\n"
 
+// statusKeyLine is a status key as `fleetd --print-status-key` prints it.
+var statusKeyLine = func() string {
+	key := sha256.Sum256([]byte("plain"))
+	return sshLine("ssh-ed25519", key[:]) + " fleetd@n1"
+}()
+
 func TestPlainNodeAsSpecParse(t *testing.T) {
 	read := map[string]string{
 		"flow":           nodeHead + "  labels: {site: plant-1, line: a}\n",
@@ -55,6 +62,10 @@ func TestPlainNodeAsSpecParse(t *testing.T) {
 		"order":          "metadata:\n  labels: { line: b }\n  name: n1\nkind: Node\napiVersion: " + spec.APIVersion + "\n",
 		"blank lines":    nodeHead + "\n  labels: {a: b}\n\n",
 		"trailing space": nodeHead + "  labels: {a: b}   \n",
+		"status key":     nodeHead + "  labels: {a: b}\nspec:\n  statusKey: " + statusKeyLine + "\n",
+		"spec first":     "spec:\n  statusKey: " + statusKeyLine + "\n" + nodeHead,
+		"key no comment": nodeHead + "spec:\n  # enrolled\n  statusKey: " + strings.TrimSuffix(statusKeyLine, " fleetd@n1") + "\n",
+		"key ecdsa":      nodeHead + "spec:\n  statusKey: " + sshLine("ecdsa-sha2-nistp256", []byte("nistp256"), append([]byte{4}, make([]byte, 64)...)) + " a.b_c-d@e\n",
 	}
 	for name, data := range read {
 		if !checkPlainNode(t, "n1.yaml", []byte(data)) {
@@ -94,6 +105,20 @@ func TestPlainNodeAsSpecParse(t *testing.T) {
 		"colon in value":     nodeHead + "  labels: {a: b:c}\n",
 		"value on name line": nodeHead + "  labels:\n    a: b\n      c\n",
 		"non-ASCII":          nodeHead + "  labels: {a: é}\n",
+		"null spec":          nodeHead + "spec:\n",
+		"spec workloads":     nodeHead + "spec:\n  statusKey: " + statusKeyLine + "\n  workloads: [w]\n",
+		"two status keys":    nodeHead + "spec:\n  statusKey: " + statusKeyLine + "\n  statusKey: " + statusKeyLine + "\n",
+		"two specs":          nodeHead + "spec:\n  statusKey: " + statusKeyLine + "\nspec:\n  statusKey: " + statusKeyLine + "\n",
+		"flow spec":          nodeHead + "spec: {statusKey: " + statusKeyLine + "}\n",
+		"quoted key":         nodeHead + "spec:\n  statusKey: \"" + statusKeyLine + "\"\n",
+		"bad key":            nodeHead + "spec:\n  statusKey: ssh-ed25519 AAAA\n",
+		"key on next line":   nodeHead + "spec:\n  statusKey:\n    " + statusKeyLine + "\n",
+		"key continued":      nodeHead + "spec:\n  statusKey: " + statusKeyLine + "\n    more\n",
+		"key comment after":  nodeHead + "spec:\n  statusKey: " + statusKeyLine + " # x\n",
+		"key two spaces":     nodeHead + "spec:\n  statusKey: " + strings.Replace(statusKeyLine, " ", "  ", 1) + "\n",
+		"key indent 4":       nodeHead + "spec:\n    statusKey: " + statusKeyLine + "\n",
+		"spec labels":        nodeHead + "spec:\n  statusKey: " + statusKeyLine + "\n  labels: {a: b}\n",
+		"spec then labels":   nodeHead + "  labels:\nspec:\n  statusKey: " + statusKeyLine + "\n",
 	}
 	for name, data := range left {
 		if checkPlainNode(t, "n1.yaml", []byte(data)) {
@@ -143,9 +168,13 @@ func TestPlainNodeGenerated(t *testing.T) {
 		func() string { return "spec: {}" },
 		func() string { return "spec:" },
 		func() string { return "  workloads: [a]" },
+		func() string { return "  statusKey: " + statusKeyLine },
+		func() string { return "  statusKey: " + pick(vals) },
+		func() string { return "  statusKey: " + statusKeyLine + pick([]string{" x", ":", " #", "  ", "=", " a:b", "'"}) },
+		func() string { return "    " + statusKeyLine },
 	}
 	// A usual file, then edits.
-	base := []string{"apiVersion: " + spec.APIVersion, "kind: Node", "metadata:", "  name: n1", "  labels:", "    line: a"}
+	base := []string{"apiVersion: " + spec.APIVersion, "kind: Node", "metadata:", "  name: n1", "  labels:", "    line: a", "spec:", "  statusKey: " + statusKeyLine}
 	read := 0
 	for i := range 20000 {
 		f := append([]string(nil), base...)
@@ -188,6 +217,7 @@ func FuzzPlainNode(f *testing.F) {
 	f.Add("n1.yaml", []byte(nodeHead+"  labels:\n    a: b\n    c: d\n"))
 	f.Add("n1.yml", []byte(nodeHead))
 	f.Add("n1.yaml", []byte(nodeHead+"  labels: {a: yes}\n"))
+	f.Add("n1.yaml", []byte(nodeHead+"spec:\n  statusKey: "+statusKeyLine+"\n"))
 	f.Fuzz(func(t *testing.T, file string, data []byte) {
 		if strings.Contains(file, "/") || file == "" {
 			return
