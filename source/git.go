@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -44,6 +45,10 @@ type Git struct {
 	auth transport.AuthMethod
 	ref  plumbing.ReferenceName
 	refs *refLister
+
+	// polled is the head the last Head returned: Tree fetches that commit
+	// without asking for the branch again (see fetchPicked).
+	polled atomic.Pointer[plumbing.Hash]
 
 	mu    sync.Mutex // guards store: go-git storage is not safe for concurrent use
 	store *store
@@ -101,6 +106,7 @@ func (g *Git) Head(ctx context.Context) (string, error) {
 	if !ok {
 		return "", remoteError("poll", g.cfg.Location, g.ref.String(), ErrBranchNotFound)
 	}
+	g.polled.Store(&h)
 	return h.String(), nil
 }
 
@@ -153,13 +159,17 @@ func (g *Git) fetch(ctx context.Context, rev string) error {
 		fresh = true
 	}
 	start := time.Now()
-	err := g.fetchOnce(ctx, 1)
+	var polled plumbing.Hash
+	if p := g.polled.Load(); p != nil && p.String() == rev {
+		polled = *p
+	}
+	err := g.fetchOnce(ctx, 1, polled)
 	if err != nil && !fresh && ctx.Err() == nil && isLocalFailure(err) {
 		g.log.Warn("fetch failed, starting from an empty store", logErr, err)
 		if rerr := g.resetStore(); rerr != nil {
 			return rerr
 		}
-		err = g.fetchOnce(ctx, 1)
+		err = g.fetchOnce(ctx, 1, polled)
 	}
 	if err != nil {
 		return remoteError("fetch", g.cfg.Location, g.ref.String(), err)
@@ -181,7 +191,7 @@ func (g *Git) Deepen(ctx context.Context, depth int) error {
 	ctx, cancel := context.WithTimeout(withOp(ctx, OpFetch), g.cfg.FetchTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := g.fetchOnce(ctx, depth); err != nil {
+	if err := g.fetchOnce(ctx, depth, plumbing.ZeroHash); err != nil {
 		return remoteError("deepen", g.cfg.Location, g.ref.String(), err)
 	}
 	if err := g.trimShallow(); err != nil {
@@ -225,13 +235,15 @@ func (g *Git) Repository() (*git.Repository, error) {
 	return git.Open(g.store.s, nil)
 }
 
-func (g *Git) fetchOnce(ctx context.Context, depth int) error {
+// fetchOnce fetches the branch with depth commits of history. polled,
+// when not zero, is the head Head just returned (see fetchPicked).
+func (g *Git) fetchOnce(ctx context.Context, depth int, polled plumbing.Hash) error {
 	g.store.cleanTemp()
 	if g.cfg.Location.inProcess {
 		return g.fetchInProcess(ctx, depth)
 	}
 	if g.cfg.Node != "" && depth == 1 {
-		return g.fetchForNode(ctx)
+		return g.fetchForNode(ctx, polled)
 	}
 	if depth > 1 {
 		if err := g.deepenV2(ctx, depth); !errors.Is(err, errNoV2Fetch) {

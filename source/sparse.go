@@ -41,20 +41,21 @@ func keepForNode(node string) func(dir string, name []byte, mode filemode.FileMo
 // memory nor the store grows with the fleet's other nodes. The previous
 // head, when the store has it, is offered as common, so the server sends
 // what changed since; should that leave a wanted object out (the store
-// lacks it), the fetch is done again from an empty store.
-func (g *Git) fetchForNode(ctx context.Context) error {
+// lacks it), the fetch is done again from an empty store. polled is as
+// fetchPicked takes it.
+func (g *Git) fetchForNode(ctx context.Context, polled plumbing.Hash) error {
 	if n, err := g.store.loose(); err != nil || n > maxLoose {
 		if err := g.resetStore(); err != nil {
 			return err
 		}
 	}
-	err := g.fetchPicked(ctx, true)
+	err := g.fetchPicked(ctx, true, polled)
 	var missing *missingError
 	if errors.As(err, &missing) {
 		if err := g.resetStore(); err != nil {
 			return err
 		}
-		err = g.fetchPicked(ctx, false)
+		err = g.fetchPicked(ctx, false, polled)
 	}
 	return err
 }
@@ -66,7 +67,13 @@ func (e *missingError) Error() string {
 	return fmt.Sprintf("%d objects of the commit neither sent nor stored", e.n)
 }
 
-func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
+// fetchPicked is one node fetch. polled, when not zero, is the head the
+// poll just before got from a server that speaks protocol v2: it is
+// fetched without asking for the branch again, which saves every node a
+// round trip (and the server an upload-pack) per change. Should the
+// server refuse it (the branch moved and the commit is no longer one it
+// serves), the branch is asked for, as without polled.
+func (g *Git) fetchPicked(ctx context.Context, offerHave bool, polled plumbing.Hash) error {
 	shallows, err := g.store.s.Shallow()
 	if err != nil {
 		return err
@@ -75,10 +82,14 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 	if ref, err := g.store.s.Reference(g.ref); offerHave && err == nil && g.store.s.HasEncodedObject(ref.Hash()) == nil {
 		haves = []plumbing.Hash{ref.Hash()}
 	}
-	// Protocol v2 first: ls-refs for the branch alone, then fetch.
-	refs, err := g.refs.list(ctx, g.ref.String())
-	if err != nil {
-		return err
+	direct := !polled.IsZero() && g.refs.Protocol() == ProtocolV2
+	// Protocol v2 first: ls-refs for the branch alone (unless the poll
+	// just did), then fetch.
+	refs := map[string]plumbing.Hash{g.ref.String(): polled}
+	if !direct {
+		if refs, err = g.refs.list(ctx, g.ref.String()); err != nil {
+			return err
+		}
 	}
 	if g.refs.Protocol() == ProtocolV2 {
 		head, ok := refs[g.ref.String()]
@@ -98,6 +109,10 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool) error {
 		}
 		if err == nil {
 			return g.pickInto(ctx, pk, head, append(shallows, got...))
+		}
+		if direct && ctx.Err() == nil && !errors.Is(err, errNoV2Fetch) {
+			g.log.Info("fetch of the polled head failed, asking for the branch", logRev, short(head.String()), logErr, err)
+			return g.fetchPicked(ctx, offerHave, plumbing.ZeroHash)
 		}
 		if !errors.Is(err, errNoV2Fetch) {
 			return err
