@@ -15,15 +15,24 @@ type entryID interface{ ID() string }
 // (file name without extension) with a file that differs, appears or
 // disappears; same the file names equal in both.
 func dirDiff(base, head fs.FS, dir string) (changed, same map[string]bool, err error) {
-	b, err := dirIDs(base, dir)
-	if err != nil {
-		return nil, nil, err
-	}
+	// Both listed at once (a large nodes/ costs a tree to read and decode
+	// on each side).
+	var b map[string]string
+	var berr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b, berr = dirIDs(base, dir)
+	}()
 	h, err := dirIDs(head, dir)
+	<-done
+	if berr != nil {
+		return nil, nil, berr
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	changed, same = map[string]bool{}, map[string]bool{}
+	changed, same = map[string]bool{}, make(map[string]bool, len(b))
 	for f, id := range b {
 		if h[f] == id {
 			same[f] = true

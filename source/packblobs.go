@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -81,54 +82,53 @@ func (p *packBlobs) load() {
 }
 
 // read returns the content of each object of ids that is a blob in a pack
-// held in memory, by id. One it does not find there (a loose object, a
-// pack too large) or cannot read is left out, for the caller to read
-// through go-git, which says what is wrong.
-func (p *packBlobs) read(ids []plumbing.Hash) map[plumbing.Hash][]byte {
+// held in memory, at its index; nil for one it does not find there (a
+// loose object, a pack too large) or cannot read, for the caller to read
+// through go-git, which says what is wrong. An id asked for twice is read
+// once, and its second content is a copy.
+func (p *packBlobs) read(ids []plumbing.Hash) [][]byte {
 	p.load()
 	type target struct {
 		pack int
 		off  int64
-		id   plumbing.Hash
+		at   int // in ids
 	}
 	ts := make([]target, 0, len(ids))
-	for _, id := range ids {
+	for at, id := range ids {
 		if i, off, ok := p.find(id); ok {
-			ts = append(ts, target{pack: i, off: off, id: id})
+			ts = append(ts, target{pack: i, off: off, at: at})
 		}
 	}
 	slices.SortFunc(ts, func(a, b target) int { return cmp.Or(cmp.Compare(a.pack, b.pack), cmp.Compare(a.off, b.off)) })
-	ts = slices.CompactFunc(ts, func(a, b target) bool { return a.pack == b.pack && a.off == b.off })
 	// Contiguous runs of offsets, one a worker: the objects of one delta
 	// chain are mostly near each other.
 	workers := max(1, min(goruntime.GOMAXPROCS(0), len(ts)/minPerWorker))
-	datas := make([][]byte, len(ts))
+	out := make([][]byte, len(ids))
 	var wg sync.WaitGroup
 	for w := range workers {
 		part := ts[w*len(ts)/workers : (w+1)*len(ts)/workers]
-		out := datas[w*len(ts)/workers : (w+1)*len(ts)/workers]
 		wg.Go(func() {
 			rs := map[int]*packResolver{}
 			for i, t := range part {
+				if i > 0 && part[i-1].pack == t.pack && part[i-1].off == t.off {
+					if prev := out[part[i-1].at]; prev != nil {
+						out[t.at] = bytes.Clone(prev)
+					}
+					continue
+				}
 				r := rs[t.pack]
 				if r == nil {
 					r = newPackResolver(p.idx[t.pack])
 					rs[t.pack] = r
 				}
 				if typ, data, err := r.object(t.off, 0); err == nil && typ == plumbing.BlobObject {
-					out[i] = data
+					out[t.at] = data
 				}
 			}
 		})
 	}
 	wg.Wait()
-	got := make(map[plumbing.Hash][]byte, len(ts))
-	for i, t := range ts {
-		if datas[i] != nil {
-			got[t.id] = datas[i]
-		}
-	}
-	return got
+	return out
 }
 
 // object returns object id when it is in a pack held in memory.

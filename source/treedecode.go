@@ -127,11 +127,13 @@ func sortName(e *object.TreeEntry) string {
 // FindEntry(name) does: a name go-git refuses as a tree path (".git",
 // control characters…) is its error, a missing one ErrEntryNotFound.
 func (t *dirTree) find(name string) (*object.TreeEntry, error) {
-	if _, err := (&object.Tree{}).FindEntry(name); !errors.Is(err, object.ErrEntryNotFound) {
-		if err == nil {
-			err = object.ErrEntryNotFound
+	if !plainName(name) {
+		if _, err := (&object.Tree{}).FindEntry(name); !errors.Is(err, object.ErrEntryNotFound) {
+			if err == nil {
+				err = object.ErrEntryNotFound
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	if t.sorted {
 		for _, key := range []string{name, name + "/"} {
@@ -153,4 +155,24 @@ func (t *dirTree) find(name string) (*object.TreeEntry, error) {
 		}
 	}
 	return nil, object.ErrEntryNotFound
+}
+
+// plainName reports whether name is one go-git accepts as a tree path
+// without asking it: ASCII letters, digits, '-', '_' and '.', not first.
+// go-git refuses control characters, "." and "..", and names that some
+// file system reads as ".git" (".GIT", "git~1", ".git::$INDEX_ALLOCATION",
+// ".g\u200cit"…): each starts with a '.' or holds a '~', a ':' or a byte
+// past ASCII.
+func plainName(name string) bool {
+	if name == "" || name[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -15,7 +15,7 @@ import (
 func (f *treeFS) ReadFiles(dir string, names []string) map[string][]byte {
 	f.mu.Lock()
 	ids := make([]plumbing.Hash, 0, len(names))
-	byID := make(map[plumbing.Hash][]string, len(names))
+	found := make([]string, 0, len(names))
 	if e, err := f.lookup("readfiles", dir); err == nil && e.isDir() {
 		if t, err := f.tree(e.hash); err == nil {
 			for _, n := range names {
@@ -23,35 +23,31 @@ func (f *treeFS) ReadFiles(dir string, names []string) map[string][]byte {
 				if err != nil || te.Mode == filemode.Dir || te.Mode == filemode.Symlink || te.Mode == filemode.Submodule {
 					continue
 				}
-				if _, ok := byID[te.Hash]; !ok {
-					ids = append(ids, te.Hash)
-				}
-				byID[te.Hash] = append(byID[te.Hash], n)
+				ids = append(ids, te.Hash)
+				found = append(found, n)
 			}
 		}
 	}
 	f.mu.Unlock()
-	var got map[plumbing.Hash][]byte
+	var got [][]byte
 	if f.blobs != nil {
 		got = f.blobs.read(ids)
 	}
-	out := make(map[string][]byte, len(names))
+	out := make(map[string][]byte, len(found))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, id := range ids {
-		data, ok := got[id]
-		if !ok {
+	for i, id := range ids {
+		var data []byte
+		if got != nil {
+			data = got[i]
+		}
+		if data == nil {
 			var err error
 			if data, err = f.blob(id); err != nil {
 				continue
 			}
 		}
-		for i, n := range byID[id] {
-			if i > 0 {
-				data = append([]byte(nil), data...)
-			}
-			out[n] = data
-		}
+		out[found[i]] = data
 	}
 	return out
 }

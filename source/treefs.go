@@ -265,12 +265,28 @@ func (f *treeFS) child(h plumbing.Hash, elem string) (entry, bool, error) {
 	return entry{name: te.Name, mode: te.Mode, hash: te.Hash}, true, nil
 }
 
-// tree decodes the tree h whole, once per FS. The caller holds f.mu.
+// tree decodes the tree h whole, once per FS. The caller holds f.mu; a
+// tree read from the packs in memory (which go-git's storage does not
+// touch) is read and decoded without it, so that the trees of two
+// revisions are read at once.
 func (f *treeFS) tree(h plumbing.Hash) (*dirTree, error) {
 	if t, ok := f.trees[h]; ok {
 		return t, nil
 	}
-	o, err := f.encoded(plumbing.TreeObject, h)
+	if f.blobs != nil {
+		f.mu.Unlock()
+		var t *dirTree
+		o, ok := f.blobs.object(h)
+		if ok && o.typ == plumbing.TreeObject {
+			t, _ = decodeTree(o) // a malformed tree is decoded again below, for its error
+		}
+		f.mu.Lock()
+		if t != nil {
+			f.trees[h] = t
+			return t, nil
+		}
+	}
+	o, err := f.s.EncodedObject(plumbing.TreeObject, h)
 	if err != nil {
 		return nil, err
 	}
