@@ -2,9 +2,9 @@ package source
 
 import (
 	"bytes"
-	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
+	"hash/adler32"
 	"io"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -74,49 +74,61 @@ func buildCommit(name string, data []byte, parents []plumbing.Hash, sig object.S
 	return pack, commit, err
 }
 
-// packObjects writes objs whole (no deltas) as a pack of version 2, all
-// compressed by one zlib writer: go-git's packfile.Encoder starts one per
-// object, and starting one allocates about 1 MiB (the compressor's window
-// and hash tables) and takes a millisecond or two of CPU, more than the
-// rest of a status commit.
+// packObjects writes objs whole (no deltas) as a pack of version 2, each
+// object's data as a zlib stream of stored (uncompressed) deflate blocks.
+// A report is a kilobyte or two: compressing it saves the wire a few
+// hundred bytes, while starting a compressor (go-git's encoder starts one
+// per object) allocates about 1 MiB for its window and tables and takes a
+// millisecond or two of CPU, more than the rest of a status commit. The
+// server stores the objects compressed as it always does.
 func packObjects(objs []plumbing.EncodedObject) ([]byte, error) {
 	var pack bytes.Buffer
-	sum := sha1.New()
-	w := io.MultiWriter(&pack, sum)
 	head := binary.BigEndian.AppendUint32([]byte("PACK\x00\x00\x00\x02"), uint32(len(objs)))
-	var z *zlib.Writer
+	pack.Write(head)
 	for _, o := range objs {
 		// The object's type and size: the type and the size's low 4 bits
 		// in the first byte, 7 more bits in each next one.
 		size := o.Size()
+		head = head[:0]
 		b := byte(o.Type())<<4 | byte(size&0x0f)
 		for size >>= 4; size > 0; size >>= 7 {
 			head = append(head, b|0x80)
 			b = byte(size & 0x7f)
 		}
-		head = append(head, b)
-		if _, err := w.Write(head); err != nil {
-			return nil, err
-		}
-		head = head[:0]
-		if z == nil {
-			z = zlib.NewWriter(w)
-		} else {
-			z.Reset(w)
-		}
+		pack.Write(append(head, b))
 		r, err := o.Reader()
 		if err != nil {
 			return nil, err
 		}
-		_, err = io.Copy(z, r)
+		data, err := io.ReadAll(r)
 		r.Close()
 		if err != nil {
 			return nil, err
 		}
-		if err := z.Close(); err != nil {
-			return nil, err
+		zlibStored(&pack, data)
+	}
+	sum := sha1.Sum(pack.Bytes())
+	pack.Write(sum[:])
+	return pack.Bytes(), nil
+}
+
+// zlibStored writes data as a zlib stream (RFC 1950) of stored deflate
+// blocks (RFC 1951, 3.2.4), which any inflater reads.
+func zlibStored(w *bytes.Buffer, data []byte) {
+	sum := adler32.Checksum(data)
+	w.Write([]byte{0x78, 0x01}) // deflate, 32 KiB window; no dictionary, fastest
+	for {
+		n := min(len(data), 0xffff)
+		final := byte(0)
+		if n == len(data) {
+			final = 1
+		}
+		w.Write([]byte{final, byte(n), byte(n >> 8), ^byte(n), ^byte(n >> 8)})
+		w.Write(data[:n])
+		data = data[n:]
+		if final == 1 {
+			break
 		}
 	}
-	pack.Write(sum.Sum(nil))
-	return pack.Bytes(), nil
+	w.Write(binary.BigEndian.AppendUint32(nil, sum))
 }
