@@ -19,6 +19,7 @@ import (
 var (
 	simAgents   = flag.String("agents", "100,1000", "fleet simulation: comma-separated fleet sizes")
 	simInterval = flag.Duration("sim-interval", 0, "fleet simulation: every node's poll interval (default 30ms per node, at least 6s)")
+	simWeight   = flag.Int("sim-server-weight", 0, "fleet simulation: the server's CPU priority over the agents, in processes' shares (default 10; 1 shares the cores evenly)")
 	simFrom     = flag.String("fleetsim-results", "", "fleet simulation: write the section from the raw results an earlier run logged to stderr (lines \"fleetsim result: {…}\") instead of running")
 )
 
@@ -40,7 +41,7 @@ func fleetSim(ctx context.Context, _ *env) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("-agents %q: %w", *simAgents, err)
 		}
-		res, err := fleetsim.Run(ctx, fleetsim.Config{Agents: n, Interval: *simInterval, Progress: os.Stderr})
+		res, err := fleetsim.Run(ctx, fleetsim.Config{Agents: n, Interval: *simInterval, ServerWeight: *simWeight, Progress: os.Stderr})
 		if res == nil {
 			return "", fmt.Errorf("%d agents: %w", n, err)
 		}

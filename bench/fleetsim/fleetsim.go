@@ -57,6 +57,14 @@ type Config struct {
 	// Heartbeats is how many heartbeats each of GrowthNodes status writers
 	// commits for the growth measure. Defaults 24 and 10.
 	Heartbeats, GrowthNodes int
+	// ServerWeight is the server's CPU priority over this process (and the
+	// rest of the machine) when both want the cores: its cgroup's share is
+	// ServerWeight times a process's (cpu.shares, cpu.weight). A deployment
+	// runs the server on a machine of its own; here the agents share its 2
+	// cores, and without priority a change's burst of agent work delays the
+	// server's answers past the agents' deadlines. Default 10; 1 shares
+	// the cores evenly.
+	ServerWeight int
 	// Dir holds everything; default a new temporary directory, removed.
 	Dir string
 	// Progress, when set, gets a line per phase.
@@ -84,6 +92,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Heartbeats <= 0 {
 		c.Heartbeats = 24
+	}
+	if c.ServerWeight <= 0 {
+		c.ServerWeight = 10
 	}
 	if c.GrowthNodes <= 0 {
 		c.GrowthNodes = 10
@@ -130,7 +141,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		defer os.RemoveAll(cfg.Dir)
 	}
 	s := &sim{cfg: cfg}
-	res = &Result{Agents: cfg.Agents, Interval: cfg.Interval, MaxStale: time.Duration(cfg.MaxStale) * cfg.Interval,
+	res = &Result{Agents: cfg.Agents, Interval: cfg.Interval, MaxStale: time.Duration(cfg.MaxStale) * cfg.Interval, ServerWeight: cfg.ServerWeight,
 		StartSpread: cfg.StartSpread, Load: [2]float64{loadAvg()}}
 	gitRoot, heads := filepath.Join(cfg.Dir, "git"), filepath.Join(cfg.Dir, "heads")
 	for _, d := range []string{gitRoot, heads} {
@@ -155,6 +166,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	defer s.cpu.Close()
 	defer srv.Stop()
+	if cfg.ServerWeight > 1 {
+		if err := s.cpu.Prioritize(cfg.ServerWeight, srv.PIDs()); err != nil {
+			return nil, err
+		}
+	}
 	if s.prx, err = gittest.StartProxy(strings.TrimPrefix(srv.URL, "http://")); err != nil {
 		return nil, err
 	}

@@ -74,6 +74,9 @@ type Result struct {
 	// Err, when set, says why the run stopped before its end (the figures
 	// of the phases it did not reach are zero).
 	Err string
+	// ServerWeight is the server's CPU priority over the agents
+	// (Config.ServerWeight); 0 in results of runs before it existed.
+	ServerWeight int
 	// Load is the machine's load average (1 min) at the start and the end
 	// of the run: other work shares the cores.
 	Load [2]float64

@@ -108,7 +108,8 @@ func (p *Proxy) handle(c net.Conn) {
 	done := make(chan struct{}, 2)
 	var ended atomic.Int32
 	pipe := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
+		// Small: a fleet simulation keeps thousands of connections open.
+		buf := make([]byte, 8<<10)
 		for {
 			n, err := src.Read(buf)
 			if n > 0 {
