@@ -45,6 +45,11 @@ type Repo struct {
 	// blobs reads many blobs at once from a local repository's packs in
 	// memory; nil for a remote one, whose objects are held inflated.
 	blobs *packBlobs
+	// trees and found are the caches of every Tree's FS, shared: two
+	// revisions have most trees in common (a fleet's nodes/ of 10,000
+	// files is decoded once). Guarded by mu.
+	trees map[plumbing.Hash]*dirTree
+	found map[string]entry
 }
 
 // Open opens the repository at loc. A local one (a work tree, any folder
@@ -204,6 +209,10 @@ func (r *Repo) Tree(rev string) (fs.FS, string, error) {
 	}
 	f := newTreeFS(&r.mu, r.repo.Storer, c.TreeHash)
 	f.blobs = r.blobs
+	if r.trees == nil {
+		r.trees, r.found = f.trees, f.found
+	}
+	f.trees, f.found = r.trees, r.found
 	return f, c.Hash.String(), nil
 }
 

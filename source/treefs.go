@@ -23,8 +23,8 @@ var ErrSymlink = errors.New("symbolic link, not followed")
 // revisions and status reports are all read through it. Open resolves one
 // path component at a time, so opening nodes/<node>.yaml decodes the root
 // tree, the nodes/ tree and one blob: nothing else of the commit is read.
-// Each tree is decoded once per FS, so reading every file of a large
-// folder costs one decode of it. Files are read whole on Open (fleet repo
+// Each tree is decoded once per FS (per Repo for Repo.Tree's), so reading
+// every file of a large folder costs one decode of it. Files are read whole on Open (fleet repo
 // files are small). ReadDir lists entries sorted by name.
 //
 // Submodule entries are left out. A symbolic link is reported as one

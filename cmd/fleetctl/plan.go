@@ -126,7 +126,7 @@ func runPlan(ctx context.Context, w io.Writer, o planOptions) error {
 	}
 	switch o.output {
 	case outJSON:
-		err = writeJSON(w, p)
+		err = p.WriteJSON(w)
 	case outMarkdown:
 		err = p.Markdown(w)
 	default:
