@@ -40,6 +40,10 @@ import (
 //
 // Any other entry is left alone, and a port it maps refuses a start
 // (checkPorts) as a host listener does.
+//
+// Both rules read other agents' paths, so they hold only while the
+// agents of a host share one mount namespace: packaging/fleetd.service
+// gives fleetd none of its own for that reason (and runc's).
 
 // cniCacheDir is libcni's cache; go-cni offers no way to move it.
 func cniCacheDir() string { return libcni.CacheDir }
