@@ -113,6 +113,15 @@ func fetchRequest(depth int, wants, haves, shallows []plumbing.Hash) []byte {
 	buf.WriteString("0001")
 	e.EncodeString("ofs-delta\n")
 	e.EncodeString("no-progress\n")
+	if len(haves) > 0 {
+		// With haves (the node fetch's picker), a thin pack: its deltas
+		// may name objects the haves reach. It is also what makes a
+		// shallow fetch incremental: without it, git's pack-objects
+		// walks the wanted commit, which the new shallow boundary leaves
+		// without parents, and sends its whole tree (every node file)
+		// though the have holds nearly all of it.
+		e.EncodeString("thin-pack\n")
+	}
 	if depth > 0 {
 		e.EncodeString("deepen " + strconv.Itoa(depth) + "\n")
 	}

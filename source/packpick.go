@@ -24,10 +24,17 @@ const (
 	maxPickPasses = 8
 )
 
-// errRefDelta: the pack holds a delta against an object named by hash,
-// which this reader does not resolve (git sends offset deltas when asked
-// for ofs-delta); the caller falls back to go-git's full indexing.
+// errRefDelta: the pack holds a delta against an object named by hash
+// that is not in the store: git sends offset deltas within a pack when
+// asked for ofs-delta, and ref-deltas only against objects the client
+// has (a thin pack). The caller falls back to go-git's full indexing.
 var errRefDelta = errors.New("pack holds ref-deltas")
+
+// errNoBase: a thin pack's delta names a base the store does not hold:
+// an object the node does not keep (another node's file) changed. Its
+// result is not one the node reads; were it one, the pick ends with it
+// missing.
+var errNoBase = errors.New("delta base not in the store")
 
 // picker stores of a depth-1 pack only the objects a commit's tree needs
 // under keep: it reads the pack once (again only when objects come before
@@ -45,6 +52,9 @@ type picker struct {
 	ring  *ring
 	delta bytes.Buffer
 	ids   objectHasher
+	// thin: the pack may be thin (the fetch offered haves); a delta whose
+	// base the store lacks is skipped instead of failing the pick.
+	thin bool
 }
 
 // commitPath marks the commit in picker.want.
@@ -188,14 +198,18 @@ func (p *picker) read(r *packReader, path string) (progress bool, err error) {
 		typ := o.typ
 		var content []byte
 		switch o.typ {
-		case plumbing.REFDeltaObject:
-			return false, errRefDelta
-		case plumbing.OFSDeltaObject:
+		case plumbing.REFDeltaObject, plumbing.OFSDeltaObject:
 			p.delta.Reset()
 			if err := r.inflate(o, &p.delta); err != nil {
 				return false, err
 			}
-			bt, base, err := p.base(rr, o.base)
+			bt, base, err := p.deltaBase(rr, o)
+			if errors.Is(err, errNoBase) {
+				if p.thin {
+					continue
+				}
+				return false, errRefDelta
+			}
 			if err != nil {
 				return false, err
 			}
@@ -232,6 +246,29 @@ func (p *picker) read(r *packReader, path string) (progress bool, err error) {
 	return progress, nil
 }
 
+// deltaBase returns the type and content of delta o's base: for an
+// offset delta the object at its offset (base), for a ref-delta of a thin
+// pack the object from the store (errNoBase when the store lacks it).
+func (p *picker) deltaBase(lp *lazyPack, o packObject) (plumbing.ObjectType, []byte, error) {
+	if o.typ == plumbing.OFSDeltaObject {
+		return p.base(lp, o.base)
+	}
+	obj, err := p.s.EncodedObject(plumbing.AnyObject, o.ref)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return 0, nil, errNoBase
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	rd, err := obj.Reader()
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rd.Close()
+	content, err := io.ReadAll(rd)
+	return obj.Type(), content, err
+}
+
 // hash is an object's id, with one hasher reused.
 func (p *picker) hash(t plumbing.ObjectType, content []byte) plumbing.Hash {
 	return p.ids.id(t, content)
@@ -261,10 +298,8 @@ func (p *picker) base(lp *lazyPack, offset int64) (plumbing.ObjectType, []byte, 
 	}
 	typ, content := o.typ, buf.Bytes()
 	switch o.typ {
-	case plumbing.REFDeltaObject:
-		return 0, nil, errRefDelta
-	case plumbing.OFSDeltaObject:
-		bt, base, err := p.base(lp, o.base)
+	case plumbing.REFDeltaObject, plumbing.OFSDeltaObject:
+		bt, base, err := p.deltaBase(lp, o)
 		if err != nil {
 			return 0, nil, err
 		}

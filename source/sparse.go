@@ -101,7 +101,7 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool, polled plumbing.H
 		}
 		var pk *picked
 		got, err := g.refs.fetchV2Depth(ctx, 1, []plumbing.Hash{head}, haves, shallows, func(pack io.Reader) (err error) {
-			pk, err = g.pickStream(pack, head)
+			pk, err = g.pickStream(pack, head, len(haves) > 0)
 			return err
 		})
 		if pk != nil {
@@ -142,7 +142,7 @@ func (g *Git) fetchPicked(ctx context.Context, offerHave bool, polled plumbing.H
 		return err
 	}
 	defer resp.Close()
-	pk, err := g.pickStream(demux(req.Capabilities, resp), head)
+	pk, err := g.pickStream(demux(req.Capabilities, resp), head, false)
 	if pk != nil {
 		defer os.Remove(pk.path)
 	}
@@ -173,13 +173,14 @@ type picked struct {
 // pickStream writes a pack as it arrives to a temporary file in the store
 // and picks commit head's objects from it meanwhile (the first pass). It
 // returns nil only when no file was made; its error is the transfer's or
-// the file's.
-func (g *Git) pickStream(pack io.Reader, head plumbing.Hash) (*picked, error) {
+// the file's. thin says the pack may be thin (the fetch offered haves).
+func (g *Git) pickStream(pack io.Reader, head plumbing.Hash, thin bool) (*picked, error) {
 	tmp, err := os.CreateTemp(filepath.Join(g.cfg.Dir, "objects", "pack"), "tmp_pick_")
 	if err != nil {
 		return nil, err
 	}
 	pk := &picked{path: tmp.Name(), p: newPicker(g.store.s, g.cfg.Dir, head, keepForNode(g.cfg.Node))}
+	pk.p.thin = thin
 	pk.progress, pk.err, err = pk.p.passStream(pack, tmp, pk.path)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
