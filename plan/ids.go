@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
+	"slices"
+	"strings"
 )
 
 // entryID is implemented by the fs.DirEntry of a FileHasher that knows
@@ -17,7 +19,7 @@ type entryID interface{ ID() string }
 func dirDiff(base, head fs.FS, dir string) (changed, same map[string]bool, err error) {
 	// Both listed at once (a large nodes/ costs a tree to read and decode
 	// on each side).
-	var b map[string]string
+	var b []fileEntry
 	var berr error
 	done := make(chan struct{})
 	go func() {
@@ -32,17 +34,23 @@ func dirDiff(base, head fs.FS, dir string) (changed, same map[string]bool, err e
 	if err != nil {
 		return nil, nil, err
 	}
-	changed, same = map[string]bool{}, make(map[string]bool, len(b))
-	for f, id := range b {
-		if h[f] == id {
-			same[f] = true
-		} else {
-			changed[baseName(f)] = true
-		}
-	}
-	for f := range h {
-		if _, ok := b[f]; !ok {
-			changed[baseName(f)] = true
+	// Both sorted by name: one walk.
+	changed, same = map[string]bool{}, make(map[string]bool, min(len(b), len(h)))
+	for len(b) > 0 || len(h) > 0 {
+		switch {
+		case len(h) == 0 || len(b) > 0 && b[0].name < h[0].name:
+			changed[baseName(b[0].name)] = true
+			b = b[1:]
+		case len(b) == 0 || h[0].name < b[0].name:
+			changed[baseName(h[0].name)] = true
+			h = h[1:]
+		default:
+			if b[0].id == h[0].id {
+				same[b[0].name] = true
+			} else {
+				changed[baseName(b[0].name)] = true
+			}
+			b, h = b[1:], h[1:]
 		}
 	}
 	return changed, same, nil
@@ -71,9 +79,12 @@ func sameDir(base, head fs.FS, dir string) (bool, error) {
 	return err == nil && fi.IsDir(), nil
 }
 
-// dirIDs returns the content id of every file in dir (none when dir is
-// absent).
-func dirIDs(fsys fs.FS, dir string) (map[string]string, error) {
+// fileEntry is a file of a folder and its content id.
+type fileEntry struct{ name, id string }
+
+// dirIDs returns the content id of every file in dir, sorted by name
+// (none when dir is absent).
+func dirIDs(fsys fs.FS, dir string) ([]fileEntry, error) {
 	des, err := fs.ReadDir(fsys, dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -85,7 +96,7 @@ func dirIDs(fsys fs.FS, dir string) (map[string]string, error) {
 		}
 		return nil, err
 	}
-	ids := make(map[string]string, len(des))
+	ids := make([]fileEntry, 0, len(des))
 	for _, de := range des {
 		if de.IsDir() {
 			continue
@@ -94,9 +105,18 @@ func dirIDs(fsys fs.FS, dir string) (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		ids[de.Name()] = id
+		ids = append(ids, fileEntry{name: de.Name(), id: id})
 	}
-	return ids, nil
+	// By name, the last of a name listed twice (a malformed tree) kept.
+	slices.SortStableFunc(ids, func(a, b fileEntry) int { return strings.Compare(a.name, b.name) })
+	out := ids[:0]
+	for i, e := range ids {
+		if i+1 < len(ids) && ids[i+1].name == e.name {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // fileID is a content id of name: its FileHasher hash, or the SHA-256 of

@@ -325,8 +325,8 @@ func newDiffer(base, head Revision) (*differ, error) {
 			return nil, err
 		}
 		d.nodeSame = make(map[string]bool, len(ids))
-		for f := range ids {
-			d.nodeSame[f] = true
+		for _, f := range ids {
+			d.nodeSame[f.name] = true
 		}
 		d.nodeFiles = len(ids)
 	} else if _, d.nodeSame, err = dirDiff(base.FS, head.FS, "nodes"); err != nil {

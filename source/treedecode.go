@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,24 @@ import (
 // go-git took about 8 ms for a fleet's nodes/ of 10,000 files.
 type dirTree struct {
 	entries []object.TreeEntry
-	sorted  bool // in git's order: searched by halves, as go-git does
+	sorted  bool   // in git's order: searched by halves, as go-git does
+	hex     string // the entries' ids in hex, one after another; see hexIDs
+}
+
+// hexID is the length of an object id in hex.
+const hexID = 2 * len(plumbing.ZeroHash)
+
+// hexIDs returns the ids of the entries in hex, hexID bytes each, written
+// once. The caller holds the owner's lock.
+func (t *dirTree) hexIDs() string {
+	if t.hex == "" && len(t.entries) > 0 {
+		b := make([]byte, hexID*len(t.entries))
+		for i := range t.entries {
+			hex.Encode(b[i*hexID:], t.entries[i].Hash[:])
+		}
+		t.hex = string(b)
+	}
+	return t.hex
 }
 
 // decodeTree decodes the tree object o.

@@ -93,6 +93,7 @@ func (d *dir) ReadDir(n int) ([]fs.DirEntry, error) {
 type dirEntry struct {
 	fsys *treeFS
 	e    entry
+	id   string // e.hash in hex, when entries wrote it
 }
 
 func (de dirEntry) Name() string      { return de.e.name }
@@ -110,4 +111,9 @@ func (de dirEntry) Info() (fs.FileInfo, error) {
 
 // ID is the entry's blob (or tree) id, as treeFS.FileHash returns it for
 // its path, known without a lookup (plan compares folders by it).
-func (de dirEntry) ID() string { return de.e.hash.String() }
+func (de dirEntry) ID() string {
+	if de.id != "" {
+		return de.id
+	}
+	return de.e.hash.String()
+}
