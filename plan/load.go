@@ -83,8 +83,9 @@ func loadNodes(fsys fs.FS, hide func(file string) bool) (*spec.Repo, error) {
 // changed), those spec.PlainNode reads without spec.Parse; every one with
 // spec.Parse when parseAll. It
 // returns how many node files it left out. The node files it leaves out
-// are equal at base, where their nodes run what they run at head.
-func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, error) {
+// are equal at base, where their nodes run what they run at head. cores,
+// when not nil, gives both revisions parsed without nodes (parseCores).
+func loadHead(base, head Revision, d *differ, parseAll bool, cores <-chan coreRepos) (*spec.Repo, int, error) {
 	headErr := func(err error) error { return &RevisionError{Which: "head", Rev: head.Name, Err: err} }
 	if parseAll {
 		r, err := Load(head.FS)
@@ -103,15 +104,17 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 		}
 		return r, 0, nil
 	}
-	noNodes := func(string) bool { return true }
-	headCore, err := loadNodes(head.FS, noNodes)
-	if err != nil {
-		return nil, 0, headErr(err)
+	if cores == nil {
+		cores = parseCores(base, head)
 	}
-	baseCore, err := loadNodes(base.FS, noNodes)
-	if err != nil {
-		return nil, 0, &RevisionError{Which: "base", Rev: base.Name, Err: err}
+	cr := <-cores
+	if cr.headErr != nil {
+		return nil, 0, headErr(cr.headErr)
 	}
+	if cr.baseErr != nil {
+		return nil, 0, &RevisionError{Which: "base", Rev: base.Name, Err: cr.baseErr}
+	}
+	headCore, baseCore := cr.head, cr.base
 	// A changed secret file changes the workloads and groups that name it:
 	// mark them before picking the node files they may reach.
 	if err := d.markSecretChanges(base, head, headCore); err != nil {
@@ -122,6 +125,7 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 		// No changed group, workload or fleet.yaml: an unchanged node
 		// file is reached only through a secret file it names, which
 		// then changed too.
+		var err error
 		if c.none, err = onlyNodeFilesDiffer(base.FS, head.FS); err != nil {
 			return nil, 0, err
 		}
@@ -134,6 +138,30 @@ func loadHead(base, head Revision, d *differ, parseAll bool) (*spec.Repo, int, e
 		return nil, 0, headErr(err)
 	}
 	return r, hidden, nil
+}
+
+// coreRepos are fleet.yaml, workloads/ and groups/ of base and head
+// parsed, without their nodes.
+type coreRepos struct {
+	head, base       *spec.Repo
+	headErr, baseErr error
+}
+
+// parseCores parses fleet.yaml, workloads/ and groups/ of base and head on
+// another goroutine (Compute starts it while it compares the revisions'
+// files) and sends them once. nodes/ is not listed: a folder that cannot
+// be listed is reported by the parse of the node files.
+func parseCores(base, head Revision) <-chan coreRepos {
+	out := make(chan coreRepos, 1)
+	go func() {
+		var c coreRepos
+		c.head, c.headErr = spec.Parse(noNodesFS{head.FS})
+		if c.headErr == nil {
+			c.base, c.baseErr = spec.Parse(noNodesFS{base.FS})
+		}
+		out <- c
+	}()
+	return out
 }
 
 // loadBase parses base: fleet.yaml, workloads/, groups/ and the node files

@@ -184,11 +184,21 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 		opts.Concurrency = 8
 	}
 	base.FS, head.FS = listOnce(base.FS), listOnce(head.FS)
+	var cores <-chan coreRepos
+	if !opts.parseAll {
+		cores = parseCores(base, head)
+	}
 	d, err := newDiffer(base, head)
 	if err != nil {
+		if cores != nil {
+			<-cores
+		}
 		return nil, err
 	}
-	headRepo, hidden, err := loadHead(base, head, d, opts.parseAll)
+	if d.fleetChanged && cores != nil {
+		<-cores // not needed: every node file is read
+	}
+	headRepo, hidden, err := loadHead(base, head, d, opts.parseAll, cores)
 	if err != nil {
 		return nil, err
 	}
