@@ -108,6 +108,12 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		bytes, cpu := changeCost(r)
 		return fmt.Sprintf("%.1f KB, %.1f ms", bytes/1e3, 1e3*cpu)
 	})
+	row("one change per node: CPU of the agents' process (fetch, parse, apply, status commit and push; with the proxy and registry they use)", func(r *fleetsim.Result) string {
+		if r.ChangeGitWindow.AgentCPU == 0 {
+			return "not measured"
+		}
+		return fmt.Sprintf("%.1f ms", 1e3*r.ChangeGitWindow.AgentCPU.Seconds()/float64(r.Agents))
+	})
 	row("registry per node per change", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%.1f requests, %.0f B", r.RegistryRequests, r.RegistryBytes)
 	})

@@ -71,13 +71,13 @@ type snapshot struct {
 	at                                  time.Time
 	passes, gitPolls, pushes, conflicts int64
 	failed, held                        int64
-	cpu                                 time.Duration
+	cpu, self                           time.Duration // the server's, this process's
 	bytes                               int64
 }
 
 func (s snapshot) sub(o snapshot) snapshot {
 	return snapshot{at: s.at, passes: s.passes - o.passes, gitPolls: s.gitPolls - o.gitPolls, pushes: s.pushes - o.pushes,
-		conflicts: s.conflicts - o.conflicts, failed: s.failed - o.failed, held: s.held - o.held, cpu: s.cpu - o.cpu, bytes: s.bytes - o.bytes}
+		conflicts: s.conflicts - o.conflicts, failed: s.failed - o.failed, held: s.held - o.held, cpu: s.cpu - o.cpu, self: s.self - o.self, bytes: s.bytes - o.bytes}
 }
 
 // percentile of xs (p in [0, 100]), nearest rank.

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gitfleet/gitfleet/rollout"
@@ -89,7 +90,10 @@ type Window struct {
 	Failed, Conflicts, Held int64 // Held: passes a rollout gate held
 	Bytes                   int64
 	CPU                     time.Duration // the server's
-	PerPollBytes            float64
+	// AgentCPU is this process's CPU time: the agents, with the
+	// byte-counting proxy and the registry they use.
+	AgentCPU     time.Duration
+	PerPollBytes float64
 	// CPUPer1000 is the server's CPU seconds per 1,000 polls: per 1,000
 	// nodes per poll interval.
 	CPUPer1000 float64
@@ -142,7 +146,16 @@ func (c *counters) errs() []string {
 func (s *sim) snap() (snapshot, error) {
 	cpu, err := s.cpu.Usage()
 	return snapshot{at: time.Now(), passes: s.c.passes.Load(), gitPolls: s.c.gitPolls.Load(), pushes: s.c.pushes.Load(),
-		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), held: s.c.held.Load(), cpu: cpu, bytes: s.prx.Bytes()}, err
+		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), held: s.c.held.Load(), cpu: cpu, self: selfCPU(), bytes: s.prx.Bytes()}, err
+}
+
+// selfCPU is this process's CPU time so far (user and system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // window watches the fleet for n intervals.
@@ -165,7 +178,7 @@ func (s *sim) window(ctx context.Context, n int) (Window, error) {
 // windowOf is what happened between two snapshots.
 func windowOf(before, after snapshot) Window {
 	d := after.sub(before)
-	w := Window{Duration: after.at.Sub(before.at), Polls: d.passes, GitPolls: d.gitPolls, Pushes: d.pushes, Failed: d.failed, Conflicts: d.conflicts, Held: d.held, Bytes: d.bytes, CPU: d.cpu}
+	w := Window{Duration: after.at.Sub(before.at), Polls: d.passes, GitPolls: d.gitPolls, Pushes: d.pushes, Failed: d.failed, Conflicts: d.conflicts, Held: d.held, Bytes: d.bytes, CPU: d.cpu, AgentCPU: d.self}
 	if d.passes > 0 {
 		w.PerPollBytes = float64(d.bytes) / float64(d.passes)
 		w.CPUPer1000 = d.cpu.Seconds() / float64(d.passes) * 1000
