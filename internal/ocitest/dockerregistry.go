@@ -5,16 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gitfleet/gitfleet/internal/porttest"
 )
 
 // DockerRegistryBinary is where Debian's docker-registry package installs
@@ -64,8 +66,8 @@ func StartDockerRegistryProcess(dir string) (host string, stop func(), err error
 	if _, err := os.Stat(DockerRegistryBinary); err != nil {
 		return "", nil, fmt.Errorf("docker-registry not installed (apt-get install docker-registry): %w", err)
 	}
-	// The free port is found by listening and closing, so another process
-	// may take it before the registry binds it: try a few ports.
+	// The port is reserved (porttest) and was free, but a process outside
+	// the tests may still take it before the registry binds it: try a few.
 	for attempt := 0; ; attempt++ {
 		host, stop, err = startDockerRegistry(dir, "")
 		if err == nil || attempt == 2 || !errors.Is(err, errAddrInUse) {
@@ -77,10 +79,16 @@ func StartDockerRegistryProcess(dir string) (host string, stop func(), err error
 var errAddrInUse = errors.New("address already in use")
 
 func startDockerRegistry(dir, htpasswd string) (host string, stop func(), err error) {
-	addr, err := freeLoopbackAddr()
+	port, release, err := porttest.Reserve()
 	if err != nil {
 		return "", nil, err
 	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return "", nil, err
@@ -120,6 +128,7 @@ func startDockerRegistry(dir, htpasswd string) (host string, stop func(), err er
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+		release()
 	})
 
 	if err := waitForV2(addr, htpasswd != "", exited, 2*time.Minute); err != nil {
@@ -131,15 +140,6 @@ func startDockerRegistry(dir, htpasswd string) (host string, stop func(), err er
 		return "", nil, fmt.Errorf("docker-registry on %s: %w; log:\n%s", addr, err, tail(logText, 2000))
 	}
 	return addr, stop, nil
-}
-
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := l.Addr().String()
-	return addr, l.Close()
 }
 
 // waitForV2 polls http://addr/v2/ until it answers 200 (401 when auth is

@@ -17,10 +17,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gitfleet/gitfleet/internal/porttest"
 )
 
 // Proxy forwards HTTP requests to one upstream server.
@@ -49,13 +52,14 @@ type Proxy struct {
 // connKey is the context key of a connection's request count.
 type connKey struct{}
 
-// Start starts a proxy to upstream (host:port, plain HTTP) on a free
-// loopback port; it goes down at the end of the test.
+// Start starts a proxy to upstream (host:port, plain HTTP) on a loopback
+// port reserved for the test (porttest: no other listener is given it
+// while the proxy is down); it goes down at the end of the test.
 func Start(t testing.TB, upstream string) *Proxy {
 	t.Helper()
 	p := &Proxy{t: t, upstream: upstream, sent: map[string]int64{},
 		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(porttest.Port(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
