@@ -107,12 +107,13 @@ func (c *Config) defaults() error {
 
 // PerNode is the default poll interval's share per node: 30 s at 1,000
 // nodes, fleetd's default interval, so that the 1,000-node figures are a
-// real fleet's. The server spends about 7 ms of CPU per git poll (0.23 of
-// a core for quiet polls at this share) and about 55–70 ms per node and
-// change (poll, fetch, status push), and a change reaches the fleet over
-// two to three intervals: about one of the machine's 2 cores for a
-// change's burst, which leaves the agents (in this process, on the same
-// cores) room. The run's length is the other bound: some 40 intervals.
+// real fleet's. The server spends about 6 ms of CPU per git poll (0.2 of
+// a core for quiet polls at this share) and about 40–50 ms per node and
+// change (poll, fetch, status push; the push most of it), and a change
+// reaches the fleet over one to two intervals: about one of the machine's
+// 2 cores for a change's burst (the server has CPU priority over the
+// agents, Config.ServerWeight). The run's length is the other bound: some
+// 40 intervals.
 const PerNode = 30 * time.Millisecond
 
 // sim is one run.
