@@ -219,3 +219,15 @@ func (c *Containerd) cachedPortUser(cached []cniCached, port int) string {
 	}
 	return ""
 }
+
+// cachedMappings returns the port mappings the plugins' cache records for
+// the agent's container id, if any.
+func (c *Containerd) cachedMappings(id string) []gocni.PortMapping {
+	cached, _ := cachedNetworks(cniCacheDir()) // unreadable: the state file's ports
+	for _, e := range cached {
+		if e.ContainerID == c.cniID(id) {
+			return e.CapabilityArgs.PortMappings
+		}
+	}
+	return nil
+}

@@ -226,8 +226,15 @@ func (c *Containerd) teardownNetwork(ctx context.Context, id string) error {
 	if !isNetns(path) {
 		ns = "" // gone with a reboot: the plugins release what they can
 	}
+	// The plugins' own record of the ports they mapped, when there is
+	// one: without the ports their rules stay, and a state file may be
+	// lost (a crash between writes, a teardown racing a setup).
+	mappings := portMappings(st.Ports)
+	if m := c.cachedMappings(id); len(m) > 0 {
+		mappings = m
+	}
 	err = c.inNodeNetwork(func() error {
-		return n.Remove(ctx, c.cniID(id), ns, gocni.WithCapabilityPortMap(portMappings(st.Ports)))
+		return n.Remove(ctx, c.cniID(id), ns, gocni.WithCapabilityPortMap(mappings))
 	})
 	if err != nil {
 		return fmt.Errorf("container %s: network teardown: %w", id, err)

@@ -210,3 +210,27 @@ func TestNetnsInUse(t *testing.T) {
 		t.Errorf("a new namespace nobody entered: in use")
 	}
 }
+
+// A network whose state file was lost is still undone in full when its
+// container is removed: the plugins' cache has its ports, and without
+// them the port's rule would stay behind with no record of it.
+func TestNetworkTeardownWithoutStateFile(t *testing.T) {
+	e := setup(t)
+	e.pull(t)
+	d := desired("lost", porttest.Port(t), nil)
+	e.run(t, d, "rev1")
+	port := d.Spec.Ports[0]
+	if code, _ := get(t, port, "/env"); code != 200 {
+		t.Fatalf("workload: %d", code)
+	}
+	if err := os.Remove(e.c.statePath(e.only(t, d).ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Remove(t.Context(), d.Name); err != nil {
+		t.Fatal(err)
+	}
+	greetingListener(t, port)
+	if !reachesHost(port) {
+		t.Errorf("port %d after the removal: the host listener is not reached", port)
+	}
+}
