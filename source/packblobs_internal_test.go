@@ -248,3 +248,34 @@ func TestTreeReadFiles(t *testing.T) {
 		t.Errorf("read %d files of %d names", len(got), len(names))
 	}
 }
+
+// TestRepoCommitFromPacks: a commit named by its id is read from the packs
+// as go-git reads it.
+func TestRepoCommitFromPacks(t *testing.T) {
+	r := deltaFleet(t, "repack")
+	loc, err := ParseLocation(r.Dir, Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := Open(t.Context(), loc, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rev := range []string{"HEAD~1", "HEAD~2", "HEAD"} { // packed, packed, loose
+		id := strings.TrimSpace(gittest.Git(t, r.Dir, "rev-parse", rev))
+		got, err := repo.Commit(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := repo.repo.CommitObject(plumbing.NewHash(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Hash != want.Hash || got.TreeHash != want.TreeHash || got.Message != want.Message || fmt.Sprint(got.ParentHashes) != fmt.Sprint(want.ParentHashes) || got.Author.String() != want.Author.String() {
+			t.Errorf("%s: %+v, go-git reads %+v", rev, got, want)
+		}
+		if fsys, hash, err := repo.Tree(id); err != nil || hash != id {
+			t.Errorf("Tree(%s) = %v, %s, %v", rev, fsys, hash, err)
+		}
+	}
+}

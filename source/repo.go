@@ -187,6 +187,17 @@ func (r *Repo) Commit(rev string) (*object.Commit, error) {
 }
 
 func (r *Repo) commit(rev string) (*object.Commit, error) {
+	// A commit named by its full id (as CI names a pull request's base
+	// and head) is read from the packs in memory when it is there, as go-git
+	// resolves it first too; go-git would decode the packs' whole indexes
+	// first.
+	if id, err := parseHash(rev); err == nil && id.String() == rev && r.blobs != nil {
+		if o, ok := r.blobs.object(id); ok && o.typ == plumbing.CommitObject {
+			if c, err := object.DecodeCommit(r.repo.Storer, o); err == nil {
+				return c, nil
+			}
+		}
+	}
 	h, err := r.repo.ResolveRevision(plumbing.Revision(rev))
 	if err != nil {
 		return nil, fmt.Errorf("revision %q in %s: %w", rev, r.loc, err)
