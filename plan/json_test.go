@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"testing/fstest"
@@ -31,7 +32,10 @@ func TestWriteJSONAsOneEncode(t *testing.T) {
 				p.Nodes[len(p.Nodes)-1].Errors = p.Errors
 			}
 			var want, got bytes.Buffer
-			if err := encodeIndented(&want, "", p); err != nil {
+			enc := json.NewEncoder(&want)
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(p); err != nil {
 				t.Fatal(err)
 			}
 			if err := p.WriteJSON(&got); err != nil {
