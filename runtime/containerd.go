@@ -88,6 +88,16 @@ type Containerd struct {
 	stopping map[string]bool
 	// sup is the Supervisor watching this runtime, if any.
 	sup atomic.Pointer[Supervisor]
+	// ctrLocks serialize, per container, the Supervisor's restart with
+	// remove: a restart that found the container must not set up its
+	// network once remove has undone it and deleted the container.
+	ctrLocks idLocks
+	// netLocks serialize, per container, the setup and teardown of its
+	// network (network.go).
+	netLocks idLocks
+	// restartLoaded, when set (tests), is called by the Supervisor's
+	// restart once it found the container, before it starts its task.
+	restartLoaded func(id string)
 
 	// inst names this containerd and namespace in RunDir (rundir.go).
 	inst string

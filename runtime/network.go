@@ -160,11 +160,12 @@ func (c *Containerd) writeNetState(id string, st netState) error {
 // ensureNetwork gives container id of workload, an isolated one declaring
 // ports, its network namespace with its ports mapped, unless it has it.
 func (c *Containerd) ensureNetwork(ctx context.Context, workload, id string, ports []int) error {
+	defer c.netLocks.lock(id)()
 	path := c.netnsPath(id)
 	if st, ok := c.readNetState(id); ok && st.Ready && isNetns(path) {
 		return nil
 	}
-	if err := c.teardownNetwork(ctx, id); err != nil {
+	if err := c.undoNetwork(ctx, id); err != nil {
 		return err
 	}
 	n, err := c.cni()
@@ -192,7 +193,7 @@ func (c *Containerd) ensureNetwork(ctx context.Context, workload, id string, por
 		return fmt.Errorf("workload %s: %w", workload, err)
 	}
 	if err := newNetns(path); err != nil {
-		return errors.Join(fmt.Errorf("workload %s: %w", workload, err), c.teardownNetwork(ctx, id))
+		return errors.Join(fmt.Errorf("workload %s: %w", workload, err), c.undoNetwork(context.WithoutCancel(ctx), id))
 	}
 	err = c.inNodeNetwork(func() error {
 		_, err := n.SetupSerially(ctx, c.cniID(id), path, gocni.WithCapabilityPortMap(portMappings(ports)))
@@ -200,18 +201,27 @@ func (c *Containerd) ensureNetwork(ctx context.Context, workload, id string, por
 	})
 	if err != nil {
 		err = fmt.Errorf("workload %s: network %s: %w", workload, spec.NetworkIsolated, err)
-		return errors.Join(err, c.teardownNetwork(ctx, id))
+		return errors.Join(err, c.undoNetwork(context.WithoutCancel(ctx), id))
 	}
 	st.Ready = true
 	if err := c.writeNetState(id, st); err != nil {
-		return errors.Join(fmt.Errorf("workload %s: %w", workload, err), c.teardownNetwork(ctx, id))
+		return errors.Join(fmt.Errorf("workload %s: %w", workload, err), c.undoNetwork(context.WithoutCancel(ctx), id))
 	}
 	return nil
 }
 
 // teardownNetwork asks the CNI plugins to undo container id's network and
-// removes its namespace and state. A container without one is done.
+// removes its namespace and state. A container without one is done. It
+// waits for a setup or teardown of the same container's network under way:
+// the plugins' DEL racing their ADD would leave port rules that neither
+// the state file nor the plugins' cache records.
 func (c *Containerd) teardownNetwork(ctx context.Context, id string) error {
+	defer c.netLocks.lock(id)()
+	return c.undoNetwork(ctx, id)
+}
+
+// undoNetwork is teardownNetwork; netLocks' lock of id is held.
+func (c *Containerd) undoNetwork(ctx context.Context, id string) error {
 	path := c.netnsPath(id)
 	st, ok := c.readNetState(id)
 	_, err := os.Lstat(path)
@@ -256,7 +266,9 @@ func (c *Containerd) sweepNetworks(ctx context.Context) error {
 	})
 }
 
-// sweepNetworksIf undoes the networks of the containers gone says.
+// sweepNetworksIf undoes the networks of the containers gone says. A
+// network being set up or torn down meanwhile is left to that: its
+// container is being started, or its teardown is under way already.
 func (c *Containerd) sweepNetworksIf(ctx context.Context, gone func(id string) bool) error {
 	entries, err := os.ReadDir(c.netnsDir())
 	if errors.Is(err, os.ErrNotExist) {
@@ -268,9 +280,17 @@ func (c *Containerd) sweepNetworksIf(ctx context.Context, gone func(id string) b
 	var errs []error
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if ok && gone(id) {
-			errs = append(errs, c.teardownNetwork(ctx, id))
+		if !ok {
+			continue
 		}
+		unlock, ok := c.netLocks.tryLock(id)
+		if !ok {
+			continue
+		}
+		if gone(id) {
+			errs = append(errs, c.undoNetwork(ctx, id))
+		}
+		unlock()
 	}
 	return errors.Join(errs...)
 }

@@ -75,7 +75,10 @@ func (c *Containerd) removeAll(ctx context.Context, workload string, ctrs []cont
 // to judge: the mark that the agent itself is stopping it is taken off,
 // or a task started meanwhile (the Supervisor's restart, racing a pass
 // that found the container without a task) would never be restarted.
+// A restart under way is awaited (ctrLocks): one that set the network up
+// after the teardown below, the container deleted, would leave it behind.
 func (c *Containerd) remove(ctx context.Context, ctr containerd.Container) (err error) {
+	defer c.ctrLocks.lock(ctr.ID())()
 	defer func() {
 		if err != nil {
 			c.setStopping(ctr.ID(), false)

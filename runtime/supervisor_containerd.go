@@ -172,6 +172,8 @@ func (b *containerdBackend) stopped(ctx context.Context) ([]exitEvent, map[strin
 func (b *containerdBackend) restart(ctx context.Context, id string, restarts int, exits []exitRecord) (bool, time.Time, error) {
 	c := b.c
 	ctx = c.ns(ctx)
+	// Not while remove deletes the container: see remove.
+	defer c.ctrLocks.lock(id)()
 	if c.isStopping(id) {
 		return false, time.Time{}, nil
 	}
@@ -182,6 +184,9 @@ func (b *containerdBackend) restart(ctx context.Context, id string, restarts int
 	labels, err := ctr.Labels(ctx)
 	if err != nil {
 		return false, time.Time{}, err
+	}
+	if c.restartLoaded != nil {
+		c.restartLoaded(id)
 	}
 	if task, err := ctr.Task(ctx, nil); err == nil {
 		st, err := task.Status(ctx)

@@ -2,10 +2,12 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
 
 	"github.com/gitfleet/gitfleet/spec"
 )
@@ -31,7 +33,13 @@ func (c *Containerd) newTask(ctx context.Context, ctr containerd.Container, labe
 	}
 	task, err := ctr.NewTask(ctx, cio.LogFile(c.Logs(workload)))
 	if err != nil {
-		return nil, fmt.Errorf("create task %s: %w", ctr.ID(), err)
+		err = fmt.Errorf("create task %s: %w", ctr.ID(), err)
+		if errdefs.IsNotFound(err) && labels[LabelNetwork] == spec.NetworkIsolated {
+			// The container was deleted (by hand: the agent's removes
+			// await its restarts): nothing else would undo its network.
+			err = errors.Join(err, c.teardownNetwork(context.WithoutCancel(ctx), ctr.ID()))
+		}
+		return nil, err
 	}
 	return task, nil
 }
