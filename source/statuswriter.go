@@ -67,11 +67,11 @@ type Signer interface {
 	Sign(message io.Reader) ([]byte, error)
 }
 
-var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+var nodeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`) })
 
 // validNode reports whether node can name a status ref and file.
 func validNode(node string) bool {
-	return nodeName.MatchString(node) && !strings.HasSuffix(node, ".lock") && !strings.Contains(node, "..")
+	return nodeName().MatchString(node) && !strings.HasSuffix(node, ".lock") && !strings.Contains(node, "..")
 }
 
 // Validate fills in defaults and checks the rest.

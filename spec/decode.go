@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	yamlv3 "go.yaml.in/yaml/v3"
@@ -92,7 +93,7 @@ func decodeFile(file string, data []byte, v any, errs *errorList) (doc *document
 	return doc, true
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // parserProblems are the errors of go.yaml.in/yaml/v3's parser (as opposed
 // to its scanner): it reports their line 0-based.
@@ -109,7 +110,7 @@ var parserProblems = map[string]bool{
 // yamlError splits a go.yaml.in/yaml/v3 syntax error into line and message.
 func yamlError(err error) (int, string) {
 	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		if parserProblems[m[2]] {
 			line++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // The grammar of an image reference, after github.com/distribution/reference.
@@ -19,8 +20,8 @@ const (
 )
 
 var (
-	imageNameRE = regexp.MustCompile(`^` + imageName + `(?::` + imageTag + `)?$`)
-	digestRE    = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	imageNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^` + imageName + `(?::` + imageTag + `)?$`) })
+	digestRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
 )
 
 var errNotPinned = errors.New("must be pinned by digest (@sha256:…)")
@@ -33,13 +34,13 @@ func checkImage(ref string) error {
 		return errNotPinned
 	}
 	name, digest := ref[:i], ref[i+1:]
-	if !digestRE.MatchString(digest) {
+	if !digestRE().MatchString(digest) {
 		if strings.HasPrefix(digest, "sha256:") {
 			return fmt.Errorf("invalid digest %q: want sha256: and 64 lowercase hex digits", digest)
 		}
 		return errNotPinned
 	}
-	if len(name) > 255 || !imageNameRE.MatchString(name) {
+	if len(name) > 255 || !imageNameRE().MatchString(name) {
 		return fmt.Errorf("invalid image name %q: want [host[:port]/]path[:tag] in lowercase", name)
 	}
 	return nil
@@ -62,11 +63,11 @@ func ParseImageRef(ref string) (ImageRef, error) {
 	name := ref
 	if i := strings.LastIndexByte(ref, '@'); i >= 0 {
 		name, r.Digest = ref[:i], ref[i+1:]
-		if !digestRE.MatchString(r.Digest) {
+		if !digestRE().MatchString(r.Digest) {
 			return ImageRef{}, fmt.Errorf("image %q: invalid digest %q: want sha256: and 64 lowercase hex digits", ref, r.Digest)
 		}
 	}
-	if len(name) > 255 || !imageNameRE.MatchString(name) {
+	if len(name) > 255 || !imageNameRE().MatchString(name) {
 		return ImageRef{}, fmt.Errorf("image %q: invalid name: want [host[:port]/]path[:tag] in lowercase", ref)
 	}
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {

@@ -5,20 +5,23 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 var (
-	dnsLabelRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	labelNameRE  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
-	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	dnsLabelRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`) })
+	envNameRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+	labelNameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`) })
+	dnsSubdomain = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	})
 )
 
 var errDNSLabel = errors.New("must be a DNS label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit")
 
 // checkName checks a workload, group, node or fleet name.
 func checkName(name string) error {
-	if len(name) > 63 || !dnsLabelRE.MatchString(name) {
+	if len(name) > 63 || !dnsLabelRE().MatchString(name) {
 		return errDNSLabel
 	}
 	return nil
@@ -26,7 +29,7 @@ func checkName(name string) error {
 
 // checkEnvName checks an environment variable name.
 func checkEnvName(name string) error {
-	if !envNameRE.MatchString(name) {
+	if !envNameRE().MatchString(name) {
 		return fmt.Errorf("invalid environment variable name %q: want letters, digits and '_', not starting with a digit", name)
 	}
 	return nil
@@ -39,10 +42,10 @@ func checkLabelKey(k string) error {
 	if !found {
 		prefix, name = "", k
 	}
-	if found && (len(prefix) > 253 || !dnsSubdomain.MatchString(prefix)) {
+	if found && (len(prefix) > 253 || !dnsSubdomain().MatchString(prefix)) {
 		return fmt.Errorf("invalid label key %q: the prefix before '/' must be a DNS subdomain", k)
 	}
-	if len(name) > 63 || !labelNameRE.MatchString(name) {
+	if len(name) > 63 || !labelNameRE().MatchString(name) {
 		return fmt.Errorf("invalid label key %q: want at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", k)
 	}
 	return nil
@@ -50,7 +53,7 @@ func checkLabelKey(k string) error {
 
 // checkLabelValue checks a label value: empty, or like a label name.
 func checkLabelValue(v string) error {
-	if v != "" && (len(v) > 63 || !labelNameRE.MatchString(v)) {
+	if v != "" && (len(v) > 63 || !labelNameRE().MatchString(v)) {
 		return fmt.Errorf("invalid label value %q: want at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", v)
 	}
 	return nil

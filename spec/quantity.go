@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"sync"
 )
 
-var numberRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([A-Za-z]*)$`)
+var numberRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([A-Za-z]*)$`) })
 
 var memoryUnits = map[string]int64{
 	"":   1,
@@ -30,7 +31,7 @@ var memoryUnits = map[string]int64{
 // "256Mi", "1G", "512M", "1.5Gi" and "1000" are valid; a fraction of a byte
 // is rounded up.
 func ParseMemory(q string) (int64, error) {
-	m := numberRE.FindStringSubmatch(q)
+	m := numberRE().FindStringSubmatch(q)
 	if m == nil {
 		return 0, fmt.Errorf("invalid memory quantity %q: want a number and an optional unit such as 256Mi or 1G", q)
 	}
@@ -56,7 +57,7 @@ func ParseMemory(q string) (int64, error) {
 // ("0.5", "2") or of millicores with the unit m ("500m"). A fraction of a
 // millicore is rounded up.
 func ParseCPU(q string) (int64, error) {
-	m := numberRE.FindStringSubmatch(q)
+	m := numberRE().FindStringSubmatch(q)
 	if m == nil {
 		return 0, fmt.Errorf("invalid CPU quantity %q: want cores such as 0.5 or 2, or millicores such as 500m", q)
 	}

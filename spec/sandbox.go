@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DefaultCapabilities are the capabilities every workload gets unless it
@@ -178,7 +179,7 @@ func checkReachable(rep reporter, p fieldPath, s *WorkloadSpec) {
 	}
 }
 
-var userNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
+var userNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`) })
 
 // checkUser checks a user: uid or name, optionally :gid or :group.
 func checkUser(u string) error {
@@ -194,7 +195,7 @@ func checkUser(u string) error {
 			}
 			continue
 		}
-		if !userNameRE.MatchString(part) {
+		if !userNameRE().MatchString(part) {
 			return fmt.Errorf("invalid user %q: want uid[:gid] or a name from the image's /etc/passwd (name[:group])", u)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Secret gives a workload one value that the fleet repo holds only
@@ -140,10 +141,10 @@ func (p *parser) readSecrets(rep reporter, at fieldPath, secrets []Secret) error
 
 // ageRecipientRE matches an age X25519 recipient: "age1" and 58 bech32
 // characters.
-var ageRecipientRE = regexp.MustCompile(`^age1[02-9ac-hj-np-z]{58}$`)
+var ageRecipientRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^age1[02-9ac-hj-np-z]{58}$`) })
 
 func checkAgeRecipient(rep reporter, p fieldPath, r string) {
-	if r != "" && !ageRecipientRE.MatchString(r) {
+	if r != "" && !ageRecipientRE().MatchString(r) {
 		rep(p, fmt.Errorf("invalid age recipient %q: want age1… as `fleetd --print-age-recipient` prints it", r))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -53,11 +54,11 @@ func endedChange(old, new *Outage) string {
 // attempt to the next without changing what it says: numbers and hex runs
 // (counters, offsets, ports of a client, temporary file suffixes) and
 // temporary names.
-var volatile = regexp.MustCompile(`(?i)tmp[-_.]?[a-z0-9]+|[0-9a-f]*[0-9][0-9a-f]*`)
+var volatile = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)tmp[-_.]?[a-z0-9]+|[0-9a-f]*[0-9][0-9a-f]*`) })
 
 // stable returns e with the volatile parts of its reason masked.
 func stable(e Error) Error {
-	e.Reason = volatile.ReplaceAllString(e.Reason, "#")
+	e.Reason = volatile().ReplaceAllString(e.Reason, "#")
 	return e
 }
 

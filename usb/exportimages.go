@@ -43,7 +43,7 @@ func deltaOf(ctx context.Context, cfg ExportConfig, need *needs) (*Delta, error)
 		rep := reports[n]
 		held := map[string]bool{}
 		if rep.Err == nil && rep.Status != nil {
-			if rev := rep.Status.Status.AppliedRevision; revisionRE.MatchString(rev) {
+			if rev := rep.Status.Status.AppliedRevision; revisionRE().MatchString(rev) {
 				d.Have[n] = rev
 			}
 			for _, w := range rep.Status.Status.Workloads {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -90,8 +91,8 @@ type File struct {
 }
 
 var (
-	revisionRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
-	digestRE   = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	revisionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{40}$`) })
+	digestRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })
 )
 
 // Validate checks a manifest read from a stick; errors name the field.
@@ -106,15 +107,15 @@ func (m *Manifest) Validate() error {
 	if m.Branch == "" {
 		bad("branch", "missing")
 	}
-	if !revisionRE.MatchString(m.Revision) {
+	if !revisionRE().MatchString(m.Revision) {
 		bad("revision", "%q is not a 40-digit commit hash", m.Revision)
 	}
 	for i, img := range m.Images {
-		if !digestRE.MatchString(img.Digest) {
+		if !digestRE().MatchString(img.Digest) {
 			bad(fmt.Sprintf("images[%d].digest", i), "%q is not sha256:<64 hex>", img.Digest)
 		}
 		for j, s := range img.Signatures {
-			if !digestRE.MatchString(s) {
+			if !digestRE().MatchString(s) {
 				bad(fmt.Sprintf("images[%d].signatures[%d]", i, j), "%q is not sha256:<64 hex>", s)
 			}
 		}
@@ -127,18 +128,18 @@ func (m *Manifest) Validate() error {
 		if f.Size < 0 {
 			bad(field+".size", "%d is negative", f.Size)
 		}
-		if !digestRE.MatchString(f.Digest) {
+		if !digestRE().MatchString(f.Digest) {
 			bad(field+".digest", "%q is not sha256:<64 hex>", f.Digest)
 		}
 	}
 	if m.Delta != nil {
 		for node, rev := range m.Delta.Have {
-			if !revisionRE.MatchString(rev) {
+			if !revisionRE().MatchString(rev) {
 				bad("delta.have."+node, "%q is not a 40-digit commit hash", rev)
 			}
 		}
 		for i, d := range m.Delta.OmittedBlobs {
-			if !digestRE.MatchString(d) {
+			if !digestRE().MatchString(d) {
 				bad(fmt.Sprintf("delta.omittedBlobs[%d]", i), "%q is not sha256:<64 hex>", d)
 			}
 		}
