@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -93,4 +94,21 @@ func assertNoNetwork(t *testing.T, c *Containerd, id string, port int) {
 			t.Errorf("port %d still has a NAT rule: %s", port, l)
 		}
 	}
+}
+
+// An agent that stops while it sets up a container's network (its
+// context ends with the plugins under way: the Supervisor restarting a
+// crashing task as the agent exits) undoes what it set up: the namespace
+// would stay mounted in the run directory, where nothing undoes it while
+// the container lives on without a task.
+func TestNetworkSetupCutByTheAgentsStopLeavesNothing(t *testing.T) {
+	e := setup(t)
+	port := porttest.Port(t)
+	id := "cut-000000000000-000000"
+	ctx, cancel := context.WithCancel(e.c.ns(t.Context()))
+	cancel()
+	if err := e.c.ensureNetwork(ctx, "cut", id, []int{port}); err == nil {
+		t.Fatal("a network set up with an ended context: want the setup's error")
+	}
+	assertNoNetwork(t, e.c, id, port)
 }

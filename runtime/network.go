@@ -192,6 +192,8 @@ func (c *Containerd) ensureNetwork(ctx context.Context, workload, id string, por
 	if err := c.writeNetState(id, st); err != nil {
 		return fmt.Errorf("workload %s: %w", workload, err)
 	}
+	// What was set up is undone also when ctx ended (the agent stopping):
+	// a namespace left mounted would outlive the agent.
 	if err := newNetns(path); err != nil {
 		return errors.Join(fmt.Errorf("workload %s: %w", workload, err), c.undoNetwork(context.WithoutCancel(ctx), id))
 	}
