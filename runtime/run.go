@@ -105,7 +105,10 @@ func (c *Containerd) Run(ctx context.Context, d spec.Desired, revision string) e
 	for _, o := range old {
 		labels, err := o.Labels(ctx)
 		if err == nil && portsOverlap(labels, d.Spec.Ports) {
+			// Not while the Supervisor restarts it: see remove.
+			unlock := c.ctrLocks.lock(o.ID())
 			err = c.stopTask(ctx, o)
+			unlock()
 			stopped = append(stopped, o)
 		}
 		if ignoreNotFound(err) != nil {
