@@ -21,7 +21,6 @@ const (
 
 var (
 	imageNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^` + imageName + `(?::` + imageTag + `)?$`) })
-	digestRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
 )
 
 var errNotPinned = errors.New("must be pinned by digest (@sha256:…)")
@@ -34,7 +33,7 @@ func checkImage(ref string) error {
 		return errNotPinned
 	}
 	name, digest := ref[:i], ref[i+1:]
-	if !digestRE().MatchString(digest) {
+	if !isSHA256Digest(digest) {
 		if strings.HasPrefix(digest, "sha256:") {
 			return fmt.Errorf("invalid digest %q: want sha256: and 64 lowercase hex digits", digest)
 		}
@@ -63,7 +62,7 @@ func ParseImageRef(ref string) (ImageRef, error) {
 	name := ref
 	if i := strings.LastIndexByte(ref, '@'); i >= 0 {
 		name, r.Digest = ref[:i], ref[i+1:]
-		if !digestRE().MatchString(r.Digest) {
+		if !isSHA256Digest(r.Digest) {
 			return ImageRef{}, fmt.Errorf("image %q: invalid digest %q: want sha256: and 64 lowercase hex digits", ref, r.Digest)
 		}
 	}
