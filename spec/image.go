@@ -3,24 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-	"sync"
-)
-
-// The grammar of an image reference, after github.com/distribution/reference.
-const (
-	domainComponent = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
-	domainName      = domainComponent + `(?:\.` + domainComponent + `)*`
-	ipv6Address     = `\[[a-fA-F0-9:]+\]`
-	imageHost       = `(?:` + domainName + `|` + ipv6Address + `)(?::[0-9]+)?`
-	pathComponent   = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
-	imageName       = `(?:` + imageHost + `/)?` + pathComponent + `(?:/` + pathComponent + `)*`
-	imageTag        = `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-)
-
-var (
-	imageNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^` + imageName + `(?::` + imageTag + `)?$`) })
 )
 
 var errNotPinned = errors.New("must be pinned by digest (@sha256:…)")
@@ -39,7 +22,7 @@ func checkImage(ref string) error {
 		}
 		return errNotPinned
 	}
-	if len(name) > 255 || !imageNameRE().MatchString(name) {
+	if len(name) > 255 || !isImageName(name) {
 		return fmt.Errorf("invalid image name %q: want [host[:port]/]path[:tag] in lowercase", name)
 	}
 	return nil
@@ -66,7 +49,7 @@ func ParseImageRef(ref string) (ImageRef, error) {
 			return ImageRef{}, fmt.Errorf("image %q: invalid digest %q: want sha256: and 64 lowercase hex digits", ref, r.Digest)
 		}
 	}
-	if len(name) > 255 || !imageNameRE().MatchString(name) {
+	if len(name) > 255 || !isImageName(name) {
 		return ImageRef{}, fmt.Errorf("image %q: invalid name: want [host[:port]/]path[:tag] in lowercase", ref)
 	}
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-	"sync"
 )
 
 // Registry configures access to one registry host.
@@ -42,7 +40,7 @@ func ParseMirror(s string) (Mirror, error) {
 	if err := checkHost(host); err != nil {
 		return Mirror{}, fmt.Errorf("invalid mirror %q: want host[:port][/path]", s)
 	}
-	if slash && !repoPathRE().MatchString(prefix) {
+	if slash && !isRepoPath(prefix) {
 		return Mirror{}, fmt.Errorf("invalid mirror %q: the path must be a repository path prefix such as cache/hub (lowercase, no empty parts)", s)
 	}
 	if prefix == "v2" || strings.HasPrefix(prefix, "v2/") {
@@ -50,8 +48,6 @@ func ParseMirror(s string) (Mirror, error) {
 	}
 	return Mirror{Host: host, Prefix: prefix}, nil
 }
-
-var repoPathRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^` + pathComponent + `(?:/` + pathComponent + `)*$`) })
 
 // String writes the mirror as fleet.yaml does.
 func (m Mirror) String() string {
