@@ -24,6 +24,10 @@ func TestRemoveSendsTheWorkloadsStopSignal(t *testing.T) {
 	e.pull(t)
 	d := desired("quitter", porttest.Port(t), nil)
 	d.Spec.StopSignal = "SIGQUIT"
+	// Go's exit on SIGQUIT writes every goroutine's stack to the task's
+	// log first: on a loaded machine that can outlast the default stop
+	// timeout, and this test is about the signal, not the timeout.
+	d.Spec.StopTimeout = &spec.Duration{Duration: 2 * time.Minute}
 	d = withHash(d.Name, d.Spec)
 	e.run(t, d, "rev1")
 	exits := taskExits(t, e.c)
