@@ -56,6 +56,7 @@ func (l *refLister) fetchV2Depth(ctx context.Context, depth int, wants, haves, s
 		l.prepare(hreq)
 		hreq.Header.Set("Content-Type", uploadPackRequest)
 		hreq.Header.Set("Accept", uploadPackResult)
+		readOnly(hreq)
 		res, err := l.client.Do(hreq)
 		if err != nil {
 			return nil, err

@@ -110,6 +110,7 @@ func (l *refLister) postLsRefs(ctx context.Context, names []string) (map[string]
 	l.prepare(req)
 	req.Header.Set("Content-Type", uploadPackRequest)
 	req.Header.Set("Accept", uploadPackResult)
+	readOnly(req)
 	res, err := l.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -119,6 +120,16 @@ func (l *refLister) postLsRefs(ctx context.Context, names []string) (map[string]
 		return nil, err
 	}
 	return readLsRefs(res.Body)
+}
+
+// readOnly marks an upload-pack POST (ls-refs, fetch) as safe to send
+// again: net/http then resends it once, on a new connection, when a
+// kept-alive connection that the server closed as the request came fails
+// it with no response (a server's keep-alive timeout meeting a poll). The
+// header, set to nothing, is not sent. Pushes are never marked: they
+// handle that case themselves (pushHTTP).
+func readOnly(req *http.Request) {
+	req.Header["X-Idempotency-Key"] = nil
 }
 
 // prepare sets the headers every request carries.

@@ -3,6 +3,7 @@ package source_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -103,5 +104,46 @@ func TestStatusPushWithoutAnswerLanded(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "moved") {
 		t.Errorf("the report after an unanswered push conflicted with it:\n%s", &logs)
+	}
+}
+
+// TestPollAndFetchOnClosedKeepAlive: a poll and a fetch sent on a
+// kept-alive connection that the server closes as the request comes are
+// sent again on a new connection, and succeed: they only read.
+func TestPollAndFetchOnClosedKeepAlive(t *testing.T) {
+	ctx := context.Background()
+	r, first := fleetRepo(t)
+	srv := gittest.ServeHTTP(t, r.BareParent, "", "")
+	p := proxytest.Start(t, strings.TrimPrefix(srv, "http://"))
+	g := newGit(t, source.Config{Location: loc(t, "http://"+p.Addr()+"/"+r.Name)})
+	if _, err := g.Head(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, forward := range []bool{false, true} {
+		line := fmt.Sprintf("line: l%d", i)
+		r.Write("nodes/press-01.yaml", "kind: Node\nmetadata: {name: press-01, labels: {"+line+"}}\n")
+		next := r.Commit(line)
+		p.CloseReused("/git-upload-pack", forward)
+		head, err := g.Head(ctx)
+		if err != nil {
+			t.Fatalf("poll %d on a closed kept-alive connection: %v", i+1, err)
+		}
+		if head != next {
+			t.Fatalf("Head = %s, want %s (the first commit was %s)", head, next, first)
+		}
+		if got := p.Closed(); got != 2*i+1 {
+			t.Fatalf("the proxy closed %d connections, want %d: the poll did not come on a kept-alive one", got, 2*i+1)
+		}
+		p.CloseReused("/git-upload-pack", forward)
+		fsys, err := g.Tree(ctx, head)
+		if err != nil {
+			t.Fatalf("fetch %d on a closed kept-alive connection: %v", i+1, err)
+		}
+		if got := p.Closed(); got != 2*i+2 {
+			t.Fatalf("the proxy closed %d connections, want %d: the fetch did not come on a kept-alive one", got, 2*i+2)
+		}
+		if got := readFile(t, fsys, "nodes/press-01.yaml"); !strings.Contains(got, line) {
+			t.Errorf("nodes/press-01.yaml = %q", got)
+		}
 	}
 }

@@ -46,6 +46,7 @@ type Proxy struct {
 	closeN       int
 	closeOnReuse bool
 	closeFwd     bool
+	closed       int              // requests answered by closing their connection
 	sent         map[string]int64 // body bytes sent to clients per path
 }
 
@@ -123,6 +124,7 @@ func (p *Proxy) closeReused(w http.ResponseWriter, r *http.Request) bool {
 	forward := p.closeFwd
 	if armed {
 		p.closeN--
+		p.closed++
 	}
 	p.mu.Unlock()
 	if !armed {
@@ -141,6 +143,14 @@ func (p *Proxy) closeReused(w http.ResponseWriter, r *http.Request) bool {
 	}
 	c.Close()
 	return true
+}
+
+// Closed returns how many requests CloseReused and CloseNext have answered
+// by closing their connection.
+func (p *Proxy) Closed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // forward sends r to the upstream server.
