@@ -29,18 +29,7 @@ func isImageName(s string) bool {
 }
 
 // isRepoPath reports whether s is path components joined by '/'.
-func isRepoPath(s string) bool {
-	for {
-		c, rest, more := strings.Cut(s, "/")
-		if !isPathComponent(c) {
-			return false
-		}
-		if !more {
-			return true
-		}
-		s = rest
-	}
-}
+func isRepoPath(s string) bool { return allParts(s, "/", isPathComponent) }
 
 // isPathComponent reports whether s matches
 // [a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*.

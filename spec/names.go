@@ -26,10 +26,14 @@ func isDNSLabel(s string) bool {
 
 // isDNSSubdomain reports whether s is DNS labels joined by dots:
 // ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$.
-func isDNSSubdomain(s string) bool {
+func isDNSSubdomain(s string) bool { return allParts(s, ".", isDNSLabel) }
+
+// allParts reports whether every part of s between seps is ok (s itself
+// when it has none).
+func allParts(s, sep string, ok func(string) bool) bool {
 	for {
-		label, rest, more := strings.Cut(s, ".")
-		if !isDNSLabel(label) {
+		part, rest, more := strings.Cut(s, sep)
+		if !ok(part) {
 			return false
 		}
 		if !more {

@@ -170,7 +170,9 @@ func TestPlainNodeGenerated(t *testing.T) {
 		func() string { return "  workloads: [a]" },
 		func() string { return "  statusKey: " + statusKeyLine },
 		func() string { return "  statusKey: " + pick(vals) },
-		func() string { return "  statusKey: " + statusKeyLine + pick([]string{" x", ":", " #", "  ", "=", " a:b", "'"}) },
+		func() string {
+			return "  statusKey: " + statusKeyLine + pick([]string{" x", ":", " #", "  ", "=", " a:b", "'"})
+		},
 		func() string { return "    " + statusKeyLine },
 	}
 	// A usual file, then edits.
