@@ -213,14 +213,7 @@ func TestTreeReadFiles(t *testing.T) {
 	}
 	r.Write("nodes/sub/x.yaml", "x")
 	head := r.Commit("a link and a folder")
-	loc, err := ParseLocation(r.Dir, Auth{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := Open(t.Context(), loc, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := openLocal(t, r.Dir)
 	fsys, _, err := repo.Tree(head)
 	if err != nil {
 		t.Fatal(err)
@@ -253,14 +246,7 @@ func TestTreeReadFiles(t *testing.T) {
 // as go-git reads it.
 func TestRepoCommitFromPacks(t *testing.T) {
 	r := deltaFleet(t, "repack")
-	loc, err := ParseLocation(r.Dir, Auth{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := Open(t.Context(), loc, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := openLocal(t, r.Dir)
 	for _, rev := range []string{"HEAD~1", "HEAD~2", "HEAD"} { // packed, packed, loose
 		id := strings.TrimSpace(gittest.Git(t, r.Dir, "rev-parse", rev))
 		got, err := repo.Commit(id)
@@ -278,4 +264,18 @@ func TestRepoCommitFromPacks(t *testing.T) {
 			t.Errorf("Tree(%s) = %v, %s, %v", rev, fsys, hash, err)
 		}
 	}
+}
+
+// openLocal opens the local repository at dir as fleetctl does.
+func openLocal(t *testing.T, dir string) *Repo {
+	t.Helper()
+	loc, err := ParseLocation(dir, Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := Open(t.Context(), loc, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }
