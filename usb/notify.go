@@ -55,11 +55,7 @@ func (w *Watcher) Run(ctx context.Context, found Found) error {
 	defer cancel()
 
 	n := &notifier{w: fw, watched: map[string]bool{}}
-	scan := func() []string {
-		sticks, dirs := scanRoots(w.cfg.Roots)
-		n.watch(dirs)
-		return sticks
-	}
+	scan := func() []string { return n.scan(w.cfg.Roots) }
 	wg.Go(func() { n.forward(ctx, events, w.cfg) })
 	// The mount table is armed before the first scan, so that no mount
 	// falls between the two.
@@ -100,25 +96,28 @@ type notifier struct {
 	watched map[string]bool
 }
 
-// watch (re)adds a watch on each of dirs. Adding again matters after a
-// mount: the watch on the folder beneath a mount sees nothing of it.
-func (n *notifier) watch(dirs []string) {
+// scan lists the sticks in roots, (re)adding a watch on each folder it
+// lists before listing it, and drops the watches of folders gone. Adding
+// again matters after a mount: the watch on the folder beneath a mount
+// sees nothing of it.
+func (n *notifier) scan(roots []string) []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	keep := map[string]bool{}
-	for _, d := range dirs {
+	sticks := scanRoots(roots, func(d string) {
 		keep[d] = true
 		_ = n.w.Remove(d)
 		if err := n.w.Add(d); err == nil {
 			n.watched[d] = true
 		}
-	}
+	})
 	for d := range n.watched {
 		if !keep[d] {
 			_ = n.w.Remove(d)
 			delete(n.watched, d)
 		}
 	}
+	return sticks
 }
 
 // forward passes fsnotify's events on. A change inside a gitfleet/ folder
@@ -136,7 +135,7 @@ func (n *notifier) forward(ctx context.Context, events chan<- event, cfg WatchCo
 			inStick := insideStick(ev.Name)
 			if inStick && ev.Has(fsnotify.Create) {
 				if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
-					n.add(subdirs(ev.Name))
+					n.addTree(ev.Name)
 				}
 			}
 			send(ctx, events, event{path: ev.Name, rescan: !inStick})
@@ -150,15 +149,16 @@ func (n *notifier) forward(ctx context.Context, events chan<- event, cfg WatchCo
 	}
 }
 
-// add watches dirs that are not watched yet.
-func (n *notifier) add(dirs []string) {
+// addTree watches dir and the folders below it that are not watched yet,
+// each before it is listed.
+func (n *notifier) addTree(dir string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, d := range dirs {
+	watchTree(dir, func(d string) {
 		if !n.watched[d] && n.w.Add(d) == nil {
 			n.watched[d] = true
 		}
-	}
+	})
 }
 
 // insideStick reports whether path is below a gitfleet/ folder.

@@ -212,7 +212,7 @@ func Find(dir string) (string, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return "", err
 	}
-	sticks, _ := scanRoots([]string{abs})
+	sticks := scanRoots([]string{abs}, nil)
 	switch len(sticks) {
 	case 0:
 		return "", fmt.Errorf("%s holds no %s/ folder", abs, Dir)

@@ -262,13 +262,18 @@ func within(path, dir string) bool {
 }
 
 // scanRoots lists the gitfleet/ folders in roots (at most two folders
-// down) and every folder a watcher must watch to see one appear or
-// change: the roots, the folders down to that depth, and everything in a
-// gitfleet/ folder. Symbolic links are not followed.
-func scanRoots(roots []string) (sticks, dirs []string) {
+// down). Before it lists a folder it calls watch (when not nil) with it:
+// the roots, the folders down to that depth, and everything in a
+// gitfleet/ folder, which are the folders a watcher must watch to see a
+// stick appear or change. Watching before listing leaves no gap: a
+// folder made after the listing is reported by its watch, one made
+// before is in the listing. Symbolic links are not followed.
+func scanRoots(roots []string, watch func(dir string)) (sticks []string) {
 	var walk func(dir string, depth int)
 	walk = func(dir string, depth int) {
-		dirs = append(dirs, dir)
+		if watch != nil {
+			watch(dir)
+		}
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			return
@@ -277,8 +282,8 @@ func scanRoots(roots []string) (sticks, dirs []string) {
 			p := filepath.Join(dir, e.Name())
 			if e.Name() == Dir {
 				sticks = append(sticks, p)
-				if e.IsDir() {
-					dirs = append(dirs, subdirs(p)...)
+				if e.IsDir() && watch != nil {
+					watchTree(p, watch)
 				}
 				continue
 			}
@@ -290,17 +295,20 @@ func scanRoots(roots []string) (sticks, dirs []string) {
 	for _, r := range roots {
 		walk(r, 0)
 	}
-	return sticks, dirs
+	return sticks
 }
 
-// subdirs lists dir and the folders below it, without following links.
-func subdirs(dir string) []string {
-	out := []string{dir}
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() && p != dir {
-			out = append(out, p)
+// watchTree calls watch with dir and each folder below it, each before it
+// is listed, without following links.
+func watchTree(dir string, watch func(dir string)) {
+	watch(dir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			watchTree(filepath.Join(dir, e.Name()), watch)
 		}
-		return nil
-	})
-	return out
+	}
 }

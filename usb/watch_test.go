@@ -57,7 +57,7 @@ func startTracker(t *testing.T, root string, quiet time.Duration, h *handovers) 
 	tr := &tracker{cfg: cfg, sticks: map[string]*stick{}, waiting: map[string]bool{}}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tr.loop(ctx, events, func() []string { s, _ := scanRoots(cfg.Roots); return s }, h.found)
+		tr.loop(ctx, events, func() []string { return scanRoots(cfg.Roots, nil) }, h.found)
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return events
@@ -174,7 +174,8 @@ func TestScanRootsDepthAndLinks(t *testing.T) {
 	if err := os.Symlink(filepath.Join(root, "u"), filepath.Join(root, "link")); err != nil {
 		t.Fatal(err)
 	}
-	sticks, dirs := scanRoots([]string{root})
+	var dirs []string
+	sticks := scanRoots([]string{root}, func(d string) { dirs = append(dirs, d) })
 	slices.Sort(sticks)
 	want := []string{filepath.Join(root, Dir), filepath.Join(root, "l1", Dir), filepath.Join(root, "u", "l2", Dir)}
 	slices.Sort(want)
@@ -186,5 +187,36 @@ func TestScanRootsDepthAndLinks(t *testing.T) {
 	}
 	if slices.Contains(dirs, filepath.Join(root, "a", "b", "c")) {
 		t.Errorf("watched dirs %v go deeper than two levels", dirs)
+	}
+}
+
+// A folder made in the moment between a scan's watch on its parent and
+// the parent's listing must be found: the watch is added first, so what
+// the listing misses the watch reports, and what the watch misses the
+// listing holds. (Listing first lost a stick copied in while the watcher
+// started: its folders were made between the listing and the watch.)
+func TestScanWatchesAFolderBeforeListingIt(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "alice"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var watched []string
+	sticks := scanRoots([]string{root}, func(d string) {
+		watched = append(watched, d)
+		if d == filepath.Join(root, "alice") {
+			// copied in right after the watch on alice/ was added
+			if err := os.MkdirAll(filepath.Join(d, "STICK", Dir, "images"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	want := filepath.Join(root, "alice", "STICK", Dir)
+	if !slices.Equal(sticks, []string{want}) {
+		t.Fatalf("sticks %v, want [%s]", sticks, want)
+	}
+	for _, d := range []string{filepath.Join(root, "alice", "STICK"), want, filepath.Join(want, "images")} {
+		if !slices.Contains(watched, d) {
+			t.Errorf("%s is not watched (watched %v)", d, watched)
+		}
 	}
 }
