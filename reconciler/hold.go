@@ -120,13 +120,16 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 	if r.deps.Reports == nil {
 		return held(target.id, 0, "group %s has rollout waves but this agent cannot read other nodes' reports", g.group.Metadata.Name)
 	}
-	var earlier []string
-	for _, w := range waves[:k] {
-		earlier = append(earlier, w.Nodes...)
-	}
-	reports, err := r.deps.Reports.Reports(ctx, earlier, g.statusKeys)
-	if err != nil {
-		return fmt.Errorf("read reports of earlier waves: %w", err)
+	// Only the wave the gate waits for is read: a node of the last wave
+	// of three does not ask for the canary's reports on every pass.
+	// (Nil nodes would ask for every report; with no wave to wait for the
+	// gate opens without any.)
+	var reports map[string]*status.NodeStatus
+	if prev := rollout.Awaited(waves, k); prev >= 0 {
+		var err error
+		if reports, err = r.deps.Reports.Reports(ctx, waves[prev].Nodes, g.statusKeys); err != nil {
+			return fmt.Errorf("read reports of wave %s: %w", waves[prev].Name, err)
+		}
 	}
 	d := rollout.Gate(g.group, r.cfg.Node, target.id, g.members, reports, now, 2*target.fleet.Status.Heartbeat.Duration)
 	if d.Allowed {

@@ -216,3 +216,61 @@ func TestUpdateLockDefersThenExpires(t *testing.T) {
 		t.Fatalf("pass without the lock: %v", err)
 	}
 }
+
+// A node of the last of three waves asks for the reports of the wave just
+// before its own, not of every earlier wave: a held node asks again on
+// every poll, and the canary's reports say nothing about its gate. When
+// that wave is empty it asks for the one before.
+func TestWaveGateReadsOnlyTheAwaitedWave(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name       string
+		earlyNodes []string
+		want       string
+	}{
+		{"the early wave has a node", []string{"early-01"}, "early-01"},
+		{"the early wave is empty", nil, "canary-01"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reports := &fakeReports{reports: map[string]*status.NodeStatus{}}
+			h := newHarness(t, insecure())
+			h.r.deps.Reports = reports
+			h.r.deps.Now = func() time.Time { return now }
+			fsys := wavedTree("info")
+			fsys["groups/all.yaml"].Data = []byte(`apiVersion: gitfleet.dev/v1alpha1
+kind: Group
+metadata: {name: all}
+spec:
+  selector: {}
+  workloads: [detector]
+  rollout:
+    waves:
+      - {name: canary, selector: {matchLabels: {canary: "true"}}}
+      - {name: early, selector: {matchLabels: {early: "true"}}}
+      - {name: rest}
+    gate: {minHealthy: 100%}
+`)
+			for _, n := range c.earlyNodes {
+				fsys["nodes/"+n+".yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: " + n + ", labels: {early: \"true\"}}\nspec: {statusKey: " + testStatusKey(n) + "}\n")}
+			}
+			h.src.trees["rev1"], h.src.head = fsys, "rev1"
+			if err := h.pass(t); fault.ClassOf(err) != fault.Held {
+				t.Fatalf("pass = %v; want held", err)
+			}
+			// (press-01, this node, may ask for its own last report.)
+			var gate [][]string
+			for _, a := range reports.asked {
+				if len(a) != 1 || a[0] != "press-01" {
+					gate = append(gate, a)
+				}
+			}
+			if len(gate) != 1 || len(gate[0]) != 1 || gate[0][0] != c.want {
+				t.Errorf("asked for reports of %v; want [[%s]]", reports.asked, c.want)
+			}
+			st := h.rep.last().Status
+			if msg := st.Conditions[0].Message; !strings.Contains(msg, c.want+": never reported") {
+				t.Errorf("Ready message %q does not name %s", msg, c.want)
+			}
+		})
+	}
+}

@@ -64,10 +64,7 @@ func Gate(g spec.Group, node, rev string, members map[string]map[string]string, 
 		return found
 	})
 	d := Decision{Wave: k, WaveName: waves[k].Name}
-	prev := k - 1
-	for prev >= 0 && len(waves[prev].Nodes) == 0 {
-		prev--
-	}
+	prev := Awaited(waves, k)
 	if prev < 0 {
 		d.Allowed = true
 		if k == 0 {
@@ -128,6 +125,17 @@ func Gate(g spec.Group, node, rev string, members map[string]map[string]string, 
 		d.RetryAfter = wait
 	}
 	return d
+}
+
+// Awaited is the index of the wave that wave k waits for: the nearest
+// earlier wave with nodes, -1 when there is none (k is first, or every
+// wave before it is empty). Gate reads the reports of its nodes alone.
+func Awaited(waves []Wave, k int) int {
+	prev := k - 1
+	for prev >= 0 && len(waves[prev].Nodes) == 0 {
+		prev--
+	}
+	return prev
 }
 
 // check says why report does not show a node healthy on rev for at least

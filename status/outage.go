@@ -29,12 +29,17 @@ type Outage struct {
 // Ongoing reports whether o is an outage that has not ended.
 func (o *Outage) Ongoing() bool { return o != nil && o.Until == nil }
 
-// sameOutage reports whether a and b are the same ongoing outage of
-// retries: between them only its count and its volatile text can differ,
-// which makes no commit. A waiting outage is not quietened: it is asked
-// about once a poll, and its message says how far the gate is.
+// sameOutage reports whether a and b are the same ongoing outage: between
+// them only its count and its volatile text can differ, which makes no
+// commit. That holds for a waiting outage too: a held node asks its gate
+// again on every poll and the gate's message says how far the earlier
+// wave is, but committing each new count would make every held node of a
+// fleet push on every poll, and every node of the next wave fetch those
+// reports again. The hold is committed when it starts and when it ends
+// (and the heartbeat carries the latest message); the agent's log has
+// each pass's.
 func sameOutage(a, b *Outage) bool {
-	return a.Ongoing() && b.Ongoing() && a.Class == "retrying" && a.Class == b.Class && a.Since.Equal(b.Since)
+	return a.Ongoing() && b.Ongoing() && (a.Class == "retrying" || a.Class == "waiting") && a.Class == b.Class && a.Since.Equal(b.Since)
 }
 
 // endedChange describes an outage that ended between old and new: "retrying

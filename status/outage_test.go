@@ -1,6 +1,7 @@
 package status
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,44 @@ func TestChangesIgnoreVolatileErrorText(t *testing.T) {
 	c := &NodeStatus{Status: Status{Errors: []Error{{File: "workloads/a.yaml", Line: 3, Field: "spec.image", Reason: "must be pinned by digest"}}}}
 	if got := Changes(a, c); len(got) == 0 {
 		t.Error("Changes to another error = none, want one")
+	}
+}
+
+// A hold goes on: the gate's count and the nodes it names change from
+// poll to poll, which makes no commit (a held fleet would push on every
+// poll); its start and its end do.
+func TestChangesQuietWhileAHoldLasts(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	held := func(n int, msg string) *NodeStatus {
+		st := report("waiting", "", t0, n)
+		st.Status.Errors = []Error{}
+		st.Status.Outage.Reason = "group all, wave rest: waiting for wave early: 0/238 nodes healthy"
+		st.Status.Conditions[0].Message = "group all, wave rest: waiting for wave early: " + msg + "; 2/2 workloads running and healthy"
+		return st
+	}
+	ok := report("", "", t0, 0)
+	first := held(1, "0/238 nodes healthy on 1a2b3c4 (need 100%); early-001: applied 9f8e7d6")
+	if got := Changes(ok, first); len(got) == 0 || !slices.Contains(got, "Ready False (Waiting)") {
+		t.Errorf("Changes at the start of a hold = %q, want Ready False (Waiting)", got)
+	}
+	for i, next := range []*NodeStatus{
+		held(2, "37/238 nodes healthy on 1a2b3c4 (need 100%); early-040: applied 9f8e7d6"),
+		held(3, "237/238 nodes healthy on 1a2b3c4 (need 100%); early-201: never reported"),
+	} {
+		if got := Changes(first, next); len(got) != 0 {
+			t.Errorf("Changes while the hold lasts (%d) = %q, want none", i, got)
+		}
+	}
+	end := t0.Add(5 * time.Minute)
+	after := report("", "", t0, 0)
+	after.Status.Outage = &Outage{Class: "waiting", Since: t0, Until: &end, Failures: 10, Reason: first.Status.Outage.Reason}
+	if got := strings.Join(Changes(first, after), "; "); !strings.Contains(got, "waiting ended after 5m0s") || !strings.Contains(got, "Ready True (Applied)") {
+		t.Errorf("Changes at the end of the hold = %q, want its end and Ready True", got)
+	}
+	// A new hold (another start) is a change.
+	again := held(1, "0/238 nodes healthy on 5e6f7a8 (need 100%)")
+	again.Status.Outage.Since = t0.Add(time.Hour)
+	if got := Changes(first, again); len(got) == 0 {
+		t.Error("Changes to a new hold = none, want one")
 	}
 }
