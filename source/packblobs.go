@@ -131,12 +131,12 @@ func (p *packBlobs) read(ids []plumbing.Hash) [][]byte {
 	return out
 }
 
-// object returns object id when it is in a pack held in memory.
+// object returns object id when it is in a pack held in memory, or loose.
 func (p *packBlobs) object(id plumbing.Hash) (*packedObject, bool) {
 	p.load()
 	i, off, ok := p.find(id)
 	if !ok {
-		return nil, false
+		return p.loose(id)
 	}
 	typ, data, err := newPackResolver(p.idx[i]).object(off, 0)
 	if err != nil {

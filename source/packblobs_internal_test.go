@@ -279,3 +279,50 @@ func openLocal(t *testing.T, dir string) *Repo {
 	}
 	return repo
 }
+
+// Loose objects (the last commit's, written after the pack) are read as
+// git reads them: type and content against `git cat-file`, for a commit,
+// its trees and its blobs. A missing or damaged one is left to go-git.
+func TestPackBlobsReadsLooseObjects(t *testing.T) {
+	r := deltaFleet(t)
+	p := &packBlobs{packs: newMemPacks(osfs.New(r.Dir+"/.git"), maxMemPacks)}
+	list := gittest.Git(t, r.Dir, "rev-list", "--objects", "--no-object-names", "HEAD~1..HEAD")
+	n := 0
+	for id := range strings.FieldsSeq(list) {
+		file := filepath.Join(r.Dir, ".git", "objects", id[:2], id[2:])
+		if _, err := os.Stat(file); err != nil {
+			continue // also in the pack
+		}
+		n++
+		typ := strings.TrimSpace(gittest.Git(t, r.Dir, "cat-file", "-t", id))
+		want := gittest.Git(t, r.Dir, "cat-file", typ, id)
+		o, ok := p.object(plumbing.NewHash(id))
+		if !ok {
+			t.Errorf("loose %s %s not read", typ, id)
+			continue
+		}
+		if o.typ.String() != typ || !bytes.Equal(o.data, []byte(want)) {
+			t.Errorf("loose %s: %s of %d bytes, git has %s of %d", id, o.typ, len(o.data), typ, len(want))
+		}
+	}
+	if n < 3 {
+		t.Fatalf("the fixture has %d loose objects; want its last commit's", n)
+	}
+	if _, ok := p.object(plumbing.NewHash(strings.Repeat("ab", 20))); ok {
+		t.Error("a missing object was read")
+	}
+	// A loose object cut short is not read (go-git then says why).
+	head := strings.TrimSpace(gittest.Git(t, r.Dir, "rev-parse", "HEAD^{tree}"))
+	file := filepath.Join(r.Dir, ".git", "objects", head[:2], head[2:])
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(file, 0o644)
+	if err := os.WriteFile(file, raw[:len(raw)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := p.object(plumbing.NewHash(head)); ok {
+		t.Errorf("a loose tree cut short was read: %d bytes", len(o.data))
+	}
+}
