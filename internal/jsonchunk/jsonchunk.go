@@ -98,11 +98,72 @@ func writeArray[T any](w io.Writer, items []T) error {
 	return err
 }
 
-// encodeIndented writes v as encoding/json's indented form with prefix on
-// every line but the first, and a newline.
-func encodeIndented(w io.Writer, prefix string, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent(prefix, "  ")
+// encodeIndented writes v as Encode does with SetIndent(prefix, "  ") and
+// no HTML escaping. encoding/json indents its compact encoding with its
+// full JSON scanner, about two thirds of the time of an indented Encode;
+// the compact encoding is known to be valid, so indent only needs to tell
+// strings from structure.
+func encodeIndented(b *bytes.Buffer, prefix string, v any) error {
+	var compact bytes.Buffer
+	enc := json.NewEncoder(&compact)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	src := compact.Bytes()
+	b.Grow(len(src) + len(src)/2)
+	b.Write(indent(b.AvailableBuffer(), src[:len(src)-1], prefix, "  "))
+	b.WriteByte('\n')
+	return nil
+}
+
+// indent appends src, compact JSON as encoding/json writes it (no space
+// outside strings), to dst in json.Indent's form: each element of a
+// non-empty object or array on a line of its own, beginning with prefix
+// and one indent per level; "[]" and "{}" as they are; ": " after a key.
+func indent(dst, src []byte, prefix, indent string) []byte {
+	depth := 0
+	newline := func() {
+		dst = append(dst, '\n')
+		dst = append(dst, prefix...)
+		for range depth {
+			dst = append(dst, indent...)
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"':
+			// A string, copied whole up to its closing quote.
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			dst = append(dst, src[i:min(j+1, len(src))]...)
+			i = j
+		case '{', '[':
+			dst = append(dst, c)
+			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
+				dst = append(dst, src[i+1])
+				i++
+				continue
+			}
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, ':', ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
