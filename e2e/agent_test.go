@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -180,6 +181,20 @@ func (a *agent) report() *status.NodeStatus {
 		a.t.Fatalf("parse %s: %v\n%s", ref, err, out)
 	}
 	return st
+}
+
+// statusCommits counts the commits on the agent's status ref.
+func (a *agent) statusCommits() int {
+	a.t.Helper()
+	out, err := gittest.Command(a.repo.BareDir, "rev-list", "--count", "refs/heads/status/"+a.node).Output()
+	if err != nil {
+		a.t.Fatalf("count the commits of %s's status ref: %v", a.node, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return n
 }
 
 func exitCode(err error) int {

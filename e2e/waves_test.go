@@ -85,11 +85,17 @@ spec:
 		if _, ok := press.instances()["defect"]; ok {
 			t.Error("press-01 started defect before the canary")
 		}
+		commits := press.statusCommits()
 		canary.mustOnce()
 		if in := canary.running("defect"); in.Revision != rev1 {
 			t.Fatalf("canary runs %s, want %s", in.Revision, rev1)
 		}
 		held(t, "canary-01: healthy for")
+		// The hold's reason moved (the canary runs it now), the hold did
+		// not: no status commit.
+		if n := press.statusCommits(); n != commits {
+			t.Errorf("press-01 made %d status commits while its hold went on; want none", n-commits)
+		}
 	})
 
 	// waitGate sleeps until the canary's report has been Ready for the
