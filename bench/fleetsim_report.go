@@ -125,9 +125,10 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		return strings.Join(parts, "; ")
 	}))
 	row("rollout: every wave started after the one before (gate held)", rollout(func(r *fleetsim.Result) string { return yesNo(r.GateHeld) }))
-	row("rollout: bytes and server CPU per node; held passes (each reads the earlier waves' reports) and their cost each", rollout(func(r *fleetsim.Result) string {
-		w, h := r.Rollout, heldCost(r)
-		return fmt.Sprintf("%.1f KB, %.1f ms; %d held, %.1f KB and %.1f ms each", float64(w.Bytes)/float64(r.Agents)/1e3, 1e3*w.CPU.Seconds()/float64(r.Agents), w.Held, h.bytes/1e3, 1e3*h.cpu)
+	row("rollout: bytes and server CPU per node; of its bytes, the fetches (the new commit, and once the whole tree for the waves' members) per node; held passes, and what each read of the awaited wave's reports (the agents' own count)", rollout(func(r *fleetsim.Result) string {
+		w := r.Rollout
+		n := float64(r.Agents)
+		return fmt.Sprintf("%.1f KB, %.1f ms; %.1f KB; %d held, %.2f KB each", float64(w.Bytes)/n/1e3, 1e3*w.CPU.Seconds()/n, float64(w.OpBytes["fetch"])/n/1e3, w.Held, heldReads(r)/1e3)
 	}))
 	row("each node, per new revision while a rollout selects it: reading the node files for the waves (CPU, allocated; one agent alone): the first revision (every file) / each later one (changed files only)", func(r *fleetsim.Result) string {
 		if r.NodesParse == 0 {
@@ -240,8 +241,8 @@ func projection(r *fleetsim.Result) string {
 	row("repository growth per day from heartbeats (packed)", func(n float64) string { return byteRate(n * growth) })
 	fmt.Fprintf(&b, "\nWhat carries it. A git poll costs the server %.1f ms of CPU (`git http-backend` and `git upload-pack` started per poll): one core answers about %.0f nodes at a 30 s interval, so 10,000 nodes need %.1f cores of a plain git server and 100,000 need %.0f. Gitea and GitLab run the same git processes per request (GitLab through Gitaly) with their own work on top: size them at least as large, and at 100,000 nodes that is a replicated setup. With the static head URL a quiet poll is a 304 from nginx; what is left for git is the cross-checks (nodes / maxStale): 10,000 nodes need %.2f cores in all at the default maxStale, 100,000 nodes %.2f with maxStale 1 h, which one plain git server beside a web server, an object store or a CDN carries.\n\n",
 		1e3*gitCPU, iv/gitCPU, 1e4/iv*gitCPU, 1e5/iv*gitCPU, headCores(1e4, 10*projectInterval), headCores(1e5, time.Hour))
-	fmt.Fprintf(&b, "Where it stops. The head URL does not remove the change burst: every node polls git, fetches the new commit and pushes a status commit within about one interval, %.1f ms of server CPU per node here, so a change to 100,000 nodes is %.0f core-seconds of git work, %.0f cores if it lands within one 30 s interval. Rollout waves spread it (each wave is a burst of its own size) and so does a longer interval; past that the fleet repo needs read replicas (mirrors per site or region that nodes use as `--repo`). Rollout gates cost more still: a held node asks for the earlier waves' reports on every pass (ls-refs of their refs; a report is fetched, decoded and its signature checked again only when its ref moved), %.1f KB and %.1f ms of server CPU per held pass here, growing with the size of the earlier waves. And the status refs themselves: one ref per node in one repository, so every full advertisement (gates, `fleetctl status`, a go-git fetch) grows by about 74 B per node (7.4 MB at 100,000), every status push costs the server more (`git receive-pack` checks the pushed commit against every ref's commit: measured alone, 14, 21 and 25–30 ms a push with 200, 1,000 and 4,000 status refs whose commits are packed, two to three times that while they are loose objects, so the server's maintenance should pack them between bursts: `git gc` or `git maintenance`, and `receive.autogc false` when it does), and the repository grows by %s a day from heartbeats. Past some tens of thousands of nodes status belongs in repositories of its own, sharded by site (`--status-repo`), or in a small HTTP collector that writes the same reports in batches; the desired-state side (one branch, a static head, fetches from mirrors) carries on.\n",
-		1e3*chCPU, 1e5*chCPU, 1e5*chCPU/iv, heldCost(r).bytes/1e3, 1e3*heldCost(r).cpu, byteRate(1e5*growth))
+	fmt.Fprintf(&b, "Where it stops. The head URL does not remove the change burst: every node polls git, fetches the new commit and pushes a status commit within about one interval, %.1f ms of server CPU per node here, so a change to 100,000 nodes is %.0f core-seconds of git work, %.0f cores if it lands within one 30 s interval. Rollout waves spread it (each wave is a burst of its own size) and so does a longer interval; past that the fleet repo needs read replicas (mirrors per site or region that nodes use as `--repo`). Rollout gates cost more still: a held node asks for the reports of the wave it waits for on every pass (ls-refs of their refs; a report is fetched, decoded and its signature checked again only when its ref moved, and a held node's report moves when its hold starts and ends, not as the count it waits on moves), %.2f KB per held pass here (the agents' own count), growing with the size of that wave. And the status refs themselves: one ref per node in one repository, so every full advertisement (gates, `fleetctl status`, a go-git fetch) grows by about 74 B per node (7.4 MB at 100,000), every status push costs the server more (`git receive-pack` checks the pushed commit against every ref's commit: measured alone, 14, 21 and 25–30 ms a push with 200, 1,000 and 4,000 status refs whose commits are packed, two to three times that while they are loose objects, so the server's maintenance should pack them between bursts: `git gc` or `git maintenance`, and `receive.autogc false` when it does), and the repository grows by %s a day from heartbeats. Past some tens of thousands of nodes status belongs in repositories of its own, sharded by site (`--status-repo`), or in a small HTTP collector that writes the same reports in batches; the desired-state side (one branch, a static head, fetches from mirrors) carries on.\n",
+		1e3*chCPU, 1e5*chCPU, 1e5*chCPU/iv, heldReads(r)/1e3, byteRate(1e5*growth))
 	if r.NodesParse > 0 {
 		per := func(n float64) (time.Duration, int64) {
 			f := n / float64(r.Agents)
@@ -266,16 +267,8 @@ func headOnly(r *fleetsim.Result) (bytes, cpuSeconds float64) {
 	return max(float64(h.Bytes)-git*r.Git.PerPollBytes, 0) / polls, max(h.CPU.Seconds()-git*gitCPU, 0) / polls
 }
 
-// heldCost is the rollout window's bytes and server CPU per held pass:
-// the window's less one change per node and its other passes at the head
-// window's cost per poll.
-func heldCost(r *fleetsim.Result) struct{ bytes, cpu float64 } {
-	w := r.Rollout
-	chBytes, chCPU := changeCost(r)
-	others := float64(max(w.Polls-w.Held, 0))
-	n := float64(r.Agents)
-	bytes := float64(w.Bytes) - n*chBytes - others*r.Head.PerPollBytes
-	cpu := w.CPU.Seconds() - n*chCPU - others*r.Head.CPU.Seconds()/float64(max(r.Head.Polls, 1))
-	h := float64(max(w.Held, 1))
-	return struct{ bytes, cpu float64 }{max(bytes, 0) / h, max(cpu, 0) / h}
+// heldReads is the bytes of other nodes' reports the agents read in the
+// rollout window per held pass: what a rollout gate costs on the wire.
+func heldReads(r *fleetsim.Result) float64 {
+	return float64(r.Rollout.OpBytes["reports"]) / float64(max(r.Rollout.Held, 1))
 }

@@ -54,16 +54,16 @@ func newAgent(name, dir, repoURL string, interval, maxStale time.Duration, key *
 	if err != nil {
 		return nil, err
 	}
-	g, err := source.New(source.Config{Location: loc, Dir: filepath.Join(dir, "repo"), Node: name}, log)
+	g, err := source.New(source.Config{Location: loc, Dir: filepath.Join(dir, "repo"), Node: name, Traffic: sim.traffic}, log)
 	if err != nil {
 		return nil, err
 	}
-	poller, err := source.NewHeadURL(&countingGit{g: g, sim: sim}, source.HeadURLConfig{MaxStale: maxStale}, log)
+	poller, err := source.NewHeadURL(&countingGit{g: g, sim: sim}, source.HeadURLConfig{MaxStale: maxStale, Traffic: sim.traffic}, log)
 	if err != nil {
 		return nil, err
 	}
 	rep, err := source.NewStatusWriter(source.StatusConfig{Location: loc, Node: name, Dir: filepath.Join(dir, "status"),
-		Signer: key, CheckReport: checkReport}, log)
+		Signer: key, CheckReport: checkReport, Traffic: sim.traffic}, log)
 	if err != nil {
 		return nil, err
 	}

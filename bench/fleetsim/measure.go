@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gitfleet/gitfleet/source"
 )
 
 // counters are the fleet's, summed over its agents.
@@ -15,11 +17,34 @@ type counters struct {
 	conflicts        atomic.Int64 // status pushes refused because the ref moved
 	reportErrs       atomic.Int64 // status reports that failed (timed out, refused)
 	pushes           atomic.Int64
+	opBytes          [len(ops)]atomic.Int64 // the agents' own count of their git bytes, by op
 	mu               sync.Mutex
 	pushLatency      []time.Duration
 	firstErrs        []string
 	gateHeld         bool
 	subjects         []subject // every status commit's subject, in order
+}
+
+// ops are the git exchanges the agents count their bytes by.
+var ops = [...]source.Op{source.OpPoll, source.OpFetch, source.OpPush, source.OpReports, source.OpHeadURL, source.OpOther}
+
+// traffic counts an agent's git bytes by op (source.Traffic).
+func (c *counters) traffic(op source.Op, sent, received int64) {
+	for i, o := range ops {
+		if o == op {
+			c.opBytes[i].Add(sent + received)
+			return
+		}
+	}
+	c.opBytes[len(ops)-1].Add(sent + received)
+}
+
+func (c *counters) opBytesNow() [len(ops)]int64 {
+	var out [len(ops)]int64
+	for i := range ops {
+		out[i] = c.opBytes[i].Load()
+	}
+	return out
 }
 
 // subject is a status commit's subject line and when it was pushed.
@@ -73,11 +98,17 @@ type snapshot struct {
 	failed, held                        int64
 	cpu, self                           time.Duration // the server's, this process's
 	bytes                               int64
+	opBytes                             [len(ops)]int64
 }
 
 func (s snapshot) sub(o snapshot) snapshot {
-	return snapshot{at: s.at, passes: s.passes - o.passes, gitPolls: s.gitPolls - o.gitPolls, pushes: s.pushes - o.pushes,
-		conflicts: s.conflicts - o.conflicts, failed: s.failed - o.failed, held: s.held - o.held, cpu: s.cpu - o.cpu, self: s.self - o.self, bytes: s.bytes - o.bytes}
+	d := snapshot{at: s.at, passes: s.passes - o.passes, gitPolls: s.gitPolls - o.gitPolls, pushes: s.pushes - o.pushes,
+		conflicts: s.conflicts - o.conflicts, failed: s.failed - o.failed, held: s.held - o.held, cpu: s.cpu - o.cpu, self: s.self - o.self, bytes: s.bytes - o.bytes,
+		opBytes: s.opBytes}
+	for i := range ops {
+		d.opBytes[i] -= o.opBytes[i]
+	}
+	return d
 }
 
 // percentile of xs (p in [0, 100]), nearest rank.

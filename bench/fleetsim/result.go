@@ -97,6 +97,9 @@ type Window struct {
 	// CPUPer1000 is the server's CPU seconds per 1,000 polls: per 1,000
 	// nodes per poll interval.
 	CPUPer1000 float64
+	// OpBytes are the git bytes the agents counted themselves
+	// (source.Traffic), by op: "reports" is what rollout gates read.
+	OpBytes map[string]int64
 	// PushSubjects says what the status pushes in the window reported
 	// (their commits' subjects without the node name), with counts.
 	PushSubjects map[string]int
@@ -146,7 +149,8 @@ func (c *counters) errs() []string {
 func (s *sim) snap() (snapshot, error) {
 	cpu, err := s.cpu.Usage()
 	return snapshot{at: time.Now(), passes: s.c.passes.Load(), gitPolls: s.c.gitPolls.Load(), pushes: s.c.pushes.Load(),
-		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), held: s.c.held.Load(), cpu: cpu, self: selfCPU(), bytes: s.prx.Bytes()}, err
+		conflicts: s.c.conflicts.Load(), failed: s.c.failed.Load(), held: s.c.held.Load(), cpu: cpu, self: selfCPU(), bytes: s.prx.Bytes(),
+		opBytes: s.c.opBytesNow()}, err
 }
 
 // selfCPU is this process's CPU time so far (user and system).
@@ -178,7 +182,12 @@ func (s *sim) window(ctx context.Context, n int) (Window, error) {
 // windowOf is what happened between two snapshots.
 func windowOf(before, after snapshot) Window {
 	d := after.sub(before)
-	w := Window{Duration: after.at.Sub(before.at), Polls: d.passes, GitPolls: d.gitPolls, Pushes: d.pushes, Failed: d.failed, Conflicts: d.conflicts, Held: d.held, Bytes: d.bytes, CPU: d.cpu, AgentCPU: d.self}
+	w := Window{Duration: after.at.Sub(before.at), Polls: d.passes, GitPolls: d.gitPolls, Pushes: d.pushes, Failed: d.failed, Conflicts: d.conflicts, Held: d.held, Bytes: d.bytes, CPU: d.cpu, AgentCPU: d.self, OpBytes: map[string]int64{}}
+	for i, op := range ops {
+		if d.opBytes[i] != 0 {
+			w.OpBytes[string(op)] = d.opBytes[i]
+		}
+	}
 	if d.passes > 0 {
 		w.PerPollBytes = float64(d.bytes) / float64(d.passes)
 		w.CPUPer1000 = d.cpu.Seconds() / float64(d.passes) * 1000
