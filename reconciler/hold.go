@@ -25,6 +25,15 @@ type ReportReader interface {
 	Reports(ctx context.Context, nodes []string, statusKeys map[string]string) (map[string]*status.NodeStatus, error)
 }
 
+// ReportPeeker is a ReportReader that can also say, from a listing of the
+// refs alone, which reports it holds already for their refs' commits and
+// which nodes' reports moved since (source.StatusWriter). A rollout gate
+// that stays closed whatever the moved reports say is then decided
+// without fetching them.
+type ReportPeeker interface {
+	KnownReports(ctx context.Context, nodes []string, statusKeys map[string]string) (known map[string]*status.NodeStatus, moved []string, err error)
+}
+
 // held says a new revision waits: for an earlier rollout wave to be
 // healthy on it, or for a workload's update lock. It is neither a refusal
 // nor a failure (class fault.Held); the next poll, or after if sooner,
@@ -120,22 +129,45 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 	if r.deps.Reports == nil {
 		return held(target.id, 0, "group %s has rollout waves but this agent cannot read other nodes' reports", g.group.Metadata.Name)
 	}
+	staleAfter := 2 * target.fleet.Status.Heartbeat.Duration
+	hold := func(d rollout.Decision) error {
+		return held(target.id, d.RetryAfter, "group %s, wave %s: %s", g.group.Metadata.Name, d.WaveName, d.Reason)
+	}
 	// Only the wave the gate waits for is read: a node of the last wave
 	// of three does not ask for the canary's reports on every pass.
 	// (Nil nodes would ask for every report; with no wave to wait for the
 	// gate opens without any.)
 	var reports map[string]*status.NodeStatus
 	if prev := rollout.Awaited(waves, k); prev >= 0 {
-		var err error
-		if reports, err = r.deps.Reports.Reports(ctx, waves[prev].Nodes, g.statusKeys); err != nil {
-			return fmt.Errorf("read reports of wave %s: %w", waves[prev].Name, err)
+		nodes := waves[prev].Nodes
+		read := true
+		if p, ok := r.deps.Reports.(ReportPeeker); ok {
+			// The reports that moved are fetched only when they could
+			// open the gate: while that wave applies, they move on each of
+			// its nodes' passes.
+			known, moved, err := p.KnownReports(ctx, nodes, g.statusKeys)
+			if err != nil {
+				return fmt.Errorf("read reports of wave %s: %w", waves[prev].Name, err)
+			}
+			if len(moved) > 0 {
+				if d, decided := rollout.GateUnread(g.group, r.cfg.Node, target.id, g.members, known, moved, now, staleAfter); decided {
+					return hold(d)
+				}
+			}
+			reports, read = known, len(moved) > 0
+		}
+		if read {
+			var err error
+			if reports, err = r.deps.Reports.Reports(ctx, nodes, g.statusKeys); err != nil {
+				return fmt.Errorf("read reports of wave %s: %w", waves[prev].Name, err)
+			}
 		}
 	}
-	d := rollout.Gate(g.group, r.cfg.Node, target.id, g.members, reports, now, 2*target.fleet.Status.Heartbeat.Duration)
+	d := rollout.Gate(g.group, r.cfg.Node, target.id, g.members, reports, now, staleAfter)
 	if d.Allowed {
 		return nil
 	}
-	return held(target.id, d.RetryAfter, "group %s, wave %s: %s", g.group.Metadata.Name, d.WaveName, d.Reason)
+	return hold(d)
 }
 
 // waitLock defers a workload's update while its lock file exists, up to

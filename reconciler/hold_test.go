@@ -274,3 +274,66 @@ spec:
 		})
 	}
 }
+
+// peekingReports is fakeReports that also answers KnownReports: the
+// reports of nodes in moved are not held (their refs moved).
+type peekingReports struct {
+	*fakeReports
+	moved   map[string]bool
+	fetched int // calls of Reports for other nodes than this one
+}
+
+func (p *peekingReports) Reports(ctx context.Context, nodes []string, keys map[string]string) (map[string]*status.NodeStatus, error) {
+	if len(nodes) != 1 || nodes[0] != "press-01" {
+		p.fetched++
+	}
+	return p.fakeReports.Reports(ctx, nodes, keys)
+}
+
+func (p *peekingReports) KnownReports(ctx context.Context, nodes []string, keys map[string]string) (map[string]*status.NodeStatus, []string, error) {
+	all, _ := p.fakeReports.Reports(ctx, nodes, keys)
+	var moved []string
+	for _, n := range nodes {
+		if p.moved[n] {
+			delete(all, n)
+			moved = append(moved, n)
+		}
+	}
+	return all, moved, nil
+}
+
+// A held node fetches the awaited wave's moved reports only when they
+// could open its gate: while one canary it holds already is behind, the
+// other's new report cannot, and is not fetched.
+func TestWaveGateLeavesMovedReportsUnreadWhileTheyCannotOpenIt(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	reports := &peekingReports{fakeReports: &fakeReports{reports: map[string]*status.NodeStatus{}}, moved: map[string]bool{"canary-02": true}}
+	h := newHarness(t, insecure())
+	h.r.deps.Reports = reports
+	h.r.deps.Now = func() time.Time { return now }
+	fsys := wavedTree("info")
+	fsys["nodes/canary-02.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: canary-02, labels: {canary: \"true\"}}\nspec: {statusKey: " + testStatusKey("canary-02") + "}\n")}
+	h.src.trees["rev1"], h.src.head = fsys, "rev1"
+	reports.reports["canary-01"] = healthyReport("canary-01", "rev0", now.Add(-time.Hour), now)
+	reports.reports["canary-02"] = healthyReport("canary-02", "rev1", now.Add(-time.Hour), now)
+
+	if err := h.pass(t); fault.ClassOf(err) != fault.Held {
+		t.Fatalf("pass = %v; want held", err)
+	}
+	if reports.fetched != 0 {
+		t.Errorf("fetched the reports %d times; want canary-02's moved report left unread", reports.fetched)
+	}
+	if msg := h.rep.last().Status.Conditions[0].Message; !strings.Contains(msg, "canary-01: applied rev0") || !strings.Contains(msg, "canary-02: new report not read") {
+		t.Errorf("Ready message %q; want canary-01 behind and canary-02 not read", msg)
+	}
+
+	// canary-01 catches up: now canary-02's report may open the gate, and
+	// is fetched; both healthy, the revision applies.
+	reports.reports["canary-01"] = healthyReport("canary-01", "rev1", now.Add(-time.Hour), now)
+	if err := h.pass(t); err != nil {
+		t.Fatalf("pass = %v; want rev1 applied", err)
+	}
+	if reports.fetched != 1 {
+		t.Errorf("fetched the reports %d times; want once", reports.fetched)
+	}
+}

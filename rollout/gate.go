@@ -127,6 +127,43 @@ func Gate(g spec.Group, node, rev string, members map[string]map[string]string, 
 	return d
 }
 
+// GateUnread decides as Gate does while the reports of the nodes in unread
+// are not read (their refs moved since they were read last; reports holds
+// the others). It returns the decision and true when that holds whatever
+// the unread reports say: the gate stays closed even if each of them
+// showed its node healthy on rev for long enough. The decision's reason
+// says those reports were not read. false: read them, then ask Gate.
+func GateUnread(g spec.Group, node, rev string, members map[string]map[string]string, reports map[string]*status.NodeStatus, unread []string, now time.Time, staleAfter time.Duration) (Decision, bool) {
+	best := make(map[string]*status.NodeStatus, len(reports)+len(unread))
+	marked := make(map[string]*status.NodeStatus, len(reports)+len(unread))
+	for n, r := range reports {
+		best[n], marked[n] = r, r
+	}
+	var want time.Duration
+	if r := g.Spec.Rollout; r != nil {
+		want = r.Gate.HealthyFor.Duration
+	}
+	for _, n := range unread {
+		best[n] = healthyOn(rev, now.Add(-want), now)
+		marked[n] = unreadReport
+	}
+	if Gate(g, node, rev, members, best, now, staleAfter).Allowed {
+		return Decision{}, false
+	}
+	return Gate(g, node, rev, members, marked, now, staleAfter), true
+}
+
+// unreadReport stands for a report GateUnread did not read.
+var unreadReport = &status.NodeStatus{}
+
+// healthyOn is a trusted report of a node healthy on rev since since.
+func healthyOn(rev string, since, now time.Time) *status.NodeStatus {
+	return &status.NodeStatus{Trust: status.Trust{Trusted: true}, Status: status.Status{
+		AppliedRevision: rev, ObservedRevision: rev, LastSeen: now,
+		Conditions: []status.Condition{{Type: status.ConditionReady, Status: status.ConditionTrue, LastTransitionTime: since}},
+	}}
+}
+
 // Awaited is the index of the wave that wave k waits for: the nearest
 // earlier wave with nodes, -1 when there is none (k is first, or every
 // wave before it is empty). Gate reads the reports of its nodes alone.
@@ -142,8 +179,11 @@ func Awaited(waves []Wave, k int) int {
 // want as of now ("" when it does). since is set when the node is healthy
 // on rev but not yet for long enough: the time it has been so since.
 func check(report *status.NodeStatus, rev string, want time.Duration, now time.Time, staleAfter time.Duration) (why string, since time.Time) {
-	if report == nil {
+	switch report {
+	case nil:
 		return "never reported", time.Time{}
+	case unreadReport:
+		return "new report not read", time.Time{}
 	}
 	if !report.Trust.Trusted {
 		why := "untrusted report"

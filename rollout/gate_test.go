@@ -225,3 +225,51 @@ func TestGateEmptyWave(t *testing.T) {
 		t.Errorf("Gate = %+v, want allowed: earlier waves empty", d)
 	}
 }
+
+// GateUnread decides without the moved reports only when they cannot open
+// the gate, whatever they say; the reason names them as not read.
+func TestGateUnread(t *testing.T) {
+	g, members := lineA() // early waits for both canaries (90% of 2)
+	early := nodeIn(t, g, members, 1)
+	healthyLong := report(revR, t0.Add(-15*time.Minute), t0)
+	healthyShort := report(revR, t0.Add(-5*time.Minute), t0)
+	behind := report(revOld, t0.Add(-time.Hour), t0)
+	for _, c := range []struct {
+		name    string
+		reports map[string]*status.NodeStatus
+		unread  []string
+		decided bool
+		reason  string
+	}{
+		{"a canary behind: closed whatever c2 says", map[string]*status.NodeStatus{"c1": behind}, []string{"c2"}, true, "0/2 nodes healthy on 1a2b3c4 for 10m (need 90%); c1: applied 9f8e7d6; c2: new report not read"},
+		{"a canary healthy too shortly: closed whatever c2 says", map[string]*status.NodeStatus{"c1": healthyShort}, []string{"c2"}, true, "c1: healthy for 5m; c2: new report not read"},
+		{"a canary healthy: c2 may open it", map[string]*status.NodeStatus{"c1": healthyLong}, []string{"c2"}, false, ""},
+		{"both unread", map[string]*status.NodeStatus{}, []string{"c1", "c2"}, false, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, decided := rollout.GateUnread(g, early, revR, members, c.reports, c.unread, t0, 0)
+			if decided != c.decided {
+				t.Fatalf("decided = %v, want %v (%+v)", decided, c.decided, d)
+			}
+			if !decided {
+				return
+			}
+			if d.Allowed || !strings.Contains(d.Reason, c.reason) {
+				t.Errorf("decision %+v; want closed with %q", d, c.reason)
+			}
+			// Whatever the unread reports say, Gate agrees.
+			for _, r := range []*status.NodeStatus{healthyLong, behind, nil} {
+				all := map[string]*status.NodeStatus{}
+				for n, rep := range c.reports {
+					all[n] = rep
+				}
+				for _, n := range c.unread {
+					all[n] = r
+				}
+				if rollout.Gate(g, early, revR, members, all, t0, 0).Allowed {
+					t.Errorf("Gate opens with the unread reports as %+v", r)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package source_test
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,9 +92,20 @@ func TestReportsKeptByCommitAndKey(t *testing.T) {
 			if err := wa.Report(ctx, report(a, rev2, status.StateRunning, clk.Now())); err != nil {
 				t.Fatal(err)
 			}
+			// Without a fetch: what is held for unmoved refs, and who moved.
+			known, moved, err := reader.KnownReports(ctx, nodes, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(moved, []string{a}) || len(known) != 2 || !reflect.DeepEqual(known[b], first[b]) || !reflect.DeepEqual(known[raw], first[raw]) {
+				t.Errorf("a's ref moved, not fetched: known %v, moved %v; want b and raw as before and a moved", known, moved)
+			}
 			got, decoded, checked := read("a's ref moved")
 			if decoded != 1 || checked != 1 || got[a].Status.AppliedRevision != rev2 || !got[a].Trust.Trusted {
 				t.Errorf("a's ref moved: %d decoded, %d checked, a %+v; want 1, 1 and a trusted at %s", decoded, checked, got[a], rev2)
+			}
+			if known, moved, err := reader.KnownReports(ctx, nodes, keys); err != nil || len(moved) != 0 || !reflect.DeepEqual(known, got) {
+				t.Errorf("after the fetch: known %v, moved %v (%v); want the answer %v and none moved", known, moved, err, got)
 			}
 
 			keys[b] = keyA.AuthorizedKey("") // b enrolled with another key

@@ -179,6 +179,25 @@ func (c *channel) Reports(ctx context.Context, nodes []string, statusKeys map[st
 	return c.netRep.Reports(ctx, nodes, statusKeys)
 }
 
+// Rollout gates ask the channel, and fleetd's status writer behind it,
+// which reports moved before they fetch them.
+var (
+	_ reconciler.ReportPeeker = (*channel)(nil)
+	_ reconciler.ReportPeeker = (*source.StatusWriter)(nil)
+)
+
+// KnownReports is Reports without the fetch (reconciler.ReportPeeker),
+// where the pass is.
+func (c *channel) KnownReports(ctx context.Context, nodes []string, statusKeys map[string]string) (map[string]*status.NodeStatus, []string, error) {
+	if s := c.now(); s != nil {
+		return s.rep.KnownReports(ctx, nodes, statusKeys)
+	}
+	if c.netRep == nil {
+		return map[string]*status.NodeStatus{}, nil, nil
+	}
+	return c.netRep.KnownReports(ctx, nodes, statusKeys)
+}
+
 // stickSync hands sticks from the watcher to the reconciler.
 type stickSync struct {
 	c         *channel
