@@ -65,21 +65,30 @@ func healthyReport(node, rev string, since, seen time.Time) *status.NodeStatus {
 // the rest (press-01, this node).
 func wavedTree(env string) fstest.MapFS {
 	fsys := tree(map[string]string{"detector": workloadYAML("detector", digest("a"), env)})
-	fsys["groups/all.yaml"].Data = []byte(`apiVersion: gitfleet.dev/v1alpha1
+	fsys["groups/all.yaml"].Data = groupAll(`
+      - {name: canary, selector: {matchLabels: {canary: "true"}}}
+      - {name: rest}`, "{healthyFor: 10m, minHealthy: 100%}")
+	fsys["nodes/canary-01.yaml"] = enrolledNode("canary-01", `canary: "true"`)
+	fsys["nodes/press-01.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-01}\n")}
+	return fsys
+}
+
+// groupAll is group all, selecting every node, with these waves and gate.
+func groupAll(waves, gate string) []byte {
+	return []byte(`apiVersion: gitfleet.dev/v1alpha1
 kind: Group
 metadata: {name: all}
 spec:
   selector: {}
   workloads: [detector]
   rollout:
-    waves:
-      - {name: canary, selector: {matchLabels: {canary: "true"}}}
-      - {name: rest}
-    gate: {healthyFor: 10m, minHealthy: 100%}
-`)
-	fsys["nodes/canary-01.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: canary-01, labels: {canary: \"true\"}}\nspec: {statusKey: " + testStatusKey("canary-01") + "}\n")}
-	fsys["nodes/press-01.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-01}\n")}
-	return fsys
+    waves:` + waves + `
+    gate: ` + gate + "\n")
+}
+
+// enrolledNode is the file of node with labels and its test status key.
+func enrolledNode(node, labels string) *fstest.MapFile {
+	return &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: " + node + ", labels: {" + labels + "}}\nspec: {statusKey: " + testStatusKey(node) + "}\n")}
 }
 
 func TestWaveGateHoldsThenOpens(t *testing.T) {
@@ -237,21 +246,12 @@ func TestWaveGateReadsOnlyTheAwaitedWave(t *testing.T) {
 			h.r.deps.Reports = reports
 			h.r.deps.Now = func() time.Time { return now }
 			fsys := wavedTree("info")
-			fsys["groups/all.yaml"].Data = []byte(`apiVersion: gitfleet.dev/v1alpha1
-kind: Group
-metadata: {name: all}
-spec:
-  selector: {}
-  workloads: [detector]
-  rollout:
-    waves:
+			fsys["groups/all.yaml"].Data = groupAll(`
       - {name: canary, selector: {matchLabels: {canary: "true"}}}
       - {name: early, selector: {matchLabels: {early: "true"}}}
-      - {name: rest}
-    gate: {minHealthy: 100%}
-`)
+      - {name: rest}`, "{minHealthy: 100%}")
 			for _, n := range c.earlyNodes {
-				fsys["nodes/"+n+".yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: " + n + ", labels: {early: \"true\"}}\nspec: {statusKey: " + testStatusKey(n) + "}\n")}
+				fsys["nodes/"+n+".yaml"] = enrolledNode(n, `early: "true"`)
 			}
 			h.src.trees["rev1"], h.src.head = fsys, "rev1"
 			if err := h.pass(t); fault.ClassOf(err) != fault.Held {
@@ -312,7 +312,7 @@ func TestWaveGateLeavesMovedReportsUnreadWhileTheyCannotOpenIt(t *testing.T) {
 	h.r.deps.Reports = reports
 	h.r.deps.Now = func() time.Time { return now }
 	fsys := wavedTree("info")
-	fsys["nodes/canary-02.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: canary-02, labels: {canary: \"true\"}}\nspec: {statusKey: " + testStatusKey("canary-02") + "}\n")}
+	fsys["nodes/canary-02.yaml"] = enrolledNode("canary-02", `canary: "true"`)
 	h.src.trees["rev1"], h.src.head = fsys, "rev1"
 	reports.reports["canary-01"] = healthyReport("canary-01", "rev0", now.Add(-time.Hour), now)
 	reports.reports["canary-02"] = healthyReport("canary-02", "rev1", now.Add(-time.Hour), now)
