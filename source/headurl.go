@@ -75,7 +75,10 @@ type HeadURL struct {
 	hint     string    // the id the URL gave last
 	head     string    // the head Git confirmed last
 	checked  time.Time // when
-	via, why string    // the path of the last poll, and why not the URL
+	via, why string    // the path the status report shows, and why not the URL
+	// failingSince is when the URL's current run of transient failures
+	// began (zero when its last answer was not one).
+	failingSince time.Time
 }
 
 // NewHeadURL wraps git. cfg.URL, if set, is checked like fleet.yaml's
@@ -141,10 +144,12 @@ func (h *HeadURL) Head(ctx context.Context) (string, error) {
 	hint, hintErr := h.readHint(ctx, u)
 	now := h.cfg.Now()
 	h.mu.Lock()
-	cached, fresh := h.head, h.maxStale > 0 && now.Sub(h.checked) < h.maxStale
+	cached, maxStale := h.head, h.maxStale
+	fresh := maxStale > 0 && now.Sub(h.checked) < maxStale
 	h.mu.Unlock()
 	if hintErr == nil && cached != "" && hint == cached && fresh {
 		h.setPath(status.PollViaHeadURL, "")
+		h.failing(time.Time{})
 		return cached, nil
 	}
 	head, err := h.git.Head(ctx)
@@ -154,7 +159,21 @@ func (h *HeadURL) Head(ctx context.Context) (string, error) {
 	h.mu.Lock()
 	h.head, h.checked = head, now
 	h.mu.Unlock()
+	if hintErr == nil || !hintTransient(hintErr) {
+		h.failing(time.Time{})
+	}
 	switch {
+	case hintErr != nil && hintTransient(hintErr):
+		// A timeout or a refused connection says little about the URL:
+		// a server that is busy or restarting. The report says so once
+		// the failures have lasted maxStale; before that, a fleet whose
+		// web server is slow for a while would push a status commit for
+		// each node as each timed out and again as it recovered, which
+		// loads the same servers more.
+		h.log.Debug("head url failed, polled git", logErr, hintErr)
+		if since := h.failing(now); maxStale <= 0 || now.Sub(since) >= maxStale {
+			h.setPath(status.PollViaGit, "head URL unavailable: "+hintFailure(hintErr))
+		}
 	case hintErr != nil:
 		h.log.Debug("head url failed, polled git", logErr, hintErr)
 		h.setPath(status.PollViaGit, "head URL unavailable: "+hintFailure(hintErr))
@@ -189,6 +208,32 @@ func (h *HeadURL) setPath(via, why string) {
 		h.log.Info("polls via "+via, "reason", why)
 	}
 	h.via, h.why = via, why
+}
+
+// failing notes a transient failure of the URL at now, or with now zero
+// an answer that was none, and returns when the current run of transient
+// failures began.
+func (h *HeadURL) failing(now time.Time) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case now.IsZero():
+		h.failingSince = time.Time{}
+	case h.failingSince.IsZero():
+		h.failingSince = now
+	}
+	return h.failingSince
+}
+
+// hintTransient reports whether the URL's failure err may pass by itself: a
+// timeout, a connection that failed, a 5xx or 429 answer. A 404, a body
+// that is no commit id, are the URL's own and reported at once.
+func hintTransient(err error) bool {
+	var se *hintStatusError
+	if errors.As(err, &se) {
+		return se.code >= 500 || se.code == http.StatusTooManyRequests
+	}
+	return !errors.Is(err, errNotCommit)
 }
 
 // errNotCommit: the URL's body is not a commit id.

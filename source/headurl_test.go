@@ -190,13 +190,25 @@ func TestHeadURL(t *testing.T) {
 			t.Error("a head URL behind the branch was trusted")
 		}
 	})
-	t.Run("web server down: git poll", func(t *testing.T) {
-		web.Stop()
+	t.Run("web server down: git poll, reported once it lasts", func(t *testing.T) {
 		third := r.RemoteRef("refs/heads/main")
+		gittest.Git(t, r.BareDir, "config", "gitfleet.headFile", headFile)
+		publish(t, headFile, third)
+		viaURL(t, func() *status.Poll { _, p := poll(t, third); return p }())
+		web.Stop()
+		// A server that is down or slow for a while is no news for the
+		// status report (each such report a commit, from every node).
 		asked, p := poll(t, third)
 		if !asked {
 			t.Error("no git poll with the web server down")
 		}
+		viaURL(t, p)
+		clk.Add(maxStale - time.Second)
+		if _, p := poll(t, third); p.Via != status.PollViaHeadURL {
+			t.Errorf("status poll = %+v before the failures lasted maxStale", p)
+		}
+		clk.Add(time.Second)
+		_, p = poll(t, third)
 		viaGit(t, p, "head URL unavailable: unreachable")
 	})
 }
