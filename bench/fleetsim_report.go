@@ -125,7 +125,7 @@ func simMarkdown(rs []*fleetsim.Result) string {
 		return strings.Join(parts, "; ")
 	}))
 	row("rollout: every wave started after the one before (gate held)", rollout(func(r *fleetsim.Result) string { return yesNo(r.GateHeld) }))
-	row("rollout: bytes and server CPU per node; of its bytes, the fetches (the new commit, and once the whole tree for the waves' members) per node; held passes, and what each read of the awaited wave's reports (the agents' own count)", rollout(func(r *fleetsim.Result) string {
+	row("rollout: bytes and server CPU per node; of its bytes, the fetches of the new commit per node (the whole tree for the waves' members was fetched when the rollout was turned on, before this window); held passes, and what each read of the awaited wave's reports (the agents' own count)", rollout(func(r *fleetsim.Result) string {
 		w := r.Rollout
 		n := float64(r.Agents)
 		return fmt.Sprintf("%.1f KB, %.1f ms; %.1f KB; %d held, %.2f KB each", float64(w.Bytes)/n/1e3, 1e3*w.CPU.Seconds()/n, float64(w.OpBytes["fetch"])/n/1e3, w.Held, heldReads(r)/1e3)
