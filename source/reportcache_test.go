@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -112,6 +113,80 @@ func TestReportsKeptByCommitAndKey(t *testing.T) {
 			got, decoded, checked = read("b's key changed")
 			if decoded != 0 || checked != 1 || got[b] == nil || got[b].Trust.Trusted {
 				t.Errorf("b's key changed: %d decoded, %d checked, b %+v; want 0, 1 and b untrusted", decoded, checked, got[b])
+			}
+		})
+	}
+}
+
+// A reader that has read many reports sends no more to fetch a moved one
+// than a fresh reader does: the reports' commits it holds (its shallow
+// boundary) are not listed in the request, which names no haves and so
+// gives them no use, and which the server would parse one by one.
+func TestReportFetchDoesNotListHeldReports(t *testing.T) {
+	_, remotes := statusRemotes(t)
+	for name, cfg := range remotes {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			var nodes []string
+			writers := map[string]*source.StatusWriter{}
+			keys := map[string]string{}
+			for i := range 30 {
+				n := fmt.Sprintf("s%02d-%s", i, name)
+				k := statusKey(t, n)
+				wcfg := cfg
+				wcfg.Signer = k
+				writers[n] = newWriter(t, wcfg, n, clk)
+				keys[n] = k.AuthorizedKey("")
+				if err := writers[n].Report(ctx, report(n, strings.Repeat("1a", 20), status.StateRunning, clk.Now())); err != nil {
+					t.Fatal(err)
+				}
+				nodes = append(nodes, n)
+			}
+			// newReader counts what the reader sends for other nodes' reports.
+			newReader := func(sent *int64) *source.StatusWriter {
+				rcfg := cfg
+				rcfg.Node, rcfg.Dir, rcfg.Now = "sreader-"+name, t.TempDir(), clk.Now
+				rcfg.CheckReport = checkReport
+				rcfg.Traffic = func(op source.Op, s, _ int64) {
+					if op == source.OpReports {
+						*sent += s
+					}
+				}
+				r, err := source.NewStatusWriter(rcfg, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			var oldSent, freshSent int64
+			old := newReader(&oldSent)
+			if _, err := old.Reports(ctx, nodes, keys); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(time.Minute)
+			moved := nodes[0]
+			if err := writers[moved].Report(ctx, report(moved, strings.Repeat("2b", 20), status.StateRunning, clk.Now())); err != nil {
+				t.Fatal(err)
+			}
+			oldSent = 0
+			got, err := old.Reports(ctx, nodes, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[moved] == nil || got[moved].Status.AppliedRevision != strings.Repeat("2b", 20) {
+				t.Fatalf("the moved report reads %+v", got[moved])
+			}
+			// A fresh reader asks for the same: every report, all moved for it.
+			fresh := newReader(&freshSent)
+			if _, err := fresh.Reports(ctx, nodes, keys); err != nil {
+				t.Fatal(err)
+			}
+			// The old reader wants 1 commit, the fresh one 30: at 50 bytes a
+			// want, the old reader's request is the smaller unless it lists
+			// the 30 reports it holds (about 55 bytes each).
+			if oldSent >= freshSent {
+				t.Errorf("reading 1 moved report sent %d B; a fresh reader's 30 sent %d B", oldSent, freshSent)
 			}
 		})
 	}

@@ -331,7 +331,11 @@ func fetchReports(ctx context.Context, loc Location, auth transport.AuthMethod, 
 	if rs, ok := st.(*reportStore); ok {
 		store = rs.readPack
 	}
-	got, err := lister.fetchV2(ctx, wants, shallows, store)
+	// The request names no haves, so the commits the store holds without
+	// their parents (every report read before) tell the server nothing:
+	// they are not listed, though git would parse each one. The new
+	// boundary is recorded all the same.
+	got, err := lister.fetchV2(ctx, wants, nil, store)
 	if err == nil {
 		return st.SetShallow(addShallows(shallows, got))
 	}
