@@ -1,6 +1,8 @@
 package source
 
 import (
+	"context"
+
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/gitfleet/gitfleet/status"
@@ -98,4 +100,66 @@ func (c *reportCache) evict() {
 			delete(c.byNode, n)
 		}
 	}
+}
+
+// KnownReports is Reports without its fetch: one ls-refs of the nodes'
+// refs, and the reports held already for the commit their ref points at,
+// answered as Reports answers them. moved names the nodes whose ref points
+// elsewhere (or whose report is not held yet): their reports cost a fetch.
+// A node without a ref is in neither. A rollout gate that stays closed
+// whatever the moved reports say is decided from these, without fetching
+// them: while an earlier wave applies a revision, its reports move on
+// every node's pass, and every held node of the next wave would fetch
+// them again on each of its own. Bounded by StatusConfig.Timeout.
+func (w *StatusWriter) KnownReports(ctx context.Context, nodes []string, statusKeys map[string]string) (known map[string]*status.NodeStatus, moved []string, err error) {
+	ctx, cancel := context.WithTimeout(withOp(ctx, OpReports), w.cfg.Timeout)
+	defer cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	known = map[string]*status.NodeStatus{}
+	prefixes := reportPrefixes(nodes)
+	if len(prefixes) == 0 {
+		return known, nil, nil
+	}
+	if w.cfg.Location.inProcess {
+		for _, n := range nodes {
+			if validNode(n) {
+				moved = append(moved, n)
+			}
+		}
+		return known, moved, nil
+	}
+	refs, err := w.refs.listPrefixes(ctx, prefixes...)
+	if err != nil {
+		return nil, nil, remoteError("fetch", w.cfg.Location, statusRefs, err)
+	}
+	w.reports.calls++
+	for _, n := range nodes {
+		if !validNode(n) {
+			continue
+		}
+		h, ok := refs[statusRef(n).String()]
+		switch {
+		case !ok:
+		case w.reports.same(n, h):
+			if st := w.answer(n, statusKeys[n]); st != nil {
+				known[n] = st
+			}
+		default:
+			moved = append(moved, n)
+		}
+	}
+	return known, moved, nil
+}
+
+// reportPrefixes are the ls-refs prefixes of nodes' status refs (names no
+// StatusWriter could have written are left out).
+func reportPrefixes(nodes []string) []string {
+	var prefixes []string
+	for _, n := range nodes {
+		if validNode(n) {
+			prefixes = append(prefixes, statusRef(n).String())
+		}
+	}
+	return prefixes
 }
