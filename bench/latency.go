@@ -359,12 +359,6 @@ func (l *live) close() {
 	}
 }
 
-// procMemory reads VmRSS and VmHWM (KiB) of a process.
-func procMemory(pid int) (rss, hwm int64, err error) {
-	f, err := procFields(fmt.Sprintf("/proc/%d/status", pid))
-	return f["VmRSS:"], f["VmHWM:"], err
-}
-
 // procFields reads "Name: value kB" lines of a /proc file.
 func procFields(path string) (map[string]int64, error) {
 	b, err := os.ReadFile(path)

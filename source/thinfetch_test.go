@@ -2,7 +2,6 @@ package source_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/gitfleet/gitfleet/internal/gittest"
@@ -51,6 +50,6 @@ func TestNodeFetchOfAChangeIsIncremental(t *testing.T) {
 		if got*10 > whole {
 			t.Errorf("change %d: the fetch took %d B, the first sync of %d node files %d B: want a tenth at most", i+1, got, 2000, whole)
 		}
-		t.Log(fmt.Sprintf("change %d: %d B (first sync %d B)", i+1, got, whole))
+		t.Logf("change %d: %d B (first sync %d B)", i+1, got, whole)
 	}
 }

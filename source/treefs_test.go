@@ -158,12 +158,12 @@ func checkLinks(t *testing.T, fsys fs.FS) {
 // TestSpecRefusesLinks: the spec reader reports a linked spec file as an
 // error in that file, not as a failure to read the revision.
 func TestSpecRefusesLinks(t *testing.T) {
-	r, head := linkRepo(t)
+	r, _ := linkRepo(t)
 	r.Write("nodes/press-01.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Node\nmetadata: {name: press-01}\n")
 	r.Remove("nodes/press-02.yaml")
 	r.Remove("groups/line-a.yaml")
 	r.Remove("workloads")
-	head = r.Commit("valid apart from the link")
+	head := r.Commit("valid apart from the link")
 	fsys, err := newGit(t, source.Config{Location: loc(t, r.BareDir)}).Tree(context.Background(), head)
 	if err != nil {
 		t.Fatal(err)

@@ -119,8 +119,6 @@ func workloadYAML(image, version string) string {
 }
 
 // Wave names of the rollout.
-var waveNames = []string{"canary", "early", "rest"}
-
 func groupYAML(rollout bool) string {
 	s := "apiVersion: gitfleet.dev/v1alpha1\nkind: Group\nmetadata: {name: all}\nspec:\n  selector: {matchLabels: {fleet: sim}}\n  workloads: [model]\n"
 	if rollout {
