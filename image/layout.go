@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 // RefNameAnnotation names a manifest in an OCI image layout's index.json:
@@ -66,7 +68,7 @@ func (s *LayoutStore) Dir() string { return s.dir }
 
 // Manifest implements Store: ref is a digest, or a name index.json gives.
 func (s *LayoutStore) Manifest(ctx context.Context, ref string, limit int64) ([]byte, error) {
-	if digestRE().MatchString(ref) {
+	if spec.IsSHA256Digest(ref) {
 		return s.Blob(ctx, ref, limit)
 	}
 	for _, d := range s.entries {
@@ -100,7 +102,7 @@ func (s *LayoutStore) Referrers(ctx context.Context, dgst string, limit int64) (
 
 // Blob implements Store.
 func (s *LayoutStore) Blob(_ context.Context, dgst string, limit int64) ([]byte, error) {
-	if !digestRE().MatchString(dgst) {
+	if !spec.IsSHA256Digest(dgst) {
 		return nil, fmt.Errorf("blob digest %q: want sha256:<64 hex>", dgst)
 	}
 	b, err := s.read(layoutBlobPath(dgst), limit)

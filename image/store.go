@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 // Store holds one repository's manifests and blobs. A registry, or one of
@@ -60,7 +60,7 @@ func readCapped(r io.Reader, size, limit int64) ([]byte, error) {
 // byDigest reads a manifest or blob addressed by dgst from st and checks
 // that the bytes have that digest (and size, when size >= 0).
 func byDigest(ctx context.Context, st Store, kind, dgst string, size, limit int64) ([]byte, error) {
-	if !digestRE().MatchString(dgst) {
+	if !spec.IsSHA256Digest(dgst) {
 		return nil, fmt.Errorf("%s digest %q: want sha256:<64 hex>", kind, dgst)
 	}
 	if size > limit {
@@ -84,8 +84,6 @@ func byDigest(ctx context.Context, st Store, kind, dgst string, size, limit int6
 	}
 	return b, nil
 }
-
-var digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
 
 func sha256Digest(b []byte) string {
 	sum := sha256.Sum256(b)

@@ -16,7 +16,7 @@ func checkImage(ref string) error {
 		return errNotPinned
 	}
 	name, digest := ref[:i], ref[i+1:]
-	if !isSHA256Digest(digest) {
+	if !IsSHA256Digest(digest) {
 		if strings.HasPrefix(digest, "sha256:") {
 			return fmt.Errorf("invalid digest %q: want sha256: and 64 lowercase hex digits", digest)
 		}
@@ -45,7 +45,7 @@ func ParseImageRef(ref string) (ImageRef, error) {
 	name := ref
 	if i := strings.LastIndexByte(ref, '@'); i >= 0 {
 		name, r.Digest = ref[:i], ref[i+1:]
-		if !isSHA256Digest(r.Digest) {
+		if !IsSHA256Digest(r.Digest) {
 			return ImageRef{}, fmt.Errorf("image %q: invalid digest %q: want sha256: and 64 lowercase hex digits", ref, r.Digest)
 		}
 	}

@@ -70,8 +70,10 @@ func isEnvName(s string) bool {
 	return true
 }
 
-// isSHA256Digest reports whether s matches ^sha256:[a-f0-9]{64}$.
-func isSHA256Digest(s string) bool {
+// IsSHA256Digest reports whether s is a sha256 digest as OCI writes it,
+// ^sha256:[a-f0-9]{64}$: the one check of a digest's form for every
+// package.
+func IsSHA256Digest(s string) bool {
 	hex, ok := strings.CutPrefix(s, "sha256:")
 	if !ok || len(hex) != 64 {
 		return false

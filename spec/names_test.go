@@ -17,7 +17,7 @@ var nameGrammars = []struct {
 	{"envName", regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`), isEnvName},
 	{"labelName", regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`), isLabelName},
 	{"dnsSubdomain", regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`), isDNSSubdomain},
-	{"sha256Digest", regexp.MustCompile(`^sha256:[a-f0-9]{64}$`), isSHA256Digest},
+	{"sha256Digest", regexp.MustCompile(`^sha256:[a-f0-9]{64}$`), IsSHA256Digest},
 }
 
 var nameSamples = []string{
@@ -57,8 +57,8 @@ func TestNameChecks(t *testing.T) {
 		{isLabelName, "line.", false},
 		{isEnvName, "_LOG_LEVEL2", true},
 		{isEnvName, "2LOG", false},
-		{isSHA256Digest, "sha256:" + strings.Repeat("0f", 32), true},
-		{isSHA256Digest, "sha256:" + strings.Repeat("0F", 32), false},
+		{IsSHA256Digest, "sha256:" + strings.Repeat("0f", 32), true},
+		{IsSHA256Digest, "sha256:" + strings.Repeat("0F", 32), false},
 	} {
 		if got := c.check(c.s); got != c.want {
 			t.Errorf("check(%q) = %v, want %v", c.s, got, c.want)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitfleet/gitfleet/spec"
 )
 
 // Names on a stick, relative to its top folder (Dir).
@@ -90,10 +92,7 @@ type File struct {
 	Digest string `json:"digest"`
 }
 
-var (
-	revisionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{40}$`) })
-	digestRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })
-)
+var revisionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{40}$`) })
 
 // Validate checks a manifest read from a stick; errors name the field.
 func (m *Manifest) Validate() error {
@@ -111,11 +110,11 @@ func (m *Manifest) Validate() error {
 		bad("revision", "%q is not a 40-digit commit hash", m.Revision)
 	}
 	for i, img := range m.Images {
-		if !digestRE().MatchString(img.Digest) {
+		if !spec.IsSHA256Digest(img.Digest) {
 			bad(fmt.Sprintf("images[%d].digest", i), "%q is not sha256:<64 hex>", img.Digest)
 		}
 		for j, s := range img.Signatures {
-			if !digestRE().MatchString(s) {
+			if !spec.IsSHA256Digest(s) {
 				bad(fmt.Sprintf("images[%d].signatures[%d]", i, j), "%q is not sha256:<64 hex>", s)
 			}
 		}
@@ -128,7 +127,7 @@ func (m *Manifest) Validate() error {
 		if f.Size < 0 {
 			bad(field+".size", "%d is negative", f.Size)
 		}
-		if !digestRE().MatchString(f.Digest) {
+		if !spec.IsSHA256Digest(f.Digest) {
 			bad(field+".digest", "%q is not sha256:<64 hex>", f.Digest)
 		}
 	}
@@ -139,7 +138,7 @@ func (m *Manifest) Validate() error {
 			}
 		}
 		for i, d := range m.Delta.OmittedBlobs {
-			if !digestRE().MatchString(d) {
+			if !spec.IsSHA256Digest(d) {
 				bad(fmt.Sprintf("delta.omittedBlobs[%d]", i), "%q is not sha256:<64 hex>", d)
 			}
 		}
