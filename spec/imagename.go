@@ -92,22 +92,19 @@ func isImageHost(s string) bool {
 
 // isDomain reports whether s is labels of letters, digits and inner '-'
 // joined by dots.
-func isDomain(s string) bool {
-	for {
-		label, rest, more := strings.Cut(s, ".")
-		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+func isDomain(s string) bool { return allParts(s, ".", isDomainLabel) }
+
+// isDomainLabel reports whether s is letters, digits and inner '-'.
+func isDomainLabel(s string) bool {
+	if s == "" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' {
 			return false
 		}
-		for i := 0; i < len(label); i++ {
-			if c := label[i]; !isAlnum(c) && c != '-' {
-				return false
-			}
-		}
-		if !more {
-			return true
-		}
-		s = rest
 	}
+	return true
 }
 
 // isImageTag reports whether s matches [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
