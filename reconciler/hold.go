@@ -149,10 +149,12 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 			if err != nil {
 				return fmt.Errorf("read reports of wave %s: %w", waves[prev].Name, err)
 			}
-			if len(moved) > 0 {
-				if d, decided := rollout.GateUnread(g.group, r.cfg.Node, target.id, g.members, known, moved, now, staleAfter); decided {
-					return hold(d)
-				}
+			d, decided, err := r.sampleMoved(ctx, g, target.id, known, moved, now, staleAfter)
+			if err != nil {
+				return fmt.Errorf("read reports of wave %s: %w", waves[prev].Name, err)
+			}
+			if decided {
+				return hold(d)
 			}
 			reports, read = known, len(moved) > 0
 		}

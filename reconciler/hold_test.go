@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -291,7 +293,9 @@ func (p *peekingReports) Reports(ctx context.Context, nodes []string, keys map[s
 }
 
 func (p *peekingReports) KnownReports(ctx context.Context, nodes []string, keys map[string]string) (map[string]*status.NodeStatus, []string, error) {
+	asked := p.asked // (not a read of the reports)
 	all, _ := p.fakeReports.Reports(ctx, nodes, keys)
+	p.asked = asked
 	var moved []string
 	for _, n := range nodes {
 		if p.moved[n] {
@@ -335,5 +339,67 @@ func TestWaveGateLeavesMovedReportsUnreadWhileTheyCannotOpenIt(t *testing.T) {
 	}
 	if reports.fetched != 1 {
 		t.Errorf("fetched the reports %d times; want once", reports.fetched)
+	}
+}
+
+// When every report of the awaited wave moved at once, a held node reads a
+// few of them first: one that is behind keeps the gate closed, and the
+// rest stay unread. Only when the few could all count are the rest read.
+func TestWaveGateReadsASampleOfMovedReportsFirst(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	reports := &peekingReports{fakeReports: &fakeReports{reports: map[string]*status.NodeStatus{}}, moved: map[string]bool{}}
+	h := newHarness(t, insecure())
+	h.r.deps.Reports = reports
+	h.r.deps.Now = func() time.Time { return now }
+	fsys := wavedTree("info")
+	var canaries []string
+	for i := 1; i <= 3*readSample; i++ {
+		n := fmt.Sprintf("canary-%02d", i)
+		canaries = append(canaries, n)
+		fsys["nodes/"+n+".yaml"] = enrolledNode(n, `canary: "true"`)
+	}
+	h.src.trees["rev1"], h.src.head = fsys, "rev1"
+	moveAll := func(rev string, ready bool) {
+		for _, n := range canaries {
+			r := healthyReport(n, rev, now.Add(-time.Hour), now)
+			if !ready {
+				r.Status.Conditions[0].Status = status.ConditionFalse
+			}
+			reports.reports[n], reports.moved[n] = r, true
+		}
+	}
+	// gateReads is the sizes of the calls of Reports for the canaries.
+	gateReads := func() []int {
+		var sizes []int
+		for _, a := range reports.asked {
+			if len(a) != 1 || a[0] != "press-01" {
+				sizes = append(sizes, len(a))
+			}
+		}
+		reports.asked = nil
+		return sizes
+	}
+
+	// Every canary committed that it holds on rev0: a few reports read
+	// show the gate stays closed.
+	moveAll("rev0", false)
+	if err := h.pass(t); fault.ClassOf(err) != fault.Held {
+		t.Fatalf("pass = %v; want held", err)
+	}
+	if got := gateReads(); !slices.Equal(got, []int{readSample}) {
+		t.Errorf("read reports in calls of %v nodes; want one of %d", got, readSample)
+	}
+	if msg := h.rep.last().Status.Conditions[0].Message; !strings.Contains(msg, "new report not read") && !strings.Contains(msg, "applied rev0") {
+		t.Errorf("Ready message %q names neither a canary behind nor a report unread", msg)
+	}
+
+	// Every canary is healthy on rev1: the few read could all count, so
+	// every report is read and the gate opens.
+	moveAll("rev1", true)
+	if err := h.pass(t); err != nil {
+		t.Fatalf("pass = %v; want rev1 applied", err)
+	}
+	if got := gateReads(); !slices.Equal(got, []int{readSample, len(canaries)}) {
+		t.Errorf("read reports in calls of %v nodes; want %d, then all %d", got, readSample, len(canaries))
 	}
 }

@@ -21,6 +21,7 @@ type counters struct {
 	mu               sync.Mutex
 	pushLatency      []time.Duration
 	firstErrs        []string
+	failedAt         []time.Time // when each failed pass ended
 	gateHeld         bool
 	subjects         []subject // every status commit's subject, in order
 }
@@ -74,6 +75,25 @@ func (c *counters) subjectsBetween(a, b time.Time) map[string]int {
 	return out
 }
 
+// failedBy counts the failed passes after from, by interval since it, up
+// to the last that had any.
+func (c *counters) failedBy(from time.Time, interval time.Duration) []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for _, t := range c.failedAt {
+		if t.Before(from) {
+			continue
+		}
+		i := int(t.Sub(from) / interval)
+		for len(out) <= i {
+			out = append(out, 0)
+		}
+		out[i]++
+	}
+	return out
+}
+
 func (c *counters) pushed(d time.Duration) {
 	c.pushes.Add(1)
 	c.mu.Lock()
@@ -85,6 +105,7 @@ func (c *counters) pushed(d time.Duration) {
 func (c *counters) noteErr(node string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.failedAt = append(c.failedAt, time.Now())
 	if len(c.firstErrs) < 5 {
 		c.firstErrs = append(c.firstErrs, node+": "+err.Error())
 	}

@@ -103,6 +103,9 @@ type Window struct {
 	// PushSubjects says what the status pushes in the window reported
 	// (their commits' subjects without the node name), with counts.
 	PushSubjects map[string]int
+	// FailedBy counts the failed passes by poll interval since the
+	// window began (set for the rollout).
+	FailedBy []int `json:",omitempty"`
 }
 
 // Spread is how long until half and all of the nodes got there.

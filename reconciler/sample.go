@@ -1,0 +1,76 @@
+package reconciler
+
+import (
+	"cmp"
+	"context"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/gitfleet/gitfleet/rollout"
+	"github.com/gitfleet/gitfleet/status"
+)
+
+// readSample is how many of the awaited wave's moved reports a held node
+// reads before it reads them all.
+const readSample = 8
+
+// sampleMoved decides a wave gate while some of the awaited wave's reports
+// moved (their refs point at commits not read yet): without reading them
+// when the gate stays closed whatever they say, else after reading a few
+// of them (readSample), chosen in an order of this node's own, when the
+// gate stays closed whatever the others say. known gains the reports
+// read. decided false: read every report, then ask rollout.Gate.
+//
+// Opening a gate takes reading every report it counts; keeping it closed
+// takes one that is behind. When a whole wave's reports move at once, as
+// they do when its nodes all commit that they hold for a new revision,
+// each held node of the next wave thus reads a few of them, not all: a
+// few times readSample reports for the fleet, not that wave's size times
+// the next's.
+func (r *Reconciler) sampleMoved(ctx context.Context, g gate, rev string, known map[string]*status.NodeStatus, moved []string, now time.Time, staleAfter time.Duration) (rollout.Decision, bool, error) {
+	if len(moved) == 0 {
+		return rollout.Decision{}, false, nil
+	}
+	if d, ok := rollout.GateUnread(g.group, r.cfg.Node, rev, g.members, known, moved, now, staleAfter); ok || len(moved) <= readSample {
+		return d, ok, nil
+	}
+	order := make([]keyed, len(moved))
+	for i, n := range moved {
+		order[i] = keyed{r.sampleKey(n), n}
+	}
+	slices.SortFunc(order, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
+	names := make([]string, len(order))
+	for i, o := range order {
+		names[i] = o.node
+	}
+	sample, rest := names[:readSample], names[readSample:]
+	got, err := r.deps.Reports.Reports(ctx, sample, g.statusKeys)
+	if err != nil {
+		return rollout.Decision{}, false, err
+	}
+	for _, n := range sample {
+		if st, ok := got[n]; ok {
+			known[n] = st
+		}
+	}
+	d, ok := rollout.GateUnread(g.group, r.cfg.Node, rev, g.members, known, rest, now, staleAfter)
+	return d, ok, nil
+}
+
+// sampleKey orders the nodes whose reports sampleMoved reads first: a
+// hash of this node's name and theirs, so that the held nodes of a wave
+// do not all read the same few.
+func (r *Reconciler) sampleKey(node string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(r.cfg.Node))
+	h.Write([]byte{0})
+	h.Write([]byte(node))
+	return h.Sum64()
+}
+
+// keyed is a node with its sampleKey.
+type keyed struct {
+	key  uint64
+	node string
+}
