@@ -22,11 +22,16 @@ import (
 // writerEnv makes the test binary a status writer (see TestMain): it
 // writes press-01's report onto the repository named by the variable, a
 // new one each time, and prints "wrote N" after each, until killed.
-const writerEnv = "GITFLEET_TEST_STICK_WRITER"
+// writerDirEnv names its working folder: the test's, since a killed
+// writer removes nothing.
+const (
+	writerEnv    = "GITFLEET_TEST_STICK_WRITER"
+	writerDirEnv = "GITFLEET_TEST_STICK_WRITER_DIR"
+)
 
 func TestMain(m *testing.M) {
 	if repo := os.Getenv(writerEnv); repo != "" {
-		if err := writeForever(repo); err != nil {
+		if err := writeForever(repo, os.Getenv(writerDirEnv)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -34,16 +39,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func writeForever(repo string) error {
+func writeForever(repo, dir string) error {
 	loc, err := source.LocalRepository(repo)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "writer")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
 	w, err := source.NewStatusWriter(source.StatusConfig{Location: loc, Node: "press-01", Dir: dir, Heartbeat: time.Nanosecond}, nil)
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func writeForever(repo string) error {
 func startWriter(t *testing.T, repo string) (*exec.Cmd, <-chan string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), writerEnv+"="+repo)
+	cmd.Env = append(os.Environ(), writerEnv+"="+repo, writerDirEnv+"="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
