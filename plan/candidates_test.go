@@ -69,7 +69,7 @@ func TestCandidatesPlanAsAFullParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, hidden, err := loadHead(Revision{FS: base}, Revision{FS: cases["group override"]}, dif, false, nil)
+	repo, hidden, _, err := loadHead(Revision{FS: base}, Revision{FS: cases["group override"]}, dif, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

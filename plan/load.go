@@ -84,60 +84,61 @@ func loadNodes(fsys fs.FS, hide func(file string) bool) (*spec.Repo, error) {
 // spec.Parse when parseAll. It
 // returns how many node files it left out. The node files it leaves out
 // are equal at base, where their nodes run what they run at head. cores,
-// when not nil, gives both revisions parsed without nodes (parseCores).
-func loadHead(base, head Revision, d *differ, parseAll bool, cores <-chan coreRepos) (*spec.Repo, int, error) {
+// when not nil, gives both revisions parsed without nodes (parseCores);
+// base's, when parsed, is returned for loadBase (nil otherwise).
+func loadHead(base, head Revision, d *differ, parseAll bool, cores <-chan coreRepos) (r *spec.Repo, hidden int, baseCore *spec.Repo, err error) {
 	headErr := func(err error) error { return &RevisionError{Which: "head", Rev: head.Name, Err: err} }
 	if parseAll {
 		r, err := Load(head.FS)
 		if err != nil {
-			return nil, 0, headErr(err)
+			return nil, 0, nil, headErr(err)
 		}
-		return r, 0, nil
+		return r, 0, nil, nil
 	}
 	if d.fleetChanged {
-		r, _, readErr, err := scanLoad(head.FS, &candidates{all: true}, d.nodeSame, true)
+		r, _, readErr, err := scanLoad(head.FS, &candidates{all: true}, d.nodeSame, true, nil)
 		if readErr != nil {
-			return nil, 0, readErr
+			return nil, 0, nil, readErr
 		}
 		if err != nil {
-			return nil, 0, headErr(err)
+			return nil, 0, nil, headErr(err)
 		}
-		return r, 0, nil
+		return r, 0, nil, nil
 	}
 	if cores == nil {
 		cores = parseCores(base, head)
 	}
 	cr := <-cores
 	if cr.headErr != nil {
-		return nil, 0, headErr(cr.headErr)
+		return nil, 0, nil, headErr(cr.headErr)
 	}
 	if cr.baseErr != nil {
-		return nil, 0, &RevisionError{Which: "base", Rev: base.Name, Err: cr.baseErr}
+		return nil, 0, nil, &RevisionError{Which: "base", Rev: base.Name, Err: cr.baseErr}
 	}
 	headCore, baseCore := cr.head, cr.base
 	// A changed secret file changes the workloads and groups that name it:
 	// mark them before picking the node files they may reach.
 	if err := d.markSecretChanges(base, head, headCore); err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	c := newCandidates(d, baseCore, headCore)
 	if !c.all && len(c.groups) == 0 && len(c.workloads) == 0 {
 		// No changed group, workload or fleet.yaml: an unchanged node
 		// file is reached only through a secret file it names, which
 		// then changed too.
-		var err error
 		if c.none, err = onlyNodeFilesDiffer(base.FS, head.FS); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 	}
-	r, hidden, readErr, err := scanLoad(head.FS, c, d.nodeSame, true)
+	// headCore is head without nodes: scanLoad adds them to it.
+	r, hidden, readErr, err := scanLoad(head.FS, c, d.nodeSame, true, headCore)
 	if readErr != nil {
-		return nil, 0, readErr
+		return nil, 0, nil, readErr
 	}
 	if err != nil {
-		return nil, 0, headErr(err)
+		return nil, 0, nil, headErr(err)
 	}
-	return r, hidden, nil
+	return r, hidden, baseCore, nil
 }
 
 // coreRepos are fleet.yaml, workloads/ and groups/ of base and head
@@ -166,8 +167,9 @@ func parseCores(base, head Revision) <-chan coreRepos {
 
 // loadBase parses base: fleet.yaml, workloads/, groups/ and the node files
 // that differ from head's (the others are head's), those spec.PlainNode reads
-// without spec.Parse unless parseAll.
-func loadBase(base Revision, d *differ, parseAll bool) (*spec.Repo, error) {
+// without spec.Parse unless parseAll. core, when not nil, is base parsed
+// without nodes (loadHead's), which it then adds them to.
+func loadBase(base Revision, d *differ, parseAll bool, core *spec.Repo) (*spec.Repo, error) {
 	var r *spec.Repo
 	var readErr, err error
 	if parseAll {
@@ -179,7 +181,7 @@ func loadBase(base Revision, d *differ, parseAll bool) (*spec.Repo, error) {
 			// be listed.
 			fsys = noNodesFS{fsys}
 		}
-		r, _, readErr, err = scanLoad(fsys, &candidates{none: true}, d.nodeSame, true)
+		r, _, readErr, err = scanLoad(fsys, &candidates{none: true}, d.nodeSame, true, core)
 	}
 	if readErr != nil {
 		return nil, readErr

@@ -198,14 +198,14 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 	if d.fleetChanged && cores != nil {
 		<-cores // not needed: every node file is read
 	}
-	headRepo, hidden, err := loadHead(base, head, d, opts.parseAll, cores)
+	headRepo, hidden, baseCore, err := loadHead(base, head, d, opts.parseAll, cores)
 	if err != nil {
 		return nil, err
 	}
 	if err := d.markSecretChanges(base, head, headRepo); err != nil {
 		return nil, err
 	}
-	baseRepo, err := loadBase(base, d, opts.parseAll)
+	baseRepo, err := loadBase(base, d, opts.parseAll, baseCore)
 	if err != nil {
 		return nil, err
 	}

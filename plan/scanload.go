@@ -20,8 +20,11 @@ import (
 // them (from the bytes read), as loadNodes parses its chunks. It returns
 // the repo and how many node files it left out, or the error of reading an
 // unchanged node file (readErr) or of the parse (err: the errors
-// spec.Parse of those files returns).
-func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo *spec.Repo, hidden int, readErr, err error) {
+// spec.Parse of those files returns). core, when not nil, is fsys parsed
+// without nodes, without errors (parseCores): it stands for the first
+// chunk's parse when that chunk keeps no file to parse, and becomes the
+// repo returned.
+func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *spec.Repo) (repo *spec.Repo, hidden int, readErr, err error) {
 	names, err := nodeFiles(fsys)
 	if err != nil {
 		return nil, 0, nil, err
@@ -66,7 +69,10 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool) (repo 
 				}
 				keep = append(keep, n)
 			}
-			if len(keep) > 0 || first {
+			switch {
+			case first && len(keep) == 0 && core != nil:
+				o.repo = core
+			case len(keep) > 0 || first:
 				o.repo, o.err = spec.Parse(&viewFS{FS: &readFS{FS: fsys, data: data, dirs: dirs}, keep: setOf(keep)})
 			}
 		})
