@@ -68,7 +68,8 @@ func (m memPacks) load(name string) ([]byte, billy.File, error) {
 		return nil, f, nil
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, m.max-*m.size+1))
+	limit := m.max - *m.size + 1
+	data, err := readSized(io.LimitReader(f, limit), min(fi.Size(), limit))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,3 +96,13 @@ func (f *memFile) Close() error              { return nil }
 func (f *memFile) Lock() error               { return nil }
 func (f *memFile) Unlock() error             { return nil }
 func (f *memFile) Truncate(int64) error      { return errReadOnly }
+
+// readSized reads r to its end into a buffer made for size bytes (a
+// file's size by Stat) and grown only if it holds more: io.ReadAll starts
+// at 512 bytes and doubles, allocating, zeroing and copying about three
+// times what a pack of a megabyte or more holds.
+func readSized(r io.Reader, size int64) ([]byte, error) {
+	b := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
+	_, err := b.ReadFrom(r)
+	return b.Bytes(), err
+}

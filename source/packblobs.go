@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	goruntime "runtime"
 	"slices"
@@ -69,7 +68,7 @@ func (p *packBlobs) load() {
 			if err != nil {
 				continue
 			}
-			raw, err := io.ReadAll(f)
+			raw, err := readSized(f, fi.Size())
 			f.Close()
 			if err != nil {
 				continue

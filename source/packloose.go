@@ -24,11 +24,16 @@ const maxLooseObject = 64 << 20
 // read it and say why.
 func (p *packBlobs) loose(id plumbing.Hash) (*packedObject, bool) {
 	hex := id.String()
-	f, err := p.packs.Open(path.Join("objects", hex[:2], hex[2:]))
+	file := path.Join("objects", hex[:2], hex[2:])
+	fi, err := p.packs.Stat(file)
 	if err != nil {
 		return nil, false
 	}
-	raw, err := io.ReadAll(f)
+	f, err := p.packs.Open(file)
+	if err != nil {
+		return nil, false
+	}
+	raw, err := readSized(f, fi.Size())
 	f.Close()
 	if err != nil {
 		return nil, false
