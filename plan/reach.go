@@ -38,14 +38,20 @@ func sameExcept(base, head fs.FS, dir string, mayDiffer func(name string, isDir 
 	if err != nil {
 		return false, nil
 	}
-	in := make(map[string]fs.DirEntry, len(hl))
+	// Only the entries that must be equal are looked up: in nodes/ of a
+	// fleet, none (every one is a node file).
+	in := map[string]fs.DirEntry{}
 	for _, e := range hl {
-		in[e.Name()] = e
+		if !mayDiffer(e.Name(), e.IsDir()) {
+			in[e.Name()] = e
+		}
 	}
 	for _, e := range bl {
 		if mayDiffer(e.Name(), e.IsDir()) {
 			continue
 		}
+		// An entry of head of the same name that may differ is a file
+		// where e is a folder or the other way round.
 		o, ok := in[e.Name()]
 		if !ok || o.IsDir() != e.IsDir() {
 			return false, nil
@@ -59,12 +65,15 @@ func sameExcept(base, head fs.FS, dir string, mayDiffer func(name string, isDir 
 			return false, err
 		}
 	}
+	if len(in) == 0 {
+		return true, nil
+	}
 	names := make(map[string]bool, len(bl))
 	for _, e := range bl {
 		names[e.Name()] = true
 	}
-	for _, e := range hl {
-		if !names[e.Name()] && !mayDiffer(e.Name(), e.IsDir()) {
+	for name := range in {
+		if !names[name] {
 			return false, nil
 		}
 	}
