@@ -32,11 +32,15 @@ const hexID = 2 * len(plumbing.ZeroHash)
 // once. The caller holds the owner's lock.
 func (t *dirTree) hexIDs() string {
 	if t.hex == "" && len(t.entries) > 0 {
-		b := make([]byte, hexID*len(t.entries))
+		// Written into the string's own bytes, not copied into it.
+		var sb strings.Builder
+		sb.Grow(hexID * len(t.entries))
+		var b [hexID]byte
 		for i := range t.entries {
-			hex.Encode(b[i*hexID:], t.entries[i].Hash[:])
+			hex.Encode(b[:], t.entries[i].Hash[:])
+			sb.Write(b[:])
 		}
-		t.hex = string(b)
+		t.hex = sb.String()
 	}
 	return t.hex
 }

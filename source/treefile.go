@@ -96,10 +96,10 @@ type dirEntry struct {
 	id   string // e.hash in hex, when entries wrote it
 }
 
-func (de dirEntry) Name() string      { return de.e.name }
-func (de dirEntry) IsDir() bool       { return de.e.isDir() }
-func (de dirEntry) Type() fs.FileMode { return info{mode: de.e.mode}.Mode().Type() }
-func (de dirEntry) Info() (fs.FileInfo, error) {
+func (de *dirEntry) Name() string      { return de.e.name }
+func (de *dirEntry) IsDir() bool       { return de.e.isDir() }
+func (de *dirEntry) Type() fs.FileMode { return info{mode: de.e.mode}.Mode().Type() }
+func (de *dirEntry) Info() (fs.FileInfo, error) {
 	de.fsys.mu.Lock()
 	defer de.fsys.mu.Unlock()
 	fi, err := de.fsys.info(de.e)
@@ -111,7 +111,7 @@ func (de dirEntry) Info() (fs.FileInfo, error) {
 
 // ID is the entry's blob (or tree) id, as treeFS.FileHash returns it for
 // its path, known without a lookup (plan compares folders by it).
-func (de dirEntry) ID() string {
+func (de *dirEntry) ID() string {
 	if de.id != "" {
 		return de.id
 	}

@@ -321,14 +321,19 @@ func (f *treeFS) entries(e entry) ([]fs.DirEntry, error) {
 	ids := t.hexIDs()
 	arr := make([]dirEntry, 0, len(t.entries))
 	des := make([]fs.DirEntry, 0, len(t.entries))
+	folders := false
 	for i, te := range t.entries {
 		if te.Mode != filemode.Submodule {
 			arr = append(arr, dirEntry{fsys: f, e: entry{name: te.Name, mode: te.Mode, hash: te.Hash}, id: ids[i*hexID : (i+1)*hexID]})
 			des = append(des, &arr[len(arr)-1])
+			folders = folders || te.Mode == filemode.Dir
 		}
 	}
-	// Git sorts a folder as if its name ended in "/".
-	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	// Git sorts a folder as if its name ended in "/": a tree in git's
+	// order without one is sorted by name already.
+	if folders || !t.sorted {
+		slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	}
 	return des, nil
 }
 
