@@ -107,6 +107,11 @@ func dirIDs(fsys fs.FS, dir string) ([]fileEntry, error) {
 		}
 		ids = append(ids, fileEntry{name: de.Name(), id: id})
 	}
+	// A listing sorted by name, each name once (as fs.ReadDirFS lists a
+	// folder, most often) is returned as is.
+	if strictlySorted(ids) {
+		return ids, nil
+	}
 	// By name, the last of a name listed twice (a malformed tree) kept.
 	slices.SortStableFunc(ids, func(a, b fileEntry) int { return strings.Compare(a.name, b.name) })
 	out := ids[:0]
@@ -117,6 +122,16 @@ func dirIDs(fsys fs.FS, dir string) ([]fileEntry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// strictlySorted reports whether ids are sorted by name, each name once.
+func strictlySorted(ids []fileEntry) bool {
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1].name >= ids[i].name {
+			return false
+		}
+	}
+	return true
 }
 
 // fileID is a content id of name: its FileHasher hash, or the SHA-256 of

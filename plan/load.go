@@ -206,7 +206,10 @@ func nodeFiles(fsys fs.FS) ([]string, error) {
 	for _, de := range des {
 		names = append(names, de.Name())
 	}
-	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(baseName(a), baseName(b)), cmp.Compare(a, b)) })
+	byBase := func(a, b string) int { return cmp.Or(cmp.Compare(baseName(a), baseName(b)), cmp.Compare(a, b)) }
+	if !slices.IsSortedFunc(names, byBase) { // most often listed so already
+		slices.SortFunc(names, byBase)
+	}
 	return names, nil
 }
 

@@ -243,8 +243,10 @@ func Compute(ctx context.Context, base, head Revision, opts Options) (*Plan, err
 	}
 	baseRes := resolveAll(baseRepo, todo, !opts.parseAll)
 	headRes := resolveAll(headRepo, todo, !opts.parseAll)
-	for _, np := range diffNodes(todo, baseRepo, headRepo, baseRes, headRes) {
-		p.Nodes = append(p.Nodes, np)
+	if nps := diffNodes(todo, baseRepo, headRepo, baseRes, headRes); nps != nil {
+		p.Nodes = nps
+	}
+	for _, np := range p.Nodes {
 		p.Errors = append(p.Errors, np.Errors...)
 	}
 	if err := countBytes(ctx, p, opts, headRepo.Fleet.Spec.Registries); err != nil {

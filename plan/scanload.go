@@ -91,13 +91,16 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 		return fs.ReadFile(fsys, "nodes/"+n)
 	}
 	var idx []int
-	data := map[string][]byte{}
+	// A chunk's files: parallelNodes and those of the same base name.
+	newData := func() map[string][]byte { return make(map[string][]byte, min(parallelNodes+1, len(names))) }
+	data := newData()
 	for i, n := range names {
-		name := "nodes/" + n
-		switch {
-		case same[n] && c.none:
+		if same[n] && c.none {
 			hidden++
 			continue
+		}
+		name := "nodes/" + n
+		switch {
 		case same[n] && !c.all:
 			b, err := read(n)
 			if err != nil {
@@ -115,7 +118,7 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 		idx = append(idx, i)
 		if len(idx) >= parallelNodes && (i+1 == len(names) || baseName(names[i+1]) != baseName(n)) {
 			chunk(idx, data)
-			idx, data = nil, map[string][]byte{}
+			idx, data = nil, newData()
 		}
 	}
 	if len(idx) > 0 || len(outs) == 0 {
@@ -130,6 +133,20 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 		return nil, 0, nil, err
 	}
 	repo = outs[0].repo
+	// The nodes of every chunk, in one map made for them all (a map of
+	// 10,000 nodes grown from empty allocates about twice its size).
+	total := 0
+	for _, o := range outs {
+		if o.repo != nil {
+			total += len(o.repo.Nodes)
+		}
+		total += len(o.simple)
+	}
+	if total > len(repo.Nodes) {
+		nodes := make(map[string]spec.Node, total)
+		maps.Copy(nodes, repo.Nodes)
+		repo.Nodes = nodes
+	}
 	for _, o := range outs {
 		hidden += o.hidden
 		if o.repo != nil && o.repo != repo {
