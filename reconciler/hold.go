@@ -163,6 +163,7 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 			if reports, err = r.deps.Reports.Reports(ctx, nodes, g.statusKeys); err != nil {
 				return fmt.Errorf("read reports of wave %s: %w", waves[prev].Name, err)
 			}
+			r.noteApplied(target.id, reports)
 		}
 	}
 	d := rollout.Gate(g.group, r.cfg.Node, target.id, g.members, reports, now, staleAfter)

@@ -368,12 +368,15 @@ func TestWaveGateReadsASampleOfMovedReportsFirst(t *testing.T) {
 			reports.reports[n], reports.moved[n] = r, true
 		}
 	}
-	// gateReads is the sizes of the calls of Reports for the canaries.
+	// gateReads is the sizes of the calls of Reports for the canaries
+	// since it was last called; calls keeps them.
+	var calls [][]string
 	gateReads := func() []int {
 		var sizes []int
+		calls = nil
 		for _, a := range reports.asked {
 			if len(a) != 1 || a[0] != "press-01" {
-				sizes = append(sizes, len(a))
+				sizes, calls = append(sizes, len(a)), append(calls, a)
 			}
 		}
 		reports.asked = nil
@@ -391,6 +394,26 @@ func TestWaveGateReadsASampleOfMovedReportsFirst(t *testing.T) {
 	}
 	if msg := h.rep.last().Status.Conditions[0].Message; !strings.Contains(msg, "new report not read") && !strings.Contains(msg, "applied rev0") {
 		t.Errorf("Ready message %q names neither a canary behind nor a report unread", msg)
+	}
+
+	// The few read are healthy on rev1 and the others still hold: those
+	// few cannot keep the gate closed, so all are read; the next time
+	// every report moves, the few read first are among the others.
+	first := calls[0]
+	moveAll("rev0", false)
+	for _, n := range first {
+		reports.reports[n] = healthyReport(n, "rev1", now.Add(-time.Hour), now)
+	}
+	for range 2 {
+		if err := h.pass(t); fault.ClassOf(err) != fault.Held {
+			t.Fatalf("pass = %v; want held", err)
+		}
+	}
+	if got := gateReads(); !slices.Equal(got, []int{readSample, len(canaries), readSample}) {
+		t.Fatalf("read reports in calls of %v nodes; want %d, all %d, then %d", got, readSample, len(canaries), readSample)
+	}
+	if !slices.Equal(calls[0], first) || slices.ContainsFunc(calls[2], func(n string) bool { return slices.Contains(first, n) }) {
+		t.Errorf("read first %v, then %v, then %v; want the same few, then others", first, calls[0], calls[2])
 	}
 
 	// Every canary is healthy on rev1: the few read could all count, so

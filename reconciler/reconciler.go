@@ -127,6 +127,11 @@ type Reconciler struct {
 	watching map[string]spec.Desired
 	// pendingSince is when an update held by a lock was first wanted.
 	pendingSince map[string]pendingUpdate
+	// seenOn is the other nodes whose report showed revision seenOnRev
+	// applied when a rollout gate last read it (sampleMoved reads the
+	// others first); cleared for each new revision.
+	seenOn    map[string]bool
+	seenOnRev string
 	// nodeFiles keeps the other nodes' files parsed for rollout waves, for
 	// the next revision.
 	nodeFiles spec.NodeCache

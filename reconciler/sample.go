@@ -18,9 +18,11 @@ const readSample = 8
 // sampleMoved decides a wave gate while some of the awaited wave's reports
 // moved (their refs point at commits not read yet): without reading them
 // when the gate stays closed whatever they say, else after reading a few
-// of them (readSample), chosen in an order of this node's own, when the
-// gate stays closed whatever the others say. known gains the reports
-// read. decided false: read every report, then ask rollout.Gate.
+// of them (readSample) when the gate stays closed whatever the others
+// say. The few are those whose report was not on rev when last read (the
+// likeliest to be behind still), in an order of this node's own. known
+// gains the reports read. decided false: read every report, then ask
+// rollout.Gate.
 //
 // Opening a gate takes reading every report it counts; keeping it closed
 // takes one that is behind. When a whole wave's reports move at once, as
@@ -37,9 +39,14 @@ func (r *Reconciler) sampleMoved(ctx context.Context, g gate, rev string, known 
 	}
 	order := make([]keyed, len(moved))
 	for i, n := range moved {
-		order[i] = keyed{r.sampleKey(n), n}
+		order[i] = keyed{r.seenOnRev == rev && r.seenOn[n], r.sampleKey(n), n}
 	}
-	slices.SortFunc(order, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
+	slices.SortFunc(order, func(a, b keyed) int {
+		if a.on != b.on {
+			return cmp.Compare(b2i(a.on), b2i(b.on))
+		}
+		return cmp.Compare(a.key, b.key)
+	})
 	names := make([]string, len(order))
 	for i, o := range order {
 		names[i] = o.node
@@ -54,6 +61,7 @@ func (r *Reconciler) sampleMoved(ctx context.Context, g gate, rev string, known 
 			known[n] = st
 		}
 	}
+	r.noteApplied(rev, got)
 	d, ok := rollout.GateUnread(g.group, r.cfg.Node, rev, g.members, known, rest, now, staleAfter)
 	return d, ok, nil
 }
@@ -69,8 +77,31 @@ func (r *Reconciler) sampleKey(node string) uint64 {
 	return h.Sum64()
 }
 
-// keyed is a node with its sampleKey.
+// keyed is a node with its sampleKey, and whether its report was on the
+// revision when last read.
 type keyed struct {
+	on   bool
 	key  uint64
 	node string
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// noteApplied notes which reports read show rev applied.
+func (r *Reconciler) noteApplied(rev string, reports map[string]*status.NodeStatus) {
+	if r.seenOnRev != rev || r.seenOn == nil {
+		r.seenOn, r.seenOnRev = map[string]bool{}, rev
+	}
+	for n, st := range reports {
+		if st.Status.AppliedRevision == rev {
+			r.seenOn[n] = true
+		} else {
+			delete(r.seenOn, n)
+		}
+	}
 }
