@@ -62,17 +62,18 @@ func (i readInfo) Sys() any           { return nil }
 
 // FilesReader is implemented by file systems that read many files of one
 // folder faster together than one at a time, such as a git repository's
-// packs read in order. ReadFiles returns the content of those of names
-// (file names in dir) that are regular files it could read, by name;
-// the others are left out, and ReadFile says what they are.
+// packs read in order. ReadFiles returns the content of each of names
+// (file names in dir) at its index: non-nil for a regular file it could
+// read (empty for an empty file), nil for the others, of which ReadFile
+// says what they are.
 type FilesReader interface {
-	ReadFiles(dir string, names []string) map[string][]byte
+	ReadFiles(dir string, names []string) [][]byte
 }
 
 // readFiles reads names of dir with the FilesReader of fsys (or of the
 // FS it lists once); nil when it has none: the files are read one at a
 // time.
-func readFiles(fsys fs.FS, dir string, names []string) map[string][]byte {
+func readFiles(fsys fs.FS, dir string, names []string) [][]byte {
 	for len(names) > 0 {
 		switch f := fsys.(type) {
 		case FilesReader:

@@ -42,9 +42,10 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 		mu   sync.Mutex
 		outs []*chunkOut
 	)
-	// chunk filters and parses the files of names at idx; the first chunk
-	// parses fleet.yaml, workloads/ and groups/ even with no node file.
-	chunk := func(idx []int, data map[string][]byte) {
+	// chunk filters and parses the files of names at idx, read as files
+	// (nil: not read); the first chunk parses fleet.yaml, workloads/ and
+	// groups/ even with no node file.
+	chunk := func(idx []int, files [][]byte) {
 		sem <- struct{}{}
 		o := &chunkOut{}
 		mu.Lock()
@@ -54,9 +55,11 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 		wg.Go(func() {
 			defer func() { <-sem }()
 			var keep []string
-			for _, i := range idx {
+			var data map[string][]byte // of keep, for spec.Parse
+			for k, i := range idx {
 				n := names[i]
-				b, read := data["nodes/"+n]
+				b := files[k]
+				read := b != nil
 				if same[n] && !c.all && !c.keep(b) {
 					o.hidden++
 					continue
@@ -68,6 +71,12 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 					}
 				}
 				keep = append(keep, n)
+				if read {
+					if data == nil {
+						data = map[string][]byte{}
+					}
+					data["nodes/"+n] = b
+				}
 			}
 			switch {
 			case first && len(keep) == 0 && core != nil:
@@ -84,45 +93,46 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 		}
 	}
 	pre := readFiles(fsys, "nodes", wanted) // nil: read one at a time below
+	next := 0                               // in wanted: read asks for its files in order
 	read := func(n string) ([]byte, error) {
-		if b, ok := pre[n]; ok {
-			return b, nil
+		j := next
+		next++
+		if j < len(pre) && pre[j] != nil && wanted[j] == n {
+			return pre[j], nil
 		}
-		return fs.ReadFile(fsys, "nodes/"+n)
+		b, err := fs.ReadFile(fsys, "nodes/"+n)
+		if err == nil && b == nil {
+			b = []byte{} // read: not nil
+		}
+		return b, err
 	}
 	var idx []int
-	// A chunk's files: parallelNodes and those of the same base name.
-	newData := func() map[string][]byte { return make(map[string][]byte, min(parallelNodes+1, len(names))) }
-	data := newData()
+	var files [][]byte
 	for i, n := range names {
 		if same[n] && c.none {
 			hidden++
 			continue
 		}
-		name := "nodes/" + n
+		b, err := read(n)
 		switch {
+		case err == nil:
 		case same[n] && !c.all:
-			b, err := read(n)
-			if err != nil {
-				wg.Wait()
-				return nil, 0, err, nil
-			}
-			data[name] = b
+			wg.Wait()
+			return nil, 0, err, nil
 		default:
 			// Changed, or every file is kept: a file that cannot be read
 			// here is read by spec.Parse, which reports why.
-			if b, err := read(n); err == nil {
-				data[name] = b
-			}
+			b = nil
 		}
 		idx = append(idx, i)
+		files = append(files, b)
 		if len(idx) >= parallelNodes && (i+1 == len(names) || baseName(names[i+1]) != baseName(n)) {
-			chunk(idx, data)
-			idx, data = nil, newData()
+			chunk(idx, files)
+			idx, files = nil, nil
 		}
 	}
 	if len(idx) > 0 || len(outs) == 0 {
-		chunk(idx, data)
+		chunk(idx, files)
 	}
 	wg.Wait()
 	var errs []error

@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -63,11 +62,11 @@ type filesFS struct {
 	files int // read by ReadFiles
 }
 
-func (f *filesFS) ReadFiles(dir string, names []string) map[string][]byte {
-	out := map[string][]byte{}
-	for _, n := range names {
+func (f *filesFS) ReadFiles(dir string, names []string) [][]byte {
+	out := make([][]byte, len(names))
+	for i, n := range names {
 		if m, ok := f.MapFS[dir+"/"+n]; ok && m.Mode.IsRegular() {
-			out[n] = bytes.Clone(m.Data)
+			out[i] = append([]byte{}, m.Data...)
 			f.files++
 		}
 	}

@@ -149,34 +149,61 @@ func sortName(e *object.TreeEntry) string {
 // FindEntry(name) does: a name go-git refuses as a tree path (".git",
 // control characters…) is its error, a missing one ErrEntryNotFound.
 func (t *dirTree) find(name string) (*object.TreeEntry, error) {
+	i, err := t.index(name)
+	if err != nil {
+		return nil, err
+	}
+	return &t.entries[i], nil
+}
+
+// index is find's entry's index.
+func (t *dirTree) index(name string) (int, error) {
 	if !plainName(name) {
 		if _, err := (&object.Tree{}).FindEntry(name); !errors.Is(err, object.ErrEntryNotFound) {
 			if err == nil {
 				err = object.ErrEntryNotFound
 			}
-			return nil, err
+			return 0, err
 		}
 	}
 	if t.sorted {
 		for _, key := range []string{name, name + "/"} {
 			i := sort.Search(len(t.entries), func(i int) bool { return sortName(&t.entries[i]) >= key })
 			if i < len(t.entries) && t.entries[i].Name == name {
-				return &t.entries[i], nil
+				return i, nil
 			}
 		}
-		return nil, object.ErrEntryNotFound
+		return 0, object.ErrEntryNotFound
 	}
 	past := name + "/"
 	for i := range t.entries {
 		e := &t.entries[i]
 		if e.Name == name {
-			return e, nil
+			return i, nil
 		}
 		if sortName(e) > past {
 			break
 		}
 	}
-	return nil, object.ErrEntryNotFound
+	return 0, object.ErrEntryNotFound
+}
+
+// findFrom is find, that first looks at the entry at hint (a caller
+// looking up names in the tree's order passes the index after the last
+// one found), and also returns the entry's index.
+func (t *dirTree) findFrom(name string, hint int) (*object.TreeEntry, int, error) {
+	if t.sorted && hint < len(t.entries) && plainName(name) {
+		// find's answer when it is the first entry of that name and not
+		// a folder (which find looks for after a file of the name).
+		if e := &t.entries[hint]; e.Name == name && e.Mode != filemode.Dir && (hint == 0 || t.entries[hint-1].Name != name) {
+			return e, hint, nil
+		}
+	}
+	i, err := t.index(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &t.entries[i], i, nil
 }
 
 // plainName reports whether name is one go-git accepts as a tree path

@@ -18,7 +18,7 @@ import (
 // sameAsGoGit decodes content with decodeTree and with go-git's
 // object.Tree.Decode and checks that both give the same entries or the
 // same error, and that finding each name (and a few others) gives what
-// go-git's FindEntry gives.
+// go-git's FindEntry gives, from any hint of findFrom too.
 func sameAsGoGit(t *testing.T, content []byte) {
 	t.Helper()
 	o := &packedObject{id: plumbing.ComputeHash(plumbing.TreeObject, content), typ: plumbing.TreeObject, data: content}
@@ -46,6 +46,16 @@ func sameAsGoGit(t *testing.T, content []byte) {
 			t.Errorf("%q: find %q: error %v, go-git's %v", content, n, gerr, werr)
 		case werr == nil && *we != *ge:
 			t.Errorf("%q: find %q = %v, go-git's %v", content, n, *ge, *we)
+		}
+		// findFrom finds the same from any hint, and says where.
+		for hint := range len(got.entries) + 1 {
+			fe, i, ferr := got.findFrom(n, hint)
+			switch {
+			case (ferr == nil) != (gerr == nil) || ferr != nil && ferr.Error() != gerr.Error():
+				t.Errorf("%q: findFrom %q, %d: error %v, find's %v", content, n, hint, ferr, gerr)
+			case ferr == nil && (fe != ge || &got.entries[i] != fe):
+				t.Errorf("%q: findFrom %q, %d = entry %d %v, find's %v", content, n, hint, i, *fe, *ge)
+			}
 		}
 	}
 }

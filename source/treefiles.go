@@ -5,26 +5,28 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 )
 
-// ReadFiles returns the content of those of names, files of the folder
-// dir, that are regular files it could read, by name; a name that is
-// absent, a folder, a symbolic link or unreadable is left out, and
-// ReadFile says what it is. A local repository's blobs are read together
+// ReadFiles returns the content of each of names, files of the folder
+// dir, at its index: non-nil for a regular file it could read (empty for
+// an empty one), nil for a name that is absent, a folder, a symbolic link
+// or unreadable, of which ReadFile says what it is. A local repository's blobs are read together
 // from its packs in memory (packBlobs), the others one at a time. It
 // implements plan.FilesReader: fleetctl plan reads every node file of a
 // fleet this way.
-func (f *treeFS) ReadFiles(dir string, names []string) map[string][]byte {
+func (f *treeFS) ReadFiles(dir string, names []string) [][]byte {
 	f.mu.Lock()
 	ids := make([]plumbing.Hash, 0, len(names))
-	found := make([]string, 0, len(names))
+	at := make([]int, 0, len(names)) // in names, of ids
 	if e, err := f.lookup("readfiles", dir); err == nil && e.isDir() {
 		if t, err := f.tree(e.hash); err == nil {
-			for _, n := range names {
-				te, err := t.find(n)
+			next := 0 // names most often come in the tree's order
+			for i, n := range names {
+				te, k, err := t.findFrom(n, next)
 				if err != nil || te.Mode == filemode.Dir || te.Mode == filemode.Symlink || te.Mode == filemode.Submodule {
 					continue
 				}
+				next = k + 1
 				ids = append(ids, te.Hash)
-				found = append(found, n)
+				at = append(at, i)
 			}
 		}
 	}
@@ -33,7 +35,7 @@ func (f *treeFS) ReadFiles(dir string, names []string) map[string][]byte {
 	if f.blobs != nil {
 		got = f.blobs.read(ids)
 	}
-	out := make(map[string][]byte, len(found))
+	out := make([][]byte, len(names))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, id := range ids {
@@ -47,7 +49,10 @@ func (f *treeFS) ReadFiles(dir string, names []string) map[string][]byte {
 				continue
 			}
 		}
-		out[found[i]] = data
+		if data == nil {
+			data = []byte{}
+		}
+		out[at[i]] = data
 	}
 	return out
 }
