@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // info is an fs.FileInfo of a tree entry.
@@ -89,31 +90,30 @@ func (d *dir) ReadDir(n int) ([]fs.DirEntry, error) {
 	return rest[:n], nil
 }
 
-// dirEntry is one entry of a listed folder.
+// dirEntry is one entry of a listed folder: the entry i of a tree
+// decoded whole, whose hex ids are written (entries); a listing of nodes/
+// holds 10,000.
 type dirEntry struct {
 	fsys *treeFS
-	e    entry
-	id   string // e.hash in hex, when entries wrote it
+	t    *dirTree
+	i    int
 }
 
-func (de *dirEntry) Name() string      { return de.e.name }
-func (de *dirEntry) IsDir() bool       { return de.e.isDir() }
-func (de *dirEntry) Type() fs.FileMode { return info{mode: de.e.mode}.Mode().Type() }
+func (de *dirEntry) te() *object.TreeEntry { return &de.t.entries[de.i] }
+func (de *dirEntry) Name() string          { return de.te().Name }
+func (de *dirEntry) IsDir() bool           { return de.te().Mode == filemode.Dir }
+func (de *dirEntry) Type() fs.FileMode     { return info{mode: de.te().Mode}.Mode().Type() }
 func (de *dirEntry) Info() (fs.FileInfo, error) {
+	te := de.te()
 	de.fsys.mu.Lock()
 	defer de.fsys.mu.Unlock()
-	fi, err := de.fsys.info(de.e)
+	fi, err := de.fsys.info(entry{name: te.Name, mode: te.Mode, hash: te.Hash})
 	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: de.e.name, Err: err}
+		return nil, &fs.PathError{Op: "stat", Path: te.Name, Err: err}
 	}
 	return fi, nil
 }
 
 // ID is the entry's blob (or tree) id, as treeFS.FileHash returns it for
 // its path, known without a lookup (plan compares folders by it).
-func (de *dirEntry) ID() string {
-	if de.id != "" {
-		return de.id
-	}
-	return de.e.hash.String()
-}
+func (de *dirEntry) ID() string { return de.t.hex[de.i*hexID : (de.i+1)*hexID] }

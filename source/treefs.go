@@ -318,13 +318,13 @@ func (f *treeFS) entries(e entry) ([]fs.DirEntry, error) {
 	}
 	// One array of entries and one string of their ids in hex, not one
 	// allocation each: nodes/ of a large fleet lists 10,000.
-	ids := t.hexIDs()
+	t.hexIDs() // for dirEntry.ID
 	arr := make([]dirEntry, 0, len(t.entries))
 	des := make([]fs.DirEntry, 0, len(t.entries))
 	folders := false
 	for i, te := range t.entries {
 		if te.Mode != filemode.Submodule {
-			arr = append(arr, dirEntry{fsys: f, e: entry{name: te.Name, mode: te.Mode, hash: te.Hash}, id: ids[i*hexID : (i+1)*hexID]})
+			arr = append(arr, dirEntry{fsys: f, t: t, i: i})
 			des = append(des, &arr[len(arr)-1])
 			folders = folders || te.Mode == filemode.Dir
 		}
