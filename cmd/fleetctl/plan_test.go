@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"runtime/metrics"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitfleet/gitfleet/image"
 	"github.com/gitfleet/gitfleet/internal/gittest"
@@ -100,5 +103,43 @@ func TestPlanBrokenHead(t *testing.T) {
 	r := fleetctl(t, "plan", "--repo", f.repo.Dir, "--base", f.base, "--head", head, "--output", "markdown")
 	if r.code != 1 || !strings.Contains(r.stdout, "workloads/defect-classifier.yaml:5: spec.image: must be pinned") || !strings.Contains(r.stdout, plan.MarkdownMarker) {
 		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCollectFrom: the collector is off until the heap passes the floor,
+// collects at the percent given from then on, and restore puts back what
+// it found.
+func TestCollectFrom(t *testing.T) {
+	read := func() (percent, limit uint64) {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64(), s[1].Value.Uint64()
+	}
+	p0, l0 := read()
+	restore := collectFrom(32<<20, 123)
+	if p, l := read(); p != math.MaxUint64 || l != 32<<20 {
+		t.Errorf("at the start: GOGC %d, limit %d; want off (%d) and %d", p, l, uint64(math.MaxUint64), 32<<20)
+	}
+	var sink []byte
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if p, l := read(); p == 123 && l == l0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			p, l := read()
+			t.Fatalf("GOGC %d, limit %d after allocating past the floor", p, l)
+		}
+		for range 64 {
+			sink = make([]byte, 1<<20) // garbage
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = sink
+	restore()
+	if p, l := read(); p != p0 || l != l0 {
+		t.Errorf("restored: GOGC %d, limit %d; want %d, %d", p, l, p0, l0)
+	}
+	if l0 != math.MaxInt64 {
+		t.Logf("the test ran with a memory limit of %d", l0)
 	}
 }
