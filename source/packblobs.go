@@ -42,6 +42,10 @@ const maxPackChain = 10000
 // the next ones on; past it each object is built from its chain again.
 const keptBases = 16 << 20
 
+// defaultDepth is git's and fast-import's longest delta chain unless told
+// otherwise (pack.depth, --depth).
+const defaultDepth = 50
+
 // minPerWorker: fewer objects than this per processor are read on one.
 const minPerWorker = 256
 
@@ -117,7 +121,18 @@ func (p *packBlobs) read(ids []plumbing.Hash) [][]byte {
 				}
 				r := rs[t.pack]
 				if r == nil {
-					r = newPackResolver(p.idx[t.pack])
+					// The map of what it keeps made to size, not grown:
+					// this part's objects of the pack come one after
+					// another, and their chains resolve at most the
+					// objects between the first and the last (all of
+					// them for fast-import's chains), and about
+					// defaultDepth+1 each.
+					last := i
+					for last+1 < len(part) && part[last+1].pack == t.pack {
+						last++
+					}
+					hint := min(p.idx[t.pack].idx.objectsIn(t.off, part[last].off), (last-i+1)*(defaultDepth+1))
+					r = newPackResolver(p.idx[t.pack], hint)
 					rs[t.pack] = r
 				}
 				if typ, data, err := r.object(t.off, 0); err == nil && typ == plumbing.BlobObject {
@@ -137,7 +152,7 @@ func (p *packBlobs) object(id plumbing.Hash) (*packedObject, bool) {
 	if !ok {
 		return p.loose(id)
 	}
-	typ, data, err := newPackResolver(p.idx[i]).object(off, 0)
+	typ, data, err := newPackResolver(p.idx[i], 0).object(off, 0)
 	if err != nil {
 		return nil, false
 	}
@@ -170,8 +185,9 @@ type resolvedObject struct {
 	data []byte
 }
 
-func newPackResolver(pack memPackIndex) *packResolver {
-	return &packResolver{pack: pack, r: readPack(pack.data), kept: map[int64]resolvedObject{}}
+// newPackResolver reads pack; it will keep about hint objects.
+func newPackResolver(pack memPackIndex, hint int) *packResolver {
+	return &packResolver{pack: pack, r: readPack(pack.data), kept: make(map[int64]resolvedObject, hint)}
 }
 
 var errChainTooLong = errors.New("delta chain too long")

@@ -63,6 +63,17 @@ func (x packIndex) find(id plumbing.Hash) (int64, bool) {
 	return 0, false
 }
 
+// objectsIn counts the objects whose offsets are from lo to hi.
+func (x packIndex) objectsIn(lo, hi int64) int {
+	n := 0
+	for i := range x.n {
+		if off, ok := x.offset(i); ok && off >= lo && off <= hi {
+			n++
+		}
+	}
+	return n
+}
+
 // offset returns the offset of the i-th object by id.
 func (x packIndex) offset(i int) (int64, bool) {
 	at := idxNames + x.n*24 + 4*i
