@@ -42,10 +42,12 @@ func held(rev string, after time.Duration, format string, args ...any) error {
 	return fault.Hold(rev, fmt.Errorf(format, args...), after)
 }
 
-// gate is a rollout group that selects this node, with the nodes it selects.
+// gate is a rollout group that selects this node, with the nodes it
+// selects put in its waves (once per revision: a held node asks its gate
+// on every poll).
 type gate struct {
-	group   spec.Group
-	members map[string]map[string]string
+	group  spec.Group
+	assign rollout.Assignment
 	// statusKeys are the members' enrolled status keys, by node.
 	statusKeys map[string]string
 }
@@ -94,7 +96,7 @@ func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
 				keys[n] = k
 			}
 		}
-		out = append(out, gate{group: g, members: members, statusKeys: keys})
+		out = append(out, gate{group: g, assign: rollout.AssignFor(g, r.cfg.Node, members), statusKeys: keys})
 	}
 	return out, nil
 }
@@ -121,8 +123,7 @@ func (r *Reconciler) hold(ctx context.Context, target *revision, plan []Action) 
 
 // waitWave asks a rollout gate whether this node's wave may apply target.
 func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now time.Time) error {
-	waves := rollout.Assign(g.group, g.members)
-	k, _ := rollout.WaveOf(g.group, r.cfg.Node, g.members)
+	waves, k := g.assign.Waves, g.assign.Wave
 	if k <= 0 {
 		return nil
 	}
@@ -166,7 +167,7 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 			r.noteApplied(target.id, reports)
 		}
 	}
-	d := rollout.Gate(g.group, r.cfg.Node, target.id, g.members, reports, now, staleAfter)
+	d := g.assign.Gate(target.id, reports, now, staleAfter)
 	if d.Allowed {
 		return nil
 	}

@@ -34,7 +34,7 @@ func (r *Reconciler) sampleMoved(ctx context.Context, g gate, rev string, known 
 	if len(moved) == 0 {
 		return rollout.Decision{}, false, nil
 	}
-	if d, ok := rollout.GateUnread(g.group, r.cfg.Node, rev, g.members, known, moved, now, staleAfter); ok || len(moved) <= readSample {
+	if d, ok := g.assign.GateUnread(rev, known, moved, now, staleAfter); ok || len(moved) <= readSample {
 		return d, ok, nil
 	}
 	order := make([]keyed, len(moved))
@@ -62,7 +62,7 @@ func (r *Reconciler) sampleMoved(ctx context.Context, g gate, rev string, known 
 		}
 	}
 	r.noteApplied(rev, got)
-	d, ok := rollout.GateUnread(g.group, r.cfg.Node, rev, g.members, known, rest, now, staleAfter)
+	d, ok := g.assign.GateUnread(rev, known, rest, now, staleAfter)
 	return d, ok, nil
 }
 

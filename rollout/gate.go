@@ -54,15 +54,43 @@ const DefaultStaleAfter = 2 * time.Hour
 // healthy since the transition, not only until lastSeen. A stale report
 // never counts, whatever it says; staleAfter should exceed the heartbeat.
 func Gate(g spec.Group, node, rev string, members map[string]map[string]string, reports map[string]*status.NodeStatus, now time.Time, staleAfter time.Duration) Decision {
+	return AssignFor(g, node, members).Gate(rev, reports, now, staleAfter)
+}
+
+// Assignment is group g's waves as node sees them (Assign, with node
+// placed as WaveOf places it) and node's wave. Its Gate and GateUnread
+// are the functions of that name without assigning the waves again: a
+// held node asks its gate on every poll, and the waves of a group of
+// thousands of nodes cost more to assign than the gate to decide.
+type Assignment struct {
+	Group spec.Group
+	Node  string
+	Waves []Wave
+	// Wave is the index of node's wave in Waves, -1 without a rollout.
+	Wave int
+}
+
+// AssignFor assigns g's waves for node; see Gate for members.
+func AssignFor(g spec.Group, node string, members map[string]map[string]string) Assignment {
+	a := Assignment{Group: g, Node: node, Wave: -1}
+	if g.Spec.Rollout == nil {
+		return a
+	}
+	a.Waves = Assign(g, withNode(members, node))
+	a.Wave = slices.IndexFunc(a.Waves, func(w Wave) bool {
+		_, found := slices.BinarySearch(w.Nodes, node)
+		return found
+	})
+	return a
+}
+
+// Gate is the package's Gate for the assignment's group and node.
+func (a Assignment) Gate(rev string, reports map[string]*status.NodeStatus, now time.Time, staleAfter time.Duration) Decision {
+	g, waves, k := a.Group, a.Waves, a.Wave
 	r := g.Spec.Rollout
 	if r == nil {
 		return Decision{Allowed: true, Wave: -1, Reason: fmt.Sprintf("group %s has no rollout", g.Metadata.Name)}
 	}
-	waves := Assign(g, withNode(members, node))
-	k := slices.IndexFunc(waves, func(w Wave) bool {
-		_, found := slices.BinarySearch(w.Nodes, node)
-		return found
-	})
 	d := Decision{Wave: k, WaveName: waves[k].Name}
 	prev := Awaited(waves, k)
 	if prev < 0 {
@@ -134,6 +162,13 @@ func Gate(g spec.Group, node, rev string, members map[string]map[string]string, 
 // showed its node healthy on rev for long enough. The decision's reason
 // says those reports were not read. false: read them, then ask Gate.
 func GateUnread(g spec.Group, node, rev string, members map[string]map[string]string, reports map[string]*status.NodeStatus, unread []string, now time.Time, staleAfter time.Duration) (Decision, bool) {
+	return AssignFor(g, node, members).GateUnread(rev, reports, unread, now, staleAfter)
+}
+
+// GateUnread is the package's GateUnread for the assignment's group and
+// node.
+func (a Assignment) GateUnread(rev string, reports map[string]*status.NodeStatus, unread []string, now time.Time, staleAfter time.Duration) (Decision, bool) {
+	g := a.Group
 	best := make(map[string]*status.NodeStatus, len(reports)+len(unread))
 	marked := make(map[string]*status.NodeStatus, len(reports)+len(unread))
 	for n, r := range reports {
@@ -147,10 +182,10 @@ func GateUnread(g spec.Group, node, rev string, members map[string]map[string]st
 		best[n] = healthyOn(rev, now.Add(-want), now)
 		marked[n] = unreadReport
 	}
-	if Gate(g, node, rev, members, best, now, staleAfter).Allowed {
+	if a.Gate(rev, best, now, staleAfter).Allowed {
 		return Decision{}, false
 	}
-	return Gate(g, node, rev, members, marked, now, staleAfter), true
+	return a.Gate(rev, marked, now, staleAfter), true
 }
 
 // unreadReport stands for a report GateUnread did not read.
