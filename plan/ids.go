@@ -9,8 +9,10 @@ import (
 	"strings"
 )
 
-// entryID is implemented by the fs.DirEntry of a FileHasher that knows
-// the entry's id (FileHash of its path) without looking it up.
+// entryID is implemented by the fs.DirEntry of a FileHasher that knows an
+// id of the entry's content without looking it up: the ids of two entries
+// of such file systems are equal exactly when their contents are (a git
+// tree's object ids, as FileHash gives them or in another form).
 type entryID interface{ ID() string }
 
 // dirDiff compares the YAML files of dir: changed holds the document names
@@ -155,7 +157,8 @@ func fileID(fsys fs.FS, name string) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// idOf is fileID of the entry de of dir, from de when it knows it.
+// idOf is an id of the content of the entry de of dir: de's own when it
+// knows one (entryID), else fileID.
 func idOf(fsys fs.FS, dir string, de fs.DirEntry) (string, error) {
 	if e, ok := de.(entryID); ok {
 		if _, ok := fsys.(FileHasher); ok {

@@ -1,7 +1,6 @@
 package source
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,28 +20,14 @@ import (
 // go-git took about 8 ms for a fleet's nodes/ of 10,000 files.
 type dirTree struct {
 	entries []object.TreeEntry
-	sorted  bool   // in git's order: searched by halves, as go-git does
-	hex     string // the entries' ids in hex, one after another; see hexIDs
+	sorted  bool // in git's order: searched by halves, as go-git does
+	content string
+	idAt    []int // where each entry's id is in content
 }
 
-// hexID is the length of an object id in hex.
-const hexID = 2 * len(plumbing.ZeroHash)
-
-// hexIDs returns the ids of the entries in hex, hexID bytes each, written
-// once. The caller holds the owner's lock.
-func (t *dirTree) hexIDs() string {
-	if t.hex == "" && len(t.entries) > 0 {
-		// Written into the string's own bytes, not copied into it.
-		var sb strings.Builder
-		sb.Grow(hexID * len(t.entries))
-		var b [hexID]byte
-		for i := range t.entries {
-			hex.Encode(b[:], t.entries[i].Hash[:])
-			sb.Write(b[:])
-		}
-		t.hex = sb.String()
-	}
-	return t.hex
+// rawID returns the id of entry i as it is in the tree: its 20 bytes.
+func (t *dirTree) rawID(i int) string {
+	return t.content[t.idAt[i] : t.idAt[i]+len(plumbing.ZeroHash)]
 }
 
 // decodeTree decodes the tree object o.
@@ -65,7 +50,8 @@ func decodeTree(o plumbing.EncodedObject) (*dirTree, error) {
 		}
 		content = string(b)
 	}
-	t := &dirTree{sorted: true, entries: make([]object.TreeEntry, 0, len(content)/40)}
+	t := &dirTree{sorted: true, content: content, entries: make([]object.TreeEntry, 0, len(content)/40)}
+	t.idAt = make([]int, 0, cap(t.entries))
 	prev := ""
 	for rest := content; rest != ""; {
 		sp := strings.IndexByte(rest, ' ')
@@ -90,6 +76,7 @@ func decodeTree(o plumbing.EncodedObject) (*dirTree, error) {
 			return nil, fmt.Errorf("%w: truncated object id", object.ErrMalformedTree)
 		}
 		copy(e.Hash[:], rest)
+		t.idAt = append(t.idAt, len(content)-len(rest))
 		rest = rest[len(e.Hash):]
 		name := sortName(&e)
 		if len(t.entries) != 0 && prev > name {

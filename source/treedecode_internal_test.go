@@ -34,6 +34,11 @@ func sameAsGoGit(t *testing.T, content []byte) {
 	if len(got.entries) != len(want.Entries) || len(want.Entries) > 0 && !reflect.DeepEqual(got.entries, want.Entries) {
 		t.Fatalf("%q: entries\n%v\ngo-git's\n%v", content, got.entries, want.Entries)
 	}
+	for i, e := range want.Entries {
+		if id := got.rawID(i); id != string(e.Hash[:]) {
+			t.Errorf("%q: entry %d's id %x, go-git's %s", content, i, id, e.Hash)
+		}
+	}
 	names := []string{"absent", ".git", "..", ".", "a\x01b", "zzz", "", "GIT~1"} // one path element each, as treeFS asks
 	for _, e := range want.Entries {
 		names = append(names, e.Name, e.Name+"x", strings.TrimSuffix(e.Name, e.Name[len(e.Name)-1:]))

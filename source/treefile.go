@@ -91,8 +91,7 @@ func (d *dir) ReadDir(n int) ([]fs.DirEntry, error) {
 }
 
 // dirEntry is one entry of a listed folder: the entry i of a tree
-// decoded whole, whose hex ids are written (entries); a listing of nodes/
-// holds 10,000.
+// decoded whole; a listing of nodes/ holds 10,000.
 type dirEntry struct {
 	fsys *treeFS
 	t    *dirTree
@@ -114,6 +113,7 @@ func (de *dirEntry) Info() (fs.FileInfo, error) {
 	return fi, nil
 }
 
-// ID is the entry's blob (or tree) id, as treeFS.FileHash returns it for
-// its path, known without a lookup (plan compares folders by it).
-func (de *dirEntry) ID() string { return de.t.hex[de.i*hexID : (de.i+1)*hexID] }
+// ID is the entry's blob (or tree) id as the tree holds it, its 20 bytes
+// (treeFS.FileHash gives it in hex), known without a lookup or a copy:
+// plan compares folders by it.
+func (de *dirEntry) ID() string { return de.t.rawID(de.i) }

@@ -318,7 +318,6 @@ func (f *treeFS) entries(e entry) ([]fs.DirEntry, error) {
 	}
 	// One array of entries and one string of their ids in hex, not one
 	// allocation each: nodes/ of a large fleet lists 10,000.
-	t.hexIDs() // for dirEntry.ID
 	arr := make([]dirEntry, 0, len(t.entries))
 	des := make([]fs.DirEntry, 0, len(t.entries))
 	folders := false
