@@ -4,7 +4,6 @@ import (
 	"io/fs"
 	"maps"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/gitfleet/gitfleet/spec"
@@ -169,8 +168,11 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 	return repo, hidden, nil, nil
 }
 
-// dirCache remembers the folders listed through a readFS, shared by the
-// parses of several chunks (listing nodes/ of a large fleet is not free).
+// dirCache remembers the folders listed through a readFS or a listFS,
+// shared by the parses of several chunks (listing nodes/ of a large fleet
+// is not free). A listing it returns is the one it keeps, not a copy (a
+// copy of nodes/ is 160 KB at 10,000 nodes, and a plan lists it about ten
+// times): its callers, plan's and spec.Parse, only read it.
 type dirCache struct {
 	mu sync.Mutex
 	m  map[string][]fs.DirEntry
@@ -189,7 +191,7 @@ func (d *dirCache) readDir(fsys fs.FS, name string) ([]fs.DirEntry, error) {
 		d.m[name] = des
 		d.mu.Unlock()
 	}
-	return slices.Clone(des), nil
+	return des, nil
 }
 
 // sharedName reports whether another file of names (sorted by base name)
