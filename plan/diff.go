@@ -15,7 +15,9 @@ import (
 // they are compared once, and the comparison is given each name. The
 // lists of the NodePlans are then shared: callers only read them.
 func diffNodes(names []string, base, head *spec.Repo, baseRes, headRes map[string]resolved) []NodePlan {
-	var out []NodePlan
+	// names are the nodes that may change, most often all of them: the
+	// list is made for them, not grown (a NodePlan is about 230 bytes).
+	out := make([]NodePlan, 0, len(names))
 	type pair struct{ b, h int }
 	seen := map[pair]*NodePlan{}
 	for _, n := range names {
