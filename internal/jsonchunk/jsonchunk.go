@@ -18,6 +18,9 @@ import (
 // chunk is how many items one goroutine encodes at a time.
 const chunk = 256
 
+// maxPart bounds the room a chunk's buffer is given from its first item.
+const maxPart = 1 << 20
+
 // WriteIndented writes doc, whose top-level field key must encode as null
 // and not be its last field, with items in that field's place.
 func WriteIndented[T any](w io.Writer, doc any, key string, items []T) error {
@@ -65,17 +68,25 @@ func writeArray[T any](w io.Writer, items []T) error {
 	defer wg.Wait()
 	for range min(runtime.GOMAXPROCS(0), len(parts)) {
 		wg.Go(func() {
+			var e encoder
 			for i := range next {
 				b := &parts[i]
-				for j := range items[i*chunk : min(len(items), (i+1)*chunk)] {
+				some := items[i*chunk : min(len(items), (i+1)*chunk)]
+				for j := range some {
 					if i > 0 || j > 0 {
 						b.WriteByte(',')
 					}
 					b.WriteString("\n    ")
-					if errs[i] = encodeIndented(b, "    ", &items[i*chunk+j]); errs[i] != nil {
+					if errs[i] = e.encodeIndented(b, "    ", &some[j]); errs[i] != nil {
 						break
 					}
 					b.Truncate(b.Len() - 1) // Encode's newline
+					if j == 0 {
+						// Room for the chunk's items, if they are about
+						// as long as its first (up to maxPart): its
+						// buffer is not grown by doubling.
+						b.Grow(min(b.Len()*(len(some)-1)*5/4, maxPart))
+					}
 				}
 				close(done[i])
 			}
@@ -104,13 +115,27 @@ func writeArray[T any](w io.Writer, items []T) error {
 // the compact encoding is known to be valid, so indent only needs to tell
 // strings from structure.
 func encodeIndented(b *bytes.Buffer, prefix string, v any) error {
-	var compact bytes.Buffer
-	enc := json.NewEncoder(&compact)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	var e encoder
+	return e.encodeIndented(b, prefix, v)
+}
+
+// encoder is encodeIndented's, kept for the next value: one goroutine
+// encoding many items reuses its buffer.
+type encoder struct {
+	compact bytes.Buffer
+	enc     *json.Encoder
+}
+
+func (e *encoder) encodeIndented(b *bytes.Buffer, prefix string, v any) error {
+	if e.enc == nil {
+		e.enc = json.NewEncoder(&e.compact)
+		e.enc.SetEscapeHTML(false)
+	}
+	e.compact.Reset()
+	if err := e.enc.Encode(v); err != nil {
 		return err
 	}
-	src := compact.Bytes()
+	src := e.compact.Bytes()
 	b.Grow(len(src) + len(src)/2)
 	b.Write(indent(b.AvailableBuffer(), src[:len(src)-1], prefix, "  "))
 	b.WriteByte('\n')
