@@ -29,6 +29,7 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 		return nil, 0, nil, err
 	}
 	dirs := &dirCache{m: map[string][]fs.DirEntry{}}
+	isSame := make([]bool, len(names)) // same, looked up once a file
 	type chunkOut struct {
 		repo   *spec.Repo
 		err    error
@@ -59,7 +60,7 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 				n := names[i]
 				b := files[k]
 				read := b != nil
-				if same[n] && !c.all && !c.keep(b) {
+				if isSame[i] && !c.all && !c.keep(b) {
 					o.hidden++
 					continue
 				}
@@ -86,8 +87,9 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 		})
 	}
 	var wanted []string
-	for _, n := range names {
-		if !same[n] || !c.none {
+	for i, n := range names {
+		isSame[i] = same[n]
+		if !isSame[i] || !c.none {
 			wanted = append(wanted, n)
 		}
 	}
@@ -108,14 +110,14 @@ func scanLoad(fsys fs.FS, c *candidates, same map[string]bool, fast bool, core *
 	var idx []int
 	var files [][]byte
 	for i, n := range names {
-		if same[n] && c.none {
+		if isSame[i] && c.none {
 			hidden++
 			continue
 		}
 		b, err := read(n)
 		switch {
 		case err == nil:
-		case same[n] && !c.all:
+		case isSame[i] && !c.all:
 			wg.Wait()
 			return nil, 0, err, nil
 		default:
