@@ -87,10 +87,7 @@ type fileEntry struct{ name, id string }
 // dirIDs returns the content id of every file in dir, sorted by name
 // (none when dir is absent).
 func dirIDs(fsys fs.FS, dir string) ([]fileEntry, error) {
-	des, err := fs.ReadDir(fsys, dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	des, err := readDirOrNone(fsys, dir)
 	if err != nil {
 		// Not a folder: spec.Parse reports it.
 		if fi, serr := fs.Stat(fsys, dir); serr == nil && !fi.IsDir() {

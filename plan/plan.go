@@ -331,16 +331,18 @@ func newDiffer(base, head Revision) (*differ, error) {
 		return nil, err
 	}
 	if d.nodesEqual {
-		// One listing: every file is in both.
-		ids, err := dirIDs(head.FS, "nodes")
+		// One listing, of names: every file is in both, equal.
+		des, err := fs.ReadDir(head.FS, "nodes")
 		if err != nil {
 			return nil, err
 		}
-		d.nodeSame = make(map[string]bool, len(ids))
-		for _, f := range ids {
-			d.nodeSame[f.name] = true
+		d.nodeSame = make(map[string]bool, len(des))
+		for _, de := range des {
+			if !de.IsDir() {
+				d.nodeSame[de.Name()] = true
+			}
 		}
-		d.nodeFiles = len(ids)
+		d.nodeFiles = len(d.nodeSame)
 	} else if _, d.nodeSame, err = dirDiff(base.FS, head.FS, "nodes"); err != nil {
 		return nil, err
 	}
