@@ -159,6 +159,40 @@ func (p *packBlobs) object(id plumbing.Hash) (*packedObject, bool) {
 	return &packedObject{id: id, typ: typ, data: data}, true
 }
 
+// treeText returns the content of tree id when it is in a pack held in
+// memory, or loose: a tree stored whole is inflated into the string's own
+// bytes, not into a slice then copied (nodes/ of a 10,000-node fleet is a
+// tree of 430 KB, read at base and head).
+func (p *packBlobs) treeText(id plumbing.Hash) (string, bool) {
+	p.load()
+	i, off, ok := p.find(id)
+	if !ok {
+		typ, _, text, ok := p.looseRead(id, true)
+		return text, ok && typ == plumbing.TreeObject
+	}
+	s := newPackResolver(p.idx[i], 0)
+	if err := s.r.seek(off); err != nil {
+		return "", false
+	}
+	o, err := s.r.next()
+	if err != nil {
+		return "", false
+	}
+	if o.typ == plumbing.TreeObject && o.size <= maxDeltaResult {
+		var sb strings.Builder
+		sb.Grow(int(o.size))
+		if err := s.r.inflate(o, &sb); err != nil {
+			return "", false
+		}
+		return sb.String(), true
+	}
+	typ, data, err := s.object(off, 0)
+	if err != nil || typ != plumbing.TreeObject {
+		return "", false
+	}
+	return string(data), true
+}
+
 // find returns the pack that holds id and its offset there.
 func (p *packBlobs) find(id plumbing.Hash) (int, int64, bool) {
 	for i, pk := range p.idx {

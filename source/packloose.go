@@ -5,6 +5,7 @@ import (
 	"io"
 	"path"
 	"strconv"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/klauspost/compress/zlib"
@@ -23,24 +24,35 @@ const maxLooseObject = 64 << 20
 // is local. false when there is none or it does not read, for go-git to
 // read it and say why.
 func (p *packBlobs) loose(id plumbing.Hash) (*packedObject, bool) {
+	typ, data, _, ok := p.looseRead(id, false)
+	if !ok {
+		return nil, false
+	}
+	return &packedObject{id: id, typ: typ, data: data}, true
+}
+
+// looseRead reads the loose object id, as loose does; a tree, when
+// treeText is set, into text (inflated into the string's own bytes)
+// instead of data.
+func (p *packBlobs) looseRead(id plumbing.Hash, treeText bool) (typ plumbing.ObjectType, data []byte, text string, ok bool) {
 	hex := id.String()
 	file := path.Join("objects", hex[:2], hex[2:])
 	fi, err := p.packs.Stat(file)
 	if err != nil {
-		return nil, false
+		return 0, nil, "", false
 	}
 	f, err := p.packs.Open(file)
 	if err != nil {
-		return nil, false
+		return 0, nil, "", false
 	}
 	raw, err := readSized(f, fi.Size())
 	f.Close()
 	if err != nil {
-		return nil, false
+		return 0, nil, "", false
 	}
 	zr, err := zlib.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return nil, false
+		return 0, nil, "", false
 	}
 	defer zr.Close()
 	// The header: "<type> <size>\x00".
@@ -55,26 +67,36 @@ func (p *packBlobs) loose(id plumbing.Hash) (*packedObject, bool) {
 		}
 	}
 	if nul < 0 {
-		return nil, false
+		return 0, nil, "", false
 	}
 	name, sizeText, ok := bytes.Cut(head[:nul], []byte{' '})
 	if !ok {
-		return nil, false
+		return 0, nil, "", false
 	}
-	typ, err := plumbing.ParseObjectType(string(name))
+	typ, err = plumbing.ParseObjectType(string(name))
 	if err != nil {
-		return nil, false
+		return 0, nil, "", false
 	}
 	size, err := strconv.ParseInt(string(sizeText), 10, 64)
 	if err != nil || size < 0 || size > maxLooseObject {
-		return nil, false
+		return 0, nil, "", false
 	}
-	data := make([]byte, size)
-	got := copy(data, head[nul+1:n])
-	if int64(got) < size {
-		if _, err := io.ReadFull(zr, data[got:]); err != nil {
-			return nil, false
+	first := head[nul+1 : nul+1+int(min(int64(n-nul-1), size))]
+	if treeText && typ == plumbing.TreeObject {
+		var sb strings.Builder
+		sb.Grow(int(size))
+		sb.Write(first)
+		if _, err := io.CopyN(&sb, zr, size-int64(len(first))); err != nil {
+			return 0, nil, "", false
+		}
+		return typ, nil, sb.String(), true
+	}
+	data = make([]byte, size)
+	copy(data, first)
+	if int64(len(first)) < size {
+		if _, err := io.ReadFull(zr, data[len(first):]); err != nil {
+			return 0, nil, "", false
 		}
 	}
-	return &packedObject{id: id, typ: typ, data: data}, true
+	return typ, data, "", true
 }

@@ -50,6 +50,11 @@ func decodeTree(o plumbing.EncodedObject) (*dirTree, error) {
 		}
 		content = string(b)
 	}
+	return decodeTreeText(content)
+}
+
+// decodeTreeText decodes a tree's content.
+func decodeTreeText(content string) (*dirTree, error) {
 	t := &dirTree{sorted: true, content: content, entries: make([]object.TreeEntry, 0, len(content)/40)}
 	t.idAt = make([]int, 0, cap(t.entries))
 	prev := ""

@@ -276,9 +276,8 @@ func (f *treeFS) tree(h plumbing.Hash) (*dirTree, error) {
 	if f.blobs != nil {
 		f.mu.Unlock()
 		var t *dirTree
-		o, ok := f.blobs.object(h)
-		if ok && o.typ == plumbing.TreeObject {
-			t, _ = decodeTree(o) // a malformed tree is decoded again below, for its error
+		if text, ok := f.blobs.treeText(h); ok {
+			t, _ = decodeTreeText(text) // a malformed tree is decoded again below, for its error
 		}
 		f.mu.Lock()
 		if t != nil {
