@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +51,19 @@ func main() {
 	nodes := flag.Int("nodes", 10000, "nodes in the generated fleet repo")
 	out := flag.String("out", "bench/RESULTS.md", "where to write the results")
 	only := flag.String("only", "", "comma-separated sections to run alone, replacing their part of -out (names: "+sectionNames()+")")
+	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile here (the fleetsim agents run in it)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -61,6 +74,7 @@ func main() {
 		err = run(ctx, *n, *nodes, *out)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

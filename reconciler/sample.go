@@ -27,9 +27,8 @@ const readSample = 8
 // Opening a gate takes reading every report it counts; keeping it closed
 // takes one that is behind. When a whole wave's reports move at once, as
 // they do when its nodes all commit that they hold for a new revision,
-// each held node of the next wave thus reads a few of them, not all: a
-// few times readSample reports for the fleet, not that wave's size times
-// the next's.
+// each held node of the next wave thus reads readSample of them, not the
+// whole wave.
 func (r *Reconciler) sampleMoved(ctx context.Context, g gate, rev string, known map[string]*status.NodeStatus, moved []string, now time.Time, staleAfter time.Duration) (rollout.Decision, bool, error) {
 	if len(moved) == 0 {
 		return rollout.Decision{}, false, nil
