@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +31,7 @@ type syncResult struct {
 // turns.
 func firstSync(ctx context.Context, e *env) (string, error) {
 	child := filepath.Join(e.tmp, "syncchild")
-	if out, err := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", child, "github.com/gitfleet/gitfleet/bench/syncchild").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", child, "github.com/gitfleet/gitfleet/bench/syncchild").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build syncchild: %v: %s", err, out)
 	}
 	type client struct {

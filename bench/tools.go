@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -29,7 +28,7 @@ var statusSizes = []int{1000, 10000}
 // turns; peak RSS by GNU time.
 func fleetTools(ctx context.Context, e *env) (string, error) {
 	fleetctl := filepath.Join(e.tmp, "fleetctl")
-	build := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags=-s -w", "-o", fleetctl, "./cmd/fleetctl")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", fleetctl, "./cmd/fleetctl")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build fleetctl: %v: %s", err, out)
