@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 )
 
@@ -34,9 +33,6 @@ func hookPath() (string, error) {
 	return p, nil
 }
 
-// serverGCAuto is the fleet repo's gc.auto on the simulated server.
-const serverGCAuto = 256
-
 // newFleetRepo creates the bare repository under gitRoot with the hook and
 // an empty clone in work.
 func newFleetRepo(gitRoot, heads, work string) (*fleetRepo, error) {
@@ -56,13 +52,6 @@ func newFleetRepo(gitRoot, heads, work string) (*fleetRepo, error) {
 		return nil, err
 	}
 	if err := run(r.bare, "config", "gitfleet.headFile", filepath.Join(heads, "fleet", "main")); err != nil {
-		return nil, err
-	}
-	// The server's maintenance, as docs/scale.md has it: receive-pack's
-	// own `git gc --auto` packs the pushed reports every few hundred
-	// loose objects rather than 6,700 (git's default), so that a rollout's
-	// pushes and gates' fetches find them packed.
-	if err := run(r.bare, "config", "gc.auto", strconv.Itoa(serverGCAuto)); err != nil {
 		return nil, err
 	}
 	if err := run("", "init", "-q", "-b", "main", work); err != nil {
