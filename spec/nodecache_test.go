@@ -59,7 +59,7 @@ func TestNodeCacheParsesOnlyChangedFiles(t *testing.T) {
 	var c spec.NodeCache
 	// step reads the head as the agent of n00 does and returns how many
 	// files the cache parsed for it, checking its result against ParseNodes.
-	step := func(what string) (map[string]spec.Node, error, int) {
+	step := func(what string) (map[string]spec.Node, int, error) {
 		t.Helper()
 		fsys, err := g.Tree(ctx, r.Head())
 		if err != nil {
@@ -84,7 +84,7 @@ func TestNodeCacheParsesOnlyChangedFiles(t *testing.T) {
 		if fmt.Sprint(broken) != fmt.Sprint(wantBroken) {
 			t.Errorf("%s: cached broken = %v, want %v", what, broken, wantBroken)
 		}
-		return nodes, broken, c.Parsed() - before
+		return nodes, c.Parsed() - before, broken
 	}
 	brokenFiles := func(broken error) map[string]bool {
 		files := map[string]bool{}
@@ -97,7 +97,7 @@ func TestNodeCacheParsesOnlyChangedFiles(t *testing.T) {
 		return files
 	}
 
-	nodes, broken, parsed := step("first revision")
+	nodes, parsed, broken := step("first revision")
 	if parsed != n-1 {
 		t.Errorf("first revision parsed %d files, want every other node's: %d", parsed, n-1)
 	}
@@ -110,7 +110,7 @@ func TestNodeCacheParsesOnlyChangedFiles(t *testing.T) {
 
 	r.Write("nodes/n05.yaml", string(nodeFile("n05", "line: x, wave: b", "").Data))
 	r.Commit("move n05")
-	nodes, broken, parsed = step("one node file changed")
+	nodes, parsed, broken = step("one node file changed")
 	if parsed != 1 || nodes["n05"].Metadata.Labels["wave"] != "b" {
 		t.Errorf("one node file changed: parsed %d files, n05's labels %v; want 1 and wave b", parsed, nodes["n05"].Metadata.Labels)
 	}
@@ -120,19 +120,19 @@ func TestNodeCacheParsesOnlyChangedFiles(t *testing.T) {
 
 	r.Write("workloads/app.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: app}\nspec:\n  image: r.example/app@"+digestA+"\n  env: {A: b}\n")
 	r.Commit("app's env")
-	if _, _, parsed = step("no node file changed"); parsed != 0 {
+	if _, parsed, _ = step("no node file changed"); parsed != 0 {
 		t.Errorf("no node file changed: parsed %d files, want 0", parsed)
 	}
 
 	r.Write("secrets/n01.age", ageFile+"two")
 	r.Commit("n01's secret")
-	if nodes, _, parsed = step("a node's secret changed"); parsed != 1 || string(nodes["n01"].Spec.Overrides["app"].Secrets[0].Data) != ageFile+"two" {
+	if nodes, parsed, _ = step("a node's secret changed"); parsed != 1 || string(nodes["n01"].Spec.Overrides["app"].Secrets[0].Data) != ageFile+"two" {
 		t.Errorf("a node's secret changed: parsed %d files, want 1 (n01)", parsed)
 	}
 
 	r.Write("workloads/extra.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Workload\nmetadata: {name: extra}\nspec:\n  image: r.example/extra@"+digestA+"\n")
 	r.Commit("workload extra")
-	nodes, broken, parsed = step("a workload added")
+	nodes, parsed, broken = step("a workload added")
 	if parsed != n-1 {
 		t.Errorf("a workload added: parsed %d files, want all %d again", parsed, n-1)
 	}
@@ -142,7 +142,7 @@ func TestNodeCacheParsesOnlyChangedFiles(t *testing.T) {
 
 	r.Write("fleet.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: Fleet\nmetadata: {name: f}\nspec: {hostPaths: [/srv]}\n")
 	r.Commit("hostPaths")
-	nodes, broken, parsed = step("hostPaths changed")
+	nodes, parsed, broken = step("hostPaths changed")
 	if parsed != n-1 {
 		t.Errorf("hostPaths changed: parsed %d files, want all %d again", parsed, n-1)
 	}
@@ -153,7 +153,7 @@ func TestNodeCacheParsesOnlyChangedFiles(t *testing.T) {
 	r.Remove("nodes/n04.yaml")
 	r.Write("nodes/n99.yaml", string(nodeFile("n99", "line: x", "").Data))
 	r.Commit("n04 leaves, n99 joins")
-	nodes, _, parsed = step("a node replaced")
+	nodes, parsed, _ = step("a node replaced")
 	if _, ok := nodes["n04"]; ok || parsed != 1 {
 		t.Errorf("a node replaced: parsed %d, n04 still there: %v; want 1 parse and no n04", parsed, ok)
 	}

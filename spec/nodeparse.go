@@ -27,15 +27,6 @@ type nodeFile struct {
 	plain   bool // PlainNode read it: it passes every check
 }
 
-// node reads, decodes and checks one node file.
-func (p *parser) node(e entry) error {
-	d := p.readNode(e)
-	if d.readErr == nil {
-		decodeNode(e, d, !noShortcuts.Load())
-	}
-	return p.checkNode(e, d)
-}
-
 // readNode reads e's bytes, keeping what reading reports apart from p.errs.
 func (p *parser) readNode(e entry) *nodeFile {
 	d := &nodeFile{}
