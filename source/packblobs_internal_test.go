@@ -319,8 +319,18 @@ func TestPackBlobsReadsLooseObjects(t *testing.T) {
 		t.Error("a missing object was read")
 	}
 	// A loose object cut short is not read (go-git then says why).
-	head := strings.TrimSpace(gittest.Git(t, r.Dir, "rev-parse", "HEAD^{tree}"))
-	file := filepath.Join(r.Dir, ".git", "objects", head[:2], head[2:])
+	head := cutHeadTree(t, r.Dir)
+	if o, ok := p.object(plumbing.NewHash(head)); ok {
+		t.Errorf("a loose tree cut short was read: %d bytes", len(o.data))
+	}
+}
+
+// cutHeadTree cuts the loose object of the head commit's tree in the
+// repository at dir to half its length and returns the tree's id.
+func cutHeadTree(t *testing.T, dir string) string {
+	t.Helper()
+	head := strings.TrimSpace(gittest.Git(t, dir, "rev-parse", "HEAD^{tree}"))
+	file := filepath.Join(dir, ".git", "objects", head[:2], head[2:])
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +339,5 @@ func TestPackBlobsReadsLooseObjects(t *testing.T) {
 	if err := os.WriteFile(file, raw[:len(raw)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if o, ok := p.object(plumbing.NewHash(head)); ok {
-		t.Errorf("a loose tree cut short was read: %d bytes", len(o.data))
-	}
+	return head
 }
