@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -270,8 +272,44 @@ func (d *Daemon) Stop() error {
 	if d.cmd != nil {
 		errs = append(errs, d.killTasks())
 	}
-	errs = append(errs, d.StopProcess(), d.cleanup())
+	errs = append(errs, d.StopProcess(), d.killShims(), d.cleanup())
 	return errors.Join(errs...)
+}
+
+// killShims kills the shims still serving this daemon's address, and
+// their tasks' processes: a task whose create a killed daemon never
+// recorded keeps its shim, which the daemon neither lists nor deletes, and
+// it would outlive the test.
+func (d *Daemon) killShims() error {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("runtimetest: list processes: %w", err)
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if !strings.Contains(filepath.Base(args[0]), "containerd-shim") {
+			continue
+		}
+		if i := slices.Index(args, "-address"); i >= 0 && i+1 < len(args) && args[i+1] == d.Address {
+			// Its task's processes first, the shim's children.
+			children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+			for _, c := range strings.Fields(string(children)) {
+				if cpid, err := strconv.Atoi(c); err == nil {
+					_ = syscall.Kill(cpid, syscall.SIGKILL)
+				}
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return nil
 }
 
 // killTasks kills and deletes every task the daemon knows.
