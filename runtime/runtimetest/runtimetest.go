@@ -7,6 +7,7 @@
 package runtimetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -285,10 +286,18 @@ func (d *Daemon) killShims() error {
 	if err != nil {
 		return fmt.Errorf("runtimetest: list processes: %w", err)
 	}
+	shims := map[int]bool{}
+	parents := map[int]int{} // pid → parent pid
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
 		if err != nil {
 			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat")); err == nil {
+			// pid (comm) state ppid …; comm may hold spaces and parentheses.
+			if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 1 {
+				parents[pid], _ = strconv.Atoi(f[1])
+			}
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
 		if err != nil {
@@ -299,15 +308,17 @@ func (d *Daemon) killShims() error {
 			continue
 		}
 		if i := slices.Index(args, "-address"); i >= 0 && i+1 < len(args) && args[i+1] == d.Address {
-			// Its task's processes first, the shim's children.
-			children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-			for _, c := range strings.Fields(string(children)) {
-				if cpid, err := strconv.Atoi(c); err == nil {
-					_ = syscall.Kill(cpid, syscall.SIGKILL)
-				}
-			}
+			shims[pid] = true
+		}
+	}
+	// Their tasks' processes first (a shim's children), then the shims.
+	for pid, parent := range parents {
+		if shims[parent] {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+	}
+	for pid := range shims {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	return nil
 }
