@@ -88,6 +88,9 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	row("push conflicts / failed passes (retried) / failed status reports (a push that timed out can land, and the node's next push then conflicts with its own)", func(r *fleetsim.Result) string {
 		return fmt.Sprintf("%d / %d / %d", r.Conflicts, r.Failed, r.ReportErrs)
 	})
+	row("status pushes sent again on a new connection (the server had closed the kept-alive one; fleetd's own single resend)", func(r *fleetsim.Result) string {
+		return fmt.Sprint(r.Resent)
+	})
 	row("failed passes: the first errors", func(r *fleetsim.Result) string {
 		if len(r.Errors) == 0 {
 			return "none"

@@ -22,6 +22,10 @@ const (
 	receivePackResult  = "application/x-git-receive-pack-result"
 )
 
+// MsgPushResent is the log message of a status push sent again on a new
+// connection because the server closed the kept-alive one under it.
+const MsgPushResent = "status push: the server closed the kept-alive connection, sending again"
+
 // pushHTTP updates the node's ref from w.head to commit in one POST to
 // git-receive-pack, without asking for the ref advertisement first (with
 // thousands of status refs, that advertisement is most of a push's bytes).
@@ -41,7 +45,7 @@ func (w *StatusWriter) pushHTTP(ctx context.Context, commit plumbing.Hash, pack 
 	if !stale {
 		return err
 	}
-	w.log.Info("status push: the server closed the kept-alive connection, sending again", logErr, err)
+	w.log.Info(MsgPushResent, logErr, err)
 	w.refs.client.CloseIdleConnections()
 	_, err = w.postPush(ctx, commit, pack)
 	if errors.Is(err, errMoved) {

@@ -52,7 +52,7 @@ func TestStatusPushOnClosedKeepAlive(t *testing.T) {
 					t.Errorf("after report %d the ref's report is\n%s\nwant applied %s", i+1, got, rev)
 				}
 			}
-			if !strings.Contains(logs.String(), "sending again") {
+			if !strings.Contains(logs.String(), source.MsgPushResent) {
 				t.Errorf("no push was sent again; the proxy did not close a kept-alive connection:\n%s", &logs)
 			}
 			if strings.Contains(logs.String(), "moved") {

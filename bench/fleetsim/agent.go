@@ -144,8 +144,10 @@ func (t *timedReporter) Report(ctx context.Context, st *status.NodeStatus) error
 	return err
 }
 
-// logCounter is the agents' log: it counts the status writer's commits and
-// the times it found its ref moved (a conflict, then a retry).
+// logCounter is the agents' log: it counts the status writer's commits,
+// the times it found its ref moved (a conflict, then a retry) and the
+// pushes it sent again because the server had closed the kept-alive
+// connection they went out on.
 type logCounter struct{ a *agent }
 
 func (l *logCounter) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
@@ -161,6 +163,8 @@ func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
 		})
 	case "status ref moved, reading it again":
 		l.a.sim.conflicts.Add(1)
+	case source.MsgPushResent:
+		l.a.sim.resent.Add(1)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ type counters struct {
 	held, failed     atomic.Int64 // passes held by a rollout gate; failed otherwise (transient)
 	conflicts        atomic.Int64 // status pushes refused because the ref moved
 	reportErrs       atomic.Int64 // status reports that failed (timed out, refused)
+	resent           atomic.Int64 // status pushes sent again: the kept-alive connection was closed under them
 	pushes           atomic.Int64
 	opBytes          [len(ops)]atomic.Int64 // the agents' own count of their git bytes, by op
 	mu               sync.Mutex

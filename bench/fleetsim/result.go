@@ -51,7 +51,11 @@ type Result struct {
 	// must be 0.
 	// ReportErrs are status reports that failed: a push that timed out may
 	// have landed, and the node's next push then conflicts with it.
-	Conflicts, Failed, ReportErrs int64
+	// Resent are status pushes sent a second time, on a new connection,
+	// because the server had closed the kept-alive one they went out on
+	// (source.StatusWriter does so itself, once): retries that are not
+	// failures, counted so that none goes unseen.
+	Conflicts, Failed, ReportErrs, Resent int64
 	Errors                        []string
 	// StatusRefs is how many nodes' status refs the server holds;
 	// Converged how many nodes applied FinalRevision.
@@ -256,7 +260,7 @@ func (s *sim) waves(rev string, t0 time.Time) ([]WaveResult, error) {
 // check collects the run's totals and says what went wrong, if anything.
 func (s *sim) check(res *Result) error {
 	res.GateHeld = s.c.gateHeld
-	res.Pushes, res.Conflicts, res.Failed, res.ReportErrs = s.c.pushes.Load(), s.c.conflicts.Load(), s.c.failed.Load(), s.c.reportErrs.Load()
+	res.Pushes, res.Conflicts, res.Failed, res.ReportErrs, res.Resent = s.c.pushes.Load(), s.c.conflicts.Load(), s.c.failed.Load(), s.c.reportErrs.Load(), s.c.resent.Load()
 	s.c.mu.Lock()
 	res.PushP50, res.PushP99 = percentile(s.c.pushLatency, 50), percentile(s.c.pushLatency, 99)
 	s.c.mu.Unlock()
