@@ -6,13 +6,16 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -227,9 +230,20 @@ func TestGitLabCI(t *testing.T) {
 			}
 		}
 	}
+	// The job runs on this machine, not in a throwaway container: it must
+	// write nothing outside its temporary folder and the project (an
+	// earlier version installed the test release into /usr/local/bin).
+	before := dirNames(t, "/usr/local/bin")
+	lines = append(lines, `echo "fleetctl is $(command -v fleetctl)"`)
 	out := runScript(t, pr.dir, env, strings.Join(lines, "\n"))
 	if !strings.Contains(out, "fleetctl "+releaseVersion+" ") {
 		t.Errorf("the job's fleetctl is not the release's:\n%s", out)
+	}
+	if !strings.Contains(out, "fleetctl is "+env["TMPDIR"]+"/") {
+		t.Errorf("the job did not run fleetctl from its temporary folder %s:\n%s", env["TMPDIR"], out)
+	}
+	if after := dirNames(t, "/usr/local/bin"); !slices.Equal(before, after) {
+		t.Errorf("the job changed /usr/local/bin: %q before, %q after", before, after)
 	}
 	checkPlan(t, pr)
 }
@@ -249,6 +263,20 @@ func runScript(t *testing.T, dir string, env map[string]string, script string) s
 		t.Fatalf("script failed: %v\n--- script\n%s\n--- output\n%s", err, script, out)
 	}
 	return string(out)
+}
+
+// dirNames lists the names in dir (none if it does not exist).
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 func readFile(t *testing.T, path string) string {
