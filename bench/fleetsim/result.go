@@ -56,7 +56,7 @@ type Result struct {
 	// (source.StatusWriter does so itself, once): retries that are not
 	// failures, counted so that none goes unseen.
 	Conflicts, Failed, ReportErrs, Resent int64
-	Errors                        []string
+	Errors                                []string
 	// StatusRefs is how many nodes' status refs the server holds;
 	// Converged how many nodes applied FinalRevision.
 	StatusRefs, Converged int
