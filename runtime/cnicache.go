@@ -147,7 +147,10 @@ func (c *Containerd) undoCached(ctx context.Context, n gocni.CNI, e cniCached, s
 		ns = sb
 	}
 	err := c.inNodeNetwork(func() error {
-		return n.Remove(ctx, e.ContainerID, ns, gocni.WithCapabilityPortMap(e.CapabilityArgs.PortMappings))
+		if err := n.Remove(ctx, e.ContainerID, ns, gocni.WithCapabilityPortMap(e.CapabilityArgs.PortMappings)); err != nil || ns != "" {
+			return err
+		}
+		return dropMasquerade(e.ContainerID)
 	})
 	if err != nil {
 		return fmt.Errorf("network of container %s (%s): teardown: %w", e.ContainerID, e.file, err)

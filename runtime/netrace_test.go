@@ -85,15 +85,24 @@ func assertNoNetwork(t *testing.T, c *Containerd, id string, port int) {
 			t.Errorf("CNI cache entry %s remains", e.file)
 		}
 	}
-	out, err := exec.Command("iptables", "-t", "nat", "-S").CombinedOutput()
-	if err != nil {
-		t.Fatalf("iptables: %v: %s", err, out)
-	}
-	for _, l := range strings.Split(string(out), "\n") {
+	for _, l := range natRules(t) {
 		if strings.Contains(l, "--dport "+strconv.Itoa(port)+" ") || strings.Contains(l, "--dports "+strconv.Itoa(port)+" ") {
 			t.Errorf("port %d still has a NAT rule: %s", port, l)
 		}
+		if strings.Contains(l, `id: \"`+c.cniID(id)+`\"`) {
+			t.Errorf("container %s still has a NAT rule: %s", id, l)
+		}
 	}
+}
+
+// natRules are the host's nat table's rules, as iptables -S prints them.
+func natRules(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables: %v: %s", err, out)
+	}
+	return strings.Split(string(out), "\n")
 }
 
 // An agent that stops while it sets up a container's network (its

@@ -236,7 +236,7 @@ func (c *Containerd) undoNetwork(ctx context.Context, id string) error {
 	}
 	ns := path
 	if !isNetns(path) {
-		ns = "" // gone with a reboot: the plugins release what they can
+		ns = "" // gone with a reboot: the plugins release what they can, dropMasquerade the rest
 	}
 	// The plugins' own record of the ports they mapped, when there is
 	// one: without the ports their rules stay, and a state file may be
@@ -246,7 +246,10 @@ func (c *Containerd) undoNetwork(ctx context.Context, id string) error {
 		mappings = m
 	}
 	err = c.inNodeNetwork(func() error {
-		return n.Remove(ctx, c.cniID(id), ns, gocni.WithCapabilityPortMap(mappings))
+		if err := n.Remove(ctx, c.cniID(id), ns, gocni.WithCapabilityPortMap(mappings)); err != nil || ns != "" {
+			return err
+		}
+		return dropMasquerade(c.cniID(id))
 	})
 	if err != nil {
 		return fmt.Errorf("container %s: network teardown: %w", id, err)

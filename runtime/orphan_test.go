@@ -140,6 +140,14 @@ func TestNetworkOfGoneAgentSwept(t *testing.T) {
 	if _, err := os.Lstat(keptNS); !os.IsNotExist(err) {
 		t.Errorf("namespace %s of the gone agent: %v, want removed", keptNS, err)
 	}
+	// Nor any rule: the masquerade rule and chain "bridge" made for each
+	// container go too, also for "gone", whose namespace the plugin could
+	// not enter to find them.
+	for _, l := range natRules(t) {
+		if strings.Contains(l, `id: \"`+deadInst+"-") {
+			t.Errorf("a NAT rule of the gone agent remains: %s", l)
+		}
+	}
 
 	// A third agent sets up its network: the live agent's is left alone,
 	// and its port is refused as mapped.
