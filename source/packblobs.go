@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	goruntime "runtime"
 	"slices"
@@ -167,8 +168,16 @@ func (p *packBlobs) treeText(id plumbing.Hash) (string, bool) {
 	p.load()
 	i, off, ok := p.find(id)
 	if !ok {
-		typ, _, text, ok := p.looseRead(id, true)
-		return text, ok && typ == plumbing.TreeObject
+		typ, size, body, ok := p.looseOpen(id)
+		if !ok || typ != plumbing.TreeObject {
+			return "", false
+		}
+		var sb strings.Builder
+		sb.Grow(int(size))
+		if _, err := io.CopyN(&sb, body, size); err != nil {
+			return "", false
+		}
+		return sb.String(), true
 	}
 	s := newPackResolver(p.idx[i], 0)
 	if err := s.r.seek(off); err != nil {

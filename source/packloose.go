@@ -5,7 +5,6 @@ import (
 	"io"
 	"path"
 	"strconv"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/klauspost/compress/zlib"
@@ -24,37 +23,40 @@ const maxLooseObject = 64 << 20
 // is local. false when there is none or it does not read, for go-git to
 // read it and say why.
 func (p *packBlobs) loose(id plumbing.Hash) (*packedObject, bool) {
-	typ, data, _, ok := p.looseRead(id, false)
+	typ, size, body, ok := p.looseOpen(id)
 	if !ok {
+		return nil, false
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(body, data); err != nil {
 		return nil, false
 	}
 	return &packedObject{id: id, typ: typ, data: data}, true
 }
 
-// looseRead reads the loose object id, as loose does; a tree, when
-// treeText is set, into text (inflated into the string's own bytes)
-// instead of data.
-func (p *packBlobs) looseRead(id plumbing.Hash, treeText bool) (typ plumbing.ObjectType, data []byte, text string, ok bool) {
+// looseOpen reads the header of the loose object id and returns its type,
+// its size and a reader of its content (the file is read whole, so the
+// reader holds nothing to close). false as for loose.
+func (p *packBlobs) looseOpen(id plumbing.Hash) (typ plumbing.ObjectType, size int64, body io.Reader, ok bool) {
 	hex := id.String()
 	file := path.Join("objects", hex[:2], hex[2:])
 	fi, err := p.packs.Stat(file)
 	if err != nil {
-		return 0, nil, "", false
+		return 0, 0, nil, false
 	}
 	f, err := p.packs.Open(file)
 	if err != nil {
-		return 0, nil, "", false
+		return 0, 0, nil, false
 	}
 	raw, err := readSized(f, fi.Size())
 	f.Close()
 	if err != nil {
-		return 0, nil, "", false
+		return 0, 0, nil, false
 	}
 	zr, err := zlib.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return 0, nil, "", false
+		return 0, 0, nil, false
 	}
-	defer zr.Close()
 	// The header: "<type> <size>\x00".
 	var head [32]byte
 	n, nul := 0, -1
@@ -67,36 +69,20 @@ func (p *packBlobs) looseRead(id plumbing.Hash, treeText bool) (typ plumbing.Obj
 		}
 	}
 	if nul < 0 {
-		return 0, nil, "", false
+		return 0, 0, nil, false
 	}
 	name, sizeText, ok := bytes.Cut(head[:nul], []byte{' '})
 	if !ok {
-		return 0, nil, "", false
+		return 0, 0, nil, false
 	}
 	typ, err = plumbing.ParseObjectType(string(name))
 	if err != nil {
-		return 0, nil, "", false
+		return 0, 0, nil, false
 	}
-	size, err := strconv.ParseInt(string(sizeText), 10, 64)
+	size, err = strconv.ParseInt(string(sizeText), 10, 64)
 	if err != nil || size < 0 || size > maxLooseObject {
-		return 0, nil, "", false
+		return 0, 0, nil, false
 	}
 	first := head[nul+1 : nul+1+int(min(int64(n-nul-1), size))]
-	if treeText && typ == plumbing.TreeObject {
-		var sb strings.Builder
-		sb.Grow(int(size))
-		sb.Write(first)
-		if _, err := io.CopyN(&sb, zr, size-int64(len(first))); err != nil {
-			return 0, nil, "", false
-		}
-		return typ, nil, sb.String(), true
-	}
-	data = make([]byte, size)
-	copy(data, first)
-	if int64(len(first)) < size {
-		if _, err := io.ReadFull(zr, data[len(first):]); err != nil {
-			return 0, nil, "", false
-		}
-	}
-	return typ, data, "", true
+	return typ, size, io.MultiReader(bytes.NewReader(first), zr), true
 }
