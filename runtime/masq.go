@@ -18,14 +18,15 @@ import (
 // such container. They are found by the comment the plugin gives them
 // (`name: "<network>" id: "<container>"`), not by its chain-name hash.
 func dropMasquerade(cniID string) error {
-	comment := strconv.Quote(fmt.Sprintf("name: %q id: %q", cniNetwork, cniID))
+	comment := fmt.Sprintf("name: %q id: %q", cniNetwork, cniID)
+	quoted := strconv.Quote(comment) // as iptables -S prints it
 	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").Output()
 	if err != nil {
 		return fmt.Errorf("masquerade rules of container %s: iptables -S: %w", cniID, exitText(err))
 	}
 	var errs []error
 	for _, line := range strings.Split(string(out), "\n") {
-		before, after, ok := strings.Cut(line, " -m comment --comment "+comment+" -j ")
+		before, after, ok := strings.Cut(line, " -m comment --comment "+quoted+" -j ")
 		f := strings.Fields(before)
 		if !ok || len(f) != 4 || f[0] != "-A" || f[1] != "POSTROUTING" || f[2] != "-s" {
 			continue
@@ -34,9 +35,8 @@ func dropMasquerade(cniID string) error {
 		if !strings.HasPrefix(chain, "CNI-") || strings.ContainsAny(chain, " \"") {
 			continue
 		}
-		unquoted, _ := strconv.Unquote(comment)
 		for _, args := range [][]string{
-			{"-D", "POSTROUTING", "-s", f[3], "-m", "comment", "--comment", unquoted, "-j", chain},
+			{"-D", "POSTROUTING", "-s", f[3], "-m", "comment", "--comment", comment, "-j", chain},
 			{"-F", chain},
 			{"-X", chain},
 		} {
