@@ -13,6 +13,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd"
+	"golang.org/x/sys/unix"
 )
 
 func TestStartRestartStop(t *testing.T) {
@@ -105,36 +106,50 @@ func TestStopKillsShimsTheDaemonDoesNotKnow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each process's exit is awaited through a pidfd opened before Stop:
+	// the task process is not this test's child, and its pid cannot be
+	// taken by another process meanwhile.
+	shimFD, taskFD := pidfd(t, cmd.Process.Pid), pidfd(t, taskPID)
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	// Killed, the shim is a zombie until reaped here; alive, it waits
-	// for its task forever: look, rather than wait on it.
-	for i := 0; !zombie(cmd.Process.Pid); i++ {
-		if i == 1000 {
+	for _, p := range []struct {
+		what string
+		fd   int
+	}{{"the shim", shimFD}, {"its task process", taskFD}} {
+		if !exited(t, p.fd) {
 			_ = cmd.Process.Kill()
 			_ = syscall.Kill(taskPID, syscall.SIGKILL)
-			t.Fatal("the shim still runs after Stop")
+			t.Fatalf("%s still runs after Stop", p.what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	_ = cmd.Wait()
-	// The task process was killed too: gone, or a zombie until init
-	// reaps it (a loaded machine may take a moment to deliver the kill).
-	for i := 0; !zombie(taskPID); i++ {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", taskPID)); err != nil {
-			break
-		}
-		if i == 1000 {
-			_ = syscall.Kill(taskPID, syscall.SIGKILL)
-			t.Fatalf("task process %d still runs after Stop", taskPID)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
-// zombie reports whether process pid has exited and awaits its parent.
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err == nil && strings.Contains(string(b), ") Z")
+// pidfd opens a pidfd of process pid, closed when t ends.
+func pidfd(t *testing.T, pid int) int {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd of %d: %v", pid, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// exited waits for the process behind fd to exit, until shortly before
+// the test binary's deadline (no deadline: for as long as it takes), and
+// says whether it did.
+func exited(t *testing.T, fd int) bool {
+	timeout := -1
+	if d, ok := t.Deadline(); ok {
+		timeout = max(int(time.Until(d).Milliseconds())-30_000, 0)
+	}
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, timeout)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n == 1
+	}
 }
