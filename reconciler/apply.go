@@ -17,7 +17,7 @@ import (
 func (r *Reconciler) apply(ctx context.Context, target *revision) ([]Action, error) {
 	actual, err := r.deps.Runtime.List(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
+		return nil, &ListError{Err: err}
 	}
 	r.crashLoops(target.desired)
 	desired := r.effective(target)

@@ -61,3 +61,24 @@ func short(rev string) string {
 	}
 	return rev
 }
+
+// ListError is the runtime failing to list its containers. A pass that
+// already failed on it does not report it a second time.
+type ListError struct {
+	// When is the moment of the pass: "" before the actions, "after the
+	// actions", "for the report".
+	When string
+	Err  error
+}
+
+func (e *ListError) Error() string {
+	if e.When == "" {
+		return e.Err.Error()
+	}
+	return e.Err.Error() + " (" + e.When + ")"
+}
+
+func (e *ListError) Unwrap() error { return e.Err }
+
+// Fault returns fault.Transient: containerd busy or restarting.
+func (e *ListError) Fault() fault.Class { return fault.Transient }

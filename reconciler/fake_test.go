@@ -57,8 +57,12 @@ type fakeRuntime struct {
 	// lost: spec hashes whose container Run leaves stopped although it
 	// returns nil, as a containerd killed and restarted behind it can.
 	lost map[string]bool
-	runs int
-	pid  uint32
+	// listFails, when set, is asked before each List with the call's
+	// number (from 1); a non-nil error fails that List.
+	listFails func(call int) error
+	lists     int
+	runs      int
+	pid       uint32
 }
 
 type fakeContainer struct {
@@ -79,6 +83,12 @@ func fakeID(d spec.Desired) string {
 func (f *fakeRuntime) List(context.Context) ([]status.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lists++
+	if f.listFails != nil {
+		if err := f.listFails(f.lists); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]status.Instance, 0, len(f.ctrs))
 	for _, c := range f.ctrs {
 		out = append(out, c.in)

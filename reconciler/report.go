@@ -13,7 +13,22 @@ import (
 
 // report builds the node's status from the runtime and the pass's error and
 // hands it to the Reporter. Its own error is returned, never logged.
+//
+// A runtime that cannot list its containers (containerd died after the
+// pass's actions) leaves the report unable to say what runs: that failure
+// joins the pass's error, in the report as in what report returns, so
+// the pass is transient (`fleetd --once` exits 1, the loop retries soon)
+// instead of a success whose report shows an error and no workload.
 func (r *Reconciler) report(ctx context.Context, passErr error) error {
+	if r.readySince.IsZero() {
+		r.resumeReady(ctx)
+	}
+	actual, err := r.deps.Runtime.List(ctx)
+	var listErr error
+	if le := (*ListError)(nil); err != nil && !errors.As(passErr, &le) {
+		listErr = &ListError{When: "for the report", Err: err}
+		passErr = errors.Join(passErr, listErr)
+	}
 	st := &status.NodeStatus{
 		APIVersion: status.APIVersion,
 		Kind:       status.Kind,
@@ -27,13 +42,6 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 			Errors:               StatusErrors(passErr),
 		},
 	}
-	if r.readySince.IsZero() {
-		r.resumeReady(ctx)
-	}
-	actual, listErr := r.deps.Runtime.List(ctx)
-	if listErr != nil {
-		st.Status.Errors = append(st.Status.Errors, status.Error{Reason: "list containers: " + listErr.Error()})
-	}
 	ready, rolledBack := 0, 0
 	if r.current != nil {
 		st.Status.Workloads, ready = r.workloads(r.effective(r.current), actual)
@@ -43,7 +51,7 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 				st.Status.Errors = append(st.Status.Errors, status.Error{Ref: f.Image, Reason: f.String(d.Name)})
 			}
 		}
-	} else if listErr == nil {
+	} else if err == nil {
 		st.Status.Workloads, ready = r.workloads(runningDesired(actual), actual)
 	}
 	c := r.ready(passErr, ready, len(st.Status.Workloads), rolledBack)
@@ -64,9 +72,9 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 	c.LastTransitionTime = r.readySince
 	st.Status.Conditions = []status.Condition{c}
 	if err := r.deps.Reporter.Report(ctx, st); err != nil {
-		return errors.Join(fmt.Errorf("report status: %w", err), saveErr)
+		return errors.Join(listErr, fmt.Errorf("report status: %w", err), saveErr)
 	}
-	return saveErr
+	return errors.Join(listErr, saveErr)
 }
 
 // resumeReady takes the Ready condition of the node's own last report, so

@@ -18,7 +18,7 @@ import (
 func (r *Reconciler) settled(ctx context.Context, desired []spec.Desired) error {
 	actual, err := r.deps.Runtime.List(ctx)
 	if err != nil {
-		return fault.Retry("", fmt.Errorf("list containers after the actions: %w", err))
+		return &ListError{When: "after the actions", Err: err}
 	}
 	rest := Plan(desired, actual, PlanOptions{Supervised: r.deps.Supervisor != nil})
 	if len(rest) == 0 {

@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/gitfleet/gitfleet/fault"
@@ -59,4 +61,46 @@ func mustResolve(t *testing.T, h *harness, rev string) []spec.Desired {
 		t.Fatal(err)
 	}
 	return ds
+}
+
+// A containerd that dies after a pass's actions settled leaves the report
+// unable to list what runs. The pass is then transient, not a success
+// whose report shows an error and no workload running: `fleetd --once`
+// exits 1 and the loop retries soon. The list's failure is in the report
+// once, whichever List of the pass failed first.
+func TestPassWhoseReportCannotListIsTransient(t *testing.T) {
+	down := errors.New("list containers: connection refused")
+	for _, failFrom := range []int{1, 2, 3} { // apply's List, settled's, the report's
+		h := newHarness(t, insecure())
+		h.commit("rev1", map[string]string{"detector": workloadYAML("detector", digest("a"), "info")})
+		h.rt.listFails = func(call int) error {
+			if call >= failFrom {
+				return down
+			}
+			return nil
+		}
+		err := h.pass(t)
+		if err == nil || fault.ClassOf(err) != fault.Transient {
+			t.Fatalf("List failing from call %d: pass = %v, want a transient error", failFrom, err)
+		}
+		st := h.rep.last().Status
+		listed := 0
+		for _, e := range st.Errors {
+			if strings.Contains(e.Reason, down.Error()) {
+				listed++
+			}
+		}
+		if listed != 1 || st.Conditions[0].Reason != status.ReasonRetrying {
+			t.Errorf("List failing from call %d: report errors %+v, reason %s; want the list's failure once, %s",
+				failFrom, st.Errors, st.Conditions[0].Reason, status.ReasonRetrying)
+		}
+		h.rt.listFails = nil
+		if err := h.pass(t); err != nil {
+			t.Fatalf("List failing from call %d: the next pass: %v", failFrom, err)
+		}
+		st = h.rep.last().Status
+		if in, _ := h.rt.get("detector"); in.State != status.StateRunning || st.AppliedRevision != "rev1" || len(st.Errors) != 0 || st.Conditions[0].Reason != status.ReasonApplied {
+			t.Errorf("List failing from call %d: after the next pass detector = %+v, report %+v; want running, rev1 applied, no error", failFrom, in, st)
+		}
+	}
 }
