@@ -91,6 +91,9 @@ func simMarkdown(rs []*fleetsim.Result) string {
 	row("status pushes sent again on a new connection (the server had closed the kept-alive one; fleetd's own single resend)", func(r *fleetsim.Result) string {
 		return fmt.Sprint(r.Resent)
 	})
+	row("rollout gates opened (a node's pass; a gate that opened and whose apply then failed opens again): on two of the wave's three attesters' reports / on the node's own read of the awaited wave", func(r *fleetsim.Result) string {
+		return fmt.Sprintf("%d / %d", r.GatesAttested, r.GatesRead)
+	})
 	row("failed passes: the first errors", func(r *fleetsim.Result) string {
 		if len(r.Errors) == 0 {
 			return "none"

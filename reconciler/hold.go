@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"time"
 
@@ -134,6 +135,14 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 	hold := func(d rollout.Decision) error {
 		return held(target.id, d.RetryAfter, "group %s, wave %s: %s", g.group.Metadata.Name, d.WaveName, d.Reason)
 	}
+	attesters := g.assign.Attesters(target.id)
+	attester := slices.Contains(attesters, r.cfg.Node)
+	if len(attesters) > 0 && !attester {
+		opened, err := r.attestedOpen(ctx, target, g, attesters, now, staleAfter)
+		if err != nil || opened {
+			return err
+		}
+	}
 	// Only the wave the gate waits for is read: a node of the last wave
 	// of three does not ask for the canary's reports on every pass.
 	// (Nil nodes would ask for every report; with no wave to wait for the
@@ -157,6 +166,11 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 			if decided {
 				return hold(d)
 			}
+			if len(moved) > readSample && len(attesters) > 0 && !attester {
+				if err := r.awaitAttesters(target, g, attesters, len(nodes), now); err != nil {
+					return err
+				}
+			}
 			reports, read = known, len(moved) > 0
 		}
 		if read {
@@ -169,6 +183,13 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 	}
 	d := g.assign.Gate(target.id, reports, now, staleAfter)
 	if d.Allowed {
+		if d.Awaited != "" {
+			r.gateOpen(target, g, GateViaReports, d)
+		}
+		if attester && d.Awaited != "" {
+			r.attest(status.GateOpened{Group: g.group.Metadata.Name, Wave: d.Awaited, Revision: target.id,
+				Healthy: d.Healthy, Of: d.Of, At: now.UTC()})
+		}
 		return nil
 	}
 	return hold(d)

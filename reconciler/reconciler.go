@@ -144,6 +144,13 @@ type Reconciler struct {
 	resumed map[string]status.Workload
 	// outage is the ongoing or last outage (outage.go).
 	outage *status.Outage
+	// attested are the rollout gates this node opened as one of its
+	// wave's attesters (attest.go), in its reports while their revision
+	// is the one observed; attestWait, since when each gate of revision
+	// attestWaitRev has waited for its attesters.
+	attested      []status.GateOpened
+	attestWait    map[string]time.Time
+	attestWaitRev string
 }
 
 // revision is one parsed and resolved fleet revision.
@@ -177,7 +184,7 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 	}
 	return &Reconciler{cfg: cfg, deps: deps, log: deps.Log, applied: st.AppliedRevision,
 		restarts: map[string]int{}, fallback: st.Fallback, previous: st.Previous, failed: st.Failed, acted: map[string]string{}, watching: map[string]spec.Desired{},
-		pendingSince: map[string]pendingUpdate{}, outage: st.Outage}, nil
+		pendingSince: map[string]pendingUpdate{}, outage: st.Outage, attested: st.Gates}, nil
 }
 
 // AppliedRevision returns the last revision applied in full.

@@ -40,6 +40,7 @@ func (r *Reconciler) report(ctx context.Context, passErr error) error {
 			VerificationDisabled: r.deps.Commits == nil && r.cfg.InsecureSkipVerify,
 			Poll:                 r.pollStatus(),
 			Errors:               StatusErrors(passErr),
+			Gates:                r.attestations(),
 		},
 	}
 	ready, rolledBack := 0, 0

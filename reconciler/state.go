@@ -27,6 +27,9 @@ type state struct {
 	// during one (a fleetd --once run each poll, say) goes on counting it
 	// and the first report once the git server is back still says it.
 	Outage *status.Outage `json:"outage,omitempty"`
+	// Gates are the attestations of the node's reports (attest.go), so
+	// that a restarted attester does not take back its word.
+	Gates []status.GateOpened `json:"gates,omitempty"`
 }
 
 func loadState(file string) (state, error) {
@@ -62,7 +65,7 @@ func (r *Reconciler) save() error {
 	if file == "" {
 		return nil
 	}
-	b, err := json.Marshal(state{AppliedRevision: r.applied, Fallback: r.fallback, Previous: r.previous, Failed: r.failed, Outage: r.outage})
+	b, err := json.Marshal(state{AppliedRevision: r.applied, Fallback: r.fallback, Previous: r.previous, Failed: r.failed, Outage: r.outage, Gates: r.attested})
 	if err != nil {
 		return err
 	}

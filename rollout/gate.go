@@ -26,6 +26,11 @@ type Decision struct {
 	// have been healthy for long enough, if their reports stay fresh and
 	// unchanged; 0 when only a change in the reports can open the gate.
 	RetryAfter time.Duration
+	// Awaited names the wave the gate awaits, and Healthy of Of its nodes
+	// were healthy on the revision ("" and 0 when the gate awaits none, or
+	// opened on attestations).
+	Awaited     string
+	Healthy, Of int
 }
 
 // maxListed bounds the nodes a held Decision's reason names.
@@ -134,6 +139,7 @@ func (a Assignment) Gate(rev string, reports map[string]*status.NodeStatus, now 
 			waiting++
 		}
 	}
+	d.Awaited, d.Healthy, d.Of = w.Name, healthy, len(w.Nodes)
 	summary := fmt.Sprintf("wave %s: %d/%d nodes healthy on %s", w.Name, healthy, len(w.Nodes), short(rev))
 	if want > 0 {
 		summary += " for " + formatDuration(want)

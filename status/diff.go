@@ -67,6 +67,13 @@ func Changes(old, new *NodeStatus) []string {
 	if s := endedChange(os.Outage, ns.Outage); s != "" {
 		out = append(out, s)
 	}
+	for _, g := range ns.Gates {
+		if !slices.ContainsFunc(os.Gates, func(o GateOpened) bool {
+			return o.Group == g.Group && o.Wave == g.Wave && o.Revision == g.Revision
+		}) {
+			out = append(out, fmt.Sprintf("gate of group %s opened for %s: wave %s %d/%d healthy", g.Group, short(g.Revision), g.Wave, g.Healthy, g.Of))
+		}
+	}
 	out = append(out, workloadChanges(os.Workloads, ns.Workloads)...)
 	out = append(out, conditionChanges(os.Conditions, ns.Conditions)...)
 

@@ -68,6 +68,30 @@ type Status struct {
 	// Outage is the ongoing or the last outage (see Outage); nil if none
 	// since the agent started.
 	Outage *Outage `json:"outage,omitempty"`
+	// Gates are the rollout gates this node opened for the revision it
+	// observed by reading every report of the wave they await, as one of
+	// its own wave's attesters (rollout.Assignment.Attesters): the other
+	// nodes of its wave open on two such attestations instead of each
+	// reading that whole wave.
+	Gates []GateOpened `json:"gates,omitempty"`
+}
+
+// GateOpened is a node's attestation that a rollout gate opened: when it
+// read the reports of the wave the gate awaits, at least the gate's
+// minHealthy of them were trusted, fresh and healthy on the revision for
+// its healthyFor. Being in the node's signed report, it is as trusted as
+// the report.
+type GateOpened struct {
+	// Group names the rollout group, Wave the wave whose health opened the
+	// gate (the awaited wave), Revision the revision it opened for.
+	Group    string `json:"group"`
+	Wave     string `json:"wave"`
+	Revision string `json:"revision"`
+	// Healthy of Of nodes of that wave counted healthy.
+	Healthy int `json:"healthy"`
+	Of      int `json:"of"`
+	// At is when the node read them.
+	At time.Time `json:"at"`
 }
 
 // Condition is a Kubernetes-style condition ("Ready", "True", reason, message).

@@ -73,6 +73,12 @@ func normalize(st *NodeStatus) NodeStatus {
 			}
 		}
 	}
+	if len(c.Status.Gates) > 0 {
+		c.Status.Gates = slices.Clone(c.Status.Gates)
+		for i := range c.Status.Gates {
+			c.Status.Gates[i].At = c.Status.Gates[i].At.UTC()
+		}
+	}
 	return c
 }
 

@@ -165,6 +165,17 @@ func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
 		l.a.sim.conflicts.Add(1)
 	case source.MsgPushResent:
 		l.a.sim.resent.Add(1)
+	case reconciler.MsgGateOpen:
+		r.Attrs(func(at slog.Attr) bool {
+			if at.Key == "via" {
+				if at.Value.String() == reconciler.GateViaAttesters {
+					l.a.sim.gatesAttested.Add(1)
+				} else {
+					l.a.sim.gatesRead.Add(1)
+				}
+			}
+			return true
+		})
 	}
 	return nil
 }

@@ -350,7 +350,8 @@ func (s *sim) rollout(ctx context.Context, change func(what, seed, version strin
 	res.Rollout.PushSubjects = s.c.subjectsBetween(before.at, after.at)
 	res.Rollout.FailedBy = s.c.failedBy(before.at, s.cfg.Interval)
 	w := res.Rollout
-	s.progress("rollout: %d passes, %d held, %d failed (by interval: %v), %d status pushes %v; bytes by op %v", w.Polls, w.Held, w.Failed, w.FailedBy, w.Pushes, w.PushSubjects, w.OpBytes)
+	s.progress("rollout: %d passes, %d held, %d failed (by interval: %v), %d status pushes %v; bytes by op %v; gates opened on attesters %d, on own reads %d",
+		w.Polls, w.Held, w.Failed, w.FailedBy, w.Pushes, w.PushSubjects, w.OpBytes, s.c.gatesAttested.Load(), s.c.gatesRead.Load())
 	res.RolloutAll = all.All
 	res.Waves, err = s.waves(rev, t0)
 	res.FinalRevision = rev

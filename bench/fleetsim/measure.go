@@ -17,6 +17,8 @@ type counters struct {
 	conflicts        atomic.Int64 // status pushes refused because the ref moved
 	reportErrs       atomic.Int64 // status reports that failed (timed out, refused)
 	resent           atomic.Int64 // status pushes sent again: the kept-alive connection was closed under them
+	gatesAttested    atomic.Int64 // rollout gates opened on the attesters' word
+	gatesRead        atomic.Int64 // rollout gates opened by reading the awaited wave
 	pushes           atomic.Int64
 	opBytes          [len(ops)]atomic.Int64 // the agents' own count of their git bytes, by op
 	mu               sync.Mutex

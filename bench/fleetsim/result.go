@@ -57,6 +57,10 @@ type Result struct {
 	// failures, counted so that none goes unseen.
 	Conflicts, Failed, ReportErrs, Resent int64
 	Errors                                []string
+	// GatesAttested are the rollout gates that opened for a node on its
+	// wave's attesters' reports, GatesRead those that opened on the node's
+	// own read of the awaited wave (reconciler.MsgGateOpen).
+	GatesAttested, GatesRead int64
 	// StatusRefs is how many nodes' status refs the server holds;
 	// Converged how many nodes applied FinalRevision.
 	StatusRefs, Converged int
@@ -261,6 +265,7 @@ func (s *sim) waves(rev string, t0 time.Time) ([]WaveResult, error) {
 func (s *sim) check(res *Result) error {
 	res.GateHeld = s.c.gateHeld
 	res.Pushes, res.Conflicts, res.Failed, res.ReportErrs, res.Resent = s.c.pushes.Load(), s.c.conflicts.Load(), s.c.failed.Load(), s.c.reportErrs.Load(), s.c.resent.Load()
+	res.GatesAttested, res.GatesRead = s.c.gatesAttested.Load(), s.c.gatesRead.Load()
 	s.c.mu.Lock()
 	res.PushP50, res.PushP99 = percentile(s.c.pushLatency, 50), percentile(s.c.pushLatency, 99)
 	s.c.mu.Unlock()
