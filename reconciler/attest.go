@@ -16,6 +16,14 @@ import (
 // before it reads that wave's reports itself: an attester may be down.
 const attestGrace = 2
 
+// MsgGateOpen is the log message of a rollout gate that opened for this
+// node, with attribute "via" GateViaAttesters or GateViaReports.
+const (
+	MsgGateOpen      = "rollout gate open"
+	GateViaAttesters = "attesters"
+	GateViaReports   = "reports"
+)
+
 // attestedOpen asks the attesters of this node's wave (rollout's
 // Attesters) whether they opened the gate for target: their reports
 // alone, a few refs. true: the gate is open for this node too.
@@ -31,14 +39,7 @@ func (r *Reconciler) attestedOpen(ctx context.Context, target *revision, g gate,
 	return ok, nil
 }
 
-// MsgGateOpen is the log message of a rollout gate that opened for this
-// node, with attribute "via" GateViaAttesters or GateViaReports.
-const (
-	MsgGateOpen      = "rollout gate open"
-	GateViaAttesters = "attesters"
-	GateViaReports   = "reports"
-)
-
+// gateOpen logs that a gate opened for target, via whom, and why.
 func (r *Reconciler) gateOpen(target *revision, g gate, via string, d rollout.Decision) {
 	r.log.Info(MsgGateOpen, "group", g.group.Metadata.Name, "wave", d.WaveName, keyRevision, short(target.id), "via", via, "reason", d.Reason)
 }
@@ -46,9 +47,8 @@ func (r *Reconciler) gateOpen(target *revision, g gate, via string, d rollout.De
 // awaitAttesters holds target while the awaited wave looks healthy (its
 // moved reports could open the gate) and the attesters have not said so,
 // for attestGrace intervals from when this node first found it so; after
-// that it returns nil and the node reads the awaited wave itself. That
-// read is what the attesters spare the rest of the wave: awaited reports
-// each.
+// that it returns nil and the node reads the awaited wave itself (its
+// awaited reports), the read the attesters spare the rest of the wave.
 func (r *Reconciler) awaitAttesters(target *revision, g gate, attesters []string, awaited int, now time.Time) error {
 	if r.attestWaitRev != target.id || r.attestWait == nil {
 		r.attestWait, r.attestWaitRev = map[string]time.Time{}, target.id
