@@ -102,13 +102,25 @@ func countedOf(c net.Conn) *countedConn {
 	return nil
 }
 
-// httpTransport is http.DefaultTransport's settings with every
-// connection counted: a request's bytes go to the op of its context (each
-// request tells the connection it got, so a connection kept alive across
-// ops is counted right; HTTP/2 streams sharing one connection at the same
-// moment are counted to the op that got it last).
+// idleConnTimeout is how long a kept-alive connection to the git server
+// may idle before the agent closes it: longer than the default poll
+// interval (30 s), so that polls reuse their connection, and shorter than
+// the idle timeouts of the servers in front of git (nginx's 75 s,
+// GitLab's 65 s). A server that closes an idle connection races the
+// request the agent may be sending on it that moment; the request then
+// fails with no answer (a status push is sent again, source.MsgPushResent).
+// With the agent closing first there is no such race. Go's default is 90 s.
+const idleConnTimeout = 45 * time.Second
+
+// httpTransport is http.DefaultTransport's settings, with idle connections
+// closed after idleConnTimeout and every connection counted: a request's
+// bytes go to the op of its context (each request tells the connection it
+// got, so a connection kept alive across ops is counted right; HTTP/2
+// streams sharing one connection at the same moment are counted to the op
+// that got it last).
 func (m *meter) httpTransport() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.IdleConnTimeout = idleConnTimeout
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
