@@ -27,12 +27,12 @@ const (
 // attestedOpen asks the attesters of this node's wave (rollout's
 // Attesters) whether they opened the gate for target: their reports
 // alone, a few refs. true: the gate is open for this node too.
-func (r *Reconciler) attestedOpen(ctx context.Context, target *revision, g gate, attesters []string, now time.Time, staleAfter time.Duration) (bool, error) {
-	reports, err := r.deps.Reports.Reports(ctx, attesters, g.statusKeys)
+func (r *Reconciler) attestedOpen(ctx context.Context, target *revision, g gate, now time.Time, staleAfter time.Duration) (bool, error) {
+	reports, err := r.deps.Reports.Reports(ctx, g.attesters, g.statusKeys)
 	if err != nil {
 		return false, fmt.Errorf("read reports of wave %s's attesters: %w", g.assign.Waves[g.assign.Wave].Name, err)
 	}
-	d, ok := g.assign.Attested(target.id, reports, now, staleAfter)
+	d, ok := g.assign.Attested(target.id, g.attesters, reports, now, staleAfter)
 	if ok {
 		r.gateOpen(target, g, GateViaAttesters, d)
 	}
@@ -49,7 +49,7 @@ func (r *Reconciler) gateOpen(target *revision, g gate, via string, d rollout.De
 // for attestGrace intervals from when this node first found it so; after
 // that it returns nil and the node reads the awaited wave itself (its
 // awaited reports), the read the attesters spare the rest of the wave.
-func (r *Reconciler) awaitAttesters(target *revision, g gate, attesters []string, awaited int, now time.Time) error {
+func (r *Reconciler) awaitAttesters(target *revision, g gate, awaited int, now time.Time) error {
 	if r.attestWaitRev != target.id || r.attestWait == nil {
 		r.attestWait, r.attestWaitRev = map[string]time.Time{}, target.id
 	}
@@ -70,7 +70,7 @@ func (r *Reconciler) awaitAttesters(target *revision, g gate, attesters []string
 	a := g.assign
 	return held(target.id, since.Add(grace).Sub(now), "group %s, wave %s: wave %s looks healthy on %s; waiting for %d of its attesters %s to say so, else reading its %d reports after %s",
 		name, a.Waves[a.Wave].Name, a.Waves[rollout.Awaited(a.Waves, a.Wave)].Name, short(target.id),
-		rollout.AttestQuorum, strings.Join(attesters, ", "), awaited, grace)
+		rollout.AttestQuorum, strings.Join(g.attesters, ", "), awaited, grace)
 }
 
 // attest keeps an attestation for this node's reports.

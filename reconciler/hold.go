@@ -44,11 +44,15 @@ func held(rev string, after time.Duration, format string, args ...any) error {
 }
 
 // gate is a rollout group that selects this node, with the nodes it
-// selects put in its waves (once per revision: a held node asks its gate
-// on every poll).
+// selects put in its waves and its wave's attesters (once per revision: a
+// held node asks its gate on every poll).
 type gate struct {
 	group  spec.Group
 	assign rollout.Assignment
+	// attesters are the attesters of this node's wave for the revision
+	// (nil: none), attester whether this node is one.
+	attesters []string
+	attester  bool
 	// statusKeys are the members' enrolled status keys, by node.
 	statusKeys map[string]string
 }
@@ -60,7 +64,7 @@ type gate struct {
 // revision to refuse, not this one's (spec.Repo.ParseNodes). The node
 // files unchanged since the last revision are not parsed again
 // (spec.NodeCache).
-func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
+func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo, rev string) ([]gate, error) {
 	labels := map[string]string{}
 	if n, ok := repo.Nodes[r.cfg.Node]; ok {
 		for k, v := range n.Metadata.Labels {
@@ -97,7 +101,9 @@ func (r *Reconciler) gates(fsys fs.FS, repo *spec.Repo) ([]gate, error) {
 				keys[n] = k
 			}
 		}
-		out = append(out, gate{group: g, assign: rollout.AssignFor(g, r.cfg.Node, members), statusKeys: keys})
+		a := rollout.AssignFor(g, r.cfg.Node, members)
+		attesters := a.Attesters(rev)
+		out = append(out, gate{group: g, assign: a, statusKeys: keys, attesters: attesters, attester: slices.Contains(attesters, r.cfg.Node)})
 	}
 	return out, nil
 }
@@ -135,10 +141,8 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 	hold := func(d rollout.Decision) error {
 		return held(target.id, d.RetryAfter, "group %s, wave %s: %s", g.group.Metadata.Name, d.WaveName, d.Reason)
 	}
-	attesters := g.assign.Attesters(target.id)
-	attester := slices.Contains(attesters, r.cfg.Node)
-	if len(attesters) > 0 && !attester {
-		opened, err := r.attestedOpen(ctx, target, g, attesters, now, staleAfter)
+	if g.attesters != nil && !g.attester {
+		opened, err := r.attestedOpen(ctx, target, g, now, staleAfter)
 		if err != nil || opened {
 			return err
 		}
@@ -166,8 +170,8 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 			if decided {
 				return hold(d)
 			}
-			if len(moved) > readSample && len(attesters) > 0 && !attester {
-				if err := r.awaitAttesters(target, g, attesters, len(nodes), now); err != nil {
+			if len(moved) > readSample && g.attesters != nil && !g.attester {
+				if err := r.awaitAttesters(target, g, len(nodes), now); err != nil {
 					return err
 				}
 			}
@@ -186,7 +190,7 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 		if d.Awaited != "" {
 			r.gateOpen(target, g, GateViaReports, d)
 		}
-		if attester && d.Awaited != "" {
+		if g.attester && d.Awaited != "" {
 			r.attest(status.GateOpened{Group: g.group.Metadata.Name, Wave: d.Awaited, Revision: target.id,
 				Healthy: d.Healthy, Of: d.Of, At: now.UTC()})
 		}

@@ -200,7 +200,7 @@ func (r *Reconciler) parse(rev string, fsys fs.FS) (*revision, error) {
 	if err != nil {
 		return nil, err
 	}
-	gates, err := r.gates(fsys, repo)
+	gates, err := r.gates(fsys, repo, rev)
 	if err != nil {
 		return nil, err
 	}

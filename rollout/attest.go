@@ -61,13 +61,13 @@ func AttestersOf(rev string, nodes []string) []string {
 }
 
 // Attested decides the gate from the attesters' reports (by node name):
-// allowed when at least AttestQuorum of the nodes Attesters names have a
+// attesters are Attesters(rev), which a caller asking on every poll keeps
+// for the revision. Allowed when at least AttestQuorum of them have a
 // report that is trusted, fresh (now − lastSeen at most staleAfter,
 // DefaultStaleAfter when ≤ 0) and holds a GateOpened for the group, the
 // awaited wave and rev. false: not attested (yet); the node reads the
 // awaited wave itself, or waits for the attesters.
-func (a Assignment) Attested(rev string, reports map[string]*status.NodeStatus, now time.Time, staleAfter time.Duration) (Decision, bool) {
-	attesters := a.Attesters(rev)
+func (a Assignment) Attested(rev string, attesters []string, reports map[string]*status.NodeStatus, now time.Time, staleAfter time.Duration) (Decision, bool) {
 	if attesters == nil {
 		return Decision{}, false
 	}

@@ -84,7 +84,7 @@ func TestAttested(t *testing.T) {
 		if tc.name == "not attesters" && (slices.Contains(att, "n039") || slices.Contains(att, "n038")) {
 			continue // the hash chose them: nothing to show
 		}
-		d, ok := a.Attested(revR, reports, t0, 0)
+		d, ok := a.Attested(revR, att, reports, t0, 0)
 		if ok != tc.want || d.Allowed != tc.want {
 			t.Errorf("%s: attested = %v (%+v); want %v", tc.name, ok, d, tc.want)
 		}
