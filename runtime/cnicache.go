@@ -146,12 +146,7 @@ func (c *Containerd) undoCached(ctx context.Context, n gocni.CNI, e cniCached, s
 	if isNetns(sb) {
 		ns = sb
 	}
-	err := c.inNodeNetwork(func() error {
-		if err := n.Remove(ctx, e.ContainerID, ns, gocni.WithCapabilityPortMap(e.CapabilityArgs.PortMappings)); err != nil || ns != "" {
-			return err
-		}
-		return dropMasquerade(e.ContainerID)
-	})
+	err := c.cniRemove(ctx, n, e.ContainerID, ns, e.CapabilityArgs.PortMappings)
 	if err != nil {
 		return fmt.Errorf("network of container %s (%s): teardown: %w", e.ContainerID, e.file, err)
 	}

@@ -1,12 +1,28 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
+
+	gocni "github.com/containerd/go-cni"
 )
+
+// cniRemove is the plugins' DEL of container cniID's network from the
+// node's network namespace, with its port mappings; ns is the container's
+// namespace, "" when it is gone, and then DEL leaves the masquerade rule
+// behind (dropMasquerade).
+func (c *Containerd) cniRemove(ctx context.Context, n gocni.CNI, cniID, ns string, ports []gocni.PortMapping) error {
+	return c.inNodeNetwork(func() error {
+		if err := n.Remove(ctx, cniID, ns, gocni.WithCapabilityPortMap(ports)); err != nil || ns != "" {
+			return err
+		}
+		return dropMasquerade(cniID)
+	})
+}
 
 // dropMasquerade removes the "bridge" plugin's masquerade rule and chain
 // of container cniID from the nat table of the current network

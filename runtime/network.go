@@ -245,12 +245,7 @@ func (c *Containerd) undoNetwork(ctx context.Context, id string) error {
 	if m := c.cachedMappings(id); len(m) > 0 {
 		mappings = m
 	}
-	err = c.inNodeNetwork(func() error {
-		if err := n.Remove(ctx, c.cniID(id), ns, gocni.WithCapabilityPortMap(mappings)); err != nil || ns != "" {
-			return err
-		}
-		return dropMasquerade(c.cniID(id))
-	})
+	err = c.cniRemove(ctx, n, c.cniID(id), ns, mappings)
 	if err != nil {
 		return fmt.Errorf("container %s: network teardown: %w", id, err)
 	}
