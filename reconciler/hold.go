@@ -189,10 +189,10 @@ func (r *Reconciler) waitWave(ctx context.Context, target *revision, g gate, now
 	if d.Allowed {
 		if d.Awaited != "" {
 			r.gateOpen(target, g, GateViaReports, d)
-		}
-		if g.attester && d.Awaited != "" {
-			r.attest(status.GateOpened{Group: g.group.Metadata.Name, Wave: d.Awaited, Revision: target.id,
-				Healthy: d.Healthy, Of: d.Of, At: now.UTC()})
+			if g.attester {
+				r.attest(status.GateOpened{Group: g.group.Metadata.Name, Wave: d.Awaited, Revision: target.id,
+					Healthy: d.Healthy, Of: d.Of, At: now.UTC()})
+			}
 		}
 		return nil
 	}
